@@ -1,0 +1,95 @@
+"""The notification object: what `replay --json` prints and what every notifier receives.
+
+Field names follow docs/cli.md (the public contract); extra fields may be added, never renamed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+NotificationType = Literal["incident.opened", "incident.updated", "incident.resolved"]
+Severity = Literal["sev1", "sev2", "sev3"]
+
+
+class VolumeFigures(msgspec.Struct, frozen=True):
+    observed_per_hour: float
+    expected_per_hour: float
+    ratio: float
+
+
+class NegativityFigures(msgspec.Struct, frozen=True):
+    share: float
+    baseline_share: float
+
+
+class SampleMention(msgspec.Struct, frozen=True):
+    id: str
+    text: str
+    url: str | None = None
+    lang: str | None = None
+    platform: str | None = None
+
+
+class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
+    agents_needed: int
+    to_schedule: int
+    on_shift: int
+    call_in: int
+    by_language: dict[str, int] = {}
+    sla_target: str = ""
+    by_skill: dict[str, int] = {}
+    range: tuple[int, int] | None = None
+    volunteers_signed_up: int = 0
+    ask_first: list[str] = []
+    advice: str = ""
+    service_level: float | None = None
+    occupancy: float | None = None
+
+
+class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
+    """First-response figures from brand replies in the stream, when there are any."""
+
+    response_rate: float | None = None
+    median_first_response_minutes: float | None = None
+    p90_first_response_minutes: float | None = None
+    backlog: int = 0
+    breach_forecast: str = ""
+
+
+class Notification(msgspec.Struct, frozen=True, omit_defaults=True):
+    type: NotificationType
+    incident_id: str
+    brand: str
+    severity: Severity
+    signals: list[str]
+    started_at: str
+    detected_at: str
+    volume: VolumeFigures
+    negativity: NegativityFigures
+    top_terms: list[str] = []
+    languages: dict[str, float] = {}
+    sample_mentions: list[SampleMention] = []
+    staffing: StaffingFigures | None = None
+    # Position of this notification in its incident's life (1 = opened); notifiers use it for
+    # ordering and idempotency (the pair incident_id, seq is unique).
+    seq: int = 1
+    summary: str = ""
+    peak_per_hour: float | None = None
+    mentions: int | None = None
+    replies: int | None = None
+    resolved_at: str | None = None
+    flags: list[str] = []
+    responses: ResponseFigures | None = None
+
+
+_encoder = msgspec.json.Encoder(order="deterministic")
+
+
+def to_json(n: Notification) -> bytes:
+    return _encoder.encode(n)
+
+
+def from_json(raw: bytes) -> Notification:
+    return msgspec.json.decode(raw, type=Notification)

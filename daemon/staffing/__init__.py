@@ -1,0 +1,1 @@
+"""Surge staffing: how many people to call in to meet the response-time target."""

@@ -1,0 +1,1 @@
+"""Notifiers: where incident notifications go (console, Slack)."""

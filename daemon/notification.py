@@ -58,6 +58,18 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     breach_forecast: str = ""
 
 
+class Timeline(msgspec.Struct, frozen=True):
+    """Recent buckets of the incident's brand, for charts: one value per bucket from `start`."""
+
+    start: str
+    bucket_seconds: int
+    observed_per_hour: list[float]
+    expected_per_hour: list[float]
+    upper_per_hour: list[float]
+    negativity_share: list[float]
+    baseline_negativity_share: list[float]
+
+
 class Notification(msgspec.Struct, frozen=True, omit_defaults=True):
     type: NotificationType
     incident_id: str
@@ -82,6 +94,7 @@ class Notification(msgspec.Struct, frozen=True, omit_defaults=True):
     resolved_at: str | None = None
     flags: list[str] = []
     responses: ResponseFigures | None = None
+    timeline: Timeline | None = None
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

@@ -1,0 +1,60 @@
+"""The `crisisd` command line (public contract: README "CLI reference").
+
+Exit codes: 0 success, 2 usage or configuration error (one line on stderr naming the field or
+file), 1 any other failure. Each subcommand lives beside the stage it drives and registers
+itself through an `add_parser(subparsers)` function; this module only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+class UsageError(Exception):
+    """A usage or configuration problem: exit code 2, message names the field or file."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its one-line style
+        self.print_usage(sys.stderr)
+        _exit(2, message)
+
+
+def _exit(code: int, message: str) -> None:
+    print(f"crisisd: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from daemon import __version__
+    from daemon.commands import register_all
+
+    parser = _Parser(prog="crisisd", description="Crisis detection and escalation for social customer care.")
+    parser.add_argument("--version", action="version", version=f"crisisd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    register_all(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"crisisd: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        print(f"crisisd: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""Event-time tumbling windows per brand, with a watermark and allowed lateness.
+
+Each brand has its own watermark (the largest event time seen for it, minus the allowed lateness),
+so a brand's buckets close the same way however brands are spread over Kafka partitions: a replay
+and a consumer group produce the same incidents. A bucket [start, start + width) closes once the
+watermark passes its end; an event older than the oldest open bucket is *late*: counted, not added.
+
+Brand replies (`author.is_brand`) are not customer mentions: they are counted as `replies` and feed
+response figures, never volume or negativity.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from daemon.enrich import TextScore
+from daemon.events import Mention
+
+SAMPLE_CANDIDATES = 8  # per bucket, kept for incident messages
+
+
+@dataclass(slots=True)
+class Sample:
+    id: str
+    text: str
+    url: str | None
+    lang: str
+    platform: str
+    negativity: float
+    reach: int
+    author_id: str
+
+
+@dataclass(slots=True)
+class Bucket:
+    """What one brand did in one window. Counts are customer mentions unless named otherwise."""
+
+    brand: str
+    start: float
+    seconds: int
+    mentions: int = 0  # customer mentions after the per-author cap
+    raw_mentions: int = 0  # before the cap
+    capped: int = 0  # mentions dropped by the per-author cap (floods, trolls)
+    negative: int = 0
+    positive: int = 0  # mentions with negativity <= 0.25
+    negativity_sum: float = 0.0
+    actionable: int = 0  # complaints and questions: they need a reply
+    replies: int = 0  # the brand's own replies
+    authors: int = 0  # distinct authors in the bucket
+    max_author: int = 0  # the most mentions one author made in the bucket (before the cap)
+    max_reach: int = 0  # the largest followers + shares among the bucket's mentions
+    near_duplicates: int = 0  # mentions whose normalised text another author already posted in the bucket
+    by_lang: dict[str, int] = field(default_factory=dict)
+    by_platform: dict[str, int] = field(default_factory=dict)
+    by_intent: dict[str, int] = field(default_factory=dict)
+    terms: dict[str, int] = field(default_factory=dict)  # counted once per author
+    samples: list[Sample] = field(default_factory=list)
+    # working sets, dropped when the bucket closes
+    _authors: dict[str, int] = field(default_factory=dict)
+    _texts: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.mentions if self.mentions else 0.0
+
+    def seal(self) -> Bucket:
+        self.authors = len(self._authors)
+        self._authors = {}
+        self._texts = {}
+        return self
+
+
+@dataclass(slots=True)
+class WindowSettings:
+    bucket_seconds: int = 60
+    allowed_lateness_seconds: int = 120
+    author_cap_per_hour: int = 5  # one author counts at most this many mentions per brand per hour
+    max_tracked_authors: int = 50_000  # per brand and hour; beyond, authors are not capped (bounded memory)
+    max_terms_per_bucket: int = 2_000
+
+
+@dataclass(slots=True)
+class WindowStats:
+    accepted: int = 0
+    late: int = 0
+    replies: int = 0
+
+
+class BrandWindows:
+    """Open buckets of one brand; `add` returns the buckets its event closed, oldest first.
+
+    Every bucket from the brand's first event on is emitted, empty ones included: a silent minute
+    is data for the detectors.
+    """
+
+    __slots__ = (
+        "_author_hour",
+        "_author_hour_start",
+        "_frontier",
+        "_open",
+        "brand",
+        "max_ts",
+        "settings",
+        "stats",
+    )
+
+    def __init__(self, brand: str, settings: WindowSettings) -> None:
+        self.brand = brand
+        self.settings = settings
+        self._open: dict[float, Bucket] = {}
+        self._frontier: float | None = None  # start of the oldest bucket not yet closed
+        self.max_ts: float | None = None
+        self.stats = WindowStats()
+        self._author_hour: dict[str, int] = {}
+        self._author_hour_start = 0.0
+
+    @property
+    def watermark(self) -> float | None:
+        if self.max_ts is None:
+            return None
+        return self.max_ts - self.settings.allowed_lateness_seconds
+
+    def add(self, m: Mention, score: TextScore, terms: list[str]) -> list[Bucket]:
+        w = self.settings.bucket_seconds
+        start = (m.ts // w) * w
+        if self._frontier is None:
+            self._frontier = start
+        elif start < self._frontier:
+            self.stats.late += 1
+            return []
+        b = self._open.get(start)
+        if b is None:
+            b = self._open[start] = Bucket(self.brand, start, w)
+        if m.is_brand:
+            self.stats.replies += 1
+            b.replies += 1
+        else:
+            self._count(b, m, score, terms)
+        self.stats.accepted += 1
+        if self.max_ts is None or m.ts > self.max_ts:
+            self.max_ts = m.ts
+            return self.close_until(m.ts - self.settings.allowed_lateness_seconds)
+        return []
+
+    def close_until(self, watermark: float) -> list[Bucket]:
+        """Close every bucket that ends at or before `watermark`."""
+        out: list[Bucket] = []
+        if self._frontier is None:
+            return out
+        w = self.settings.bucket_seconds
+        t = self._frontier
+        while t + w <= watermark:
+            b = self._open.pop(t, None)
+            out.append(b.seal() if b is not None else Bucket(self.brand, t, w))
+            t += w
+        self._frontier = t
+        return out
+
+    def flush(self) -> list[Bucket]:
+        """End of stream: close everything still open."""
+        if not self._open:
+            return []
+        return self.close_until(max(self._open) + self.settings.bucket_seconds)
+
+    def _count(self, b: Bucket, m: Mention, score: TextScore, terms: list[str]) -> None:
+        s = self.settings
+        b.raw_mentions += 1
+        hour = (m.ts // 3600) * 3600
+        if hour > self._author_hour_start:  # a new event-time hour: caps start again
+            self._author_hour = {}
+            self._author_hour_start = hour
+        n_hour = self._author_hour.get(m.author_id, 0) + 1
+        if n_hour <= s.author_cap_per_hour * 4 and len(self._author_hour) < s.max_tracked_authors:
+            self._author_hour[m.author_id] = n_hour
+        n_bucket = b._authors.get(m.author_id, 0) + 1
+        b._authors[m.author_id] = n_bucket
+        if n_bucket > b.max_author:
+            b.max_author = n_bucket
+        if n_hour > s.author_cap_per_hour:
+            b.capped += 1
+            return
+        b.mentions += 1
+        b.negativity_sum += score.negativity
+        if score.negative:
+            b.negative += 1
+        elif score.negativity <= 0.25:
+            b.positive += 1
+        if score.intent in ("complaint", "question"):
+            b.actionable += 1
+        lang = score.lang
+        b.by_lang[lang] = b.by_lang.get(lang, 0) + 1
+        b.by_platform[m.platform] = b.by_platform.get(m.platform, 0) + 1
+        b.by_intent[score.intent] = b.by_intent.get(score.intent, 0) + 1
+        reach = (m.followers or 0) + (m.shares or 0)
+        if reach > b.max_reach:
+            b.max_reach = reach
+        key = zlib.crc32(" ".join(terms).encode("utf-8", "surrogatepass")) if terms else 0
+        if key:
+            other = b._texts.get(key)
+            if other is None:
+                if len(b._texts) < 10_000:
+                    b._texts[key] = m.author_id
+            elif other != m.author_id:
+                b.near_duplicates += 1
+        if n_bucket == 1:  # a term counts once per author and bucket: repetition is not a topic
+            bt = b.terms
+            for t in terms:
+                if t in bt:
+                    bt[t] += 1
+                elif len(bt) < s.max_terms_per_bucket:
+                    bt[t] = 1
+        _offer_sample(b, m, score, reach)
+
+
+def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
+    """Keep the bucket's most telling mentions: negative, with reach, one per author."""
+    if not m.text:
+        return
+    weight = score.negativity * (1.0 + min(reach, 100_000) ** 0.25)
+    samples = b.samples
+    if len(samples) >= SAMPLE_CANDIDATES and weight <= _weight(samples[-1]):
+        return
+    if any(x.author_id == m.author_id for x in samples):
+        return
+    samples.append(
+        Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id)
+    )
+    samples.sort(key=_weight, reverse=True)
+    del samples[SAMPLE_CANDIDATES:]
+
+
+def _weight(s: Sample) -> float:
+    return s.negativity * (1.0 + min(s.reach, 100_000) ** 0.25)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import Annotated
+
+import msgspec
 
 from daemon.enrich import TextScore
 from daemon.events import Mention
@@ -75,13 +78,19 @@ class Bucket:
         return self
 
 
-@dataclass(slots=True)
-class WindowSettings:
-    bucket_seconds: int = 60
-    allowed_lateness_seconds: int = 120
-    author_cap_per_hour: int = 5  # one author counts at most this many mentions per brand per hour
-    max_tracked_authors: int = 50_000  # per brand and hour; beyond, authors are not capped (bounded memory)
-    max_terms_per_bucket: int = 2_000
+class WindowSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The `windows:` section of the configuration."""
+
+    bucket_seconds: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 60
+    """Width of the event-time buckets every detector sees."""
+    allowed_lateness_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 120
+    """How far behind a brand's newest event an event may be and still count; older ones are counted as late."""
+    author_cap_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 5
+    """One author counts at most this many mentions per brand and event-time hour (troll floods)."""
+    max_tracked_authors: Annotated[int, msgspec.Meta(ge=1000)] = 50_000
+    """Authors tracked per brand and hour for the cap; beyond it new authors are not capped (bounded memory)."""
+    max_terms_per_bucket: Annotated[int, msgspec.Meta(ge=10)] = 2_000
+    """Distinct terms kept per bucket for the emerging-topic detector."""
 
 
 @dataclass(slots=True)

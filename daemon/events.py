@@ -177,8 +177,11 @@ def encode_wire(m: Mention) -> bytes:
         "platform": m.platform,
         "created_at": created,
         "text": m.text,
-        "author": {"id": m.author_id, **({"followers": m.followers} if m.followers is not None else {}),
-                   **({"is_brand": True} if m.is_brand else {})},
+        "author": {
+            "id": m.author_id,
+            **({"followers": m.followers} if m.followers is not None else {}),
+            **({"is_brand": True} if m.is_brand else {}),
+        },
     }
     for key in ("lang", "sentiment", "in_reply_to", "shares", "url"):
         v = getattr(m, key)

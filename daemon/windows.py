@@ -236,9 +236,7 @@ def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
         return
     if any(x.author_id == m.author_id for x in samples):
         return
-    samples.append(
-        Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id)
-    )
+    samples.append(Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id))
     samples.sort(key=_weight, reverse=True)
     del samples[SAMPLE_CANDIDATES:]
 

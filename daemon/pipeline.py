@@ -1,0 +1,157 @@
+"""The processing pipeline for one stream (a replay file or one Kafka partition).
+
+    source -> decode -> dedup -> enrich -> window -> detect -> incident -> staffing -> notification
+
+Everything here runs in event time, so a replay of the same input gives byte-identical
+notifications. All state lives in this object and pickles: `snapshot()` is the checkpoint that
+the Kafka runner writes to its changelog, `restore()` brings it back on another replica.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+
+from config.settings import Settings
+from daemon import detection
+from daemon.dedup import RecentIds
+from daemon.enrich import TextScore, TextScorer
+from daemon.events import InvalidEvent, Mention, decode
+from daemon.notification import Notification
+from daemon.windows import BrandWindows, Bucket
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    consumed: int = 0
+    valid: int = 0
+    invalid: dict[str, int] = field(default_factory=dict)
+    duplicate: int = 0
+    late: int = 0
+    replies: int = 0
+    buckets: int = 0
+    notifications: int = 0
+
+    @property
+    def invalid_total(self) -> int:
+        return sum(self.invalid.values())
+
+
+@dataclass(slots=True)
+class Processed:
+    notifications: list[Notification]
+    invalid: InvalidEvent | None = None
+
+
+class BrandState:
+    """Everything the pipeline knows about one brand."""
+
+    __slots__ = ("brand", "detection", "mentions", "replies", "windows")
+
+    def __init__(self, brand: str, settings: Settings) -> None:
+        self.brand = brand
+        self.windows = BrandWindows(brand, settings.windows)
+        self.detection = detection.BrandDetection(brand, settings)
+        self.mentions = 0
+        self.replies = 0
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, scorer: TextScorer | None = None) -> None:
+        self.settings = settings
+        self.scorer = scorer or TextScorer()
+        self.stats = PipelineStats()
+        self.brands: dict[str, BrandState] = {}
+        self.recent = RecentIds(settings.pipeline.dedup_capacity)
+        self.max_ts: float | None = None  # the stream's newest event time
+
+    # -- input -------------------------------------------------------------------------------
+    def process(self, raw: bytes | str) -> Processed:
+        """Decode and process one message; invalid input is reported, never raised."""
+        self.stats.consumed += 1
+        event = decode(raw)
+        if isinstance(event, InvalidEvent):
+            return self._invalid(event)
+        return Processed(self.process_mention(event))
+
+    def process_mention(self, m: Mention) -> list[Notification]:
+        limit = self.settings.pipeline.max_future_seconds
+        if self.max_ts is not None and m.ts > self.max_ts + limit:
+            self._invalid(InvalidEvent("too_far_in_future", f"created_at is more than {limit}s ahead of the stream"))
+            return []
+        if self.recent.seen(m.id):
+            self.stats.duplicate += 1
+            return []
+        self.stats.valid += 1
+        if self.max_ts is None or m.ts > self.max_ts:
+            self.max_ts = m.ts
+        state = self.brands.get(m.brand)
+        if state is None:
+            state = self.brands[m.brand] = BrandState(m.brand, self.settings)
+        if m.is_brand:
+            self.stats.replies += 1
+            state.replies += 1
+            score = _REPLY_SCORE
+            terms: list[str] = []
+            state.detection.observe_reply(m)
+        else:
+            state.mentions += 1
+            score, terms = self._enrich(m)
+            state.detection.observe_mention(m, score)
+        late_before = state.windows.stats.late
+        closed = state.windows.add(m, score, terms)
+        if state.windows.stats.late != late_before:
+            self.stats.late += 1
+        return self._detect(state, closed) if closed else []
+
+    def flush(self) -> list[Notification]:
+        """End of a finite stream: close every open bucket and detect over it."""
+        out: list[Notification] = []
+        for brand in sorted(self.brands):
+            state = self.brands[brand]
+            out.extend(self._detect(state, state.windows.flush()))
+        return out
+
+    # -- stages ------------------------------------------------------------------------------
+    def _invalid(self, event: InvalidEvent) -> Processed:
+        self.stats.invalid[event.reason] = self.stats.invalid.get(event.reason, 0) + 1
+        return Processed([], event)
+
+    def _enrich(self, m: Mention) -> tuple[TextScore, list[str]]:
+        scorer = self.scorer
+        score = scorer.score(m.text, m.lang)
+        if m.sentiment is not None:
+            # an upstream score wins, and teaches the built-in scorer this stream's vocabulary
+            scorer.learn(m.text, score.lang, m.sentiment)
+            negativity = (1.0 - m.sentiment) / 2.0
+            score = TextScore(score.lang, negativity, m.sentiment < 0, score.intent)
+        return score, scorer.terms(m.text, score.lang)
+
+    def _detect(self, state: BrandState, closed: list[Bucket]) -> list[Notification]:
+        out: list[Notification] = []
+        for bucket in closed:
+            self.stats.buckets += 1
+            out.extend(state.detection.on_bucket(bucket))
+        self.stats.notifications += len(out)
+        return out
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        state = (SNAPSHOT_VERSION, self.scorer, self.stats, self.brands, self.recent, self.max_ts)
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, settings: Settings, blob: bytes) -> Pipeline:
+        version, scorer, stats, brands, recent, max_ts = pickle.loads(blob)
+        if version != SNAPSHOT_VERSION:
+            raise ValueError(f"checkpoint version {version} is not {SNAPSHOT_VERSION}")
+        p = cls(settings, scorer)
+        p.stats, p.brands, p.recent, p.max_ts = stats, brands, recent, max_ts
+        for state in brands.values():
+            state.detection.reconfigure(settings)
+        return p
+
+
+_REPLY_SCORE = TextScore("und", 0.0, False, "other")

@@ -1,0 +1,166 @@
+"""`crisisd replay FILE` and `crisisd demo`: the pipeline over a JSONL file, in event time.
+
+Replay reads as fast as it can; invalid lines go to a dead-letter file (JSONL with the reason and
+the original line) and are counted. `--json` prints one notification object per line on stdout;
+otherwise the console notifier shows what Slack would. The summary goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import msgspec
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from daemon.notification import Notification
+    from daemon.pipeline import Pipeline
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("replay", help="run the pipeline over a JSONL file of mention events, in event time")
+    p.add_argument("file", help="JSONL file of mention events ('-' for stdin)")
+    p.add_argument("--config", help="YAML configuration file")
+    p.add_argument("--json", action="store_true", help="print one notification object per line")
+    p.add_argument("--dead-letter", help="where invalid lines go (default: FILE.dead-letter.jsonl)")
+    p.set_defaults(func=replay_main)
+
+    d = sub.add_parser("demo", help="the whole pipeline on a built-in ash-crisis scenario (no Kafka or Slack)")
+    d.add_argument("--seed", type=int, default=7, help="scenario seed")
+    d.add_argument("--days", type=int, default=4, help="days of simulated history before and with the crisis")
+    d.add_argument("--json", action="store_true", help="print notification objects instead of messages")
+    d.set_defaults(func=demo_main)
+
+
+def load(config: str | None) -> Settings:
+    from config.settings import ConfigError, load_settings
+    from daemon.cli import UsageError
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class DeadLetterFile:
+    """Invalid input, one JSON object per line: reason, detail, line number and the original bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[bytes] | None = None
+        self._enc = msgspec.json.Encoder()
+
+    def write(self, line_no: int, raw: bytes, reason: str, detail: str) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("wb")
+        try:
+            original: dict[str, str] = {"original": raw.decode("utf-8")}
+        except UnicodeDecodeError:
+            original = {"original_base64": base64.b64encode(raw).decode("ascii")}
+        self._fh.write(self._enc.encode({"line": line_no, "reason": reason, "detail": detail, **original}) + b"\n")
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def run_stream(
+    pipeline: Pipeline,
+    lines: Iterable[bytes],
+    emit: callable,  # type: ignore[valid-type]
+    dead_letter: DeadLetterFile | None = None,
+) -> None:
+    """Feed lines to the pipeline, hand every notification to `emit`, flush at the end."""
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        out = pipeline.process(line)
+        if out.invalid is not None and dead_letter is not None:
+            dead_letter.write(n, line, out.invalid.reason, out.invalid.detail)
+        for note in out.notifications:
+            emit(note)
+    for note in pipeline.flush():
+        emit(note)
+
+
+def _read_lines(path: str) -> Iterator[bytes]:
+    from daemon.cli import UsageError
+
+    if path == "-":
+        yield from sys.stdin.buffer
+        return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, generator
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    with fh:
+        yield from fh
+
+
+def _emitter(json_out: bool) -> callable:  # type: ignore[valid-type]
+    from daemon.notification import to_json
+    from notifiers.console import ConsoleNotifier
+
+    if json_out:
+        out = sys.stdout.buffer
+
+        def emit(note: Notification) -> None:
+            out.write(to_json(note) + b"\n")
+
+        return emit
+    console = ConsoleNotifier(sys.stdout)
+    return console.send
+
+
+def summary(pipeline: Pipeline, seconds: float) -> str:
+    s = pipeline.stats
+    invalid = ", ".join(f"{k} {v}" for k, v in sorted(s.invalid.items())) or "none"
+    rate = s.consumed / seconds if seconds > 0 else 0.0
+    return (
+        f"crisisd: {s.consumed} events in {seconds:.1f}s ({rate:,.0f}/s): {s.valid} valid, "
+        f"{s.invalid_total} invalid ({invalid}), {s.late} late, {s.duplicate} duplicate, "
+        f"{s.replies} brand replies; {s.notifications} notifications"
+    )
+
+
+def replay_main(args: argparse.Namespace) -> int:
+    from daemon.log import configure_logging
+    from daemon.pipeline import Pipeline
+
+    settings = load(args.config)
+    configure_logging(settings.log.format, settings.log.level)
+    if args.file != "-" and not Path(args.file).is_file():
+        from daemon.cli import UsageError
+
+        raise UsageError(f"{args.file}: no such file")
+    dl_path = (
+        args.dead_letter
+        or settings.dead_letter_file
+        or (f"{args.file}.dead-letter.jsonl" if args.file != "-" else "stdin.dead-letter.jsonl")
+    )
+    dead_letter = DeadLetterFile(Path(dl_path))
+    pipeline = Pipeline(settings)
+    started = time.perf_counter()
+    try:
+        run_stream(pipeline, _read_lines(args.file), _emitter(args.json), dead_letter)
+    finally:
+        dead_letter.close()
+    sys.stdout.flush()
+    print(summary(pipeline, time.perf_counter() - started), file=sys.stderr)
+    if pipeline.stats.invalid_total:
+        print(f"crisisd: invalid lines written to {dl_path}", file=sys.stderr)
+    return 0
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(seed=args.seed, days=args.days, json_out=args.json)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.secrets import Secret
+from config.settings import ConfigError, effective_yaml, load_settings
+from daemon.dedup import RecentIds
+
+
+def test_recent_ids_are_bounded() -> None:
+    r = RecentIds(capacity=1000)
+    for i in range(10_000):
+        assert not r.seen(str(i))
+    assert len(r) == 1000
+    assert r.seen("9999") and not r.seen("0")
+
+
+def test_env_overrides_file_and_secret_files(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("kafka:\n  topic: from-file\n  group_id: g1\nwindows:\n  bucket_seconds: 30\n")
+    token = tmp_path / "token"
+    token.write_text("xoxb-from-file\n")
+    s = load_settings(
+        cfg,
+        env={"CRISISD_KAFKA_TOPIC": "from-env", "SLACK_BOT_TOKEN_FILE": str(token), "CRISISD_STATE_DIR": "/var/x"},
+    )
+    assert s.kafka.topic == "from-env" and s.kafka.group_id == "g1" and s.windows.bucket_seconds == 30
+    assert isinstance(s.slack.bot_token, Secret) and s.slack.bot_token.reveal() == "xoxb-from-file"
+    assert s.state_dir == "/var/x"
+    text = effective_yaml(s)
+    assert "xoxb-from-file" not in text and "***" in text
+
+
+def test_config_from_crisisd_config_env(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("kafka:\n  bootstrap_servers: [a:1]\n")
+    assert load_settings(env={"CRISISD_CONFIG": str(cfg)}).kafka.bootstrap_servers == ["a:1"]
+    assert load_settings(env={"CRISISD_KAFKA_BOOTSTRAP_SERVERS": "a:1, b:2"}).kafka.bootstrap_servers == ["a:1", "b:2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "needle"),
+    [
+        ("kafka:\n  session_timeout_ms: fast\n", {}, "kafka.session_timeout_ms"),
+        ("windows:\n  bucket_seconds: 1\n", {}, "windows.bucket_seconds"),
+        ("kafka:\n  nope: 1\n", {}, "nope"),
+        ("kafka: [1\n", {}, "line"),
+        ("- 1\n- 2\n", {}, "mapping"),
+        ("", {"CRISISD_HTTP_PORT": "99999"}, "CRISISD_HTTP_PORT"),
+        ("", {"SLACK_BOT_TOKEN_FILE": "/nonexistent/token"}, "SLACK_BOT_TOKEN_FILE"),
+    ],
+)
+def test_errors_name_the_field(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env=env)
+    assert needle in str(err.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"missing\.yaml"):
+        load_settings(tmp_path / "missing.yaml", env={})

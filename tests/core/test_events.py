@@ -1,0 +1,119 @@
+"""Decoding of the mention event: every invalid kind is rejected with a reason, never raised."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from daemon.events import InvalidEvent, Mention, decode, encode_wire
+
+
+def event(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "id": "twitter:59412",
+        "brand": "KLM",
+        "platform": "twitter",
+        "created_at": "2010-04-16T07:42:10+02:00",
+        "text": "Flight to Oslo cancelled because of the ash cloud. What now?",
+        "author": {"id": "u:8812", "followers": 340},
+        "lang": "en",
+        "kind": "post",
+    }
+    base.update(over)
+    return base
+
+
+def enc(obj: object) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_contract_example_decodes() -> None:
+    m = decode(enc(event()))
+    assert isinstance(m, Mention)
+    assert m.brand == "klm"  # brands compare case-insensitively
+    assert m.ts == 1271396530.0
+    assert m.author_id == "u:8812" and m.followers == 340 and not m.is_brand
+
+
+@pytest.mark.parametrize(
+    ("created_at", "ts"),
+    [
+        ("2010-04-16T05:42:10Z", 1271396530.0),
+        ("2010-04-16T05:42:10.500Z", 1271396530.5),
+        (1271396530, 1271396530.0),
+        (1271396530.25, 1271396530.25),
+        (1271396530123, 1271396530.123),  # milliseconds when > 1e11
+    ],
+)
+def test_timestamp_forms(created_at: object, ts: float) -> None:
+    m = decode(enc(event(created_at=created_at)))
+    assert isinstance(m, Mention)
+    assert m.ts == pytest.approx(ts)
+
+
+def test_optional_fields_and_unknown_fields() -> None:
+    m = decode(
+        enc(
+            event(
+                author={"id": "klm", "is_brand": True},
+                in_reply_to="twitter:1",
+                sentiment=-0.5,
+                shares=3,
+                url="https://x.example/1",
+                kind="reply",
+                extra={"ignored": True},
+            )
+        )
+    )
+    assert isinstance(m, Mention)
+    assert m.is_brand and m.in_reply_to == "twitter:1" and m.sentiment == -0.5 and m.kind == "reply"
+
+
+def test_empty_text_is_valid() -> None:
+    assert isinstance(decode(enc(event(text=""))), Mention)
+
+
+INVALID = [
+    (b"not json", "not_json"),
+    (b'{"id": "x", ', "not_json"),
+    (b"\xff\xfe{}", "invalid_utf8"),
+    (b"[1, 2]", "not_an_object"),
+    (b'"a string"', "not_an_object"),
+    (enc({k: v for k, v in event().items() if k != "brand"}), "missing_field"),
+    (enc({k: v for k, v in event().items() if k != "author"}), "missing_field"),
+    (enc(event(author={"followers": 3})), "missing_field"),
+    (enc(event(id=42)), "wrong_type"),
+    (enc(event(text=None)), "wrong_type"),
+    (enc(event(author="u1")), "wrong_type"),
+    (enc(event(created_at=True)), "wrong_type"),
+    (enc(event(id="")), "invalid_value"),
+    (enc(event(id="x" * 257)), "invalid_value"),
+    (enc(event(brand="b" * 129)), "invalid_value"),
+    (enc(event(sentiment=1.5)), "invalid_value"),
+    (enc(event(author={"id": "u", "followers": -1})), "invalid_value"),
+    (enc(event(kind="tweet")), "invalid_value"),
+    (enc(event(platform="Twitter")), "invalid_value"),
+    (enc(event(author={"id": ""})), "invalid_value"),
+    (enc(event(created_at="yesterday")), "bad_timestamp"),
+    (enc(event(created_at="2010-04-16T07:42:10")), "bad_timestamp"),  # no offset
+    (enc(event(created_at="2010-13-45T07:42:10Z")), "bad_timestamp"),
+    (enc(event(created_at=1e300)), "bad_timestamp"),
+    (enc(event(created_at=-5)), "bad_timestamp"),
+    (enc(event(text="x" * (64 * 1024 + 1))), "text_too_long"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), INVALID)
+def test_invalid_kinds(raw: bytes, reason: str) -> None:
+    out = decode(raw)
+    assert isinstance(out, InvalidEvent), out
+    assert out.reason == reason
+    assert out.detail
+
+
+def test_wire_round_trip() -> None:
+    m = decode(enc(event(author={"id": "klm", "is_brand": True}, in_reply_to="t:1", shares=2)))
+    assert isinstance(m, Mention)
+    again = decode(encode_wire(m))
+    assert again == m

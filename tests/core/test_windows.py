@@ -1,0 +1,83 @@
+"""Event-time windows: buckets, watermark, allowed lateness, late counting, brand replies, author cap."""
+
+from __future__ import annotations
+
+from daemon.enrich import TextScore
+from daemon.events import Mention
+from daemon.windows import BrandWindows, WindowSettings
+
+NEG = TextScore("en", 0.9, True, "complaint")
+POS = TextScore("en", 0.1, False, "praise")
+
+
+def mention(i: int, ts: float, author: str | None = None, is_brand: bool = False) -> Mention:
+    return Mention(
+        id=f"t:{i}",
+        brand="klm",
+        platform="twitter",
+        ts=ts,
+        text=f"text {i}",
+        author_id=author or f"u{i}",
+        is_brand=is_brand,
+    )
+
+
+def feed(w: BrandWindows, items: list[tuple[Mention, TextScore]]) -> list:
+    out = []
+    for m, s in items:
+        out += w.add(m, s, ["ash", "cancelled"])
+    return out
+
+
+def test_buckets_close_when_watermark_passes_their_end() -> None:
+    w = BrandWindows("klm", WindowSettings(bucket_seconds=60, allowed_lateness_seconds=120))
+    closed = feed(w, [(mention(1, 0), NEG), (mention(2, 59), POS), (mention(3, 170), NEG)])
+    assert closed == []  # watermark 50: bucket [0, 60) still open
+    closed = feed(w, [(mention(4, 185), NEG)])  # watermark 65
+    assert [(b.start, b.mentions, b.negative) for b in closed] == [(0, 2, 1)]
+
+
+def test_late_within_allowed_lateness_counts_and_beyond_is_late() -> None:
+    w = BrandWindows("klm", WindowSettings(bucket_seconds=60, allowed_lateness_seconds=120))
+    closed = feed(w, [(mention(1, 0), NEG), (mention(2, 150), NEG), (mention(3, 10), NEG)])
+    assert closed == [] and w.stats.late == 0  # 140 s late, but bucket [0, 60) is still open
+    closed = feed(w, [(mention(4, 400), NEG), (mention(5, 20), NEG)])
+    assert w.stats.late == 1  # bucket [0, 60) already closed
+    assert [b.mentions for b in closed][:1] == [2]
+
+
+def test_empty_buckets_are_emitted_in_order() -> None:
+    w = BrandWindows("klm", WindowSettings(bucket_seconds=60, allowed_lateness_seconds=0))
+    closed = feed(w, [(mention(1, 5), NEG), (mention(2, 305), NEG)])
+    assert [b.start for b in closed] == [0, 60, 120, 180, 240]
+    assert [b.mentions for b in closed] == [1, 0, 0, 0, 0]
+    assert [b.start for b in w.flush()] == [300]
+
+
+def test_brand_replies_are_not_customer_mentions() -> None:
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    feed(w, [(mention(1, 1), NEG), (mention(2, 2, author="klm", is_brand=True), NEG)])
+    [b] = w.flush()
+    assert b.mentions == 1 and b.replies == 1 and b.negative == 1
+
+
+def test_one_author_flood_is_capped_per_hour() -> None:
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0, author_cap_per_hour=5))
+    buckets = feed(w, [(mention(i, 60 + i * 20, author="troll"), NEG) for i in range(150)])
+    buckets += w.flush()
+    total = sum(b.mentions for b in buckets)
+    capped = sum(b.capped for b in buckets)
+    assert total <= 5 * 2  # 150 posts over ~50 minutes: at most the cap per event-time hour
+    assert total + capped == 150
+
+
+def test_terms_count_once_per_author_and_near_duplicates_are_seen() -> None:
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    for i in range(3):
+        w.add(mention(i, 1, author="same"), NEG, ["ash"])
+    for i in range(3, 6):
+        w.add(mention(i, 2), NEG, ["ash"])
+    [b] = w.flush()
+    assert b.terms["ash"] == 4  # one author counts once
+    assert b.near_duplicates == 3  # same text from three other authors
+    assert b.authors == 4 and b.max_author == 3

@@ -46,6 +46,15 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     advice: str = ""
     service_level: float | None = None
     occupancy: float | None = None
+    # Added by the staffing stage (issue 6); all optional.
+    arrivals_per_hour: float | None = None  # mentions needing a reply per hour (volume x actionable share)
+    actionable_share: float | None = None
+    backlog: int = 0  # unanswered mentions waiting
+    backlog_agents: int = 0  # part of agents_needed that clears the backlog within the target
+    by_platform: dict[str, int] = {}
+    forecast: list[int] = []  # agents needed 1, 2, ... hours ahead
+    stand_down: int = 0  # people who can go home now (on shift beyond what is needed)
+    abandonment: float | None = None  # expected share of customers giving up (Erlang A)
 
 
 class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -56,6 +65,11 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     p90_first_response_minutes: float | None = None
     backlog: int = 0
     breach_forecast: str = ""
+    # Added by the staffing stage (issue 6); all optional.
+    target_attainment: float | None = None  # share answered within the platform target (decided ones)
+    mentions: int = 0  # mentions needing a reply in the window
+    answered: int = 0
+    replies_per_hour: float | None = None  # first replies per hour, last half hour of the window
 
 
 class Timeline(msgspec.Struct, frozen=True):

@@ -1,0 +1,392 @@
+"""The surge-staffing suggestion the pipeline attaches to every incident notification.
+
+    planner = StaffingPlanner(settings.staffing)
+    figures = planner.suggest(SurgeLoad(mentions_per_hour={"twitter": 900.0}, languages={"en": 0.7, "nl": 0.3}))
+
+Each platform is its own queue (its own handle time and target): Erlang C, or Erlang A when the
+platform has a patience, under the occupancy cap, plus the agents that clear the backlog within the
+target. Shrinkage turns people answering at once into people to schedule; the roster says who is on
+shift at the surge's event time, the rest is to call in. The split by language and skill is
+proportional; volunteers who speak the short languages and are awake are asked first.
+
+Pure and deterministic: the same settings and load give the same figures; the planner pickles.
+
+>>> from daemon.staffing.settings import StaffingSettings
+>>> f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 1000.0},
+...     actionable_share=0.5, languages={"en": 0.6, "nl": 0.4}))
+>>> f.agents_needed, f.to_schedule, f.call_in, f.by_language, f.sla_target
+(40, 58, 58, {'en': 24, 'nl': 16}, 'facebook 80/15m')
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import msgspec
+
+from daemon.notification import StaffingFigures
+from daemon.staffing.erlang import StaffingAnswer, StaffingQuestion, solve
+from daemon.staffing.settings import (
+    Person,
+    StaffingSettings,
+    in_hours,
+    parse_hours,
+    parse_target,
+    zone,
+)
+
+_UNKNOWN_LANGS = frozenset({"", "und", "unknown", "other"})
+
+
+class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
+    """What the pipeline knows about the surge when it notifies."""
+
+    mentions_per_hour: dict[str, float]
+    """Customer mentions per hour by platform (the brand's own posts left out)."""
+    actionable_share: float | None = None
+    """Share needing a reply; None: from `intents`, else the configured default."""
+    intents: dict[str, float] = {}
+    """Share of the surge per intent (`complaint`, `question`, ...)."""
+    languages: dict[str, float] = {}
+    """Share of the surge per language."""
+    backlog: int = 0
+    """Unanswered mentions already waiting (from brand replies in the stream)."""
+    trend_per_hour: float = 0.0
+    """Change of the total mentions per hour, per hour (> 0: still growing)."""
+    baseline_per_hour: float = 0.0
+    """The expected (normal) total mentions per hour, which a decaying surge returns to."""
+    at: float | None = None
+    """Event time of the suggestion, epoch seconds: picks who is on shift and who is awake."""
+    on_shift: int | None = None
+    """People on shift, overriding the roster."""
+    skills: dict[str, float] = {}
+    """Share of the work per skill, overriding the configured skill mix."""
+
+
+class StaffingPlanner:
+    """Turns a `SurgeLoad` into `StaffingFigures`; holds only the settings."""
+
+    def __init__(self, settings: StaffingSettings) -> None:
+        self.settings = settings
+
+    def __reduce__(self) -> tuple[type, tuple[StaffingSettings]]:
+        return (StaffingPlanner, (self.settings,))
+
+    # -- the suggestion ---------------------------------------------------------------------------
+
+    def actionable(self, load: SurgeLoad) -> float:
+        """Share of mentions needing a reply, never below the floor.
+
+        >>> from daemon.staffing.settings import StaffingSettings
+        >>> p = StaffingPlanner(StaffingSettings())
+        >>> p.actionable(SurgeLoad(mentions_per_hour={}, intents={"complaint": 0.1, "praise": 0.9}))
+        0.3
+        """
+        s = self.settings
+        if load.actionable_share is not None:
+            share = load.actionable_share
+        elif load.intents:
+            total = sum(v for v in load.intents.values() if v > 0)
+            share = sum(max(0.0, load.intents.get(i, 0.0)) for i in s.actionable_intents) / total if total else 0.0
+        else:
+            share = s.actionable_share
+        return min(1.0, max(s.actionable_floor, share if math.isfinite(share) else 0.0))
+
+    def answers(self, load: SurgeLoad, scale: float = 1.0, backlog: bool = True) -> dict[str, StaffingAnswer]:
+        """The queue answer per platform, for the load's rates times `scale`."""
+        share = self.actionable(load)
+        rates = {p: max(0.0, r) * share * scale for p, r in sorted(load.mentions_per_hour.items()) if r > 0}
+        backlogs = _split(load.backlog if backlog else 0, rates) if rates else {}
+        out: dict[str, StaffingAnswer] = {}
+        for platform, rate in rates.items():
+            ps = self.settings.platform(platform)
+            share_t, seconds = parse_target(ps.target)
+            out[platform] = solve(
+                StaffingQuestion(
+                    arrivals_per_hour=rate,
+                    aht_seconds=ps.aht_minutes * 60.0,
+                    target=share_t,
+                    target_seconds=seconds,
+                    max_occupancy=self.settings.max_occupancy,
+                    backlog=backlogs.get(platform, 0),
+                    backlog_confidence=self.settings.backlog_confidence,
+                    patience_seconds=None if ps.patience_minutes is None else ps.patience_minutes * 60.0,
+                )
+            )
+        if load.backlog and backlog and not rates:  # a backlog with no new arrivals: default platform
+            ps = self.settings.default_platform
+            share_t, seconds = parse_target(ps.target)
+            out["other"] = solve(
+                StaffingQuestion(
+                    arrivals_per_hour=0.0,
+                    aht_seconds=ps.aht_minutes * 60.0,
+                    target=share_t,
+                    target_seconds=seconds,
+                    backlog=load.backlog,
+                    backlog_confidence=self.settings.backlog_confidence,
+                )
+            )
+        return out
+
+    def forecast_rates(self, load: SurgeLoad) -> list[float]:
+        """Total mentions per hour 1..`forecast_hours` ahead.
+
+        Growing (trend > 0): straight-line extrapolation. Otherwise the excess over the baseline
+        decays exponentially, at the rate the (negative) trend shows, else with the configured
+        half-life.
+
+        >>> from daemon.staffing.settings import StaffingSettings
+        >>> p = StaffingPlanner(StaffingSettings(forecast_hours=2))
+        >>> p.forecast_rates(SurgeLoad(mentions_per_hour={"x": 1000.0}, trend_per_hour=200.0))
+        [1200.0, 1400.0]
+        >>> [round(r) for r in p.forecast_rates(SurgeLoad(mentions_per_hour={"x": 1100.0},
+        ...     baseline_per_hour=100.0, trend_per_hour=-500.0))]
+        [707, 468]
+        """
+        r0 = sum(max(0.0, r) for r in load.mentions_per_hour.values())
+        hours = range(1, self.settings.forecast_hours + 1)
+        g = load.trend_per_hour if math.isfinite(load.trend_per_hour) else 0.0
+        if g > 0:
+            return [r0 + g * h for h in hours]
+        base = min(max(0.0, load.baseline_per_hour), r0)
+        excess = r0 - base
+        k = -g / excess if g < 0 and excess > 0 else math.log(2.0) / self.settings.decay_half_life_hours
+        return [base + excess * math.exp(-k * h) for h in hours]
+
+    def suggest(self, load: SurgeLoad) -> StaffingFigures:
+        s = self.settings
+        answers = self.answers(load)
+        agents = sum(a.agents_needed for a in answers.values())
+        to_schedule = math.ceil(agents / (1.0 - s.shrinkage) - 1e-9)
+        on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
+        call_in = max(0, to_schedule - on_shift)
+        backlog_agents = sum(a.backlog_agents for a in answers.values())
+
+        queue_rates = {p: a.erlangs for p, a in answers.items() if a.queue_agents}
+        carried = sum(a.occupancy * a.queue_agents for a in answers.values())
+        queue_agents = sum(a.queue_agents for a in answers.values())
+        arrivals = {p: a.erlangs / (s.platform(p).aht_minutes / 60.0) for p, a in answers.items()}
+        total_arrivals = sum(arrivals.values())
+        sl = (
+            sum(answers[p].service_level * arrivals[p] for p in queue_rates) / total_arrivals
+            if total_arrivals > 0
+            else None
+        )
+        abandonment = (
+            sum(answers[p].abandonment * arrivals[p] for p in queue_rates) / total_arrivals
+            if total_arrivals > 0 and any(s.platform(p).patience_minutes for p in answers)
+            else None
+        )
+
+        r0 = sum(max(0.0, r) for r in load.mentions_per_hour.values())
+        forecast = [
+            sum(a.agents_needed for a in self.answers(load, scale=f / r0, backlog=False).values()) if r0 > 0 else 0
+            for f in self.forecast_rates(load)
+        ]
+        lo = sum(a.agents_needed for a in self.answers(load, scale=1.0 - s.range_spread).values())
+        hi = sum(a.agents_needed for a in self.answers(load, scale=1.0 + s.range_spread).values())
+
+        by_language = _apportion(agents, self._language_mix(load))
+        skill_mix = load.skills or s.skill_mix
+        by_skill = _apportion(agents, {k: v for k, v in skill_mix.items() if v > 0})
+        ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
+        stand_down = max(0, on_shift - to_schedule)
+
+        targets = sorted({f"{p} {s.platform(p).target}" for p in answers})
+        figures = StaffingFigures(
+            agents_needed=agents,
+            to_schedule=to_schedule,
+            on_shift=on_shift,
+            call_in=call_in,
+            by_language=by_language,
+            sla_target=", ".join(targets),
+            by_skill=by_skill,
+            range=(min(lo, agents), max(hi, agents)),
+            ask_first=ask_first,
+            service_level=None if sl is None else round(sl, 4),
+            occupancy=round(carried / queue_agents, 4) if queue_agents else None,
+            arrivals_per_hour=round(total_arrivals, 2),
+            actionable_share=round(self.actionable(load), 4),
+            backlog=max(0, load.backlog),
+            backlog_agents=backlog_agents,
+            by_platform={p: a.agents_needed for p, a in answers.items()},
+            forecast=forecast,
+            stand_down=stand_down,
+            abandonment=None if abandonment is None else round(abandonment, 4),
+        )
+        return msgspec.structs.replace(figures, advice=advice(figures, load, s))
+
+    # -- roster -----------------------------------------------------------------------------------
+
+    def on_shift_count(self, at: float | None) -> int:
+        """Roster agents whose shift covers the event time `at` (all listed ones when unknown)."""
+        roster = self.settings.roster
+        if not roster.agents:
+            return roster.on_shift
+        return sum(1 for p in roster.agents if _on_shift(p, at))
+
+    def _language_mix(self, load: SurgeLoad) -> dict[str, float]:
+        s = self.settings
+        total = sum(v for v in load.languages.values() if v > 0 and math.isfinite(v))
+        mix: dict[str, float] = {}
+        for lang, v in load.languages.items():
+            if not (v > 0 and math.isfinite(v)):
+                continue
+            share = v / total
+            key = lang if lang not in _UNKNOWN_LANGS and share >= s.min_language_share else s.fallback_language
+            mix[key] = mix.get(key, 0.0) + share
+        return mix or {s.fallback_language: 1.0}
+
+    def ask_first(
+        self,
+        load: SurgeLoad,
+        by_language: Mapping[str, int],
+        by_skill: Mapping[str, int],
+        to_schedule: int,
+        call_in: int,
+    ) -> list[str]:
+        """Volunteers to ask first: awake now, speaking the languages still short, rarest first.
+
+        The people to call in are split by language like the agents; roster agents on shift cover
+        their own languages. Each pick covers the open language with the fewest remaining
+        candidates, then the skill still short (technical specialists are scarce).
+        """
+        s = self.settings
+        limit = min(s.ask_first_limit, call_in)
+        if limit <= 0 or not s.roster.volunteers:
+            return []
+        scale = 1.0 / (1.0 - s.shrinkage)
+        need = {lang: math.ceil(n * scale - 1e-9) for lang, n in by_language.items()}
+        skills = {k: math.ceil(n * scale - 1e-9) for k, n in by_skill.items()}
+        on = [p for p in s.roster.agents if _on_shift(p, load.at)]
+        if on:
+            for p in on:  # each on-shift agent covers one of their short languages and a skill
+                short = [lang for lang in p.languages if need.get(lang, 0) > 0]
+                if short:
+                    need[short[0]] -= 1
+                for k in p.skills:
+                    if skills.get(k, 0) > 0:
+                        skills[k] -= 1
+                        break
+        else:  # only a head count: assume the mix of the surge
+            covered = _apportion(min(to_schedule, to_schedule - call_in), by_language)
+            need = {lang: n - covered.get(lang, 0) for lang, n in need.items()}
+        awake = parse_hours(s.roster.awake_hours)
+        pool = sorted((p for p in s.roster.volunteers if _local_ok(p, load.at, awake)), key=lambda p: p.name)
+        # Scarcity over the whole awake pool: a language few volunteers speak is asked for first.
+        speakers = {lang: sum(lang in p.languages for p in pool) for lang in need}
+        chosen: list[str] = []
+        while pool and len(chosen) < limit:
+            open_langs = {lang for lang, n in need.items() if n > 0}
+
+            def score(p: Person, open_langs: set[str] = open_langs, speakers: dict[str, int] = speakers) -> float:
+                langs = [lang for lang in p.languages if lang in open_langs]
+                if not langs:
+                    return 0.0
+                rarity = max(1.0 / speakers[lang] for lang in langs)
+                skill = sum(1 for k in p.skills if skills.get(k, 0) > 0) / (1 + len(p.skills))
+                return 1.0 + rarity + 0.5 * skill
+
+            best = max(pool, key=lambda p: (score(p), [-ord(c) for c in p.name]))
+            if score(best) <= 0:
+                break
+            pool.remove(best)
+            chosen.append(best.name)
+            langs = [lang for lang in best.languages if lang in open_langs]
+            need[min(langs, key=lambda lang: (speakers[lang], lang))] -= 1
+            for k in best.skills:
+                if skills.get(k, 0) > 0:
+                    skills[k] -= 1
+                    break
+        return chosen
+
+
+def _local_hour(person: Person, at: float) -> float:
+    dt = datetime.fromtimestamp(at, UTC).astimezone(zone(person.timezone))
+    return dt.hour + dt.minute / 60.0
+
+
+def _on_shift(p: Person, at: float | None) -> bool:
+    if at is None or not p.shift:
+        return True
+    return in_hours(_local_hour(p, at), parse_hours(p.shift))
+
+
+def _local_ok(p: Person, at: float | None, awake: tuple[float, float]) -> bool:
+    return at is None or in_hours(_local_hour(p, at), awake)
+
+
+def _split(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Largest-remainder split of a count by weights (deterministic ties by key)."""
+    wsum = sum(weights.values())
+    if total <= 0 or wsum <= 0:
+        return {k: 0 for k in weights}
+    raw = {k: total * w / wsum for k, w in weights.items()}
+    out = {k: math.floor(v) for k, v in raw.items()}
+    left = total - sum(out.values())
+    for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[:left]:
+        out[k] += 1
+    return out
+
+
+def _apportion(total: int, shares: Mapping[str, float]) -> dict[str, int]:
+    """Split `total` people by shares; every share gets at least one person while people last.
+
+    >>> _apportion(10, {"en": 0.9, "sr": 0.05, "mk": 0.05})
+    {'en': 8, 'mk': 1, 'sr': 1}
+    >>> _apportion(0, {"en": 1.0})
+    {}
+    """
+    shares = {k: v for k, v in shares.items() if v > 0}
+    if total <= 0 or not shares:
+        return {}
+    out = _split(total, shares)
+    for k in sorted(shares, key=lambda k: (shares[k], k)):  # smallest first
+        if out[k] == 0:
+            donor = max(out, key=lambda d: (out[d], d))
+            if out[donor] <= 1:
+                break
+            out[donor] -= 1
+            out[k] = 1
+    return {k: out[k] for k in sorted(out) if out[k] > 0}
+
+
+def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
+    """One short paragraph for the incident channel."""
+    parts: list[str] = []
+    lo, hi = f.range or (f.agents_needed, f.agents_needed)
+    if f.agents_needed == 0:
+        return "No replies needed at this load."
+    span = f" (range {lo}-{hi})" if lo != hi else ""
+    if f.call_in > 0:
+        parts.append(
+            f"Call in {f.call_in}: {f.agents_needed} people answering at once{span}, "
+            f"{f.to_schedule} on the schedule with {round(s.shrinkage * 100)} % shrinkage, {f.on_shift} on shift."
+        )
+    else:
+        parts.append(f"The {f.on_shift} on shift cover it: {f.agents_needed} answering at once{span}.")
+    if len(f.by_language) > 1:
+        parts.append(
+            "Languages: " + ", ".join(f"{k} {v}" for k, v in sorted(f.by_language.items(), key=lambda kv: -kv[1])) + "."
+        )
+    if f.ask_first:
+        parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
+    if f.backlog_agents:
+        parts.append(
+            f"{f.backlog_agents} of them clear the backlog of {f.backlog} within the target; release them after."
+        )
+    if f.forecast:
+        last = f.forecast[-1]
+        queue_now = f.agents_needed - f.backlog_agents
+        if last < queue_now and load.trend_per_hour <= 0:
+            parts.append(
+                f"The surge is decaying: about {last} needed in {len(f.forecast)} h; "
+                f"plan to stand down {queue_now - last} then."
+            )
+        elif last > queue_now:
+            parts.append(f"Still growing: about {last} needed in {len(f.forecast)} h.")
+    if f.stand_down:
+        parts.append(f"{f.stand_down} of those on shift can stand down now.")
+    return " ".join(parts)

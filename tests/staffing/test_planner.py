@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from daemon.notification import StaffingFigures
+from daemon.staffing.planner import SurgeLoad, StaffingPlanner
+from daemon.staffing.settings import StaffingSettings
+
+# 2010-04-16 05:42 UTC: early morning in western Europe, afternoon in Vladivostok.
+AT = datetime(2010, 4, 16, 5, 42, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def settings() -> StaffingSettings:
+    return msgspec.convert(
+        {
+            "roster": {
+                "agents": [
+                    {"name": "@eva", "languages": ["en", "nl"], "timezone": "Europe/Amsterdam", "shift": "06:00-15:00"},
+                    {"name": "@tom", "languages": ["en"], "timezone": "Europe/Amsterdam", "shift": "15:00-23:00"},
+                ],
+                "volunteers": [
+                    {"name": "@anna", "languages": ["en", "nl"], "timezone": "Europe/Amsterdam"},
+                    {"name": "@bob", "languages": ["en"], "timezone": "America/New_York"},
+                    {
+                        "name": "@dragan",
+                        "languages": ["sr", "hr", "bs", "en"],
+                        "timezone": "Europe/Belgrade",
+                        "skills": ["technical_specialist"],
+                    },
+                    {"name": "@ivan", "languages": ["ru"], "timezone": "Asia/Vladivostok"},
+                    {"name": "@kees", "languages": ["nl"], "timezone": "Europe/Amsterdam"},
+                ],
+            }
+        },
+        StaffingSettings,
+    )
+
+
+def _load(**kw: object) -> SurgeLoad:
+    base: dict[str, object] = {
+        "mentions_per_hour": {"twitter": 1800.0, "facebook": 1200.0},
+        "intents": {"complaint": 0.5, "question": 0.2, "praise": 0.1, "other": 0.2},
+        "languages": {"en": 0.5, "nl": 0.35, "sr": 0.1, "ru": 0.04, "mk": 0.01},
+        "at": AT,
+    }
+    base.update(kw)
+    return SurgeLoad(**base)  # type: ignore[arg-type]
+
+
+def test_suggestion_is_consistent(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load())
+    assert isinstance(f, StaffingFigures)
+    assert f.actionable_share == 0.7
+    assert f.arrivals_per_hour == pytest.approx(3000 * 0.7)
+    assert f.agents_needed == sum(f.by_platform.values())
+    assert f.to_schedule >= f.agents_needed / 0.7 - 1e-9
+    assert f.on_shift == 1  # only @eva works at 07:42 Amsterdam time
+    assert f.call_in == f.to_schedule - 1
+    assert sum(f.by_language.values()) == f.agents_needed
+    assert "mk" not in f.by_language  # below the 2 % share: answered by the fallback language
+    assert sum(f.by_skill.values()) == f.agents_needed
+    assert f.range is not None and f.range[0] <= f.agents_needed <= f.range[1]
+    assert f.sla_target == "facebook 80/15m, twitter 80/25m"
+    assert f.service_level is not None and f.service_level >= 0.8
+    assert f.occupancy is not None and f.occupancy <= 0.85
+    assert f.advice.startswith("Call in")
+
+
+def test_ask_first_prefers_awake_speakers_of_short_languages(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load())
+    # @bob is asleep in New York (01:42); the sr and ru speakers are the scarcest.
+    assert "@bob" not in f.ask_first
+    assert f.ask_first[:2] == ["@dragan", "@ivan"]
+    assert set(f.ask_first) == {"@dragan", "@ivan", "@anna", "@kees"}
+
+
+def test_deterministic_and_picklable(settings: StaffingSettings) -> None:
+    planner = StaffingPlanner(settings)
+    clone = pickle.loads(pickle.dumps(planner))
+    assert clone.suggest(_load()) == planner.suggest(_load())
+
+
+def test_actionable_floor(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load(intents={"praise": 1.0}))
+    assert f.actionable_share == settings.actionable_floor
+
+
+def test_backlog_term_and_release_advice(settings: StaffingSettings) -> None:
+    planner = StaffingPlanner(settings)
+    plain = planner.suggest(_load())
+    f = planner.suggest(_load(backlog=400))
+    assert f.backlog == 400 and f.backlog_agents > 0
+    assert f.agents_needed == plain.agents_needed + f.backlog_agents
+    assert "backlog of 400" in f.advice
+
+
+def test_decaying_surge_gets_stand_down_advice(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load(trend_per_hour=-1000.0, baseline_per_hour=200.0))
+    assert f.forecast == sorted(f.forecast, reverse=True)
+    assert f.forecast[-1] < f.agents_needed
+    assert "decaying" in f.advice
+
+
+def test_growing_surge_forecast(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load(trend_per_hour=1500.0))
+    assert f.forecast == sorted(f.forecast) and f.forecast[0] > f.agents_needed
+    assert "growing" in f.advice
+
+
+def test_overstaffed_team_can_stand_down(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load(mentions_per_hour={"twitter": 20.0}, on_shift=10))
+    assert f.call_in == 0 and f.stand_down == 10 - f.to_schedule
+    assert "stand down" in f.advice
+
+
+def test_no_load(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(SurgeLoad(mentions_per_hour={}))
+    assert f.agents_needed == 0 and f.call_in == 0 and f.by_language == {}
+
+
+def test_backlog_without_new_arrivals(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(SurgeLoad(mentions_per_hour={}, backlog=50))
+    assert f.agents_needed == f.backlog_agents > 0
+
+
+def test_patience_switches_to_erlang_a() -> None:
+    s = msgspec.convert(
+        {"platforms": {"twitter": {"aht_minutes": 3, "target": "80/5m", "patience_minutes": 10}}}, StaffingSettings
+    )
+    f = StaffingPlanner(s).suggest(SurgeLoad(mentions_per_hour={"twitter": 2000.0}, actionable_share=1.0))
+    assert f.abandonment is not None and 0 <= f.abandonment < 0.2
+
+
+def test_figures_serialise_into_the_notification() -> None:
+    f = StaffingPlanner(StaffingSettings()).suggest(_load())
+    raw = msgspec.json.encode(f)
+    assert msgspec.json.decode(raw, type=StaffingFigures) == f

@@ -1,0 +1,251 @@
+"""What an incident message says, independent of where it goes.
+
+`render` turns a `Notification` (plus what the Slack side knows: acknowledgement, snooze,
+volunteers) into a neutral `Message` of plain, unescaped strings. The console notifier prints
+it; the Slack notifier formats it as Block Kit (escaping every string there). One renderer
+means the console shows exactly what Slack will say.
+
+>>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
+>>> n = Notification(type="incident.opened", incident_id="klm-1", brand="klm", severity="sev1",
+...     signals=["volume", "negativity"], started_at="2010-04-16T05:40:00Z",
+...     detected_at="2010-04-16T05:43:00Z", top_terms=["ash", "cancelled"],
+...     volume=VolumeFigures(5400, 310, 17.4), negativity=NegativityFigures(0.71, 0.24))
+>>> m = render(n)
+>>> m.title
+'SEV1 · klm · volume + negativity'
+>>> m.headline
+'Mentions of klm are at 17.4× the usual volume and 71% are negative (usually 24%), about: ash, cancelled.'
+>>> m.figures[0]
+('Volume', '5,400/h vs 310/h expected (17.4×)')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from daemon.notification import Notification, SampleMention
+
+ACTIONS: tuple[tuple[str, str, str], ...] = (
+    # (action_id, label, style); the style is Slack's button style ("" = default)
+    ("crisisd.ack", "Acknowledge", "primary"),
+    ("crisisd.escalate", "Escalate", "danger"),
+    ("crisisd.resolve", "Resolve", ""),
+    ("crisisd.snooze", "Snooze", ""),
+    ("crisisd.volunteer", "I can help", ""),
+)
+
+
+@dataclass(frozen=True)
+class IncidentStatus:
+    """What the notifier knows about an incident beyond its last notification."""
+
+    acknowledged_by: str = ""
+    snoozed_until: str = ""
+    escalation_level: int = 0
+    volunteers: int = 0
+    volunteer_languages: tuple[str, ...] = ()
+    resolve_requested_by: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    incident_id: str
+    severity: str
+    brand: str
+    resolved: bool
+    title: str
+    headline: str
+    figures: list[tuple[str, str]]
+    terms: list[str]
+    samples: list[SampleMention]
+    staffing: list[str]
+    status: list[str]
+    context: list[str]
+    actions: tuple[tuple[str, str, str], ...] = field(default=ACTIONS)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _parse(ts: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def duration_text(start: str, end: str | None) -> str:
+    """How long from `start` to `end` (ISO times), for people.
+
+    >>> duration_text("2010-04-16T05:40:00Z", "2010-04-16T08:05:00Z")
+    '2h 25m'
+    """
+    a, b = _parse(start), _parse(end or "")
+    if a is None or b is None:
+        return "unknown"
+    minutes = max(0, int((b - a).total_seconds() // 60))
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def headline(n: Notification) -> str:
+    if n.type == "incident.resolved":
+        base = f"The incident on {n.brand} is resolved after {duration_text(n.started_at, n.resolved_at)}."
+        return f"{base} {n.summary}" if n.summary else base
+    if n.summary:
+        return n.summary
+    text = f"Mentions of {n.brand} are at {n.volume.ratio:.1f}× the usual volume"
+    text += f" and {_pct(n.negativity.share)} are negative (usually {_pct(n.negativity.baseline_share)})"
+    if n.top_terms:
+        text += ", about: " + ", ".join(n.top_terms[:3])
+    return text + "."
+
+
+def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
+    s = n.staffing
+    volunteers = max(status.volunteers, s.volunteers_signed_up if s else 0)
+    lines: list[str] = []
+    if s is not None:
+        lines.append(
+            f"Agents needed: {s.agents_needed} (schedule {s.to_schedule}; on shift {s.on_shift}; call in {s.call_in})"
+        )
+        if s.range is not None:
+            lines.append(f"Range: {s.range[0]}–{s.range[1]} agents")
+        if s.by_language:
+            lines.append("By language: " + " · ".join(f"{k} {v}" for k, v in s.by_language.items()))
+        if s.by_skill:
+            lines.append("By skill: " + " · ".join(f"{k} {v}" for k, v in s.by_skill.items()))
+        if s.sla_target:
+            extra = ""
+            if s.service_level is not None:
+                extra = f", expected service level {_pct(s.service_level)}"
+            lines.append(f"SLA target: {s.sla_target}{extra}")
+        if s.ask_first:
+            lines.append("Ask first: " + ", ".join(s.ask_first))
+        if s.advice:
+            lines.append(s.advice)
+    vol = f"Volunteers signed up: {volunteers}"
+    if status.volunteer_languages:
+        vol += " (" + ", ".join(status.volunteer_languages) + ")"
+    lines.append(vol)
+    return lines
+
+
+def render(n: Notification, status: IncidentStatus | None = None) -> Message:
+    status = status or IncidentStatus()
+    resolved = n.type == "incident.resolved"
+    signals = " + ".join(n.signals) if n.signals else "anomaly"
+    title = f"{n.severity.upper()} · {n.brand} · {signals}"
+    if resolved:
+        title = f"RESOLVED · {title}"
+    figures = [
+        (
+            "Volume",
+            f"{_num(n.volume.observed_per_hour)}/h vs {_num(n.volume.expected_per_hour)}/h expected"
+            f" ({n.volume.ratio:.1f}×)",
+        ),
+        ("Negativity", f"{_pct(n.negativity.share)} vs {_pct(n.negativity.baseline_share)} usually"),
+    ]
+    if n.languages:
+        top = sorted(n.languages.items(), key=lambda kv: -kv[1])[:5]
+        figures.append(("Languages", " · ".join(f"{k} {_pct(v)}" for k, v in top)))
+    r = n.responses
+    if r is not None:
+        parts = []
+        if r.response_rate is not None:
+            parts.append(f"response rate {_pct(r.response_rate)}")
+        if r.median_first_response_minutes is not None:
+            parts.append(f"median first response {r.median_first_response_minutes:.0f} min")
+        if r.backlog:
+            parts.append(f"backlog {r.backlog}")
+        if r.breach_forecast:
+            parts.append(r.breach_forecast)
+        if parts:
+            figures.append(("Replies", ", ".join(parts)))
+    if resolved:
+        figures.append(("Duration", duration_text(n.started_at, n.resolved_at)))
+        if n.peak_per_hour is not None:
+            figures.append(("Peak", f"{_num(n.peak_per_hour)}/h"))
+        if n.mentions is not None:
+            figures.append(("Mentions", f"{n.mentions:,}"))
+        if n.replies is not None:
+            figures.append(("Brand replies", f"{n.replies:,}"))
+    state: list[str] = []
+    if status.acknowledged_by:
+        state.append(f"Acknowledged by {status.acknowledged_by}")
+    elif status.snoozed_until:
+        state.append(f"Escalation snoozed until {status.snoozed_until}")
+    if status.resolve_requested_by and not resolved:
+        state.append(f"Resolve requested by {status.resolve_requested_by}")
+    if status.escalation_level > 0 and not status.acknowledged_by and not resolved:
+        state.append(f"Escalated to level {status.escalation_level + 1}")
+    context = [f"Incident {n.incident_id}", f"started {n.started_at}", f"detected {n.detected_at}"]
+    if resolved and n.resolved_at:
+        context.append(f"resolved {n.resolved_at}")
+    if n.flags:
+        context.append("flags: " + ", ".join(n.flags))
+    return Message(
+        incident_id=n.incident_id,
+        severity=n.severity,
+        brand=n.brand,
+        resolved=resolved,
+        title=title,
+        headline=headline(n),
+        figures=figures,
+        terms=list(n.top_terms[:10]),
+        samples=list(n.sample_mentions[:3]),
+        staffing=staffing_lines(n, status),
+        status=state,
+        context=context,
+        actions=() if resolved else ACTIONS,
+    )
+
+
+def thread_text(n: Notification) -> str:
+    """One timeline line for the incident's thread (plain text).
+
+    >>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
+    >>> thread_text(Notification(type="incident.updated", incident_id="i", brand="b",
+    ...     severity="sev2", signals=["volume"], started_at="", detected_at="2010-04-16T06:00:00Z",
+    ...     seq=3, volume=VolumeFigures(900, 300, 3.0), negativity=NegativityFigures(0.5, 0.2)))  # doctest: +ELLIPSIS
+    'Update 3 at 2010-04-16T06:00:00Z: SEV2, volume 900/h (3.0× expected), negativity 50% (usually 20%), signals...'
+    """
+    if n.type == "incident.resolved":
+        m = render(n)
+        figs = ", ".join(
+            f"{k.lower()} {v}" for k, v in m.figures if k in ("Duration", "Peak", "Mentions", "Brand replies")
+        )
+        text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}" if figs else "Resolved."
+        return text + (f". {n.summary}" if n.summary else "")
+    kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
+    text = (
+        f"{kind} at {n.detected_at}: {n.severity.upper()}, volume {_num(n.volume.observed_per_hour)}/h"
+        f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
+        f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
+    )
+    if n.staffing is not None:
+        text += f"; staffing: {n.staffing.agents_needed} agents needed, call in {n.staffing.call_in}"
+    return text
+
+
+def as_text(m: Message) -> str:
+    """The message as plain text (the console notifier's output)."""
+    out = [f"[{m.title}]", m.headline]
+    out += [f"  {k}: {v}" for k, v in m.figures]
+    if m.terms:
+        out.append("  Emerging terms: " + ", ".join(m.terms))
+    for s in m.samples:
+        one = " ".join(s.text.split())
+        out.append(f"  > {one}" + (f" ({s.url})" if s.url else ""))
+    out.append("  Staffing:")
+    out += [f"    {line}" for line in m.staffing]
+    out += [f"  {line}" for line in m.status]
+    out.append("  " + " | ".join(m.context))
+    if m.actions:
+        out.append("  " + " ".join(f"[{label}]" for _, label, _ in m.actions))
+    return "\n".join(out)

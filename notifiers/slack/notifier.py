@@ -1,0 +1,678 @@
+"""The Slack notifier: one living root message per incident, a thread for its timeline.
+
+`send(n)` is called by the outbox, in `seq` order per incident, possibly again after a crash or
+a failure. Each notification is a few steps (post or update the root, post the thread line,
+upload the chart); each post is recorded `inflight` before the call and `done` after it, so a
+post whose answer was lost (reset or timeout after Slack committed it) is looked up in Slack by
+its marker (message metadata, or the chart's title) before it is sent again: no duplicate root
+message, no duplicate thread line, across restarts too. Errors become a `Delivery`: 429 ->
+retry after Retry-After; 5xx, connection errors and timeouts -> retry; other Slack errors ->
+not retried. The notifier never sleeps: a channel over its rate (token bucket on the injected
+clock) answers "retry in x seconds".
+
+A background thread (`start()`) runs `tick()`: escalation pages that are due, thread notes
+and root refreshes after button presses. Button presses arrive via `handle_interaction`
+(HTTP, signature-checked) or `handle_payload` (Socket Mode) and only change local state
+inline; the Slack calls they cause are made by `tick()`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+
+from daemon.clock import Clock, SystemClock
+from daemon.notification import Notification, from_json, to_json
+from notifiers.base import Delivery
+from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
+from notifiers.slack import blocks as bk
+from notifiers.slack.settings import EscalationSettings, SlackSettings
+from notifiers.slack.store import Escalation, SlackStore
+
+log = structlog.get_logger(__name__)
+
+ROOT_EVENT = "crisisd_incident"
+POST_EVENT = "crisisd_post"
+ACTION_IDS = frozenset(a for a, _, _ in ACTIONS)
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+REPLAY_WINDOW = 300.0
+
+
+class Throttled(Exception):
+    """The channel's token bucket is empty: try again in `wait` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"channel rate limit, retry in {wait:.2f}s")
+        self.wait = wait
+
+
+class PermanentError(Exception):
+    """A configuration problem retrying cannot fix (e.g. the channel does not exist)."""
+
+
+class TokenBucket:
+    """Per-key token buckets on an injected clock.
+
+    >>> from daemon.clock import FakeClock
+    >>> c = FakeClock(); b = TokenBucket(rate=1.0, burst=2, clock=c)
+    >>> b.take("C1"), b.take("C1"), b.take("C1")
+    (0.0, 0.0, 1.0)
+    >>> c.advance(1.0); b.take("C1")
+    0.0
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Clock) -> None:
+        self.rate, self.burst, self._clock = rate, float(burst), clock
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at); keys are our channels
+
+    def take(self, key: str) -> float:
+        """Take one token: 0.0 if granted, else the seconds until one is available."""
+        now = self._clock.monotonic()
+        tokens, at = self._state.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._state[key] = (tokens - 1.0, now)
+            return 0.0
+        self._state[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+def classify(exc: BaseException) -> Delivery:
+    """What the outbox should do about a failed call."""
+    if isinstance(exc, Throttled):
+        return Delivery(ok=False, retry=True, retry_after=exc.wait, error=str(exc))
+    if isinstance(exc, PermanentError):
+        return Delivery(ok=False, retry=False, error=str(exc))
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
+        if status == 429:
+            raw = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "1"
+            try:
+                after = max(0.0, float(raw))
+            except ValueError:
+                after = 1.0
+            return Delivery(ok=False, retry=True, retry_after=after, error="ratelimited (429)")
+        if status >= 500 or error in _RETRYABLE_ERRORS:
+            return Delivery(ok=False, retry=True, error=f"slack {status} {error[:80]}")
+        return Delivery(ok=False, retry=False, error=f"slack error: {error or status}")
+    # Connection refused/reset, timeouts, truncated answers: Slack may be back in a moment.
+    return Delivery(ok=False, retry=True, error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+def _uncertain(exc: BaseException) -> bool:
+    """Could the call have taken effect although it failed?"""
+    if isinstance(exc, Throttled | PermanentError):
+        return False
+    if isinstance(exc, SlackApiError):
+        return bool(exc.response.status_code >= 500)
+    return True
+
+
+class _ClockAdapter(SignatureClock):
+    """slack-sdk's signature clock, on our injected clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now()
+
+
+class SlackNotifier:
+    """Implements `notifiers.base.Notifier` on slack-sdk's `WebClient`.
+
+    `on_resolve(incident_id, user_id)` is called (from the background thread) when someone
+    presses Resolve; `languages_for(user_id)` gives a volunteer's languages from the roster
+    and must be fast (it runs while Slack waits for the HTTP answer).
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        channel: str,
+        state_dir: str | Path,
+        *,
+        clock: Clock | None = None,
+        settings: SlackSettings | None = None,
+        signing_secret: str | None = None,
+        on_resolve: Callable[[str, str], None] | None = None,
+        languages_for: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings or SlackSettings(channel=channel)
+        self.channel = channel
+        self.policy: EscalationSettings = self.settings.escalation
+        self.clock: Clock = clock or SystemClock()
+        self.store = SlackStore(state_dir)
+        self.on_resolve = on_resolve
+        self.languages_for = languages_for
+        self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
+        self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
+        self._lock = threading.RLock()  # Slack calls and their bookkeeping, one at a time
+        self._seen: OrderedDict[str, float] = OrderedDict()  # signatures of accepted requests (replays)
+        self._seen_lock = threading.Lock()  # also guards _resolves
+        self._resolves: list[tuple[str, str]] = []
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- Notifier ------------------------------------------------------------------------
+    def send(self, notification: Notification) -> Delivery:
+        with self._lock:
+            try:
+                self._send(notification)
+            except Exception as exc:
+                result = classify(exc)
+                log.warning(
+                    "slack.send_failed",
+                    incident_id=notification.incident_id,
+                    seq=notification.seq,
+                    retry=result.retry,
+                    error=result.error,
+                )
+                return result
+        return Delivery.done()
+
+    def close(self) -> None:
+        self.stop()
+        with self._lock:
+            self.store.close()
+
+    def _send(self, n: Notification) -> None:
+        iid = n.incident_id
+        rec = self.store.root(iid)
+        if rec is not None and n.seq <= rec.last_seq:
+            return  # already applied (a re-delivery), or older than what the root shows
+        self.store.ensure_root(iid)
+        had_root = rec is not None and rec.root_ts is not None
+        self._track_escalation(n)
+        gen = rec.dirty if rec is not None else 0
+        message = render(n, self._status(iid))
+        if not had_root:
+            self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
+        else:
+            self._update_root(iid, message)
+        self.store.set_body(iid, to_json(n), n.type == "incident.resolved")
+        self.store.clear_dirty(iid, gen)
+        root = self._root(iid)
+        text = bk.thread_blocks_text(thread_text(n))
+        self._once(iid, n.seq, "thread", lambda: self._post_thread(root, text, iid, n.seq, "thread"), None)
+        if self.settings.chart and n.timeline is not None and n.timeline.observed_per_hour:
+            timeline = n.timeline
+            title = f"crisisd chart {iid} #{n.seq}"
+
+            def upload() -> None:
+                from notifiers.slack.chart import chart_png
+
+                png = chart_png(timeline, f"{n.brand} · {n.severity.upper()} · {iid}")
+                self._throttle(root[0])
+                self.client.files_upload_v2(
+                    channel=root[0], thread_ts=root[1], file=png, filename=f"crisisd-{n.seq}.png", title=title
+                )
+
+            self._once(iid, n.seq, "chart", upload, lambda: self._find_file(root, title))
+        self.store.finish(iid, n.seq)
+        log.info("slack.sent", incident_id=iid, seq=n.seq, type=n.type)
+
+    # -- posting -------------------------------------------------------------------------
+    def _throttle(self, channel: str) -> None:
+        wait = self._bucket.take(channel)
+        if wait > 0:
+            raise Throttled(wait)
+
+    def _once(
+        self,
+        iid: str,
+        seq: int,
+        step: str,
+        do: Callable[[], None],
+        find: Callable[[], bool] | None,
+    ) -> None:
+        """Run `do` once for (incident, seq, step), across failures and restarts."""
+        state = self.store.step(iid, seq, step)
+        if state == "done":
+            return
+        if state == "inflight":
+            if find is None:
+                find = lambda: self._find_post(iid, seq, step)  # noqa: E731
+            if find():
+                log.info("slack.found_after_uncertain_failure", incident_id=iid, seq=seq, step=step)
+                self.store.set_step(iid, seq, step, "done")
+                return
+        self.store.set_step(iid, seq, step, "inflight")
+        try:
+            do()
+        except Exception as exc:
+            if not _uncertain(exc):
+                self.store.set_step(iid, seq, step, None)
+            raise
+        self.store.set_step(iid, seq, step, "done")
+
+    def _root(self, iid: str) -> tuple[str, str]:
+        rec = self.store.root(iid)
+        assert rec is not None and rec.channel_id and rec.root_ts, "root message missing"
+        return rec.channel_id, rec.root_ts
+
+    def _post_root(self, iid: str, m: Any) -> None:
+        self._throttle(self.channel)
+        r = self.client.chat_postMessage(
+            channel=self.channel,
+            text=bk.fallback_text(m),
+            blocks=bk.root_blocks(m),
+            metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        channel_id = str(r["channel"])
+        self.store.set_root(iid, channel_id, str(r["ts"]))
+        if channel_id != self.channel:
+            self.store.set_channel(self.channel, channel_id)
+
+    def _update_root(self, iid: str, m: Any) -> None:
+        channel_id, ts = self._root(iid)
+        self._throttle(channel_id)
+        try:
+            self.client.chat_update(
+                channel=channel_id,
+                ts=ts,
+                text=bk.fallback_text(m),
+                blocks=bk.root_blocks(m),
+                metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
+            if error == "edit_window_closed":
+                log.warning("slack.root_not_editable", incident_id=iid)
+                return
+            if error == "message_not_found":  # someone deleted the root: start a new one
+                log.warning("slack.root_deleted", incident_id=iid)
+                self._post_root(iid, m)
+                return
+            raise
+
+    def _post_thread(
+        self, root: tuple[str, str], text: str, iid: str, seq: int, step: str, broadcast: bool = False
+    ) -> None:
+        self._throttle(root[0])
+        self.client.chat_postMessage(
+            channel=root[0],
+            thread_ts=root[1],
+            text=text,
+            reply_broadcast=broadcast,
+            metadata={"event_type": POST_EVENT, "event_payload": {"incident_id": iid, "seq": seq, "step": step}},
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
+    # -- finding what an uncertain failure may have posted ---------------------------------
+    def _channel_id(self) -> str:
+        if _CHANNEL_ID.match(self.channel):
+            return self.channel
+        cached = self.store.channel(self.channel)
+        if cached:
+            return cached
+        name = self.channel.lstrip("#")
+        cursor = None
+        for _ in range(50):
+            r = self.client.conversations_list(
+                types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
+            )
+            for c in r.get("channels") or []:
+                if c.get("name") == name:
+                    self.store.set_channel(self.channel, str(c["id"]))
+                    return str(c["id"])
+            cursor = (r.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        raise PermanentError(f"channel {self.channel!r} not found (is the bot invited?)")
+
+    def _scan(
+        self, pages: Callable[[str | None], Any], match: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any] | None:
+        cursor: str | None = None
+        for _ in range(10):  # 2,000 messages back is far more than an incident thread holds
+            r = pages(cursor)
+            for m in r.get("messages") or []:
+                if match(m):
+                    return dict(m)
+            cursor = (r.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    def _find_root(self, iid: str) -> bool:
+        channel_id = self._channel_id()
+
+        def match(m: dict[str, Any]) -> bool:
+            md = m.get("metadata") or {}
+            return bool(
+                md.get("event_type") == ROOT_EVENT and (md.get("event_payload") or {}).get("incident_id") == iid
+            )
+
+        found = self._scan(
+            lambda c: self.client.conversations_history(
+                channel=channel_id, include_all_metadata=True, limit=200, cursor=c
+            ),
+            match,
+        )
+        if found is None:
+            return False
+        self.store.set_root(iid, channel_id, str(found["ts"]))
+        return True
+
+    def _thread_scan(self, root: tuple[str, str], match: Callable[[dict[str, Any]], bool]) -> bool:
+        return (
+            self._scan(
+                lambda c: self.client.conversations_replies(
+                    channel=root[0], ts=root[1], include_all_metadata=True, limit=200, cursor=c
+                ),
+                match,
+            )
+            is not None
+        )
+
+    def _find_post(self, iid: str, seq: int, step: str) -> bool:
+        rec = self.store.root(iid)
+        if rec is None or not rec.root_ts or not rec.channel_id:
+            return False
+        want = {"incident_id": iid, "seq": seq, "step": step}
+
+        def match(m: dict[str, Any]) -> bool:
+            md = m.get("metadata") or {}
+            return bool(md.get("event_type") == POST_EVENT and md.get("event_payload") == want)
+
+        return self._thread_scan((rec.channel_id, rec.root_ts), match)
+
+    def _find_file(self, root: tuple[str, str], title: str) -> bool:
+        return self._thread_scan(root, lambda m: any(f.get("title") == title for f in m.get("files") or []))
+
+    # -- escalation ------------------------------------------------------------------------
+    def _track_escalation(self, n: Notification) -> None:
+        iid, now = n.incident_id, self.clock.now()
+        esc = self.store.escalation(iid)
+        if n.type == "incident.resolved":
+            if esc is not None:
+                self.store.update_escalation(iid, next_at=None, severity=n.severity)
+            return
+        pages = self.policy.pages(n.severity)
+        if esc is None:
+            self.store.start_escalation(iid, n.severity, now if pages else None)
+            return
+        if esc.severity == n.severity or esc.acked_by:
+            return
+        next_at = esc.next_at
+        if pages and esc.pages == 0 and next_at is None:
+            next_at = now  # became severe enough to page
+        elif next_at is not None and esc.last_page_at is not None:
+            next_at = min(next_at, esc.last_page_at + self.policy.timeout(max(esc.level, 0), n.severity))
+        self.store.update_escalation(iid, severity=n.severity, next_at=next_at)
+
+    def _page(self, esc: Escalation, now: float) -> None:
+        levels = self.policy.levels
+        nxt = esc.level + 1
+        if nxt >= len(levels):
+            if self.policy.repeat == "none":
+                self.store.update_escalation(esc.incident_id, next_at=None)
+                return
+            nxt = len(levels) - 1 if self.policy.repeat == "last" else 0
+        rec = self.store.root(esc.incident_id)
+        if rec is None or not rec.root_ts or not rec.channel_id or rec.resolved:
+            return  # the root is not there yet: page once it is
+        root = (rec.channel_id, rec.root_ts)
+        level = levels[nxt]
+        k = esc.pages + 1
+        who = " ".join([f"<!subteam^{g}>" for g in level.user_groups] + [f"<@{u}>" for u in level.users])
+        body = from_json(rec.body) if rec.body else None
+        what = f"{esc.severity.upper()} incident" + (f" on {body.brand}" if body else "")
+        if k == 1:
+            reason = "New"
+        else:
+            waited = now - (esc.last_page_at or now)
+            reason = f"Not acknowledged after {waited / 60:.0f} min:"
+        name = level.name or f"level {nxt + 1}"
+        text = (who + " " if who else "") + bk.clip(
+            f"{reason} {what}. Escalation level {nxt + 1} ({name}): please Acknowledge on the incident message.",
+            2000,
+        )
+        broadcast = esc.severity in self.policy.broadcast
+        self._once(
+            esc.incident_id,
+            0,
+            f"page{k}",
+            lambda: self._post_thread(root, text, esc.incident_id, 0, f"page{k}", broadcast),
+            None,
+        )
+        if level.channel:
+            elsewhere = f"{text} Incident thread in <#{root[0]}>."
+
+            def post_elsewhere() -> None:
+                self._throttle(level.channel)
+                self.client.chat_postMessage(channel=level.channel, text=elsewhere, unfurl_links=False)
+
+            self._once(esc.incident_id, 0, f"page{k}-channel", post_elsewhere, lambda: False)
+        timeout = self.policy.timeout(nxt, esc.severity)
+        self.store.update_escalation(esc.incident_id, level=nxt, pages=k, last_page_at=now, next_at=now + timeout)
+        if nxt > 0:
+            self.store.mark_dirty(esc.incident_id)
+        log.info("slack.paged", incident_id=esc.incident_id, level=nxt + 1, page=k)
+
+    def _status(self, iid: str) -> IncidentStatus:
+        esc = self.store.escalation(iid)
+        rec = self.store.root(iid)
+        vols = self.store.volunteers(iid)
+        langs = sorted({lang for _, ls in vols for lang in ls})
+        snoozed = ""
+        if esc is not None and esc.snoozed_until and esc.snoozed_until > self.clock.now() and not esc.acked_by:
+            snoozed = datetime.fromtimestamp(esc.snoozed_until, UTC).strftime("%H:%M UTC")
+        return IncidentStatus(
+            acknowledged_by=f"@{esc.acked_by}" if esc is not None and esc.acked_by else "",
+            snoozed_until=snoozed,
+            escalation_level=max(esc.level, 0) if esc is not None else 0,
+            volunteers=len(vols),
+            volunteer_languages=tuple(langs),
+            resolve_requested_by=f"@{rec.resolve_requested_by}" if rec is not None and rec.resolve_requested_by else "",
+        )
+
+    def tick(self) -> None:
+        """Do what is due: resolve callbacks, escalation pages, thread notes, root refreshes.
+
+        Failures are logged and retried on the next tick (state is persisted first)."""
+        with self._seen_lock:
+            resolves, self._resolves = self._resolves, []
+        for iid, user in resolves:
+            if self.on_resolve is not None:
+                try:
+                    self.on_resolve(iid, user)
+                except Exception:
+                    log.exception("slack.on_resolve_failed", incident_id=iid)
+        with self._lock:
+            try:
+                now = self.clock.now()
+                for esc in self.store.due_escalations(now):
+                    self._page(esc, now)
+                for note_id, iid, text in self.store.unposted_notes():
+                    root = self.store.root(iid)
+                    if root is None or not root.root_ts or not root.channel_id:
+                        self.store.note_posted(note_id)
+                        continue
+                    self._post_note(note_id, iid, (root.channel_id, root.root_ts), text)
+                for iid in self.store.dirty_roots():
+                    self._refresh(iid)
+            except Exception as exc:
+                result = classify(exc)
+                log.warning("slack.tick_failed", retry=result.retry, error=result.error)
+
+    def _post_note(self, note_id: int, iid: str, root: tuple[str, str], text: str) -> None:
+        step = f"note{note_id}"
+        line = bk.thread_blocks_text(text)
+        self._once(iid, 0, step, lambda: self._post_thread(root, line, iid, 0, step), None)
+        self.store.note_posted(note_id)
+
+    def _refresh(self, iid: str) -> None:
+        rec = self.store.root(iid)
+        if rec is None or rec.body is None:
+            return
+        gen = rec.dirty
+        self._update_root(iid, render(from_json(rec.body), self._status(iid)))
+        self.store.clear_dirty(iid, gen)
+
+    # -- interactivity -------------------------------------------------------------------
+    def handle_interaction(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """Answer one interactive request (button press) from Slack: (status, body).
+
+        Verifies the signature (5-minute window, constant-time compare, injected clock),
+        rejects replays of an accepted request, records the action and returns at once; the
+        Slack calls it causes happen on the background thread."""
+        if self._verifier is None:
+            return 503, b"interactivity is not configured (no signing secret)"
+        try:
+            valid = self._verifier.is_valid_request(body, dict(headers))
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            log.warning("slack.interaction_rejected", reason="bad signature or timestamp")
+            return 401, b"invalid signature"
+        signature = {k.lower(): v for k, v in headers.items()}.get("x-slack-signature", "")
+        now = self.clock.now()
+        with self._seen_lock:
+            while self._seen and next(iter(self._seen.values())) < now - 2 * REPLAY_WINDOW:
+                self._seen.popitem(last=False)
+            if signature in self._seen:
+                log.warning("slack.interaction_rejected", reason="replay")
+                return 401, b"replayed request"
+            self._seen[signature] = now
+        try:
+            form = parse_qs(body.decode("utf-8"))
+            payload = json.loads(form["payload"][0])
+        except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+            return 400, b"no payload"
+        return self.handle_payload(payload)
+
+    def handle_payload(self, payload: Mapping[str, Any]) -> tuple[int, bytes]:
+        """Apply an interactive payload (already authenticated: HTTP after the signature
+        check, or Socket Mode)."""
+        if not isinstance(payload, Mapping) or payload.get("type") != "block_actions":
+            return 200, b""
+        user = str((payload.get("user") or {}).get("id", ""))
+        if not _USER_ID.match(user):
+            return 400, b"no user"
+        for action in list(payload.get("actions") or [])[:5]:
+            if not isinstance(action, Mapping):
+                continue
+            action_id, iid = str(action.get("action_id", "")), str(action.get("value", ""))
+            if action_id in ACTION_IDS and self.store.root(iid) is not None:
+                self._apply(action_id, iid, user)
+        self._wake.set()
+        return 200, b""
+
+    def _apply(self, action_id: str, iid: str, user: str) -> None:
+        now = self.clock.now()
+        esc = self.store.escalation(iid)
+        log.info("slack.action", action=action_id, incident_id=iid, user=user)
+        if action_id == "crisisd.ack":
+            if esc is not None:
+                self.store.update_escalation(iid, acked_by=user, next_at=None)
+            self.store.add_note(iid, f"Acknowledged by @{user}; escalation stopped.")
+        elif action_id == "crisisd.escalate":
+            if esc is not None:
+                self.store.update_escalation(iid, acked_by="", next_at=now, snoozed_until=None)
+            self.store.add_note(iid, f"@{user} escalated to the next level.")
+        elif action_id == "crisisd.snooze":
+            until = now + self.policy.snooze_seconds
+            if esc is not None:
+                next_at = None if esc.next_at is None else max(esc.next_at, until)
+                self.store.update_escalation(iid, snoozed_until=until, next_at=next_at)
+            self.store.add_note(iid, f"@{user} snoozed escalation for {self.policy.snooze_seconds / 60:.0f} min.")
+        elif action_id == "crisisd.resolve":
+            if esc is not None:
+                self.store.update_escalation(iid, next_at=None)
+            self.store.request_resolve(iid, user)
+            self.store.add_note(iid, f"@{user} marked the incident resolved.")
+            with self._seen_lock:
+                self._resolves.append((iid, user))
+        elif action_id == "crisisd.volunteer":
+            languages: list[str] = []
+            if self.languages_for is not None:
+                try:
+                    languages = [str(x)[:16] for x in self.languages_for(user)][:10]
+                except Exception:
+                    log.exception("slack.languages_for_failed", user=user)
+            if self.store.add_volunteer(iid, user, languages, now):
+                langs = f" ({', '.join(languages)})" if languages else ""
+                self.store.add_note(iid, f"@{user} can help{langs}.")
+        self.store.mark_dirty(iid)
+
+    # -- background thread ---------------------------------------------------------------
+    def start(self) -> None:
+        """Start the thread that runs `tick()` every `escalation.tick_seconds` (wall time) and
+        soon after a button press."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="crisisd-slack", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self.tick()
+            self._wake.wait(self.policy.tick_seconds)
+            self._wake.clear()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+def build_slack_notifier(
+    settings: SlackSettings,
+    state_dir: str | Path,
+    clock: Clock | None = None,
+    *,
+    on_resolve: Callable[[str, str], None] | None = None,
+    languages_for: Callable[[str], list[str]] | None = None,
+) -> SlackNotifier:
+    """The notifier the daemon runs, from the `slack:` settings.
+
+    slack-sdk's own retry handlers are turned off: they sleep in the calling thread and retry
+    blindly (a duplicate post after a lost answer); the outbox retries instead."""
+    if settings.bot_token is None or not settings.bot_token:
+        raise ValueError("slack.bot_token: not set (SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE)")
+    if not settings.channel:
+        raise ValueError("slack.channel: not set (CRISISD_SLACK_CHANNEL)")
+    base_url = settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/"
+    client = WebClient(
+        token=settings.bot_token.reveal(),
+        base_url=base_url,
+        timeout=max(1, round(settings.http_timeout_seconds)),
+        retry_handlers=[],
+    )
+    secret = settings.signing_secret.reveal() if settings.signing_secret else None
+    return SlackNotifier(
+        client,
+        settings.channel,
+        state_dir,
+        clock=clock,
+        settings=settings,
+        signing_secret=secret,
+        on_resolve=on_resolve,
+        languages_for=languages_for,
+    )

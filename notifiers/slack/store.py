@@ -1,0 +1,226 @@
+"""The Slack notifier's own record (sqlite, one file in the state directory).
+
+What it keeps, so a restart neither re-posts nor forgets:
+- `roots`: incident -> (channel id, root ts), the last applied `seq` and notification;
+- `steps`: each post of each notification, `inflight` before the call and `done` after, so a
+  post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
+- `escalation`: level paged, when the next is due, acknowledgement, snooze;
+- `volunteers`: who pressed "I can help", with their languages;
+- `notes`: thread lines from button presses, posted by the background thread;
+- `channels`: channel names resolved to ids.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS roots (
+    incident_id TEXT PRIMARY KEY,
+    channel_id TEXT,
+    root_ts TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    body BLOB,
+    resolved INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 0,
+    resolve_requested_by TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS steps (
+    incident_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (incident_id, seq, step)
+);
+CREATE TABLE IF NOT EXISTS escalation (
+    incident_id TEXT PRIMARY KEY,
+    severity TEXT NOT NULL,
+    level INTEGER NOT NULL DEFAULT -1,
+    pages INTEGER NOT NULL DEFAULT 0,
+    next_at REAL,
+    last_page_at REAL,
+    acked_by TEXT NOT NULL DEFAULT '',
+    snoozed_until REAL
+);
+CREATE TABLE IF NOT EXISTS volunteers (
+    incident_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    languages TEXT NOT NULL DEFAULT '',
+    at REAL NOT NULL,
+    PRIMARY KEY (incident_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    posted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS channels (ref TEXT PRIMARY KEY, id TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Root:
+    incident_id: str
+    channel_id: str | None
+    root_ts: str | None
+    last_seq: int
+    body: bytes | None
+    resolved: bool
+    dirty: int  # bumped by every change the root should show; cleared only if unchanged since read
+    resolve_requested_by: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    incident_id: str
+    severity: str
+    level: int
+    pages: int
+    next_at: float | None
+    last_page_at: float | None
+    acked_by: str
+    snoozed_until: float | None
+
+
+class SlackStore:
+    FILENAME = "slack.sqlite3"
+
+    def __init__(self, state_dir: str | Path) -> None:
+        d = Path(state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        self.path = d / self.FILENAME
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _x(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # roots
+    def root(self, incident_id: str) -> Root | None:
+        row = self._x(
+            "SELECT incident_id, channel_id, root_ts, last_seq, body, resolved, dirty, resolve_requested_by"
+            " FROM roots WHERE incident_id = ?",
+            (incident_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7])
+
+    def ensure_root(self, incident_id: str) -> None:
+        self._x("INSERT OR IGNORE INTO roots (incident_id) VALUES (?)", (incident_id,))
+
+    def set_root(self, incident_id: str, channel_id: str, ts: str) -> None:
+        self._x("UPDATE roots SET channel_id = ?, root_ts = ? WHERE incident_id = ?", (channel_id, ts, incident_id))
+
+    def set_body(self, incident_id: str, body: bytes, resolved: bool) -> None:
+        self._x("UPDATE roots SET body = ?, resolved = ? WHERE incident_id = ?", (body, int(resolved), incident_id))
+
+    def finish(self, incident_id: str, seq: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE roots SET last_seq = MAX(last_seq, ?) WHERE incident_id = ?", (seq, incident_id))
+            self._db.execute("DELETE FROM steps WHERE incident_id = ? AND seq = ?", (incident_id, seq))
+
+    def mark_dirty(self, incident_id: str) -> None:
+        self._x("UPDATE roots SET dirty = dirty + 1 WHERE incident_id = ?", (incident_id,))
+
+    def clear_dirty(self, incident_id: str, seen: int) -> None:
+        self._x("UPDATE roots SET dirty = 0 WHERE incident_id = ? AND dirty = ?", (incident_id, seen))
+
+    def dirty_roots(self) -> list[str]:
+        rows = self._x("SELECT incident_id FROM roots WHERE dirty > 0 AND root_ts IS NOT NULL").fetchall()
+        return [r[0] for r in rows]
+
+    def request_resolve(self, incident_id: str, user: str) -> None:
+        self._x(
+            "UPDATE roots SET resolve_requested_by = ?, dirty = dirty + 1 WHERE incident_id = ?", (user, incident_id)
+        )
+
+    # steps
+    def step(self, incident_id: str, seq: int, step: str) -> str | None:
+        row = self._x(
+            "SELECT state FROM steps WHERE incident_id = ? AND seq = ? AND step = ?", (incident_id, seq, step)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_step(self, incident_id: str, seq: int, step: str, state: str | None) -> None:
+        if state is None:
+            self._x("DELETE FROM steps WHERE incident_id = ? AND seq = ? AND step = ?", (incident_id, seq, step))
+        else:
+            self._x(
+                "INSERT OR REPLACE INTO steps (incident_id, seq, step, state) VALUES (?, ?, ?, ?)",
+                (incident_id, seq, step, state),
+            )
+
+    # escalation
+    def escalation(self, incident_id: str) -> Escalation | None:
+        row = self._x(
+            "SELECT incident_id, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until"
+            " FROM escalation WHERE incident_id = ?",
+            (incident_id,),
+        ).fetchone()
+        return None if row is None else Escalation(*row)
+
+    def start_escalation(self, incident_id: str, severity: str, next_at: float | None) -> None:
+        self._x(
+            "INSERT OR IGNORE INTO escalation (incident_id, severity, next_at) VALUES (?, ?, ?)",
+            (incident_id, severity, next_at),
+        )
+
+    def update_escalation(self, incident_id: str, **fields: object) -> None:
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self._x(f"UPDATE escalation SET {cols} WHERE incident_id = ?", (*fields.values(), incident_id))
+
+    def due_escalations(self, now: float) -> list[Escalation]:
+        rows = self._x(
+            "SELECT incident_id, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until"
+            " FROM escalation WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at",
+            (now,),
+        ).fetchall()
+        return [Escalation(*r) for r in rows]
+
+    # volunteers
+    def add_volunteer(self, incident_id: str, user_id: str, languages: list[str], at: float) -> bool:
+        cur = self._x(
+            "INSERT OR IGNORE INTO volunteers (incident_id, user_id, languages, at) VALUES (?, ?, ?, ?)",
+            (incident_id, user_id, ",".join(languages), at),
+        )
+        return cur.rowcount == 1
+
+    def volunteers(self, incident_id: str) -> list[tuple[str, list[str]]]:
+        rows = self._x(
+            "SELECT user_id, languages FROM volunteers WHERE incident_id = ? ORDER BY at", (incident_id,)
+        ).fetchall()
+        return [(r[0], [x for x in r[1].split(",") if x]) for r in rows]
+
+    # notes
+    def add_note(self, incident_id: str, text: str) -> None:
+        self._x("INSERT INTO notes (incident_id, text) VALUES (?, ?)", (incident_id, text))
+
+    def unposted_notes(self) -> list[tuple[int, str, str]]:
+        return [
+            (int(a), str(b), str(c))
+            for a, b, c in self._x("SELECT id, incident_id, text FROM notes WHERE posted = 0 ORDER BY id").fetchall()
+        ]
+
+    def note_posted(self, note_id: int) -> None:
+        self._x("UPDATE notes SET posted = 1 WHERE id = ?", (note_id,))
+
+    # channels
+    def channel(self, ref: str) -> str | None:
+        row = self._x("SELECT id FROM channels WHERE ref = ?", (ref,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_channel(self, ref: str, channel_id: str) -> None:
+        self._x("INSERT OR REPLACE INTO channels (ref, id) VALUES (?, ?)", (ref, channel_id))

@@ -1,0 +1,84 @@
+"""Open -> update -> resolve against the emulator: one root kept current, the thread, the chart."""
+
+from __future__ import annotations
+
+import json
+
+from slack_helpers import TOKEN, note, timeline
+
+from notifiers.slack.testing import SlackEmulator
+
+
+def test_full_lifecycle_keeps_one_root_and_threads_the_timeline(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    assert n.send(note(1, timeline=timeline())).ok
+    assert n.send(note(2, type="incident.updated", severity="sev1")).ok
+    assert n.send(note(3, type="incident.resolved")).ok
+
+    roots = slack.messages("#crisis")
+    assert len(roots) == 1, "one root message per incident"
+    root = roots[0]
+    assert root["metadata"]["event_payload"]["incident_id"] == "klm-20100416T0740Z-volume"
+    assert root["text"].startswith("RESOLVED · SEV1 · klm")
+    assert not any(b["type"] == "actions" for b in root["blocks"]), "a resolved root has no buttons"
+    assert len(slack.method_calls("chat.update")) == 2
+
+    thread = slack.replies("#crisis", root["ts"])
+    texts = [m.get("text", "") for m in thread]
+    assert texts[0].startswith("Opened at 2010-04-16T05:43:00Z: SEV1")
+    assert any(t.startswith("Update 2 at") for t in texts)
+    assert texts[-1].startswith("Resolved at 2010-04-16T09:40:00Z: duration 4h 00m, peak 8,000/h")
+    charts = [f for m in thread for f in m.get("files", [])]
+    assert len(charts) == 1 and slack.uploads[charts[0]["id"]].startswith(b"\x89PNG")
+
+    # slack-sdk's shapes: JSON for chat.*, form data for the file calls; the Bearer token on every API call.
+    for call in slack.calls:
+        if call.method in ("chat.postMessage", "chat.update"):
+            assert call.content_type == "application/json"
+        if call.method.startswith("files."):
+            assert call.content_type == "application/x-www-form-urlencoded"
+        if call.method != "upload":
+            assert call.authorized
+    complete = slack.method_calls("files.completeUploadExternal")[0].payload
+    assert complete["thread_ts"] == root["ts"] and json.loads(complete["files"])[0]["title"].startswith("crisisd chart")
+
+
+def test_root_message_blocks(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    assert n.send(note(1)).ok
+    blocks = slack.messages("#crisis")[0]["blocks"]
+    kinds = [b["type"] for b in blocks]
+    assert kinds[0] == "header" and "actions" in kinds
+    text = json.dumps(blocks, ensure_ascii=False)
+    for expected in (
+        "SEV1",
+        "klm",
+        "17.4×",
+        "71%",
+        "ash",
+        "All flights cancelled",
+        "Agents needed: 34",
+        "Volunteers signed up: 0",
+        "https://twitter.com/x/status/1",
+    ):
+        assert expected in text
+    labels = [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert labels == ["Acknowledge", "Escalate", "Resolve", "Snooze", "I can help"]
+
+
+def test_wrong_token_is_not_retried(slack: SlackEmulator, make_notifier) -> None:
+    from config.secrets import Secret
+
+    n = make_notifier(bot_token=Secret("xoxb-wrong"))
+    d = n.send(note(1))
+    assert not d.ok and not d.retry and "invalid_auth" in d.error
+    assert TOKEN not in d.error
+
+
+def test_redelivered_notification_is_applied_once(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    assert n.send(note(1)).ok and n.send(note(1)).ok and n.send(note(2, type="incident.updated")).ok
+    assert n.send(note(1)).ok  # older than what the root shows: ignored
+    root = slack.messages("#crisis")[0]
+    assert len(slack.messages("#crisis")) == 1
+    assert len(slack.replies("#crisis", root["ts"])) == 2

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import msgspec
 import pytest
 
 from daemon.staffing.erlang import (
@@ -66,7 +67,7 @@ def test_zero_load_needs_nobody() -> None:
 
 def test_backlog_adds_agents() -> None:
     base = StaffingQuestion(arrivals_per_hour=600, aht_seconds=240, target=0.8, target_seconds=900)
-    with_backlog = solve(StaffingQuestion(**{**_fields(base), "backlog": 500}))
+    with_backlog = solve(msgspec.structs.replace(base, backlog=500))
     plain = solve(base)
     assert with_backlog.agents_needed == plain.agents_needed + with_backlog.backlog_agents
     # fluid lower bound: m (1 + t / h) >= B
@@ -96,7 +97,7 @@ def test_erlang_a_handles_overload() -> None:
 def test_erlang_a_staffing_never_above_erlang_c_much() -> None:
     q = StaffingQuestion(arrivals_per_hour=1200, aht_seconds=300, target=0.8, target_seconds=60, max_occupancy=1.0)
     c = solve(q)
-    a = solve(StaffingQuestion(**{**_fields(q), "patience_seconds": 180.0}))
+    a = solve(msgspec.structs.replace(q, patience_seconds=180.0))
     assert a.queue_agents <= c.queue_agents
     assert a.service_level >= 0.8
 
@@ -116,9 +117,3 @@ def test_bad_questions_raise(bad: dict[str, float]) -> None:
     q = {"arrivals_per_hour": 100.0, "aht_seconds": 60.0, "target": 0.8, "target_seconds": 60.0, **bad}
     with pytest.raises(ValueError):
         solve(StaffingQuestion(**q))  # type: ignore[arg-type]
-
-
-def _fields(q: StaffingQuestion) -> dict[str, object]:
-    import msgspec
-
-    return msgspec.structs.asdict(q)

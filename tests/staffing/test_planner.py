@@ -7,7 +7,7 @@ import msgspec
 import pytest
 
 from daemon.notification import StaffingFigures
-from daemon.staffing.planner import SurgeLoad, StaffingPlanner
+from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.settings import StaffingSettings
 
 # 2010-04-16 05:42 UTC: early morning in western Europe, afternoon in Vladivostok.

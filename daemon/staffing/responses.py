@@ -1,0 +1,202 @@
+"""First-response figures from brand replies in the stream, in event time and bounded memory.
+
+The pipeline tells the tracker about each customer mention that needs a reply and about each brand
+reply (`in_reply_to`); `figures(now)` then gives the response rate, the median and p90 first-response
+time, the target attainment, the backlog and a breach forecast. First-response times of mentions
+still waiting are censored (we only know they exceed their age), so the quantiles come from a
+Kaplan-Meier estimate rather than from the answered ones alone, which would look too good in a surge.
+
+>>> from daemon.staffing.settings import StaffingSettings
+>>> t = ResponseTracker(StaffingSettings())
+>>> for i in range(10):
+...     t.observe_mention(f"m{i}", 60.0 * i, "facebook")
+>>> for i in range(6):
+...     t.observe_reply(f"m{i}", 60.0 * i + 300.0)
+>>> f = t.figures(now=900.0)
+>>> f.response_rate, f.median_first_response_minutes, f.backlog
+(0.6, 5.0, 4)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+
+from daemon.events import Mention
+from daemon.notification import ResponseFigures
+from daemon.staffing.settings import StaffingSettings, parse_duration, parse_target
+
+_RATE_WINDOW = 1800.0  # recent arrival and reply rates are measured over the last half hour
+
+
+class ResponseTracker:
+    """Customer mentions needing a reply and the brand's first replies to them, for one brand.
+
+    Memory is bounded: at most `responses.max_tracked` mentions are remembered (the oldest go first)
+    and mentions older than `responses.max_age` (event time) are forgotten. Picklable.
+    """
+
+    def __init__(self, settings: StaffingSettings) -> None:
+        self.settings = settings
+        r = settings.responses
+        self.window = parse_duration(r.window)
+        self.max_age = parse_duration(r.max_age)
+        self.breach_after = parse_duration(r.breach_after)
+        self.max_tracked = r.max_tracked
+        # id -> [event time, platform, first reply time or nan]; insertion order is about time order.
+        self._records: dict[str, list[float | str]] = {}
+        self._replies: deque[float] = deque(maxlen=r.max_tracked)
+        self._latest = -math.inf
+        self.forgotten = 0
+        """Mentions dropped unanswered because of the memory bound or their age."""
+        self.unmatched_replies = 0
+        """Brand replies to mentions the tracker does not know (older, or not needing a reply)."""
+
+    # -- input ------------------------------------------------------------------------------------
+
+    def observe(self, m: Mention, needs_reply: bool) -> None:
+        """Route a decoded mention: a brand reply, a customer mention needing one, or nothing."""
+        if m.is_brand:
+            if m.in_reply_to:
+                self.observe_reply(m.in_reply_to, m.ts)
+        elif needs_reply:
+            self.observe_mention(m.id, m.ts, m.platform)
+
+    def observe_mention(self, mention_id: str, ts: float, platform: str) -> None:
+        if mention_id in self._records or not math.isfinite(ts):
+            return
+        self._records[mention_id] = [ts, platform, math.nan]
+        if ts > self._latest:
+            self._latest = ts
+        self._prune()
+
+    def observe_reply(self, in_reply_to: str, ts: float) -> None:
+        rec = self._records.get(in_reply_to)
+        if rec is None:
+            self.unmatched_replies += 1
+            return
+        if not math.isnan(rec[2]):  # type: ignore[arg-type]
+            return  # only the first reply counts
+        rec[2] = max(float(rec[0]), ts)  # a reply stamped before its mention: clock skew, count as 0
+        self._replies.append(ts)
+
+    def _prune(self) -> None:
+        horizon = self._latest - max(self.max_age, self.window)
+        records = self._records
+        while records:
+            key = next(iter(records))
+            rec = records[key]
+            if len(records) <= self.max_tracked and float(rec[0]) >= horizon:
+                break
+            del records[key]
+            if math.isnan(rec[2]):  # type: ignore[arg-type]
+                self.forgotten += 1
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def figures(self, now: float) -> ResponseFigures:
+        """Figures at event time `now` over the mentions of the last `responses.window`."""
+        if not self._records:
+            return ResponseFigures()
+        ts = np.fromiter((float(r[0]) for r in self._records.values()), float, len(self._records))
+        reply = np.fromiter((float(r[2]) for r in self._records.values()), float, len(self._records))
+        targets = np.fromiter((self._target(str(r[1])) for r in self._records.values()), float, len(self._records))
+        seen = ts <= now
+        answered = seen & (reply <= now)  # nan compares False: unanswered
+        waiting = seen & ~answered & (ts >= now - self.max_age)
+        backlog = int(waiting.sum())
+        win = seen & (ts >= now - self.window)
+        n = int(win.sum())
+        n_ans = int((win & answered).sum())
+        if n == 0:
+            return ResponseFigures(backlog=backlog, breach_forecast=self._forecast(now, ts, reply, backlog, None))
+        frt = np.where(answered, reply - ts, now - ts)[win]
+        event = answered[win]
+        median = _km_quantile(frt, event, 0.5)
+        p90 = _km_quantile(frt, event, 0.9)
+        tgt = targets[win]
+        decided = event | (frt > tgt)
+        met = event & (frt <= tgt)
+        attainment = float(met.sum() / decided.sum()) if decided.any() else None
+        replies = self._reply_rate(now)
+        return ResponseFigures(
+            response_rate=round(n_ans / n, 4),
+            median_first_response_minutes=None if median is None else round(median / 60.0, 2),
+            p90_first_response_minutes=None if p90 is None else round(p90 / 60.0, 2),
+            backlog=backlog,
+            breach_forecast=self._forecast(now, ts, reply, backlog, median),
+            target_attainment=None if attainment is None else round(attainment, 4),
+            mentions=n,
+            answered=n_ans,
+            replies_per_hour=round(replies, 2),
+        )
+
+    def _target(self, platform: str) -> float:
+        return parse_target(self.settings.platform(platform).target)[1]
+
+    def _reply_rate(self, now: float) -> float:
+        span = min(_RATE_WINDOW, self.window)
+        return sum(1 for r in self._replies if now - span < r <= now) * 3600.0 / span
+
+    def _forecast(self, now: float, ts: np.ndarray, reply: np.ndarray, backlog: int, median: float | None) -> str:
+        """When the median first reply passes `breach_after`, from a fluid model of the queue.
+
+        With replies going out at the recent rate and mentions arriving at theirs, a new mention
+        waits about backlog / reply rate (FCFS); the backlog grows by the difference of the rates.
+        """
+        span = min(_RATE_WINDOW, self.window)
+        arrivals = float(((ts > now - span) & (ts <= now)).sum()) * 3600.0 / span  # per hour
+        replies = self._reply_rate(now)
+        limit = self.breach_after / 3600.0  # hours
+        label = _minutes_text(self.breach_after / 60.0)
+        if backlog == 0 and arrivals == 0:
+            return ""
+        if replies <= 0:
+            if backlog == 0:
+                return ""
+            return f"no brand replies in the last {_minutes_text(span / 60.0)}; {backlog} mentions are waiting"
+        wait_now = backlog / replies  # hours
+        if (median is not None and median >= self.breach_after) or wait_now >= limit:
+            current = max(wait_now * 60.0, (median or 0.0) / 60.0)
+            return f"the median first reply already takes about {_minutes_text(current)} (limit {label})"
+        if arrivals > replies:
+            hours = (limit * replies - backlog) / (arrivals - replies)
+            return f"at current staffing the median first reply passes {label} in about {_minutes_text(hours * 60.0)}"
+        if backlog > 0 and replies > arrivals:
+            hours = backlog / (replies - arrivals)
+            return f"at current staffing the backlog of {backlog} clears in about {_minutes_text(hours * 60.0)}"
+        return ""
+
+
+def _km_quantile(durations: np.ndarray, event: np.ndarray, q: float) -> float | None:
+    """Kaplan-Meier q-quantile of durations with right-censoring (event False = still waiting).
+
+    >>> _km_quantile(np.array([1.0, 2.0, 3.0, 4.0]), np.array([True, True, True, True]), 0.5)
+    2.0
+    >>> _km_quantile(np.array([1.0, 5.0, 5.0, 5.0]), np.array([True, False, False, False]), 0.5) is None
+    True
+    """
+    if len(durations) == 0:
+        return None
+    order = np.lexsort((~event, durations))  # at equal times, events before censorings
+    d = durations[order]
+    e = event[order]
+    at_risk = len(d) - np.arange(len(d))
+    survival = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
+    hit = np.flatnonzero((1.0 - survival >= q - 1e-12) & e)
+    return float(d[hit[0]]) if len(hit) else None
+
+
+def _minutes_text(minutes: float) -> str:
+    """Rounded for a sentence: '4 minutes', '40 minutes', '2 hours'.
+
+    >>> _minutes_text(0.4), _minutes_text(7.2), _minutes_text(41.0), _minutes_text(130.0)
+    ('1 minute', '7 minutes', '40 minutes', '2 hours')
+    """
+    if minutes >= 90:
+        hours = round(minutes / 60.0)
+        return f"{hours} hours"
+    m = max(1, round(minutes) if minutes < 15 else 5 * round(minutes / 5.0))
+    return "1 minute" if m == 1 else f"{m} minutes"

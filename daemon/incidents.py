@@ -1,0 +1,330 @@
+"""The incident state machine: open -> updated -> resolved, per brand, in event time.
+
+One crisis is one incident:
+
+- *open* when a signal has fired for `open_buckets` consecutive buckets (one by default: early);
+  the incident combines every signal that fires while it is open (volume, negativity, topic) and
+  its id names the first: ``<brand>-<YYYYMMDDTHHMM>Z-<signal>`` from `started_at`;
+- *updated* only when something a responder acts on changes: severity escalates (never
+  de-escalates while open: no flapping), a new signal joins, or the hourly load moved by
+  `load_change` since the last notification (at most every `min_update_minutes`);
+- *resolved* after `quiet_minutes` in which every signal stayed below its hysteresis level
+  (`close_fraction` of its threshold: firing and quiet are different levels);
+- *cool-down*: for `cooldown_minutes` after the brand's last anomaly, a new incident opens only if
+  it is more severe than the one resolved; lesser anomalies extend the cool-down.
+
+`started_at` is the start of the run of elevated buckets the incident grew from, `detected_at` the
+close (event time) of the bucket that opened it, so a replay gives the same ids and times.
+
+>>> from daemon.windows import Bucket
+>>> from detectors.brand import BrandDetector
+>>> det, tr = BrandDetector(seed=0), IncidentTracker()
+>>> changes = []
+>>> for i in range(2000):
+...     n = 30 if 1500 <= i < 1530 else 5
+...     b = Bucket("acme", i * 60.0, 60, mentions=n, negative=n // 5)
+...     changes += tr.step(b, det.update(b))
+>>> [(c.type, c.incident_id, c.severity, c.reason) for c in changes]  # doctest: +NORMALIZE_WHITESPACE
+[('opened', 'acme-19700102T0100Z-volume', 'sev2', ''),
+ ('updated', 'acme-19700102T0100Z-volume', 'sev2', 'load'),
+ ('updated', 'acme-19700102T0100Z-volume', 'sev2', 'load'),
+ ('resolved', 'acme-19700102T0100Z-volume', 'sev2', '')]
+>>> changes[0].ratio, changes[0].detected_at - changes[0].started_at
+(6.0, 60.0)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from daemon.windows import Bucket, Sample
+from detectors.brand import SIGNALS, Assessment, severity_rank
+from detectors.settings import DetectionSettings, Severity
+
+ChangeType = Literal["opened", "updated", "resolved"]
+MAX_SAMPLES = 5
+_POOL = 24
+
+
+def iso_minute(t: float) -> str:
+    """ISO 8601 UTC, as in notifications.
+
+    >>> iso_minute(1271396400.0)
+    '2010-04-16T05:40:00Z'
+    """
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+@dataclass(slots=True, frozen=True)
+class IncidentChange:
+    """One step of an incident's life: everything a notification needs (times are epoch seconds)."""
+
+    type: ChangeType
+    incident_id: str
+    brand: str
+    seq: int  # 1 = opened, then 2, 3 ... (unique with incident_id)
+    severity: Severity
+    signals: tuple[str, ...]  # every signal seen while open, in SIGNALS order
+    flags: tuple[str, ...]  # distractor flags seen while open
+    started_at: float  # start of the bucket where the anomaly began
+    detected_at: float  # close of the bucket that opened the incident
+    at: float  # close of the bucket of this change
+    observed_per_hour: float  # current load (over the most surprising span)
+    expected_per_hour: float
+    upper_per_hour: float
+    ratio: float
+    negativity_share: float  # negative share of the incident's mentions so far
+    baseline_share: float
+    top_terms: tuple[str, ...]
+    languages: dict[str, float]  # share of the incident's mentions per language
+    samples: tuple[Sample, ...]
+    peak_per_hour: float
+    mentions: int  # customer mentions since started_at
+    negative: int
+    replies: int  # brand replies since started_at
+    resolved_at: float | None = None
+    previous_severity: Severity | None = None
+    reason: str = ""  # why an update was sent: "severity", "signals", "load"
+
+    @property
+    def alert(self) -> bool:
+        """True when this change pages: an incident opened or escalated (score-series' alert=1)."""
+        if self.type == "opened":
+            return True
+        return (
+            self.type == "updated"
+            and self.previous_severity is not None
+            and severity_rank(self.severity) > severity_rank(self.previous_severity)
+        )
+
+
+@dataclass(slots=True)
+class Incident:
+    id: str
+    brand: str
+    severity: Severity
+    signals: set[str]
+    flags: set[str]
+    started_at: float
+    detected_at: float
+    seq: int = 1
+    peak_per_hour: float = 0.0
+    last_load: float = 0.0
+    last_notified: float = 0.0
+    quiet_seconds: float = 0.0
+    top_terms: dict[str, float] = field(default_factory=dict)
+    notified_signals: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Run:
+    """Totals since the brand's current elevated run began (or the incident opened)."""
+
+    mentions: int = 0
+    negative: int = 0
+    replies: int = 0
+    by_lang: dict[str, int] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+
+    def add(self, b: Bucket | Assessment) -> None:
+        self.mentions += b.mentions
+        self.negative += b.negative
+        self.replies += b.replies
+        for k, v in b.by_lang.items():
+            self.by_lang[k] = self.by_lang.get(k, 0) + v
+        if b.samples:
+            seen = {s.id for s in self.samples}
+            self.samples.extend(s for s in b.samples if s.id not in seen)
+            self.samples.sort(key=_sample_weight, reverse=True)
+            del self.samples[_POOL:]
+
+
+def _sample_weight(s: Sample) -> float:
+    return s.negativity * (1.0 + min(s.reach, 100_000) ** 0.25)
+
+
+@dataclass(slots=True)
+class _BrandState:
+    incident: Incident | None = None
+    streak: int = 0
+    run: _Run = field(default_factory=_Run)
+    last_activity: float = float("-inf")  # end of the last non-quiet bucket after a resolution
+    last_severity: Severity | None = None  # of the last resolved incident
+    count: int = 0
+
+
+class IncidentTracker:
+    """Turns each brand's assessments into incident changes. Pickles (checkpoints)."""
+
+    def __init__(self, settings: DetectionSettings | None = None) -> None:
+        self.settings = settings or DetectionSettings()
+        self._brands: dict[str, _BrandState] = {}
+        self._effective: dict[str, DetectionSettings] = {}
+
+    def open_incidents(self) -> list[Incident]:
+        return [st.incident for st in self._brands.values() if st.incident is not None]
+
+    def _settings(self, brand: str) -> DetectionSettings:
+        s = self._effective.get(brand)
+        if s is None:
+            s = self._effective[brand] = self.settings.for_brand(brand)
+        return s
+
+    def step(self, bucket: Bucket, a: Assessment) -> list[IncidentChange]:
+        """Advance the brand's state machine by one closed bucket and its assessment."""
+        st = self._brands.get(a.brand)
+        if st is None:
+            st = self._brands[a.brand] = _BrandState()
+        s = self._settings(a.brand).incidents
+        inc = st.incident
+        if inc is None:
+            return self._idle(st, bucket, a, s.open_buckets, s.cooldown_minutes * 60)
+        st.run.add(a)
+        if not a.quiet:
+            inc.quiet_seconds = 0.0
+        else:
+            inc.quiet_seconds += a.seconds
+        for name in a.signals:
+            inc.signals.add(name)
+        for term in a.top_terms:
+            inc.top_terms[term] = inc.top_terms.get(term, 0.0) + 1.0
+        inc.flags.update(a.flags)
+        load = a.observed_per_hour
+        inc.peak_per_hour = max(inc.peak_per_hour, load)
+        if inc.quiet_seconds >= s.quiet_minutes * 60:
+            inc.seq += 1
+            change = self._change("resolved", inc, st, a, resolved_at=a.end)
+            st.incident = None
+            st.last_activity = a.end - inc.quiet_seconds
+            st.last_severity = inc.severity
+            st.run = _Run()
+            st.streak = 0
+            return [change]
+        reason = ""
+        previous = inc.severity
+        if a.severity and severity_rank(a.severity) > severity_rank(inc.severity):
+            inc.severity = a.severity
+            reason = "severity"
+        elif len(inc.signals) > len(inc.notified_signals):
+            reason = "signals"
+        elif (
+            abs(load - inc.last_load) >= s.load_change * max(inc.last_load, 1e-9)
+            and a.end - inc.last_notified >= s.min_update_minutes * 60
+            and not a.quiet
+        ):
+            reason = "load"
+        if not reason:
+            return []
+        inc.seq += 1
+        change = self._change("updated", inc, st, a, previous=previous, reason=reason)
+        inc.last_load = load
+        inc.last_notified = a.end
+        inc.notified_signals = tuple(sorted(inc.signals))
+        return [change]
+
+    def _idle(
+        self, st: _BrandState, bucket: Bucket, a: Assessment, open_buckets: int, cooldown: float
+    ) -> list[IncidentChange]:
+        if a.quiet:
+            st.streak = 0
+            st.run = _Run()
+            return []
+        st.run.add(a)
+        in_cooldown = a.end - st.last_activity < cooldown
+        if a.severity is None:
+            st.streak = 0
+            return []
+        st.streak += 1
+        if st.streak < open_buckets:
+            return []
+        if in_cooldown and severity_rank(a.severity) <= severity_rank(st.last_severity):
+            st.last_activity = a.end  # the same trouble: the cool-down goes on
+            return []
+        started = a.elevated_since if a.elevated_since is not None else a.start
+        primary = next(s for s in SIGNALS if s in a.signals)
+        stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(started))
+        st.count += 1
+        inc = Incident(
+            id=f"{a.brand}-{stamp}-{primary}",
+            brand=a.brand,
+            severity=a.severity,
+            signals=set(a.signals),
+            flags=set(a.flags),
+            started_at=started,
+            detected_at=a.end,
+            peak_per_hour=a.observed_per_hour,
+            last_load=a.observed_per_hour,
+            last_notified=a.end,
+        )
+        for term in a.top_terms:
+            inc.top_terms[term] = 1.0
+        st.incident = inc
+        st.last_severity = None
+        inc.notified_signals = tuple(sorted(inc.signals))
+        return [self._change("opened", inc, st, a)]
+
+    def _change(
+        self,
+        kind: ChangeType,
+        inc: Incident,
+        st: _BrandState,
+        a: Assessment,
+        previous: Severity | None = None,
+        reason: str = "",
+        resolved_at: float | None = None,
+    ) -> IncidentChange:
+        run = st.run
+        terms = sorted(inc.top_terms.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = tuple(t for t, _ in terms[: self._settings(inc.brand).topic.top_terms])
+        langs = {k: round(v / run.mentions, 3) for k, v in sorted(run.by_lang.items())} if run.mentions else {}
+        return IncidentChange(
+            type=kind,
+            incident_id=inc.id,
+            brand=inc.brand,
+            seq=inc.seq,
+            severity=inc.severity,
+            signals=tuple(s for s in SIGNALS if s in inc.signals),
+            flags=tuple(sorted(inc.flags)),
+            started_at=inc.started_at,
+            detected_at=inc.detected_at,
+            at=a.end,
+            observed_per_hour=a.observed_per_hour,
+            expected_per_hour=a.expected_per_hour,
+            upper_per_hour=a.upper_per_hour,
+            ratio=a.ratio,
+            negativity_share=run.negative / run.mentions if run.mentions else 0.0,
+            baseline_share=a.negativity.baseline,
+            top_terms=top,
+            languages=langs,
+            samples=_pick_samples(run.samples, top),
+            peak_per_hour=inc.peak_per_hour,
+            mentions=run.mentions,
+            negative=run.negative,
+            replies=run.replies,
+            resolved_at=resolved_at,
+            previous_severity=previous,
+            reason=reason,
+        )
+
+
+def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, ...]:
+    """Mentions that explain the incident: those naming its top terms first, one per author."""
+    lowered = [t.lower() for t in terms]
+
+    def names_terms(s: Sample) -> int:
+        text = s.text.lower()
+        return sum(1 for t in lowered if t in text)
+
+    ranked = sorted(pool, key=lambda s: (-names_terms(s), -_sample_weight(s), s.id))
+    out: list[Sample] = []
+    authors: set[str] = set()
+    for s in ranked:
+        if s.author_id in authors:
+            continue
+        authors.add(s.author_id)
+        out.append(s)
+        if len(out) == MAX_SAMPLES:
+            break
+    return tuple(out)

@@ -1,0 +1,163 @@
+"""Emerging-topic detector: terms (and bigrams, if the tokenizer emits them) whose rate jumps.
+
+Bounded memory per brand, whatever the vocabulary:
+
+- a count-min sketch (`sketch_depth` x `sketch_width` floats) of each term's exponentially decayed
+  author count: its usual rate (decay is lazy: counts are stored scaled by exp(t / tau), rescaled
+  rarely);
+- a heavy-hitter table of at most `candidates` terms with their recent (decayed over
+  `window_minutes`) author counts, pruned to the strongest (space-saving style).
+
+A term's surprise is the Poisson upper tail of its recent count against its usual rate (at least
+`floor_rate` authors an hour), corrected for the number of terms tested; the topic signal is the
+strongest term's. `Bucket.terms` counts each term once per author, so one author repeating a word
+is not a topic.
+
+>>> from daemon.windows import Bucket
+>>> det = TopicDetector(TopicSettings(grace_hours=1))
+>>> for i in range(180):
+...     _ = det.update(Bucket("b", i * 60.0, 60, terms={"flight": 3, "bag": 1}))
+>>> det.read(Bucket("b", 180 * 60.0, 60, terms={"flight": 4})).firing
+False
+>>> for i in range(181, 186):
+...     r = det.read(Bucket("b", i * 60.0, 60, terms={"flight": 3, "ash": 9, "volcano": 6}))
+...     det.after_score(Bucket("b", i * 60.0, 60, terms={"flight": 3, "ash": 9, "volcano": 6}), r.score)
+>>> r.firing, r.top_terms[:2]
+(True, ('ash', 'volcano'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon.windows import Bucket
+from detectors.base import Detector, score_from_surprise
+from detectors.settings import TopicSettings
+from detectors.stats import poisson_surprise
+
+_RESCALE_EXP = 40.0
+
+
+@dataclass(slots=True, frozen=True)
+class TopicReading:
+    score: float
+    surprise: float
+    firing: bool
+    top_terms: tuple[str, ...]  # strongest emerging terms first
+    warm: bool
+
+
+class TopicDetector(Detector):
+    """Count-min sketch of usual term rates + heavy hitters of recent ones."""
+
+    def __init__(self, settings: TopicSettings | None = None, sensitivity: float = 1.0, seed: int = 0) -> None:
+        super().__init__(seed)
+        s = self.settings = settings or TopicSettings()
+        self.threshold = s.threshold / sensitivity
+        self._key = seed.to_bytes(8, "little", signed=True)
+        self._sketch = np.zeros((s.sketch_depth, s.sketch_width), dtype=np.float64)
+        self._tau = s.baseline_half_life_hours * 3600 / math.log(2)
+        self._t_ref: float | None = None  # sketch values are scaled by exp((t - t_ref) / tau)
+        self._first: float | None = None
+        self._last: float | None = None
+        self._recent: dict[str, float] = {}  # term -> decayed recent author count
+        self._recent_t: float | None = None
+        self.bucket_seconds = 0
+        self.max_protect_buckets = 360
+
+    # -- sketch ---------------------------------------------------------------------------------
+
+    def _cells(self, term: str) -> list[int]:
+        d = hashlib.blake2b(term.encode("utf-8", "surrogatepass"), digest_size=16, key=self._key).digest()
+        h1 = int.from_bytes(d[:8], "little")
+        h2 = int.from_bytes(d[8:], "little") | 1
+        w = self.settings.sketch_width
+        return [(h1 + i * h2) % w for i in range(self.settings.sketch_depth)]
+
+    def _usual_per_hour(self, term: str, t: float) -> float:
+        """The term's usual rate (authors per hour) before `t`."""
+        if self._t_ref is None or self._first is None:
+            return self.settings.floor_rate
+        est = min(self._sketch[i, c] for i, c in enumerate(self._cells(term)))
+        est *= math.exp(-(t - self._t_ref) / self._tau)
+        hours = self._tau * (1.0 - math.exp(-(t - self._first) / self._tau)) / 3600
+        return max(self.settings.floor_rate, est / max(hours, 1e-9))
+
+    # -- river interface ------------------------------------------------------------------------
+
+    @property
+    def warm(self) -> bool:
+        if self._first is None or self._last is None:
+            return False
+        return self._last - self._first >= self.settings.grace_hours * 3600
+
+    def _window(self) -> float:
+        return self.settings.window_minutes * 60.0
+
+    def _decayed_recent(self, t: float) -> dict[str, float]:
+        if self._recent_t is None:
+            return {}
+        f = math.exp(-(t - self._recent_t) / self._window())
+        return {k: v * f for k, v in self._recent.items()}
+
+    def read(self, bucket: Bucket) -> TopicReading:
+        s = self.settings
+        recent = self._decayed_recent(bucket.start)
+        for term, n in bucket.terms.items():
+            recent[term] = recent.get(term, 0.0) + n
+        if not self.warm or not recent:
+            return TopicReading(0.0, 0.0, False, (), self.warm)
+        span_hours = self._window() / 3600
+        correction = math.log10(max(len(recent), 1))
+        scored = []
+        for term, count in recent.items():
+            if count < s.min_authors:
+                continue
+            lam = self._usual_per_hour(term, bucket.start) * span_hours
+            sur = poisson_surprise(count, lam) - correction
+            if sur > 0:
+                scored.append((sur, term))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        best = scored[0][0] if scored else 0.0
+        floor = self.threshold * 0.5  # terms worth reporting
+        top = tuple(term for sur, term in scored[: s.top_terms] if sur >= floor)
+        return TopicReading(score_from_surprise(best, self.threshold), best, best >= self.threshold, top, True)
+
+    def score_one(self, bucket: Bucket) -> float:
+        return self.read(bucket).score
+
+    def observe(self, bucket: Bucket) -> None:
+        t = bucket.start
+        if self._first is None:
+            self._first = t
+        self._last = t
+        recent = self._decayed_recent(t)
+        for term, n in bucket.terms.items():
+            recent[term] = recent.get(term, 0.0) + n
+        limit = self.settings.candidates
+        if len(recent) > limit:  # keep the heaviest (bounded memory)
+            keep = sorted(recent.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+            recent = dict(keep)
+        self._recent = {k: v for k, v in recent.items() if v >= 0.05}
+        self._recent_t = t
+
+    def learn_one(self, bucket: Bucket) -> None:
+        t = bucket.start
+        if self._first is None:
+            self._first = t
+        if self._t_ref is None:
+            self._t_ref = t
+        exponent = (t - self._t_ref) / self._tau
+        if exponent > _RESCALE_EXP:
+            self._sketch *= math.exp(-exponent)
+            self._t_ref = t
+            exponent = 0.0
+        scale = math.exp(exponent)
+        sk = self._sketch
+        for term, n in bucket.terms.items():
+            for i, c in enumerate(self._cells(term)):
+                sk[i, c] += n * scale

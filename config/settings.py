@@ -111,6 +111,8 @@ ENV_ALIASES = {
 def _dec_hook(tp: type, obj: Any) -> Any:
     if tp is Secret and isinstance(obj, str):
         return Secret(obj)
+    if tp is Secret:  # msgspec turns a ValueError into a ValidationError naming the field
+        raise ValueError("Expected a string (quote the secret)")
     raise NotImplementedError
 
 

@@ -1,0 +1,98 @@
+"""The configuration reference and default file stay true to the schema; errors name nested fields."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import config.reference
+from config.reference import fields, render_markdown, render_yaml
+from config.settings import DEFAULT_CONFIG, ConfigError, Settings, _leaves, env_name, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+REGENERATE = (
+    "python -m config.reference > docs/configuration.md && python -m config.reference --yaml > config/crisisd.yaml"
+)
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(config.reference, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_committed_reference_is_the_rendered_one() -> None:
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == render_markdown(), f"docs/configuration.md is stale; regenerate: {REGENERATE}"
+
+
+def test_committed_default_file_is_the_rendered_one() -> None:
+    assert DEFAULT_CONFIG.read_text(encoding="utf-8") == render_yaml(), f"config/crisisd.yaml is stale: {REGENERATE}"
+
+
+def test_default_file_loads_to_the_built_in_defaults() -> None:
+    assert load_settings(DEFAULT_CONFIG, env={}) == Settings()
+
+
+def test_every_environment_name_in_the_reference_is_the_one_the_loader_reads() -> None:
+    documented = {f.path: f.env for f in fields() if f.env}
+    leaves = {".".join(path) for path, _ in _leaves(Settings)}
+    assert set(documented) == leaves
+    for path, names in documented.items():
+        assert env_name(tuple(path.split("."))) in names
+
+
+@pytest.mark.parametrize(
+    ("env", "value"),
+    [
+        ({"CRISISD_DETECTION_VOLUME_THRESHOLD": "9.5"}, lambda s: s.detection.volume.threshold == 9.5),
+        ({"CRISISD_STAFFING_ROSTER_ON_SHIFT": "7"}, lambda s: s.staffing.roster.on_shift == 7),
+        ({"CRISISD_SLACK_ESCALATION_MIN_SEVERITY": "sev2"}, lambda s: s.slack.escalation.min_severity == "sev2"),
+        ({"CRISISD_KAFKA_BOOTSTRAP_SERVERS": "a:1, b:2"}, lambda s: s.kafka.bootstrap_servers == ["a:1", "b:2"]),
+        ({"CRISISD_HTTP_PORT": "0"}, lambda s: s.http.port == 0),
+    ],
+)  # fmt: skip
+def test_nested_fields_are_overridable_by_environment(env: dict[str, str], value: object) -> None:
+    assert value(load_settings(DEFAULT_CONFIG, env=env))  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "named"),
+    [
+        ("detection:\n  volume:\n    threshold: -1\n", "detection.volume.threshold:"),
+        ("slack: {escalation: {levels: [{timeout_seconds: 0}]}}", "slack.escalation.levels[0].timeout_seconds:"),
+        ("slack:\n  escalation:\n    levels:\n      - users: [nobody]\n", "slack.escalation: escalation level 1"),
+        ("staffing:\n  roster:\n    bogus: 1\n", "staffing.roster: Object contains unknown field `bogus`"),
+        ("staffing:\n  roster:\n    agents:\n      - languages: [en]\n", "staffing.roster.agents[0]:"),
+        ("kafka:\n  sasl_plain_password: 5\n", "kafka.sasl_plain_password:"),
+        ("http:\n  port: 70000\n", "http.port:"),
+        ("windows:\n  bucket_seconds: fast\n", "windows.bucket_seconds:"),
+    ],
+)  # fmt: skip
+def test_validation_errors_name_nested_fields(tmp_path: Path, yaml_text: str, named: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert str(err.value).startswith(named) and str(path) in str(err.value)
+
+
+def test_an_environment_error_names_the_variable() -> None:
+    named = r"^detection.volume.threshold: .*\(from CRISISD_DETECTION_VOLUME_THRESHOLD\)"
+    with pytest.raises(ConfigError, match=named):
+        load_settings(None, env={"CRISISD_DETECTION_VOLUME_THRESHOLD": "-2"})
+
+
+def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detection:\n  incidents:\n    quiet_minutes: 0\n", encoding="utf-8")
+    cmd = [str(Path(sys.executable).with_name("crisisd")), "check-config"]
+    run = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert run.returncode == 2 and "detection.incidents.quiet_minutes" in run.stderr
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-very-secret-token"}
+    run = subprocess.run([*cmd, str(DEFAULT_CONFIG)], capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0 and "bot_token: '***'" in run.stdout
+    assert "xoxb-very-secret-token" not in run.stdout + run.stderr

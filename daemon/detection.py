@@ -1,18 +1,18 @@
 """Per-brand glue: bucket -> detectors -> incident tracker -> staffing -> notification objects.
 
-The detectors (`detectors/`) and the incident state machine (`daemon/incidents.py`) decide *whether*
-and *how bad*; this module turns their verdicts into the public notification object, with the
-staffing suggestion and the recent timeline attached.
+The detectors (`detectors/`) and the incident state machine (`daemon/incidents.py`) decide whether
+and how bad; the staffing planner (`daemon/staffing/`) says how many people; this module turns
+their verdicts into the public notification object (docs: README "Notification objects"), with the
+response figures and the recent timeline attached.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from daemon.events import Mention
+from daemon.incidents import IncidentChange, IncidentTracker, iso_minute
 from daemon.notification import (
     NegativityFigures,
     Notification,
@@ -20,120 +20,170 @@ from daemon.notification import (
     Timeline,
     VolumeFigures,
 )
+from daemon.staffing.planner import StaffingPlanner, SurgeLoad
+from daemon.staffing.responses import ResponseTracker
 from daemon.windows import Bucket
+from detectors.brand import Assessment, BrandDetector
 
 if TYPE_CHECKING:
     from config.settings import Settings
     from daemon.enrich import TextScore
 
-
-def iso(ts: float) -> str:
-    """Event time as RFC 3339 UTC, minute precision or finer.
-
-    >>> iso(1271403600.0)
-    '2010-04-16T07:40:00Z'
-    """
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _ProvisionalIncident:
-    __slots__ = ("calm", "id", "opened_at", "peak", "seq", "severity", "started")
-
-    def __init__(self, brand: str, started: float, opened_at: float) -> None:
-        self.id = f"{brand}-{datetime.fromtimestamp(started, UTC).strftime('%Y%m%dT%H%MZ')}-volume"
-        self.started = started
-        self.opened_at = opened_at
-        self.seq = 0
-        self.calm = 0
-        self.peak = 0.0
-        self.severity = "sev2"
+# Buckets over which the current load mix (platforms, intents) is measured for staffing.
+_LOAD_SPAN = 15
+_CHANGE_TYPES = {"opened": "incident.opened", "updated": "incident.updated", "resolved": "incident.resolved"}
 
 
 class BrandDetection:
-    """PROVISIONAL detector stand-in until `detectors/` lands: EWMA baseline and a Poisson test."""
+    """Detection, incidents, response tracking and recent history of one brand. Pickles."""
 
     def __init__(self, brand: str, settings: Settings) -> None:
         self.brand = brand
-        self.settings = settings
-        self.level = 0.0
-        self.neg_share = 0.25
-        self.n = 0
-        self.hot = 0
-        self.incident: _ProvisionalIncident | None = None
+        self.detector = BrandDetector(settings.detection, seed=0, brand=brand)
+        self.tracker = IncidentTracker(settings.detection)
+        self.responses = ResponseTracker(settings.staffing)
+        self.planner = StaffingPlanner(settings.staffing)
+        self.actionable_intents = frozenset(settings.staffing.actionable_intents)
+        # (start, observed/h, expected/h, upper/h, negative share, baseline share) per bucket, for charts
         self.history: deque[tuple[float, float, float, float, float, float]] = deque(
             maxlen=settings.pipeline.timeline_buckets
         )
+        # recent buckets' mixes, for the staffing load
+        self.recent: deque[Bucket] = deque(maxlen=_LOAD_SPAN)
 
     def reconfigure(self, settings: Settings) -> None:
-        self.settings = settings
+        """Apply reloaded thresholds, escalation and roster; learned state stays."""
+        self.detector.base_settings = settings.detection
+        if self.detector.settings is not None:
+            self.detector.settings = settings.detection.for_brand(self.brand)
+        self.tracker.settings = settings.detection
+        self.tracker._effective.clear()
+        self.planner = StaffingPlanner(settings.staffing)
+        self.responses.settings = settings.staffing
+        self.actionable_intents = frozenset(settings.staffing.actionable_intents)
 
     def observe_mention(self, m: Mention, score: TextScore) -> None:
-        pass
+        self.responses.observe_mention(m.id, m.ts, m.platform) if score.intent in self.actionable_intents else None
 
     def observe_reply(self, m: Mention) -> None:
-        pass
+        if m.in_reply_to:
+            self.responses.observe_reply(m.in_reply_to, m.ts)
 
     def on_bucket(self, b: Bucket) -> list[Notification]:
+        a = self.detector.update(b)
+        self.recent.append(_mix_only(b))
         per_hour = 3600.0 / b.seconds
-        expected = max(self.level, 0.05)
-        upper = expected + 4 * math.sqrt(expected) + 3
-        share = b.negative_share
         self.history.append(
-            (b.start, b.mentions * per_hour, expected * per_hour, upper * per_hour, share, self.neg_share)
+            (
+                b.start,
+                b.mentions * per_hour,
+                a.expected_per_hour,
+                a.upper_per_hour,
+                b.negative_share,
+                a.negativity.baseline,
+            )
         )
-        fire = self.n > 600 and b.mentions > upper and b.mentions >= 10 and b.mentions > 4 * expected
-        self.hot = self.hot + 1 if fire else 0
-        out: list[Notification] = []
-        inc = self.incident
-        if inc is None and self.hot >= 2:
-            inc = self.incident = _ProvisionalIncident(self.brand, b.start - b.seconds, b.end)
-            out.append(self._note("incident.opened", inc, b, expected))
-        elif inc is not None:
-            inc.peak = max(inc.peak, b.mentions * per_hour)
-            inc.calm = 0 if b.mentions > 2 * expected else inc.calm + 1
-            if inc.calm >= 60:
-                out.append(self._note("incident.resolved", inc, b, expected))
-                self.incident = None
-        if self.incident is None or not fire:
-            self.level = b.mentions if self.n == 0 else self.level + 0.02 * (b.mentions - self.level)
-            if b.mentions:
-                self.neg_share += 0.01 * (share - self.neg_share)
-        self.n += 1
-        return out
+        return [self._notification(c, a) for c in self.tracker.step(b, a)]
 
-    def _note(self, kind: str, inc: _ProvisionalIncident, b: Bucket, expected: float) -> Notification:
-        per_hour = 3600.0 / b.seconds
-        inc.seq += 1
-        total = sum(b.by_lang.values()) or 1
+    # -- notification object -------------------------------------------------------------------
+    def _notification(self, c: IncidentChange, a: Assessment) -> Notification:
+        resolved = c.type == "resolved"
         return Notification(
-            type=kind,  # type: ignore[arg-type]
-            incident_id=inc.id,
-            brand=self.brand,
-            severity="sev2",
-            signals=["volume"],
-            started_at=iso(inc.started),
-            detected_at=iso(b.end),
+            type=_CHANGE_TYPES[c.type],  # type: ignore[arg-type]
+            incident_id=c.incident_id,
+            brand=c.brand,
+            severity=c.severity,
+            signals=list(c.signals),
+            started_at=iso_minute(c.started_at),
+            detected_at=iso_minute(c.detected_at),
             volume=VolumeFigures(
-                round(b.mentions * per_hour, 1),
-                round(expected * per_hour, 1),
-                round(b.mentions / max(expected, 1e-9), 2),
+                observed_per_hour=round(c.observed_per_hour, 1),
+                expected_per_hour=round(c.expected_per_hour, 1),
+                ratio=round(c.ratio, 2),
             ),
-            negativity=NegativityFigures(round(b.negative_share, 3), round(self.neg_share, 3)),
-            top_terms=sorted(b.terms, key=lambda t: (-b.terms[t], t))[:5],
-            languages={k: round(v / total, 3) for k, v in sorted(b.by_lang.items())},
-            sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in b.samples[:3]],
-            seq=inc.seq,
-            timeline=self._timeline(b),
+            negativity=NegativityFigures(share=round(c.negativity_share, 3), baseline_share=round(c.baseline_share, 3)),
+            top_terms=list(c.top_terms),
+            languages={k: round(v, 3) for k, v in sorted(c.languages.items())},
+            sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
+            staffing=None if resolved else self.planner.suggest(self._load(c)),
+            seq=c.seq,
+            summary=_summary(c),
+            peak_per_hour=round(c.peak_per_hour, 1),
+            mentions=c.mentions,
+            replies=c.replies,
+            resolved_at=iso_minute(c.resolved_at) if c.resolved_at is not None else None,
+            flags=list(c.flags),
+            responses=self.responses.figures(c.at),
+            timeline=self._timeline(a.seconds) if c.type != "updated" else None,
         )
 
-    def _timeline(self, b: Bucket) -> Timeline:
-        h = list(self.history)
+    def _load(self, c: IncidentChange) -> SurgeLoad:
+        platforms: dict[str, int] = {}
+        intents: dict[str, int] = {}
+        span = 0
+        for b in self.recent:
+            span += b.seconds
+            for k, v in b.by_platform.items():
+                platforms[k] = platforms.get(k, 0) + v
+            for k, v in b.by_intent.items():
+                intents[k] = intents.get(k, 0) + v
+        total = sum(platforms.values())
+        # spread the current load (the detector's smoothed rate) over the recent platform mix
+        rate = c.observed_per_hour
+        by_platform = {k: rate * v / total for k, v in sorted(platforms.items())} if total else {"other": rate}
+        n_intents = sum(intents.values())
+        first, last = self.history[0] if self.history else None, self.history[-1] if self.history else None
+        trend = 0.0
+        if first is not None and last is not None and len(self.history) > 1:
+            recent = list(self.history)[-_LOAD_SPAN:]
+            hours = (recent[-1][0] - recent[0][0]) / 3600.0
+            if hours > 0:
+                trend = (recent[-1][1] - recent[0][1]) / hours
+        figures = self.responses.figures(c.at)
+        return SurgeLoad(
+            mentions_per_hour=by_platform,
+            intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},
+            languages=dict(c.languages),
+            backlog=figures.backlog,
+            trend_per_hour=trend,
+            baseline_per_hour=c.expected_per_hour,
+            at=c.at,
+        )
+
+    def _timeline(self, seconds: int) -> Timeline:
+        h = self.history
         return Timeline(
-            start=iso(h[0][0]),
-            bucket_seconds=b.seconds,
+            start=iso_minute(h[0][0]),
+            bucket_seconds=seconds,
             observed_per_hour=[round(x[1], 1) for x in h],
             expected_per_hour=[round(x[2], 1) for x in h],
             upper_per_hour=[round(x[3], 1) for x in h],
             negativity_share=[round(x[4], 3) for x in h],
             baseline_negativity_share=[round(x[5], 3) for x in h],
         )
+
+
+def _mix_only(b: Bucket) -> Bucket:
+    """Keep only what the load needs: a bucket without terms and samples."""
+    return Bucket(b.brand, b.start, b.seconds, by_platform=b.by_platform, by_intent=b.by_intent)
+
+
+def _summary(c: IncidentChange) -> str:
+    """One sentence on what is happening, in event time."""
+    what = {
+        "volume": "mentions spiking",
+        "negativity": "anger rising",
+        "topic": "a new topic emerging",
+    }
+    signals = " and ".join(what.get(s, s) for s in c.signals) or "unusual activity"
+    terms = f" ({', '.join(c.top_terms[:3])})" if c.top_terms else ""
+    if c.type == "resolved":
+        minutes = ((c.resolved_at or c.at) - c.started_at) / 60.0
+        return (
+            f"{c.brand}: back to normal after {minutes:.0f} min; peak {c.peak_per_hour:,.0f}/h, "
+            f"{c.mentions:,} mentions, {c.replies:,} replies."
+        )
+    return (
+        f"{c.brand}: {signals}{terms}: {c.observed_per_hour:,.0f}/h against {c.expected_per_hour:,.0f}/h normal, "
+        f"{c.negativity_share:.0%} negative (normally {c.baseline_share:.0%})."
+    )

@@ -121,13 +121,12 @@ class Pipeline:
 
     def _enrich(self, m: Mention) -> tuple[TextScore, list[str]]:
         scorer = self.scorer
-        score = scorer.score(m.text, m.lang)
+        score, terms = scorer.analyze(m.text, m.lang)
         if m.sentiment is not None:
             # an upstream score wins, and teaches the built-in scorer this stream's vocabulary
             scorer.learn(m.text, score.lang, m.sentiment)
-            negativity = (1.0 - m.sentiment) / 2.0
-            score = TextScore(score.lang, negativity, m.sentiment < 0, score.intent)
-        return score, scorer.terms(m.text, score.lang)
+            score = TextScore(score.lang, (1.0 - m.sentiment) / 2.0, m.sentiment < 0, score.intent)
+        return score, terms
 
     def _detect(self, state: BrandState, closed: list[Bucket]) -> list[Notification]:
         out: list[Notification] = []

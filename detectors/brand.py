@@ -121,7 +121,7 @@ class BrandDetector:
         v = vol.read(bucket)
         n = neg.read(bucket)
         t = top.read(bucket)
-        vol.after_score(bucket, v.score)
+        vol.after_score(bucket, v.score, v)
         neg.after_score(bucket, n.score)
         top.after_score(bucket, t.score)
         return self._assess(bucket, v, n, t)

@@ -8,7 +8,8 @@ rows where the daemon opens or escalates an incident (one alert per incident, no
 
 Rows are buckets: the bucket width is the series' spacing (the smallest gap between rows) unless
 `--bucket` says otherwise; with a wider `--bucket`, consecutive rows are summed into buckets and a
-bucket's score and alert land on the row that closes it. Missing rows are missing data, not zeros.
+bucket's score and alert land on the row that closes it. Missing rows are missing data, not zeros;
+values are counts (rounded; a negative value reads as 0).
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def read_series(path: Path, stream: TextIO) -> list[Row]:
                 v = float(rec[iv])
             except ValueError:
                 raise UsageError(f"{path}:{line}: value is not a number: {rec[iv]!r}") from None
-            if not math.isfinite(v) or v < 0:
-                raise UsageError(f"{path}:{line}: value must be a finite count >= 0: {rec[iv]!r}")
+            if not math.isfinite(v):
+                raise UsageError(f"{path}:{line}: value must be a finite number: {rec[iv]!r}")
             if rows and t <= rows[-1].t:
                 raise UsageError(f"{path}:{line}: timestamps must increase ({rec[it]!r})")
             rows.append(Row(rec[it], rec[iv], t, v))
@@ -150,7 +151,7 @@ def score_rows(
 
     def flush(group: list[Row]) -> Iterator[tuple[Row, float, int]]:
         nonlocal last_score
-        total = sum(r.value for r in group)
+        total = sum(max(r.value, 0.0) for r in group)  # counts: a negative value reads as 0
         b = Bucket(brand, group[0].t, bucket_seconds, mentions=round(total), raw_mentions=round(total))
         a = det.update(b)
         changes = tracker.step(b, a)
@@ -198,6 +199,9 @@ def main(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
     width = bucket or infer_bucket(rows)
+    negative = sum(1 for r in rows if r.value < 0)
+    if negative:
+        print(f"crisisd: warning: {path}: {negative} negative values read as 0 (not counts)", file=sys.stderr)
     out: Any
     if args.output and args.output != "-":
         try:

@@ -33,9 +33,10 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     threshold: _Pos = 6.0
     """Surprise (-log10 p, negative-binomial upper tail) at which the volume signal fires."""
-    windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (1, 5, 15)
-    """Spans tested each bucket (rounded to whole buckets): short ones catch jumps, long ones ramps
-    and quiet brands. The test is corrected for the number of spans."""
+    windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (1, 5, 15, 60, 240)
+    """Spans tested each bucket (rounded to whole buckets): short ones catch jumps, long ones ramps,
+    sustained shifts and quiet brands. Each span learns its own dispersion; the test is corrected
+    for the number of spans."""
     level_half_life_hours: _Pos = 6.0
     """How fast the deseasonalised level follows the data (trend)."""
     seasonal_half_life_days: _Pos = 7.0
@@ -54,6 +55,14 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Observed over expected, over the firing span, below which the signal never fires."""
     min_mentions: Annotated[int, msgspec.Meta(ge=0)] = 8
     """Mentions in the firing span below which the signal never fires (quiet brands)."""
+    return_period_days: _NonNeg = 3.0
+    """Alert budget against heavy tails. Surprises above `threshold` are grouped into episodes
+    (an hour apart); their rate and mean excess are learned (peaks over threshold, exponential
+    tail, decayed over `episode_half_life_days`), and the firing level rises to the surprise that
+    this brand exceeds less than once per `return_period_days`. Calm brands keep `threshold`;
+    brands whose counts spike every day need more to page. 0 disables."""
+    episode_half_life_days: _Pos = 14.0
+    """Memory of past episodes for `return_period_days`."""
     grace_hours: _NonNeg = 12.0
     """Warm-up: no score until this much event time has been seen (replayed history counts)."""
     grace_buckets: Annotated[int, msgspec.Meta(ge=1)] = 30

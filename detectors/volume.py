@@ -27,7 +27,6 @@ False
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 
 from daemon.windows import Bucket
@@ -37,6 +36,12 @@ from detectors.stats import nb_surprise
 
 _PRIOR_DISPERSION = 0.1
 _DISPERSION_HALF_LIFE_HOURS = 24.0
+_EP_PRIOR_RATE = 0.05  # episodes a day before any data
+_EP_PRIOR_DAYS = 20.0
+_EP_PRIOR_EXCESS = 5.0
+_EP_MAX_EXCESS = 50.0  # one monster event must not deafen the brand
+_EPISODE_GAP_SECONDS = 3600.0
+_Z_UPPER = 5.0  # `upper` = expected + this many standard deviations (charts)
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,6 +58,7 @@ class VolumeReading:
     span_observed: float
     span_expected: float
     warm: bool
+    threshold: float = 0.0  # the firing level in force (adaptive, see `return_period_days`)
 
     @property
     def ratio(self) -> float:
@@ -87,19 +93,38 @@ class VolumeDetector(Detector):
         self.dow = [1.0] * 7
         self.n_hod = [0] * 24
         self.n_dow = [0] * 7
-        self._e2 = 0.0  # EWMA of (x - mu)^2 - mu
-        self._m2 = 0.0  # EWMA of mu^2
-        self._recent: deque[tuple[float, float]] = deque()  # (observed, expected) of previous buckets
         self._spans: list[int] = []
+        # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
+        self._e2: list[float] = []
+        self._m2: list[float] = []
+        # ring of the previous buckets' (clipped observed, expected) and running sums per span
+        self._ring: list[tuple[float, float]] = []
+        self._head = 0
+        self._filled = 0
+        self._sum_o: list[float] = []
+        self._sum_e: list[float] = []
+        self._pushes = 0
+        self._totals: tuple[float, list[tuple[float, float]]] | None = None
+        # peaks over threshold: decayed episode count, exposure (days), excess sum and weight
+        self._ep_n = _EP_PRIOR_RATE * _EP_PRIOR_DAYS
+        self._ep_days = _EP_PRIOR_DAYS
+        self._ep_excess = _EP_PRIOR_EXCESS
+        self._ep_w = 1.0
+        self._episode: tuple[float, float] | None = None  # (last time above threshold, peak)
 
     # -- derived --------------------------------------------------------------------------------
 
     def _configure(self, seconds: int) -> None:
+        if self.bucket_seconds:
+            raise ValueError(f"bucket width changed from {self.bucket_seconds} to {seconds}")
         s = self.settings
         self.bucket_seconds = seconds
         spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
         self._spans = spans
-        self._recent = deque(maxlen=max(spans))
+        k = len(spans)
+        self._e2, self._m2 = [0.0] * k, [0.0] * k
+        self._sum_o, self._sum_e = [0.0] * k, [0.0] * k
+        self._ring = [(0.0, 0.0)] * max(1, max(spans) - 1)
         per_hour = 3600 / seconds
         self._a_level = _alpha(s.level_half_life_hours * per_hour)
         self._a_hod = _alpha(s.seasonal_half_life_days * per_hour)  # a slot sees per_hour updates a day
@@ -112,15 +137,20 @@ class VolumeDetector(Detector):
             return self.level
         return self.level * self.hod[hour_of_day(t)] * self.dow[day_of_week(t)]
 
+    def span_dispersion(self, j: int) -> float:
+        """Learned dispersion of the sums over span `j` (shrunk to a prior while young)."""
+        s = self.settings
+        if self._m2[j] <= 0:
+            d = _PRIOR_DISPERSION
+        else:
+            w = min(1.0, self.n / 50)
+            d = w * self._e2[j] / self._m2[j] + (1 - w) * _PRIOR_DISPERSION
+        return min(s.max_dispersion, max(s.min_dispersion, d))
+
     @property
     def dispersion(self) -> float:
-        s = self.settings
-        if self._m2 <= 0:
-            d = _PRIOR_DISPERSION
-        else:  # shrink towards the prior while few residuals were seen
-            w = min(1.0, self.n / 50)
-            d = w * self._e2 / self._m2 + (1 - w) * _PRIOR_DISPERSION
-        return min(s.max_dispersion, max(s.min_dispersion, d))
+        """Dispersion of one bucket's count."""
+        return self.span_dispersion(0) if self._spans and self._spans[0] == 1 else _PRIOR_DISPERSION
 
     @property
     def warm(self) -> bool:
@@ -129,50 +159,115 @@ class VolumeDetector(Detector):
             return False
         return (self.n * self.bucket_seconds) >= s.grace_hours * 3600
 
+    @property
+    def firing_level(self) -> float:
+        """The surprise needed to fire now: `threshold`, raised for brands whose counts often spike."""
+        s = self.settings
+        if s.return_period_days <= 0:
+            return self.threshold
+        rate = self._ep_n / self._ep_days  # episodes a day
+        beta = self._ep_excess / self._ep_w  # mean excess of an episode's peak
+        return self.threshold + beta * max(0.0, math.log(rate * s.return_period_days))
+
     def _sd(self, mu: float) -> float:
         return math.sqrt(mu + self.dispersion * mu * mu)
+
+    def _span_totals(self, x: float, mu: float) -> list[tuple[float, float]]:
+        """(observed, expected) summed over each span, this bucket included."""
+        return [
+            (x + (self._sum_o[j] if span > 1 else 0.0), mu + (self._sum_e[j] if span > 1 else 0.0))
+            for j, span in enumerate(self._spans)
+        ]
 
     # -- river interface ------------------------------------------------------------------------
 
     def read(self, bucket: Bucket) -> VolumeReading:
         """Everything about this bucket; no side effect."""
         if self.bucket_seconds != bucket.seconds:
-            if self.bucket_seconds:
-                raise ValueError(f"bucket width changed from {self.bucket_seconds} to {bucket.seconds}")
             self._configure(bucket.seconds)
         x = bucket.mentions
         mu = max(self.expected(bucket.start), 1e-6)
-        warm = self.warm
-        disp = self.dispersion
-        upper = mu + self.threshold * 0.8 * self._sd(mu)
-        if not warm:
+        upper = mu + _Z_UPPER * self._sd(mu)
+        if not self.warm:
             return VolumeReading(0.0, 0.0, False, x, mu, upper, 1, float(x), mu, False)
         s = self.settings
         best = (0.0, 1, float(x), mu)
-        recent = list(self._recent)
         correction = math.log10(len(self._spans))
-        for span in self._spans:
-            obs = float(x)
-            exp = mu
-            for o, e in recent[len(recent) - (span - 1) :] if span > 1 else ():
-                obs += o
-                exp += e
+        for j, (obs, exp) in enumerate(self._span_totals(float(x), mu)):
             if obs < s.min_mentions or obs < s.min_ratio * exp:
                 continue
-            sur = nb_surprise(obs, exp, disp) - correction
+            sur = nb_surprise(obs, exp, self.span_dispersion(j)) - correction
             if sur > best[0]:
-                best = (sur, span, obs, exp)
+                best = (sur, self._spans[j], obs, exp)
         sur, span, obs, exp = best
-        firing = sur >= self.threshold
-        return VolumeReading(score_from_surprise(sur, self.threshold), sur, firing, x, mu, upper, span, obs, exp, True)
+        level = self.firing_level
+        return VolumeReading(
+            score_from_surprise(sur, level), sur, sur >= level, x, mu, upper, span, obs, exp, True, level
+        )
 
     def score_one(self, bucket: Bucket) -> float:
         return self.read(bucket).score
 
+    def _clip(self, x: float, mu: float) -> float:
+        c = self.settings.clip_sigmas * self._sd(mu)
+        return min(max(x, mu - c), mu + c)
+
+    def after_score(self, bucket: Bucket, score: float, reading: VolumeReading | None = None) -> None:
+        """Learn (protected), and count the bucket into the episode statistics."""
+        r = reading if reading is not None else self.read(bucket)
+        super().after_score(bucket, score)
+        if r.warm:
+            self._episodes(bucket, r.surprise)
+
+    def _episodes(self, bucket: Bucket, surprise: float) -> None:
+        s = self.settings
+        days = bucket.seconds / 86400
+        f = 0.5 ** (days / s.episode_half_life_days)
+        self._ep_n *= f
+        self._ep_excess *= f
+        self._ep_w *= f
+        self._ep_days = self._ep_days * f + days
+        t = bucket.start
+        if surprise >= self.threshold:
+            peak = surprise if self._episode is None else max(self._episode[1], surprise)
+            self._episode = (t, peak)
+        elif self._episode is not None and t - self._episode[0] >= _EPISODE_GAP_SECONDS:
+            self._ep_n += 1.0
+            self._ep_excess += min(self._episode[1] - self.threshold, _EP_MAX_EXCESS)
+            self._ep_w += 1.0
+            self._episode = None
+
     def observe(self, bucket: Bucket) -> None:
+        """Push the bucket (clipped: one spike must not dominate the long spans) into the spans."""
         if self.bucket_seconds != bucket.seconds:
             self._configure(bucket.seconds)
-        self._recent.append((float(bucket.mentions), max(self.expected(bucket.start), 1e-6)))
+        mu = max(self.expected(bucket.start), 1e-6)
+        xc = self._clip(float(bucket.mentions), mu)
+        self._totals = (bucket.start, self._span_totals(xc, mu))
+        ring, size = self._ring, len(self._ring)
+        for j, span in enumerate(self._spans):
+            if span <= 1:
+                continue
+            self._sum_o[j] += xc
+            self._sum_e[j] += mu
+            if self._filled >= span - 1:  # the bucket leaving this span's previous (span - 1)
+                o, e = ring[(self._head - (span - 1)) % size]
+                self._sum_o[j] -= o
+                self._sum_e[j] -= e
+        ring[self._head] = (xc, mu)
+        self._head = (self._head + 1) % size
+        self._filled = min(self._filled + 1, size)
+        self._pushes += 1
+        if self._pushes % 4096 == 0:  # wipe float drift of the running sums
+            self._resum()
+
+    def _resum(self) -> None:
+        size = len(self._ring)
+        for j, span in enumerate(self._spans):
+            k = min(span - 1, self._filled)
+            items = [self._ring[(self._head - 1 - i) % size] for i in range(k)]
+            self._sum_o[j] = sum(o for o, _ in items)
+            self._sum_e[j] = sum(e for _, e in items)
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
@@ -188,12 +283,13 @@ class VolumeDetector(Detector):
             self.level = x
             return
         mu = max(self.expected(t), 1e-6)
-        sd = self._sd(mu)
-        xc = min(max(x, mu - s.clip_sigmas * sd), mu + s.clip_sigmas * sd)
-        # dispersion from the residual against the expectation the bucket was scored with
+        xc = self._clip(x, mu)
+        # span dispersions, from the sums the bucket was scored with (`observe` ran first)
+        totals = self._totals[1] if self._totals and self._totals[0] == t else self._span_totals(xc, mu)
         a = max(self._a_disp, 1.0 / (self.n + 1))
-        self._e2 += a * ((xc - mu) ** 2 - mu - self._e2)
-        self._m2 += a * (mu * mu - self._m2)
+        for j, (obs, exp) in enumerate(totals):
+            self._e2[j] += a * ((obs - exp) ** 2 - exp - self._e2[j])
+            self._m2[j] += a * (exp * exp - self._m2[j])
         if s.seasonality:
             season = self.hod[h] * self.dow[d]
             a = max(self._a_level, 1.0 / self.n)

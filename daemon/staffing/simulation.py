@@ -33,7 +33,7 @@ class Simulation(NamedTuple):
     backlog_starts: np.ndarray
     """When each backlog mention (waiting at time 0) was picked up."""
     busy_seconds: float
-    """Agent time spent handling, over the run."""
+    """Agent time spent handling between time 0 and the last arrival."""
     agents: int
     warmup: int
     """New mentions at the start left out of the service level (the queue starts empty)."""
@@ -59,8 +59,8 @@ class Simulation(NamedTuple):
         return float(np.isnan(self.starts[self.warmup :]).mean())
 
     def occupancy(self) -> float:
-        """Busy share of the agents from the first to the last arrival."""
-        span = float(self.arrivals[-1] - self.arrivals[0]) if len(self.arrivals) > 1 else 0.0
+        """Busy share of the agents from time 0 to the last arrival."""
+        span = float(self.arrivals[-1]) if len(self.arrivals) else 0.0
         return self.busy_seconds / (self.agents * span) if span > 0 else math.nan
 
     def backlog_cleared_at(self) -> float:
@@ -88,29 +88,45 @@ def simulate(
     backlog: int = 0,
     backlog_policy: Literal["fcfs", "new_first"] = "fcfs",
     warmup: float = 0.1,
+    start: Literal["empty", "stationary"] = "empty",
 ) -> Simulation:
-    """Run the queue for `customers` new arrivals (plus the backlog) with `agents` agents."""
+    """Run the queue for `customers` new arrivals (plus the backlog) with `agents` agents.
+
+    `start="stationary"` begins in the long-run state of the Markov queue (M/M/n, or M/M/n+M with
+    a patience) instead of empty: busy agents with fresh exponential remaining times and customers
+    already waiting (left out of the figures). It removes the warm-up bias near full occupancy,
+    where an empty start takes very long to fill up; exact for exponential handle times.
+    """
     if agents < 1:
         raise ValueError("agents: at least one")
     rng = np.random.default_rng(seed)
     # Separate streams so that changing one knob (backlog, patience) leaves the others alone.
-    r_arr, r_svc, r_pat, r_blg = (np.random.default_rng(s) for s in rng.bit_generator.seed_seq.spawn(4))  # type: ignore[attr-defined]
+    streams = rng.bit_generator.seed_seq.spawn(5)  # type: ignore[attr-defined]
+    r_arr, r_svc, r_pat, r_blg, r_init = (np.random.default_rng(s) for s in streams)
     gaps = (
         r_arr.exponential(3600.0 / arrivals_per_hour, customers)
         if arrivals_per_hour > 0
         else np.full(customers, np.inf)
     )
+    free = [0.0] * agents  # heap of the times agents become free
+    initial = 0
+    if start == "stationary" and arrivals_per_hour > 0:
+        k = _stationary_draw(r_init, arrivals_per_hour / 3600.0, 1.0 / aht_seconds, agents, patience_seconds)
+        busy_now = min(k, agents)
+        free = sorted([*r_init.exponential(aht_seconds, busy_now).tolist(), *([0.0] * (agents - busy_now))])
+        initial = max(0, k - agents)
+    gaps = np.concatenate((np.zeros(initial), gaps))  # those already waiting "arrived" at time 0
     arrivals = np.cumsum(gaps)
+    customers += initial
     svc = handle_times(r_svc, customers, aht_seconds, service, cv).tolist()
     svc_b = handle_times(r_blg, backlog, aht_seconds, service, cv).tolist()
     pat = r_pat.exponential(patience_seconds, customers).tolist() if patience_seconds else None
     arr = arrivals.tolist()
-
-    free = [0.0] * agents  # heap of the times agents become free
+    end = arr[-1] if arr else 0.0
+    busy = sum(min(f, end) for f in free)  # remaining work of agents busy at time 0
     starts = [math.nan] * customers
     b_starts = [math.nan] * backlog
     waiting: deque[int] = deque()
-    busy = 0.0
     i = 0
     b = 0
     new_first = backlog_policy == "new_first"
@@ -126,20 +142,20 @@ def simulate(
             if b < backlog and (not waiting or not new_first):
                 b_starts[b] = tf
                 heapq.heapreplace(free, tf + svc_b[b])
-                busy += svc_b[b]
+                busy += max(0.0, min(svc_b[b], end - tf))
                 b += 1
             elif waiting:
                 j = waiting.popleft()
                 starts[j] = tf
                 heapq.heapreplace(free, tf + svc[j])
-                busy += svc[j]
+                busy += max(0.0, min(svc[j], end - tf))
             continue
         if i >= customers:
             break
         if not waiting and b >= backlog and tf <= ta:  # an idle agent takes it at once
             starts[i] = ta
             heapq.heapreplace(free, ta + svc[i])
-            busy += svc[i]
+            busy += max(0.0, min(svc[i], end - ta))
         else:
             waiting.append(i)
         i += 1
@@ -149,5 +165,25 @@ def simulate(
         backlog_starts=np.array(b_starts),
         busy_seconds=busy,
         agents=agents,
-        warmup=int(customers * warmup),
+        warmup=initial + int((customers - initial) * warmup),
     )
+
+
+def _stationary_draw(
+    rng: np.random.Generator, lam: float, mu: float, agents: int, patience_seconds: float | None
+) -> int:
+    """Number in system drawn from the stationary law of the birth-death chain M/M/n(+M)."""
+    theta = 1.0 / patience_seconds if patience_seconds else 0.0
+    a = lam / mu
+    if theta == 0.0 and a >= agents:
+        return agents  # unstable without abandonment: start full, the queue grows anyway
+    k_max = agents + 200 + int(50.0 * math.sqrt(a + 1.0))
+    if theta == 0.0:
+        k_max += int(40.0 / max(1e-9, -math.log(a / agents)))  # geometric tail of the queue
+    else:
+        k_max += int(max(0.0, (lam - agents * mu) / theta) + 40.0 * math.sqrt(lam / theta + 1.0))
+    k = np.arange(1, k_max + 1, dtype=float)
+    rates = np.minimum(k, agents) * mu + np.maximum(k - agents, 0.0) * theta
+    logp = np.concatenate(([0.0], np.cumsum(math.log(lam) - np.log(rates))))
+    p = np.exp(logp - logp.max())
+    return int(rng.choice(len(p), p=p / p.sum()))

@@ -15,7 +15,7 @@ Pure and deterministic: the same settings and load give the same figures; the pl
 >>> f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 1000.0},
 ...     actionable_share=0.5, languages={"en": 0.6, "nl": 0.4}))
 >>> f.agents_needed, f.to_schedule, f.call_in, f.by_language, f.sla_target
-(40, 58, 58, {'en': 24, 'nl': 16}, 'facebook 80/15m')
+(40, 58, 58, {'en': 24, 'nl': 16}, '80/15m')
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from daemon.notification import StaffingFigures
-from daemon.staffing.erlang import StaffingAnswer, StaffingQuestion, solve
+from daemon.staffing.erlang import MAX_ERLANGS, StaffingAnswer, StaffingQuestion, solve
 from daemon.staffing.settings import (
     Person,
     StaffingSettings,
@@ -103,6 +103,8 @@ class StaffingPlanner:
         for platform, rate in rates.items():
             ps = self.settings.platform(platform)
             share_t, seconds = parse_target(ps.target)
+            # A load beyond the model's range (a broken upstream count) must not stop the pipeline.
+            rate = min(rate, MAX_ERLANGS * 3600.0 / (ps.aht_minutes * 60.0))
             out[platform] = solve(
                 StaffingQuestion(
                     arrivals_per_hour=rate,
@@ -194,7 +196,8 @@ class StaffingPlanner:
         ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
         stand_down = max(0, on_shift - to_schedule)
 
-        targets = sorted({f"{p} {s.platform(p).target}" for p in answers})
+        distinct = {s.platform(p).target for p in answers}
+        targets = sorted(distinct) if len(distinct) == 1 else sorted(f"{p} {s.platform(p).target}" for p in answers)
         figures = StaffingFigures(
             agents_needed=agents,
             to_schedule=to_schedule,

@@ -140,3 +140,15 @@ def test_figures_serialise_into_the_notification() -> None:
     f = StaffingPlanner(StaffingSettings()).suggest(_load())
     raw = msgspec.json.encode(f)
     assert msgspec.json.decode(raw, type=StaffingFigures) == f
+
+
+def test_single_target_reads_like_the_cli() -> None:
+    f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 100.0}))
+    assert f.sla_target == "80/15m"
+
+
+def test_absurd_load_does_not_raise() -> None:
+    f = StaffingPlanner(StaffingSettings()).suggest(
+        SurgeLoad(mentions_per_hour={"twitter": 1e12, "facebook": float("nan")}, backlog=-5)
+    )
+    assert f.agents_needed > 0 and f.backlog == 0

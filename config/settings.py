@@ -62,15 +62,20 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     format: Literal["auto", "json", "console"] = "auto"
     """`auto`: readable on a terminal, JSON otherwise (containers)."""
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written (to stderr; stdout is kept for `--json` output)."""
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The `http:` section: health, readiness, metrics and Slack interactivity endpoints."""
 
     enabled: bool = True
+    """Serve `/healthz`, `/readyz`, `/metrics` and the Slack interactivity endpoint."""
     host: str = "0.0.0.0"
+    """Address to listen on (`0.0.0.0`: every interface, as a container needs)."""
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
-    """0 picks a free port (tests)."""
+    """0 picks a free port (tests); the bound port is logged (`http server listening`)."""
+    liveness_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    """`/healthz` fails when the consumer loop has not turned for this long (a hung process)."""
 
 
 class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

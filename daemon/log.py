@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -30,30 +30,92 @@ class RedactSecrets:
             return type(value)(self._clean(v) for v in value)
         return value
 
-    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if not self.secrets:
             return event
         return {k: self._clean(v) for k, v in event.items()}
 
 
+def secret_values(obj: Any) -> list[str]:
+    """Every `Secret` value set anywhere in a settings object (for `RedactSecrets`).
+
+    >>> from config.settings import load_settings
+    >>> secret_values(load_settings(env={"SLACK_BOT_TOKEN": "xoxb-1", "CRISISD_KAFKA_SASL_PLAIN_PASSWORD": "pw"}))
+    ['pw', 'xoxb-1']
+    """
+    import msgspec
+
+    from config.secrets import Secret
+
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Secret):
+            if value:
+                found.append(value.reveal())
+        elif isinstance(value, msgspec.Struct):
+            for name in value.__struct_fields__:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    walk(obj)
+    return found
+
+
+_HANDLER_MARK = "_crisisd_handler"
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[str] = (), stream: Any = None) -> None:
-    """Logs go to stderr so stdout stays for command output (`--json` lines)."""
+    """Logs go to stderr so stdout stays for command output (`--json` lines).
+
+    Standard-library records (kafka-python, the runner, the outbox) go through the same chain:
+    context variables (partition, brand, incident) merged, secrets redacted, one renderer.
+    """
     stream = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer()
     )
+    redact = RedactSecrets(secrets)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            RedactSecrets(secrets),
+            redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(_LEVELS.get(level, logging.INFO))
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))  # chatty at INFO

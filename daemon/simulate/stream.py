@@ -536,7 +536,11 @@ class Stream:
             text_key = (((b << 4) | lang) << 5 | cat) << 12 | ((r >> 24) & 0xFFF)
             text = cache.get(text_key)
             if text is None:
-                text = cache[text_key] = _text(texts, spec, lang, cat, (r >> 24) & 0xFFF)
+                text = cache[text_key] = _skeleton(texts, spec, lang, cat, (r >> 24) & 0xFFF)
+            if "\x01" in text:
+                text = text.replace("\x01", spec.handles[(r & 0xFF) % len(spec.handles)])
+            if "\x02" in text:
+                text = text.replace("\x02", f"{spec.flight_prefix}{100 + ((r >> 8) & 0xFFFF) % 1900}")
             if kind == _K_SHARE:
                 text = f"RT @u{(r >> 40) % 90_000}: {text}"
             elif kind == _K_REPLY and p == 0:
@@ -566,17 +570,13 @@ class Stream:
                 yield _garbage(GARBAGE_KINDS[fl - 2], ev)
 
 
-def _text(texts: Texts, spec: BrandSpec, lang: int, cat: int, variant: int) -> str:
-    """The text of one of 4096 variants per (brand, language, category): cached, so the stream renders
-    each variant once; the handle and flight number are part of the variant."""
+def _skeleton(texts: Texts, spec: BrandSpec, lang: int, cat: int, variant: int) -> str:
+    """One of 4096 text variants per (brand, language, category), with \\x01 for the brand handle and
+    \\x02 for the flight code, which each event fills in: rendering is cached, texts stay varied."""
     r = ((variant + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
     r ^= r >> 29
-    values = {
-        "b": spec.handles[variant % len(spec.handles)],
-        "fl": f"{spec.flight_prefix}{100 + (r >> 40) % 1900}" if spec.flight_prefix else "",
-        "tag": spec.campaign_tag,
-    }
-    return texts.render(LANGS[lang], spec.domain, CATEGORIES[cat], r & 0xFFFFFFFFFF, values)
+    values = {"b": "\x01", "fl": "\x02", "tag": spec.campaign_tag}
+    return texts.render(LANGS[lang], spec.domain, CATEGORIES[cat], r, values)
 
 
 class _Author(msgspec.Struct, omit_defaults=True):

@@ -1,0 +1,101 @@
+"""Negative-vs-not evaluation of the text scorer on the shared dev data (prints figures only).
+
+    .venv/bin/python bench/eval_sentiment.py [--data ../shared/data] [--errors N]
+
+For the airline tweets (Tweets_dev.csv) and each file of sentiment_dev/*/*.csv it prints precision,
+recall and F1 of the negative and the not-negative class and their mean (macro-F1), with the language
+given and with it detected, without any training on the labels; then the prequential run on the
+airline tweets in time order (predict, then learn the label: negative -1, neutral 0, positive +1).
+Data are read from `--data` (relative to the repository root by default) and never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from daemon.enrich import TextScorer
+
+_SENTIMENT = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+
+
+def _report(name: str, gold: list[bool], pred: list[bool]) -> float:
+    out = []
+    f1s = []
+    for cls, label in ((True, "neg"), (False, "not")):
+        tp = sum(g == cls and p == cls for g, p in zip(gold, pred, strict=True))
+        fp = sum(g != cls and p == cls for g, p in zip(gold, pred, strict=True))
+        fn = sum(g == cls and p != cls for g, p in zip(gold, pred, strict=True))
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        f1s.append(f1)
+        out.append(f"{label} P={prec:.3f} R={rec:.3f} F1={f1:.3f}")
+    macro = sum(f1s) / 2
+    print(f"{name:<58} n={len(gold):>5}  {'  '.join(out)}  macro-F1={macro:.3f}")
+    return macro
+
+
+def _airline(path: Path) -> list[tuple[str, str, str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [(r["tweet_created"], r["text"], "en", r["airline_sentiment"]) for r in csv.DictReader(fh)]
+    rows.sort(key=lambda r: r[0])  # time order for the prequential run (same offsets throughout)
+    return rows
+
+
+def _dev(path: Path) -> list[tuple[str, str, str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [(r["created_at"], r["text"], r["lang"], r["label"]) for r in csv.DictReader(fh)]
+
+
+def _evaluate(name: str, rows: list[tuple[str, str, str, str]], errors: int) -> None:
+    gold = [r[3] == "negative" for r in rows]
+    for given in (True, False):
+        scorer = TextScorer()
+        scores = [scorer.score(r[1], r[2] if given else None) for r in rows]
+        _report(f"{name} [lang {'given' if given else 'detected'}]", gold, [s.negative for s in scores])
+        if not given:
+            langs = Counter(s.lang for s in scores)
+            print(f"    detected languages: {dict(langs.most_common(6))}")
+            if errors:
+                wrong = [(r, s) for r, s in zip(rows, scores, strict=True) if s.negative != (r[3] == "negative")]
+                for r, s in wrong[:errors]:
+                    print(f"    {r[3]:>8} {s.negativity:.2f} {r[1][:150]!r}")
+
+
+def _prequential(rows: list[tuple[str, str, str, str]]) -> None:
+    scorer = TextScorer()
+    gold, pred = [], []
+    for _, text, _, label in rows:
+        gold.append(label == "negative")
+        pred.append(scorer.score(text).negative)
+        scorer.learn(text, None, _SENTIMENT[label])
+    _report("airline tweets, prequential (predict, then learn)", gold, pred)
+    half = len(rows) // 2
+    _report("  ... second half of the stream", gold[half:], pred[half:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="shared data folder")
+    parser.add_argument("--errors", type=int, default=0, help="print this many misclassified texts per file")
+    parser.add_argument("--only", default="", help="substring: evaluate only files whose path contains it")
+    args = parser.parse_args()
+    airline = args.data / "airline_tweets" / "Tweets_dev.csv"
+    files = [airline, *sorted((args.data / "sentiment_dev").glob("*/*.csv"))]
+    files = [f for f in files if args.only in str(f)]
+    for path in files:
+        rows = _airline(path) if path == airline else _dev(path)
+        _evaluate(str(path.relative_to(args.data)), rows, args.errors)
+    if airline in files:
+        _prequential(_airline(airline))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Language identification for short social texts: script, cheap word votes, then py3langid.
+
+Most texts are decided by their script, by letters only one language has (Serbian ђ ћ, Macedonian
+ѓ ќ ѕ, Russian ы э ъ ё й щ ю я ь versus ј љ њ џ) and by frequent function words; only unclear texts
+go to py3langid (its model ships in the wheel; it is restricted to the languages we serve).
+Serbian, Croatian and Bosnian in Latin script are told apart by the yat reflex (ekavian `lepo`,
+`gde` is Serbian; ijekavian `lijepo`, `gdje` is Croatian or Bosnian) and by words each standard
+prefers (`tko`, `tjedan`, `tisuća` for Croatian; `šta`, `hiljada`, `sedmica`, `hljeb` for Bosnian).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+SUPPORTED = ("en", "nl", "sr", "hr", "bs", "mk", "ru")
+
+# Which lexicon scores each language; languages we do not serve fall back to English + emoji.
+GROUP = {"en": "en", "nl": "nl", "sr": "sh", "hr": "sh", "bs": "sh", "sh": "sh", "cnr": "sh", "mk": "mk", "ru": "ru"}
+GROUP.update({"uk": "ru", "be": "ru", "af": "nl", "me": "sh"})
+
+_CYR = re.compile(r"[\u0400-\u04ff]")
+_LAT = re.compile(r"[a-zA-Z\u00c0-\u024f]")
+_NOT_PROSE = re.compile(r"https?://\S+|www\.\S+|[@#]\w+")
+
+_SR_CYR_ONLY = frozenset("ђћ")
+_MK_ONLY = frozenset("ѓќѕ")
+_SR_MK = frozenset("јљњџ")
+_RU_ONLY = frozenset("ыэъёйщюяь")
+_SH_LAT_RE = re.compile("[čćšžđČĆŠŽĐ]")
+
+# Frequent function words that vote for one language (votes are cheap dict hits per token).
+_VOTES: dict[str, str] = {}
+for _lang, _words in {
+    "en": "the and you to is are for of my with this that it was have not your on at be what why how can just "
+    "get will been would from they we our don't can't i'm it's there their thanks thank please",
+    "nl": "de het een en van ik jij niet op dat die met voor zijn maar naar ook wat hoe waarom nog al "
+    "bij wel geen mijn ze er heb hebben ben wordt kan dan om uit als dit deze heel erg bedankt",
+    "sh": "da se na ne za su sa od kao ali što šta sam si smo ste li ili još već samo nije nisam "
+    "bilo biti bio bila ima nema ovo ovaj taj kad kada koji koja koje mi vi oni pa jer zašto zasto kako "
+    "hvala molim sve svi ću će cu ce mogu treba bas baš jako",
+    "ru": "и в не на что я с он как это по но она они мы вы его ее её к у же ты за бы так все всё от "
+    "из то мне меня нет да если уже или ещё еще только очень когда почему где",
+    "mk": "е и на се не да што со од ќе ги го ме си сум во за но тоа ова тие ние вие кој која кога "
+    "зошто каде како многу нема има бев беше ли дали",
+    "src": "је и у да се на не за су са од као али што шта сам си смо сте ли или још већ само није нисам "
+    "било бити био била има нема ово овај тај кад када који која које ми ви они па јер зашто како хвала",
+}.items():
+    for _w in _words.split():
+        _VOTES.setdefault(_w, _lang)
+
+_EKAVIAN = frozenset(
+    "gde ovde negde nigde svet sveta vreme lepo lep lepa lepi reč reči dete devojka pesma pesme mesto "
+    "mesta celo ceo uvek videti verovati posle pre hteo mleko reka belo beo čovek čoveka covek nedelja deca "
+    "vredi vest vesti sreća sreca srećan srecan mesec meseca sećam secam sedim volela mogla želela zelela "
+    "uspeh uspeo primer telo dve nisam_hteo razumeo".split()
+)
+_IJEKAVIAN = frozenset(
+    "gdje ovdje negdje nigdje svijet svijeta vrijeme lijepo lijep lijepa lijepi riječ riječi rijec "
+    "rijeci dijete djevojka pjesma pjesme mjesto mjesta cijelo cijeli uvijek vidjeti vjerovati poslije "
+    "prije htio mlijeko rijeka bijelo bijel čovjek čovjeka covjek nedjelja djeca vrijedi vijest vijesti "
+    "mjesec mjeseca sjećam sjecam sjedim voljela željela zeljela uspjeh uspio primjer tijelo dvije razumio".split()
+)
+_HR = frozenset(
+    "tko nitko netko što sto tjedan tjedna tisuća tisuca kruh vlak jučer jucer kava kavu povijest tijekom "
+    "općenito uopće uopce opći glazba obitelj nogomet sveučilište točno tocno zrakoplov kolodvor bit "
+    "siječanj veljača ožujak travanj svibanj lipanj srpanj kolovoz rujan listopad studeni prosinac "
+    "zapravo baš bas ću hoću".split()
+)
+_SR = frozenset(
+    "šta sta ko niko neko hiljada hiljadu hleb voz juče juce kafa kafu istorija uopšte uopste opšte porodica "
+    "fudbal bezbednost biću bice biće treba_da januar februar mart april jun jul avgust septembar oktobar "
+    "novembar decembar".split()
+)
+_BS = frozenset(
+    "šta sta ko niko neko hiljada hiljadu hljeb sedmica sedmice kahva kahvu historija historije jok haman "
+    "bajram dženaza dzenaza inšallah insallah inshallah selam merak džaba dzaba ahbab sevdah hadžija "
+    "općina opcina".split()
+)
+
+
+def script(text: str) -> str:
+    """`Cyrl`, `Latn` or `Zyyy` (neither), by which letters dominate.
+
+    >>> script("Поезд опаздывает"), script("Voz kasni"), script("👍 123")
+    ('Cyrl', 'Latn', 'Zyyy')
+    """
+    cyr = len(_CYR.findall(text))
+    if cyr:
+        text = _NOT_PROSE.sub(" ", text)  # handles and links are Latin whatever the language
+        lat = len(_LAT.findall(text))
+    else:
+        lat = 1 if _LAT.search(text) else 0
+    if not cyr and not lat:
+        return "Zyyy"
+    return "Cyrl" if 2 * cyr >= lat else "Latn"
+
+
+def normalise(tag: str | None) -> str | None:
+    """A BCP 47 tag from the source reduced to its language (`sr-Latn` -> `sr`, `en-US` -> `en`).
+
+    >>> normalise("sr-Cyrl"), normalise("EN_us"), normalise(""), normalise("sh")
+    ('sr', 'en', None, 'sr')
+    """
+    if not tag:
+        return None
+    lang = tag.strip().replace("_", "-").split("-", 1)[0].lower()
+    if not lang or lang in ("und", "zxx", "mul"):
+        return None
+    return {"sh": "sr", "cnr": "sr", "me": "sr"}.get(lang, lang)
+
+
+@functools.cache
+def _identifier(langs: tuple[str, ...]) -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
+    ident.set_languages(list(langs))
+    return ident
+
+
+def _langid(text: str, langs: tuple[str, ...]) -> str:
+    return str(_identifier(langs).classify(text)[0])
+
+
+def _south_slavic_latin(words: list[str], text: str) -> str:
+    ek = ij = hr = sr = bs = 0
+    prev = ""
+    for w in words:
+        if w in _EKAVIAN:
+            ek += 1
+        elif w in _IJEKAVIAN:
+            ij += 1
+        if w in _HR:
+            hr += 1
+        if w in _SR:
+            sr += 1
+        if w in _BS:
+            bs += 1
+        if prev == "treba" and w == "da":
+            sr += 1
+        prev = w
+    if ek > ij:
+        return "sr"
+    if ij > ek:
+        return "bs" if bs > hr else "hr"
+    if hr > max(sr, bs):
+        return "hr"
+    if bs > sr:
+        return "bs"
+    if sr > bs:
+        return "sr"
+    return _langid(text, ("hr", "sr", "bs")) if words else "hr"
+
+
+def _cyrillic(text: str, words: list[str]) -> str:
+    letters = set(text)
+    if letters & _SR_CYR_ONLY:
+        return "sr"
+    if letters & _MK_ONLY:
+        return "mk"
+    ru_only = letters & _RU_ONLY
+    sr_mk = letters & _SR_MK
+    if ru_only and not sr_mk:
+        return "ru"
+    votes = {"ru": 0, "mk": 0, "src": 0}
+    for w in words[:40]:
+        v = _VOTES.get(w)
+        if v in votes:
+            votes[v] += 1
+    if sr_mk and not ru_only:
+        return (
+            "sr" if votes["src"] > votes["mk"] else "mk" if votes["mk"] > votes["src"] else _langid(text, ("sr", "mk"))
+        )
+    best = max(votes, key=votes.__getitem__)
+    ranked = sorted(votes.values(), reverse=True)
+    if ranked[0] >= 2 and ranked[0] >= 2 * ranked[1]:
+        return "sr" if best == "src" else best
+    return _langid(text, ("ru", "sr", "mk"))
+
+
+def detect(text: str, words: list[str] | None = None) -> str:
+    """The language of `text`, one of SUPPORTED, or `und` when there is nothing to go on.
+
+    `words` are the lower-case word tokens if the caller has them already.
+
+    >>> detect("My flight was cancelled and nobody answers the phone")
+    'en'
+    >>> detect("Mijn vlucht is geannuleerd en niemand neemt op")
+    'nl'
+    >>> detect("Гдје је мој пртљаг? Нико се не јавља."), detect("Каде е мојот багаж? Никој не одговара.")
+    ('sr', 'mk')
+    >>> detect("Где мой багаж? Никто не отвечает.")
+    'ru'
+    >>> detect("Gde je moj prtljag, uvek isto"), detect("Tko će mi vratiti novac, svaki tjedan isto")
+    ('sr', 'hr')
+    """
+    if words is None:
+        words = re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)*", text.lower())
+    sc = script(text)
+    if sc == "Zyyy":
+        return "und"
+    if sc == "Cyrl":
+        return _cyrillic(text.lower(), words)
+    votes = {"en": 0, "nl": 0, "sh": 0}
+    for w in words[:40]:
+        v = _VOTES.get(w)
+        if v in votes:
+            votes[v] += 1
+    if _SH_LAT_RE.search(text):
+        votes["sh"] += 2
+    ranked = sorted(votes.items(), key=lambda kv: kv[1], reverse=True)
+    (best, top), (_, second) = ranked[0], ranked[1]
+    if top >= 2 and top >= 2 * second:
+        lang = best
+    else:
+        lang = _langid(text, ("en", "nl", "hr", "sr", "bs"))
+        if lang in ("hr", "sr", "bs"):
+            lang = "sh"
+    return _south_slavic_latin(words, text) if lang == "sh" else lang

@@ -1,0 +1,1 @@
+"""Lexicon files (package data): see daemon.enrich.lexicon for the format."""

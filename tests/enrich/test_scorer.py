@@ -1,0 +1,171 @@
+import pickle
+
+import pytest
+
+from daemon.enrich import TextScore, TextScorer
+from daemon.enrich.lexicon import GROUPS, lexicon
+from daemon.enrich.scorer import transliterate_sr
+
+
+@pytest.fixture(scope="module")
+def scorer() -> TextScorer:
+    return TextScorer()
+
+
+NEGATIVE = [
+    ("en", "My flight got cancelled and nobody answers the phone. Worst airline ever."),
+    ("en", "Two hours on hold and still no refund, this is ridiculous"),
+    ("nl", "Vlucht geannuleerd, koffer kwijt en niemand neemt op. Schandalig!"),
+    ("sr", "Let otkazan, prtljag izgubljen, niko se ne javlja. Užas!"),
+    ("sr", "Лет отказан, пртљаг изгубљен, нико се не јавља. Ужас!"),
+    ("hr", "Aplikacija ne radi već tri dana, jako sam razočaran"),
+    ("bs", "Kasni voz dva sata, sramota"),
+    ("mk", "Летот е откажан, никој не одговара на телефон, ужас"),
+    ("ru", "Рейс отменили, багаж потеряли, никто не отвечает. Ужасный сервис"),
+]
+POSITIVE = [
+    ("en", "Thanks so much, the crew was amazing and very helpful!"),
+    ("nl", "Heel erg bedankt, top service!"),
+    ("sr", "Hvala vam, odlična usluga 🙂"),
+    ("sr", "Хвала вам, одлична услуга"),
+    ("hr", "Hvala na brzom odgovoru, sve je riješeno"),
+    ("mk", "Ви благодарам, одлична услуга"),
+    ("ru", "Спасибо большое, всё отлично!"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), NEGATIVE)
+def test_negative_texts(scorer: TextScorer, lang: str, text: str) -> None:
+    for given in (lang, None):
+        s = scorer.score(text, given)
+        assert s.negative, (given, s)
+        assert s.intent == "complaint"
+
+
+@pytest.mark.parametrize(("lang", "text"), POSITIVE)
+def test_positive_texts(scorer: TextScorer, lang: str, text: str) -> None:
+    for given in (lang, None):
+        s = scorer.score(text, given)
+        assert not s.negative, (given, s)
+        assert s.intent == "praise"
+
+
+def test_score_is_a_probability(scorer: TextScorer) -> None:
+    for text in ["", "!!!", "😡" * 50, "bad " * 500, "good " * 500, "http://x.y/z", "@a @b #c"]:
+        s = scorer.score(text)
+        assert isinstance(s, TextScore)
+        assert 0.0 <= s.negativity <= 1.0
+        assert s.negative == (s.negativity >= 0.5)
+
+
+def test_negation_flips(scorer: TextScorer) -> None:
+    assert (
+        scorer.score("the service was good", "en").negativity
+        < scorer.score("the service was not good", "en").negativity
+    )
+    assert scorer.score("not bad at all", "en").negativity < scorer.score("bad", "en").negativity
+    assert scorer.score("не очень хорошо", "ru").negativity > scorer.score("очень хорошо", "ru").negativity
+    assert scorer.score("nije dobro", "hr").negative
+    assert scorer.score("app werkt niet", "nl").negative
+    assert scorer.score("ne radi internet", "sr").negative
+
+
+def test_intensifier_and_emoji(scorer: TextScorer) -> None:
+    assert scorer.score("very bad", "en").negativity > scorer.score("bad", "en").negativity
+    assert scorer.score("ok 😡", "en").negative
+    assert not scorer.score("ok 😍", "en").negative
+    assert scorer.score("опять всё сломалось((((", "ru").negative
+    assert not scorer.score("ну привет)))", "ru").negative
+    assert scorer.score("great :/ just great", "en").negativity > scorer.score("great :D", "en").negativity
+
+
+def test_intents(scorer: TextScorer) -> None:
+    assert scorer.score("@klm when does the Oslo flight leave?", "en").intent == "question"
+    assert scorer.score("Kada polazi let za Beograd?", "sr").intent == "question"
+    assert scorer.score("Как изменить дату вылета?", "ru").intent == "question"
+    assert scorer.score("Wanneer vertrekt de trein", "nl").intent == "question"
+    assert scorer.score("I suggest you add an option to pick seats", "en").intent == "feedback"
+    assert scorer.score("Predlažem da dodate opciju za online prijavu", "hr").intent == "feedback"
+    assert scorer.score("Flight KL1234 to Oslo", "en").intent == "other"
+
+
+def test_serbian_scripts_score_alike(scorer: TextScorer) -> None:
+    lat = scorer.score("Užasna usluga, niko se ne javlja", "sr")
+    cyr = scorer.score("Ужасна услуга, нико се не јавља", "sr")
+    assert lat.negativity == cyr.negativity
+    assert scorer.terms("Изгубљен пртљаг", "sr") == scorer.terms("Izgubljen prtljag", "sr")
+
+
+def test_transliteration() -> None:
+    assert transliterate_sr("џеп љубав њива ђак ћирилица") == "džep ljubav njiva đak ćirilica"
+
+
+def test_diacritics_are_not_merged() -> None:
+    # folding is only an extra lookup key, never a rewrite of the text: distinct words stay distinct
+    s = TextScorer()
+    assert s.terms("kuća kuca", "hr") == ["kuća", "kuca", "kuća kuca"]
+    assert s.terms("всё все", "ru") == []  # both stop words, neither rewritten into the other
+    assert s.terms("мой мои бой бои", "ru")[:2] == ["бой", "бои"]
+    assert s.terms("ќерка керка", "mk")[:2] == ["ќерка", "керка"]
+    sh = lexicon("sh")
+    assert sh.valence("uzasno") == sh.valence("užasno") < 0  # plain-ASCII typing still scores
+    assert lexicon("ru").valence("ещё") == lexicon("ru").valence("еще")
+
+
+def test_terms_drop_stop_words_handles_and_links(scorer: TextScorer) -> None:
+    terms = scorer.terms("@KLM The flight to Oslo is CANCELLED http://t.co/abc #ashcloud", "en")
+    assert terms == ["flight", "oslo", "cancelled", "ashcloud", "flight oslo", "oslo cancelled", "cancelled ashcloud"]
+    assert scorer.terms("Het is de trein naar Utrecht", "nl") == ["trein", "utrecht", "trein utrecht"]
+    assert scorer.terms("", None) == []
+
+
+def test_analyze_matches_score_and_terms(scorer: TextScorer) -> None:
+    text = "Где мой багаж? Никто не отвечает"
+    score, terms = scorer.analyze(text)
+    assert score == scorer.score(text)
+    assert terms == scorer.terms(text)
+
+
+def test_lang_tags_are_normalised(scorer: TextScorer) -> None:
+    assert scorer.score("Voz kasni", "sr-Latn").lang == "sr"
+    assert scorer.score("Воз касни", "sr-Cyrl").lang == "sr"
+    assert scorer.score("late again", "en-GB").lang == "en"
+    assert scorer.score("zu spät", "de").lang == "de"  # unknown languages are kept and scored with English + emoji
+    assert scorer.score("The flight is late again", "und").lang == "en"
+
+
+def test_learning_adapts_to_a_brands_vocabulary() -> None:
+    s = TextScorer()
+    neutral_word = "wobblecopter is here"
+    assert not s.score(neutral_word, "en").negative
+    for i in range(400):
+        s.learn(f"wobblecopter again {i % 7}", "en", -0.8)
+        s.learn(f"lovely trip {i % 5}", "en", 0.6)
+    assert s.learned == 800
+    assert s.score(neutral_word, "en").negative
+    assert not s.score("lovely trip", "en").negative
+
+
+def test_learn_rejects_out_of_range() -> None:
+    with pytest.raises(ValueError, match="sentiment"):
+        TextScorer().learn("x", "en", 1.5)
+
+
+def test_pickle_round_trip_keeps_learning_and_drops_caches() -> None:
+    s = TextScorer()
+    for _ in range(50):
+        s.learn("wobblecopter again", "en", -1.0)
+    s.score("warm the cache", "en")
+    blob = pickle.dumps(s)
+    assert len(blob) < 200_000
+    t = pickle.loads(blob)
+    assert t.learned == 50
+    for text in ("wobblecopter again", "lovely", "Ужас"):
+        assert t.score(text) == s.score(text)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_lexicons_load(group: str) -> None:
+    lex = lexicon(group)
+    assert len(lex.words) + len(lex.stems) > 100
+    assert all(-4.0 <= v <= 4.0 for v in lex.words.values())

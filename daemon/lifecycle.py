@@ -22,7 +22,7 @@ may interrupt the consumer loop mid-batch.
 ...     def reload(self, settings): self.reloaded.append(settings); return ["kafka.topic"]
 >>> from config.settings import Settings
 >>> runner = FakeRunner()
->>> life = Lifecycle(runner, Settings(), None, env={"CRISISD_KAFKA_TOPIC": "v2", "CRISISD_HTTP_ENABLED": "false"})
+>>> life = Lifecycle(runner, Settings(), None, env={"CRISISD_KAFKA_TOPIC": "v2"})
 >>> with capture_logs() as logs:
 ...     life.reload_now()
 True
@@ -66,12 +66,53 @@ class Runnable(Protocol):
     def reload(self, settings: Settings) -> Any: ...
 
 
+# Sections a reload applies live; everything else (and most of `kafka`, which the runner sorts out) needs
+# a restart, and is kept as it was until then.
+LIVE_SECTIONS = ("detection", "staffing", "kafka")
+LIVE_SLACK_FIELDS = ("escalation",)
+
+
+def reloadable(old: Settings, new: Settings) -> tuple[Settings, list[str]]:
+    """(what a reload may apply, the changed fields that wait for a restart).
+
+    >>> import msgspec
+    >>> old = Settings()
+    >>> new = msgspec.convert({"windows": {"bucket_seconds": 30}, "detection": {"sensitivity": 2.0},
+    ...                        "slack": {"channel": "C0NEW", "escalation": {"repeat": "cycle"}}}, Settings)
+    >>> applied, waiting = reloadable(old, new)
+    >>> applied.detection.sensitivity, applied.slack.escalation.repeat, applied.windows.bucket_seconds, waiting
+    (2.0, 'cycle', 60, ['slack.channel', 'windows.bucket_seconds'])
+    """
+    import msgspec
+
+    def diff(a: Any, b: Any, path: str) -> list[str]:
+        if isinstance(a, msgspec.Struct) and type(a) is type(b):
+            return [d for f in a.__struct_fields__ for d in diff(getattr(a, f), getattr(b, f), f"{path}.{f}")]
+        return [] if a == b else [path]
+
+    waiting: list[str] = []
+    kept: dict[str, Any] = {}
+    for name in Settings.__struct_fields__:
+        if name in LIVE_SECTIONS:
+            continue
+        before, after = getattr(old, name), getattr(new, name)
+        if name == "slack":
+            live = {f: getattr(after, f) for f in LIVE_SLACK_FIELDS}
+            kept["slack"] = msgspec.structs.replace(before, **live)
+            after = msgspec.structs.replace(after, **{f: getattr(before, f) for f in LIVE_SLACK_FIELDS})
+        else:
+            kept[name] = before
+        waiting += diff(before, after, name)
+    return msgspec.structs.replace(new, **kept), sorted(waiting)
+
+
 class Lifecycle:
     """Starts the HTTP server and installs the signal handlers on enter; undoes both on exit.
 
     `config_path` is the file `crisisd run` was started with (None: `CRISISD_CONFIG` or defaults);
     `env` is the environment a reload reads (default `os.environ`). `interactions` is the Slack
-    interactivity handler, or None (the endpoint then answers 404).
+    interactivity handler, or None (the endpoint then answers 404). A `notifier` with a
+    `reconfigure(slack_settings)` method gets the new escalation ladder on reload.
     """
 
     def __init__(
@@ -81,6 +122,7 @@ class Lifecycle:
         config_path: str | os.PathLike[str] | None,
         *,
         interactions: InteractionHandler | None = None,
+        notifier: Any = None,
         env: Mapping[str, str] | None = None,
         on_scrape: Callable[[], None] | None = None,
         exit: Callable[[int], Any] = os._exit,
@@ -89,6 +131,7 @@ class Lifecycle:
         self.runner = runner
         self.settings = settings
         self.config_path = config_path
+        self.notifier = notifier
         self.env = env
         self.exit = exit
         self.watchdog_grace = watchdog_grace
@@ -134,13 +177,16 @@ class Lifecycle:
     def reload_now(self) -> bool:
         """Read, validate and hand over the configuration; False (and the old one kept) if invalid."""
         try:
-            new = load_settings(self.config_path, env=self.env)
+            loaded = load_settings(self.config_path, env=self.env)
         except ConfigError as exc:
             log.error("configuration reload rejected; keeping the running configuration", error=str(exc))
             return False
-        restart_needed = self.runner.reload(new) or []
+        new, fixed = reloadable(self.settings, loaded)
+        restart_needed = [*fixed, *(self.runner.reload(new) or [])]
+        if self.notifier is not None and hasattr(self.notifier, "reconfigure"):
+            self.notifier.reconfigure(new.slack)
         self.settings = new
-        log.info("configuration reloaded", file=str(self.config_path or ""), restart_needed=list(restart_needed))
+        log.info("configuration reloaded", file=str(self.config_path or ""), restart_needed=restart_needed)
         return True
 
     def _arm_watchdog(self) -> None:

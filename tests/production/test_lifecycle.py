@@ -153,3 +153,29 @@ def test_http_disabled_starts_no_server(config_file: Path) -> None:
     settings = load_settings(config_file, env={"CRISISD_HTTP_ENABLED": "false"})
     with Lifecycle(FakeRunner(), settings, config_file, env={}) as lc:
         assert lc.http is None
+
+
+def test_reload_keeps_restart_only_sections_and_reconfigures_the_notifier(config_file: Path) -> None:
+    class Notifier:
+        def __init__(self) -> None:
+            self.slack: list[Any] = []
+
+        def reconfigure(self, slack: Any) -> None:
+            self.slack.append(slack)
+
+    runner, notifier = FakeRunner(), Notifier()
+    settings = load_settings(config_file, env={})
+    lc = Lifecycle(runner, settings, config_file, env={}, notifier=notifier)
+    replace(
+        config_file,
+        "http: {port: 9999, host: 127.0.0.1}\nwindows: {bucket_seconds: 30}\n"
+        "slack: {channel: C0OTHER, escalation: {levels: [{users: [U0LEAD], timeout_seconds: 60}]}}\n",
+    )
+    with capture_logs() as logs:
+        assert lc.reload_now()
+    applied = runner.reloaded[-1]
+    assert applied.windows == settings.windows and applied.http == settings.http
+    assert applied.slack.channel == settings.slack.channel
+    assert applied.slack.escalation.levels[0].users == ["U0LEAD"]
+    assert notifier.slack[-1].escalation.levels[0].users == ["U0LEAD"]
+    assert logs[-1]["restart_needed"] == ["http.port", "slack.channel", "windows.bucket_seconds"]

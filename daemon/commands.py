@@ -13,6 +13,8 @@ _COMMANDS = [
     "daemon.enrich.command",
     "daemon.staffing.command",
     "config.command",
+    "daemon.kafka.run_command",
+    "daemon.kafka.produce_command",
 ]
 
 

@@ -1,4 +1,14 @@
-"""The `kafka:` section of the configuration."""
+"""The `kafka:` section of the configuration.
+
+Every field can be overridden from the environment as `CRISISD_KAFKA_<FIELD>` (see
+config/settings.py), e.g. `CRISISD_KAFKA_BOOTSTRAP_SERVERS=k1:9092,k2:9092`.
+
+>>> s = KafkaSettings(bootstrap_servers=["k1:9092"], sasl_mechanism="PLAIN",
+...     security_protocol="SASL_SSL", sasl_plain_username="u", sasl_plain_password=Secret("p"))
+>>> cfg = client_config(s)
+>>> cfg["bootstrap_servers"], cfg["sasl_plain_password"], "ssl_cafile" in cfg
+(['k1:9092'], 'p', False)
+"""
 
 from __future__ import annotations
 
@@ -17,21 +27,90 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     group_id: str = "crisisd"
     """The consumer group; replicas with the same group share the partitions."""
     client_id: str = "crisisd"
+    """Names this client in broker logs and quotas."""
     state_topic: str = "crisisd-state"
-    """Compacted changelog topic holding per-partition checkpoints."""
+    """Compacted changelog topic holding per-partition checkpoints (key = `<topic>:<partition>`).
+    Created with as many partitions as the mentions topic when missing (`create_topics`)."""
     dead_letter_topic: str = "crisisd-dead-letter"
     """Invalid events, with the original bytes and the reason in headers."""
+    notifications_topic: str = "crisisd-notifications"
+    """Compacted log of delivered notifications (key = `<incident_id>#<seq>`) shared by all replicas,
+    so a notification one replica delivered is never delivered again by another after a takeover."""
+    create_topics: bool = True
+    """Create the state, dead-letter and notifications topics when they are missing."""
+
+    # -- security, passed through to kafka-python ------------------------------------------------
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"] | None = None
     sasl_plain_username: str | None = None
     sasl_plain_password: Secret | None = None
+    """Also settable as a file: `CRISISD_KAFKA_SASL_PLAIN_PASSWORD_FILE`."""
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_password: Secret | None = None
+    ssl_check_hostname: bool = True
+
+    # -- consumer group --------------------------------------------------------------------------
     session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000)] = 10_000
+    """A replica silent this long is presumed dead and its partitions move to the others."""
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100)] = 3_000
     max_poll_records: Annotated[int, msgspec.Meta(ge=1)] = 500
+    """Upper bound of one batch (what SIGTERM lets finish before stopping)."""
+    poll_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 200
+    """How long one poll waits for data; bounds how fast a stop request is noticed."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    """Where a partition with no checkpoint and no committed offset starts."""
+
+    # -- commit policy ---------------------------------------------------------------------------
+    commit_every_messages: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    """Checkpoint and commit after this many messages since the last commit ..."""
+    commit_interval_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    """... or this many seconds, whichever comes first (and on revoke and shutdown)."""
+
+    # -- dead-letter budget ----------------------------------------------------------------------
+    dead_letter_window: Annotated[int, msgspec.Meta(ge=10)] = 1000
+    """Size (messages) of the sliding window the invalid ratio is measured over."""
+    dead_letter_max_ratio: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.5
+    """Stop when more than this share of the window is invalid (once `dead_letter_min_messages` seen)."""
+    dead_letter_min_messages: Annotated[int, msgspec.Meta(ge=1)] = 100
+    """Messages needed in the window before the ratio rule applies."""
+    dead_letter_max_consecutive: Annotated[int, msgspec.Meta(ge=1)] = 500
+    """Stop after this many invalid messages in a row."""
+
+    # -- backpressure and shutdown ---------------------------------------------------------------
+    pause_above_pending: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """Pause the partitions while the outbox holds more undelivered notifications than this;
+    resume when it is back to half of it."""
+    shutdown_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    """SIGTERM: time allowed for the final checkpoint, commit and outbox drain before exiting."""
+    max_snapshot_bytes: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 20
+    """Largest checkpoint record produced to the state topic (compressed); also kafka-python's
+    `max_request_size` for the state producer."""
     client_options: dict[str, Any] = {}
-    """Passed through to kafka-python's KafkaConsumer/KafkaProducer as keyword arguments."""
+    """Passed through to kafka-python's KafkaConsumer/KafkaProducer as keyword arguments
+    (e.g. `{request_timeout_ms: 30000}`); they win over everything above."""
+
+
+def client_config(s: KafkaSettings) -> dict[str, Any]:
+    """The keyword arguments common to kafka-python's consumer, producer and admin client."""
+    cfg: dict[str, Any] = {
+        "bootstrap_servers": list(s.bootstrap_servers),
+        "client_id": s.client_id,
+        "security_protocol": s.security_protocol,
+    }
+    if s.sasl_mechanism is not None:
+        cfg["sasl_mechanism"] = s.sasl_mechanism
+    if s.sasl_plain_username is not None:
+        cfg["sasl_plain_username"] = s.sasl_plain_username
+    if s.sasl_plain_password is not None:
+        cfg["sasl_plain_password"] = s.sasl_plain_password.reveal()
+    if s.security_protocol in ("SSL", "SASL_SSL"):
+        cfg["ssl_check_hostname"] = s.ssl_check_hostname
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(s, name) is not None:
+                cfg[name] = getattr(s, name)
+        if s.ssl_password is not None:
+            cfg["ssl_password"] = s.ssl_password.reveal()
+    cfg.update(s.client_options)
+    return cfg

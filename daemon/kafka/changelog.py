@@ -1,0 +1,151 @@
+"""Per-partition checkpoints in a compacted Kafka topic (the changelog), so any replica can take
+over any partition.
+
+One record per checkpoint: key `<topic>:<partition>`, value a `Checkpoint` (msgpack) holding the
+next offset to consume, the pipeline snapshot, and the notifications handed to this replica's
+outbox but not yet known delivered (a replica that takes over re-hands them, so a machine lost
+with undelivered notifications in its outbox loses none). Mentions partition p is checkpointed to
+state partition `p % state partitions`; the state topic is created with as many partitions as
+the mentions topic, so each partition's records are alone in theirs.
+
+Reading back takes the newest record for the key. Restoring never relies on `ListOffsets` being
+exact (Tansu answers the start of the last batch + 1): it starts at that offset minus one, reads
+until the position reaches the high watermark that comes with fetched data, and falls back to a
+full read of the partition when the tail holds no record of the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgspec
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    version: int = CHECKPOINT_VERSION
+    topic: str
+    partition: int
+    offset: int
+    """The next offset to consume: every message before it is covered by `pipeline`."""
+    pipeline: bytes
+    """`Pipeline.snapshot()`."""
+    undelivered: list[bytes] = []
+    """Notifications (`to_json`) handed to the outbox and not known delivered at checkpoint time."""
+    written_at: float = 0.0
+    """Wall time of the write (for checkpoint age; never used in logic)."""
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Checkpoint)
+
+
+def encode(c: Checkpoint) -> bytes:
+    """msgpack, field names included (a newer version can add fields).
+
+    >>> decode(encode(Checkpoint(topic="m", partition=2, offset=9, pipeline=b"x"))).offset
+    9
+    """
+    return _encoder.encode(c)
+
+
+def decode(raw: bytes) -> Checkpoint:
+    return _decoder.decode(raw)
+
+
+def state_key(topic: str, partition: int) -> bytes:
+    return f"{topic}:{partition}".encode()
+
+
+class RestoreError(RuntimeError):
+    """The changelog could not be read to its end in time."""
+
+
+class StateStore:
+    """Writes checkpoints through `producer`, reads them back with a group-less `reader`."""
+
+    def __init__(
+        self,
+        state_topic: str,
+        producer: KafkaProducer,
+        reader: KafkaConsumer,
+        *,
+        state_partitions: int,
+        read_timeout: float = 60.0,
+    ) -> None:
+        self.state_topic = state_topic
+        self._producer = producer
+        self._reader = reader
+        self.state_partitions = max(1, state_partitions)
+        self._read_timeout = read_timeout
+
+    def state_partition(self, tp: TopicPartition) -> TopicPartition:
+        return TopicPartition(self.state_topic, tp.partition % self.state_partitions)
+
+    def write(self, c: Checkpoint) -> Any:
+        """Queue one checkpoint; durable after `flush()`."""
+        stp = self.state_partition(TopicPartition(c.topic, c.partition))
+        return self._producer.send(
+            self.state_topic, key=state_key(c.topic, c.partition), value=encode(c), partition=stp.partition
+        )
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._producer.flush(timeout)
+
+    def read_latest(self, tps: list[TopicPartition]) -> dict[TopicPartition, Checkpoint | None]:
+        """The newest checkpoint of each of `tps` (None when it has none), read in one pass."""
+        if not tps:
+            return {}
+        keys = {tp: state_key(tp.topic, tp.partition) for tp in tps}
+        stps = sorted({self.state_partition(tp) for tp in tps})
+        reader = self._reader
+        reader.assign(stps)
+        starts = reader.beginning_offsets(stps)
+        ends = reader.end_offsets(stps)
+        tails = {stp: max(starts[stp], ends[stp] - 1) for stp in stps}
+        found = self._scan(tails, set(keys.values()))
+        # The tail holds no record of some key (a state partition shared by several keys): read all.
+        again = {self.state_partition(tp) for tp, key in keys.items() if key not in found}
+        again = {stp for stp in again if tails[stp] > starts[stp]}
+        if again:
+            found.update(self._scan({stp: starts[stp] for stp in again}, set(keys.values())))
+        out: dict[TopicPartition, Checkpoint | None] = {}
+        for tp, key in keys.items():
+            raw = found.get(key)
+            c = decode(raw) if raw is not None else None
+            if c is not None and c.version != CHECKPOINT_VERSION:
+                raise RestoreError(f"checkpoint of {tp.topic}:{tp.partition} has version {c.version}")
+            out[tp] = c
+        return out
+
+    def _scan(self, start: dict[TopicPartition, int], keys: set[bytes]) -> dict[bytes, bytes]:
+        """The last value of each of `keys` from the `start` offsets to the end of each partition."""
+        reader = self._reader
+        # A fresh assignment forgets high watermarks of an earlier read, which could be stale.
+        reader.assign([])
+        reader.assign(list(start))
+        for stp, offset in start.items():
+            reader.seek(stp, offset)
+        deadline = time.monotonic() + self._read_timeout
+        last: dict[bytes, bytes] = {}
+        left = set(start)
+        while left:
+            for records in reader.poll(timeout_ms=100).values():
+                for r in records:
+                    if r.key in keys and r.value is not None:
+                        last[r.key] = r.value
+            for stp in list(left):
+                high = reader.highwater(stp)
+                if high is not None and reader.position(stp) >= high:
+                    left.discard(stp)
+                    reader.pause(stp)
+            if left and time.monotonic() > deadline:
+                names = ", ".join(f"{t.topic}:{t.partition}" for t in sorted(left))
+                raise RestoreError(f"{names} not read to its end in {self._read_timeout}s")
+        return last

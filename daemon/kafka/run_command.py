@@ -1,0 +1,129 @@
+"""`crisisd run [--config FILE] [--json]`: the daemon (Kafka in, Slack out, as configured).
+
+Runs until SIGTERM/SIGINT, then finishes the batch in hand, checkpoints, commits, drains the
+outbox for at most `kafka.shutdown_timeout_seconds` and exits 0. Exit 2 when Kafka is not
+configured, 1 when the dead-letter budget stops consumption.
+
+The notifier: Slack when `slack.bot_token` is set, else the console (stdout, or stderr with
+`--json` so stdout carries only notification objects); `--notify-file FILE` appends each
+delivered notification to FILE as one JSON line instead (scripts, audits, tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from daemon.cli import UsageError
+from daemon.notification import Notification, to_json
+from notifiers.base import Delivery, Notifier
+
+
+class FileNotifier:
+    """Appends each notification to a JSONL file and fsyncs it: the delivered record.
+
+    >>> import tempfile, os
+    >>> from daemon.notification import NegativityFigures, VolumeFigures
+    >>> path = os.path.join(tempfile.mkdtemp(), "notified.jsonl")
+    >>> n = Notification(type="incident.opened", incident_id="i1", brand="klm", severity="sev2",
+    ...     signals=["volume"], started_at="t0", detected_at="t1",
+    ...     volume=VolumeFigures(900, 300, 3.0), negativity=NegativityFigures(0.5, 0.2))
+    >>> f = FileNotifier(path); f.send(n).ok; f.close()
+    True
+    >>> open(path).read().count('"incident_id":"i1"')
+    1
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+
+    def send(self, notification: Notification) -> Delivery:
+        line = to_json(notification) + b"\n"
+        with self._lock:
+            os.write(self._fd, line)  # one append: lines of concurrent writers never interleave
+            os.fsync(self._fd)
+        return Delivery.done()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> Notifier:
+    if notify_file:
+        return FileNotifier(notify_file)
+    slack = settings.slack
+    if getattr(slack, "bot_token", None):
+        from notifiers.slack import build_slack_notifier
+
+        try:
+            return build_slack_notifier(slack, settings.state_dir)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    from notifiers.console import ConsoleNotifier
+
+    stream: TextIO = sys.stderr if json_out else sys.stdout
+    return ConsoleNotifier(stream)
+
+
+def main(args: argparse.Namespace) -> int:
+    from config.settings import ConfigError, load_settings
+    from daemon.log import configure_logging
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.kafka.bootstrap_servers:
+        raise UsageError("kafka.bootstrap_servers: not configured")
+    configure_logging(settings.log.format, settings.log.level)
+    _stdlib_logging(settings.log.level)
+    from daemon.kafka.runner import Runner
+
+    notifier = build_notifier(settings, args.json, args.notify_file)
+    runner = Runner(settings, notifier, json_out=sys.stdout.buffer if args.json else None)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        runner.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = runner.run()
+    c = runner.counters
+    print(
+        f"crisisd: consumed {c.consumed} messages, {c.dead_lettered} dead-lettered, "
+        f"{c.notifications_new} notifications handed, {c.checkpoints} checkpoints, {c.restores} restores",
+        file=sys.stderr,
+    )
+    return code
+
+
+def _stdlib_logging(level: str) -> None:
+    """The Kafka code logs through the standard library: one line per record on stderr."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="the daemon: consume the mentions topic, notify incidents")
+    p.add_argument("--config", help="YAML configuration file (default: $CRISISD_CONFIG)")
+    p.add_argument("--json", action="store_true", help="also print every notification object to stdout")
+    p.add_argument("--notify-file", metavar="FILE", help="append delivered notifications to FILE (JSONL)")
+    p.set_defaults(func=main)

@@ -1,0 +1,561 @@
+"""`crisisd run`: the mentions topic in, notifications out, surviving crashes and rebalances.
+
+One `Pipeline` per assigned partition (state is per brand and brands are keyed to partitions, so
+a consumer group spreads the brands over replicas). The loop:
+
+    poll -> restore newly assigned partitions -> process the batch (invalid -> dead-letter topic)
+         -> hand notifications to the outbox -> maybe checkpoint + commit -> backpressure
+
+Offsets are committed only after what they cover is durable; `Runner._checkpoint` carries the
+order. Auto-commit is off. A checkpoint happens every `commit_every_messages` messages or
+`commit_interval_seconds`, on revoke (rebalance listener) and on shutdown. A partition assigned
+to this replica is paused until its newest checkpoint is read back from the changelog, and
+consumption starts at the checkpoint's offset: the checkpoint, not the committed offset, is the
+truth (a crash between writing one and committing leaves the committed offset behind it).
+
+Crash safety rests on determinism: re-processing from a checkpoint regenerates byte-identical
+notifications; this machine's outbox drops the ones it already holds, and the shared
+notification log (daemon/kafka/nflog.py) stops any replica from delivering what another one did.
+
+Hooks for the HTTP server and SIGHUP: `readiness()`, `request_stop()`, `reload(settings)`, and a
+`heartbeat` object whose `beat()` is called once per loop turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import msgspec
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from config.settings import Settings
+from daemon import metrics
+from daemon.clock import Clock, SystemClock
+from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore
+from daemon.kafka.clients import ensure_topics, make_admin, make_consumer, make_producer, partition_count
+from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
+from daemon.kafka.nflog import LoggedNotifier, NotificationLog
+from daemon.notification import Notification, from_json, to_json
+from daemon.outbox import Outbox
+from daemon.pipeline import Pipeline
+from notifiers.base import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class BudgetExceeded(RuntimeError):
+    """Too many invalid messages: consumption stops (exit 1) instead of dead-lettering the topic."""
+
+
+@dataclass
+class PartitionTask:
+    """What this replica holds for one assigned partition."""
+
+    tp: TopicPartition
+    pipeline: Pipeline
+    next_offset: int
+    """Every message before it is processed (and its notifications handed to the outbox)."""
+    checkpointed: int
+    """`next_offset` of the last checkpoint written."""
+    committed: int = -1
+    handed: dict[tuple[str, int], Notification] = field(default_factory=dict)
+    """Handed to the outbox, not yet seen delivered: carried in checkpoints."""
+    seen: dict[str, Any] = field(default_factory=dict)
+    """Pipeline stats already added to the Prometheus counters."""
+
+
+@dataclass
+class RunnerCounters:
+    consumed: int = 0
+    processed: int = 0
+    dead_lettered: int = 0
+    notifications_new: int = 0
+    checkpoints: int = 0
+    commits: int = 0
+    restores: int = 0
+    rebalances: int = 0
+    paused_times: int = 0
+
+
+class _Listener(AsyncConsumerRebalanceListener):
+    """Runs on kafka-python's IO thread while the main thread is inside `poll()` or `close()`:
+    blocking consumer calls are not allowed here, the producer and the outbox are fine."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.runner._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.runner._on_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self.runner._on_lost(lost)
+
+
+class Runner:
+    """The daemon's consumer loop. `run()` blocks until `request_stop()` (or a failure) and
+    returns the exit code: 0 after a clean stop, 1 when the dead-letter budget is exceeded."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        notifier: Notifier,
+        *,
+        json_out: IO[bytes] | None = None,
+        clock: Clock | None = None,
+        heartbeat: Any = None,
+        replica: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.k = settings.kafka
+        self.clock = clock or SystemClock()
+        self.json_out = json_out
+        self.heartbeat = heartbeat
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
+        self.counters = RunnerCounters()
+        self._inner_notifier = notifier
+        self._stop = threading.Event()
+        self._pending_settings: Settings | None = None
+        self._tasks: dict[TopicPartition, PartitionTask] = {}
+        self._to_restore: set[TopicPartition] = set()
+        self._joined = False
+        self._failed = False
+        self._paused = False
+        self._last_commit = 0.0
+        self._since_commit = 0
+        self._last_checkpoint_wall: float | None = None
+        self._budget = self._new_budget()
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._store: StateStore | None = None
+        self._nflog: NotificationLog | None = None
+        self.outbox: Outbox | None = None
+
+    # -- hooks for the HTTP server and signals ---------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the loop to finish the batch in hand, checkpoint, commit and return (signal-safe)."""
+        self._stop.set()
+
+    def reload(self, settings: Settings) -> list[str]:
+        """Take new settings at the next loop turn. Commit policy, dead-letter budget, pause bound
+        and timeouts apply live; returns the changed `kafka.*` fields that need a restart."""
+        self._pending_settings = settings
+        live = _LIVE_FIELDS
+        old, new = msgspec.structs.asdict(self.k), msgspec.structs.asdict(settings.kafka)
+        return [f"kafka.{name}" for name in old if name not in live and old[name] != new[name]]
+
+    def readiness(self) -> dict[str, Any]:
+        """Checks for /readyz: each value is a bool or a mapping with an `ok` key."""
+        pending = self.outbox.pending() if self.outbox is not None else 0
+        return {
+            "group_joined": self._joined and not self._stop.is_set(),
+            "partitions_restored": {"ok": not self._to_restore, "restoring": len(self._to_restore)},
+            "outbox": {
+                "ok": pending <= self.k.pause_above_pending,
+                "pending": pending,
+                "limit": self.k.pause_above_pending,
+            },
+        }
+
+    def assigned(self) -> list[int]:
+        return sorted(tp.partition for tp in self._tasks)
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def run(self) -> int:
+        self._start()
+        code = 0
+        try:
+            while not self._stop.is_set():
+                self._step()
+        except BudgetExceeded as exc:
+            log.error("dead-letter budget exceeded, stopping consumption: %s", exc)
+            self._failed = True
+            code = 1
+        except BaseException:
+            self._failed = True
+            raise
+        finally:
+            self._shutdown(clean=not self._failed)
+        return code
+
+    def _start(self) -> None:
+        k = self.k
+        admin = make_admin(k)
+        try:
+            probe = make_consumer(k)
+            try:
+                partitions = partition_count(probe, k.topic)
+            finally:
+                probe.close()
+            if k.create_topics:
+                compact = {"cleanup.policy": "compact"}
+                ensure_topics(
+                    admin,
+                    {
+                        k.state_topic: (max(1, partitions), compact),
+                        k.dead_letter_topic: (1, {}),
+                        k.notifications_topic: (1, compact),
+                    },
+                )
+        finally:
+            admin.close()
+        self._producer = make_producer(
+            k, acks="all", linger_ms=5, compression_type="gzip", max_request_size=k.max_snapshot_bytes
+        )
+        reader = make_consumer(
+            k, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=50
+        )
+        probe = make_consumer(k)
+        try:
+            state_partitions = partition_count(probe, k.state_topic) or 1
+        finally:
+            probe.close()
+        self._store = StateStore(k.state_topic, self._producer, reader, state_partitions=state_partitions)
+        nf_reader = make_consumer(k, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=50)
+        nf_producer = make_producer(k, acks="all", linger_ms=0)
+        self._nflog = NotificationLog(k.notifications_topic, nf_reader, nf_producer, replica=self.replica)
+        self._nflog.start()
+        self.outbox = Outbox(self.settings.state_dir, LoggedNotifier(self._inner_notifier, self._nflog))
+        self.outbox.start()
+        self._consumer = make_consumer(
+            k,
+            group_id=k.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=k.auto_offset_reset,
+            session_timeout_ms=k.session_timeout_ms,
+            heartbeat_interval_ms=k.heartbeat_interval_ms,
+            max_poll_records=k.max_poll_records,
+        )
+        self._consumer.subscribe([k.topic], listener=_Listener(self))
+        self._last_commit = self.clock.monotonic()
+        log.info("consuming %s as %s in group %s", k.topic, self.replica, k.group_id)
+
+    def _shutdown(self, clean: bool) -> None:
+        deadline = time.monotonic() + self.k.shutdown_timeout_seconds
+        consumer = self._consumer
+        if consumer is not None:
+            try:
+                if clean and self._tasks:
+                    self._checkpoint(list(self._tasks), commit="sync")
+            except Exception:
+                log.exception("final checkpoint failed")
+            finally:
+                left_ms = int(max(1.0, deadline - time.monotonic()) * 1000)
+                consumer.close(autocommit=False, timeout_ms=min(left_ms, 10_000))
+        if self.outbox is not None:
+            if clean and not self.outbox.drain(max(0.0, deadline - time.monotonic())):
+                log.warning(
+                    "outbox: %d notifications still pending at exit (delivered after restart)", self.outbox.pending()
+                )
+            self.outbox.stop(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+        if self._nflog is not None:
+            self._nflog.stop()
+        if self._producer is not None:
+            self._producer.close(timeout=max(0.1, deadline - time.monotonic()))
+        if self._store is not None:
+            self._store._reader.close()
+        metrics.PARTITIONS_ASSIGNED.set(0)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _step(self) -> None:
+        assert self._consumer is not None
+        if self._pending_settings is not None:
+            self._apply_settings(self._pending_settings)
+        if self.heartbeat is not None:
+            self.heartbeat.beat()
+        batch = self._consumer.poll(timeout_ms=self.k.poll_timeout_ms)
+        if self._to_restore:
+            self._restore_assigned()
+        budget = self._budget
+        n = 0
+        for tp, records in batch.items():
+            task = self._tasks.get(tp)
+            if task is None or tp in self._to_restore:
+                continue  # fetched before a rebalance; the restore seeks again
+            pipeline = task.pipeline
+            notes: list[Notification] = []
+            next_offset = task.next_offset
+            for r in records:
+                if r.offset < next_offset:
+                    continue
+                out = pipeline.process(r.value)
+                next_offset = r.offset + 1
+                n += 1
+                if out.invalid is not None:
+                    self._dead_letter(r, out.invalid.reason, out.invalid.detail)
+                    budget.record(False)
+                    reason = budget.exceeded()
+                    if reason is not None:
+                        task.next_offset = next_offset
+                        self._hand(task, notes)
+                        raise BudgetExceeded(f"{reason} on {tp.topic}:{tp.partition} at offset {r.offset}")
+                else:
+                    budget.record(True)
+                if out.notifications:
+                    notes.extend(out.notifications)
+            task.next_offset = next_offset
+            if notes:
+                self._hand(task, notes)
+        self.counters.consumed += n
+        self._since_commit += n
+        if n:
+            self._publish_stats()
+        now = self.clock.monotonic()
+        if self._since_commit >= self.k.commit_every_messages or (
+            self._since_commit and now - self._last_commit >= self.k.commit_interval_seconds
+        ):
+            self._checkpoint(list(self._tasks), commit="sync")
+        self._backpressure()
+        if self._last_checkpoint_wall is not None:
+            metrics.CHECKPOINT_AGE.set(max(0.0, self.clock.now() - self._last_checkpoint_wall))
+
+    def _hand(self, task: PartitionTask, notes: list[Notification]) -> None:
+        """Step (1) of the checkpoint order, done per batch so incidents go out at once:
+        `Outbox.put` is durable when it returns."""
+        assert self.outbox is not None
+        for note in notes:
+            new = self.outbox.put(note)
+            task.handed[(note.incident_id, note.seq)] = note
+            if new:
+                self.counters.notifications_new += 1
+                if self.json_out is not None:
+                    self.json_out.write(to_json(note) + b"\n")
+        if self.json_out is not None:
+            self.json_out.flush()
+
+    def _dead_letter(self, r: Any, reason: str, detail: str) -> None:
+        assert self._producer is not None
+        headers = dead_letter_headers(reason, detail, r.topic, r.partition, r.offset, r.timestamp)
+        self._producer.send(self.k.dead_letter_topic, key=r.key, value=r.value, headers=headers)
+        self.counters.dead_lettered += 1
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _checkpoint(self, tps: list[TopicPartition], commit: str) -> None:
+        """Make the work done on `tps` durable, then commit their offsets. The order is the
+        contract (a crash between any two steps only means re-processing, never a loss):
+
+        1. every notification of the processed events is in the outbox: `_hand` put them there
+           per batch (`Outbox.put` is durable on return); dead-letter records are flushed with
+           the producer in step 2;
+        2. one checkpoint per partition that moved (pipeline snapshot, next offset, notifications
+           not yet known delivered) is written to the state topic, and the producer is flushed:
+           checkpoints and dead letters are on the broker;
+        3. the offsets are committed: `sync` from the loop; `async` from the rebalance listener
+           (it runs on the IO thread, which may not block on the coordinator; the checkpoint
+           of step 2 is what the next owner restores from, so a lost commit costs nothing).
+        """
+        assert self._store is not None and self._consumer is not None
+        # (1) notifications were handed in `_hand`; drop from the carried list what went out.
+        nflog = self._nflog
+        wrote = 0
+        for tp in tps:
+            task = self._tasks.get(tp)
+            if task is None:
+                continue
+            if nflog is not None and task.handed:
+                task.handed = {k: v for k, v in task.handed.items() if not nflog.delivered(*k)}
+            if task.next_offset == task.checkpointed:
+                continue
+            # (2) the pipeline snapshot, at the offset it covers
+            self._store.write(
+                Checkpoint(
+                    version=CHECKPOINT_VERSION,
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=task.next_offset,
+                    pipeline=task.pipeline.snapshot(),
+                    undelivered=[to_json(n) for n in task.handed.values()],
+                    written_at=self.clock.now(),
+                )
+            )
+            wrote += 1
+        self._store.flush(self.k.shutdown_timeout_seconds)  # also flushes dead letters
+        for tp in tps:
+            task = self._tasks.get(tp)
+            if task is not None:
+                task.checkpointed = task.next_offset
+        if wrote:
+            self.counters.checkpoints += wrote
+            self._last_checkpoint_wall = self.clock.now()
+        # (3) commit
+        offsets = {
+            tp: OffsetAndMetadata(t.next_offset, "", -1)
+            for tp in tps
+            if (t := self._tasks.get(tp)) is not None and t.next_offset != t.committed
+        }
+        if offsets:
+            if commit == "sync":
+                try:
+                    self._consumer.commit(offsets)
+                except KafkaError as exc:  # e.g. a rebalance started: the checkpoint holds
+                    log.warning("offset commit failed (%s); the checkpoint covers it", exc)
+                else:
+                    self._mark_committed(offsets)
+            else:
+                self._consumer.commit_async(offsets)
+                self._mark_committed(offsets)
+        self._since_commit = 0
+        self._last_commit = self.clock.monotonic()
+
+    def _mark_committed(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.counters.commits += 1
+        for tp, om in offsets.items():
+            task = self._tasks.get(tp)
+            if task is not None:
+                task.committed = om.offset
+
+    # -- rebalances ------------------------------------------------------------------------------
+    def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        owned = [tp for tp in revoked if tp in self._tasks]
+        if owned and not self._failed:
+            try:
+                self._checkpoint(owned, commit="async")
+            except Exception:
+                log.exception("checkpoint on revoke failed; the next owner re-processes from the last one")
+        for tp in revoked:
+            self._tasks.pop(tp, None)
+            self._to_restore.discard(tp)
+        if owned:
+            self.counters.rebalances += 1
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in owned))
+        metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
+
+    def _on_lost(self, lost: set[TopicPartition]) -> None:
+        # Another replica owns them already: no commit; the outbox keeps what was handed.
+        for tp in lost:
+            self._tasks.pop(tp, None)
+            self._to_restore.discard(tp)
+        log.warning("partitions lost: %s", sorted(tp.partition for tp in lost))
+        metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
+
+    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._joined = True
+        fresh = {tp for tp in assigned if tp not in self._tasks}
+        if fresh:
+            assert self._consumer is not None
+            self._consumer.pause(*fresh)  # until restored (in the loop, off the IO thread)
+            self._to_restore |= fresh
+            log.info("partitions assigned: %s", sorted(tp.partition for tp in fresh))
+
+    def _restore_assigned(self) -> None:
+        """Startup and takeover: read each new partition's newest checkpoint, seek, resume."""
+        assert self._consumer is not None and self._store is not None and self.outbox is not None
+        if self._nflog is not None:
+            self._nflog.mark_takeover()
+        done = []
+        latest = self._store.read_latest(sorted(self._to_restore))
+        for tp, c in latest.items():
+            if c is not None:
+                pipeline = Pipeline.restore(self.settings, c.pipeline)
+                offset = c.offset
+                task = PartitionTask(tp, pipeline, offset, checkpointed=offset)
+                redo = [from_json(raw) for raw in c.undelivered]
+                if redo:
+                    self._hand(task, redo)
+                log.info(
+                    "restored %s:%d at offset %d (%d undelivered re-handed)", tp.topic, tp.partition, offset, len(redo)
+                )
+            else:
+                committed = self._consumer.committed(tp)
+                offset = committed if committed is not None else self._consumer.position(tp)
+                task = PartitionTask(tp, Pipeline(self.settings), offset, checkpointed=offset)
+                if committed is not None:
+                    log.warning(
+                        "no checkpoint for %s:%d; starting empty at committed offset %d", tp.topic, tp.partition, offset
+                    )
+            task.seen = _stats_view(task.pipeline)
+            self._consumer.seek(tp, task.next_offset)
+            self._tasks[tp] = task
+            self.counters.restores += 1
+            done.append(tp)
+        self._to_restore.difference_update(done)
+        if done and not self._paused:
+            self._consumer.resume(*done)
+        metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
+
+    # -- backpressure, metrics, settings ---------------------------------------------------------
+    def _backpressure(self) -> None:
+        assert self.outbox is not None and self._consumer is not None
+        pending = self.outbox.pending()
+        bound = self.k.pause_above_pending
+        if not self._paused and pending > bound:
+            self._paused = True
+            self.counters.paused_times += 1
+            self._consumer.pause(*self._tasks)
+            metrics.PAUSED.set(1)
+            log.warning("outbox holds %d notifications (limit %d): partitions paused", pending, bound)
+        elif self._paused and pending <= bound // 2:
+            self._paused = False
+            self._consumer.resume(*[tp for tp in self._tasks if tp not in self._to_restore])
+            metrics.PAUSED.set(0)
+            log.info("outbox drained to %d: partitions resumed", pending)
+
+    def _publish_stats(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        for tp, task in self._tasks.items():
+            now = _stats_view(task.pipeline)
+            before = task.seen
+            if now == before:
+                continue
+            metrics.EVENTS_CONSUMED.inc(now["consumed"] - before.get("consumed", 0))
+            metrics.EVENTS_LATE.inc(max(0, now["late"] - before.get("late", 0)))
+            metrics.EVENTS_DUPLICATE.inc(max(0, now["duplicate"] - before.get("duplicate", 0)))
+            old_invalid = before.get("invalid", {})
+            for reason, count in now["invalid"].items():
+                delta = count - old_invalid.get(reason, 0)
+                if delta > 0:
+                    metrics.EVENTS_INVALID.labels(reason).inc(delta)
+            task.seen = now
+            high = consumer.highwater(tp)
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(0, high - task.next_offset))
+
+    def _apply_settings(self, settings: Settings) -> None:
+        self._pending_settings = None
+        live = {name: getattr(settings.kafka, name) for name in _LIVE_FIELDS}
+        self.k = msgspec.structs.replace(self.k, **live)
+        self.settings = msgspec.structs.replace(self.settings, kafka=self.k)
+        self._budget = self._new_budget()
+        log.info("settings reloaded")
+
+    def _new_budget(self) -> DeadLetterBudget:
+        k = self.k
+        return DeadLetterBudget(
+            window=k.dead_letter_window,
+            max_ratio=k.dead_letter_max_ratio,
+            min_messages=k.dead_letter_min_messages,
+            max_consecutive=k.dead_letter_max_consecutive,
+        )
+
+
+_LIVE_FIELDS = (
+    "commit_every_messages",
+    "commit_interval_seconds",
+    "dead_letter_window",
+    "dead_letter_max_ratio",
+    "dead_letter_min_messages",
+    "dead_letter_max_consecutive",
+    "pause_above_pending",
+    "shutdown_timeout_seconds",
+    "poll_timeout_ms",
+)
+
+
+def _stats_view(p: Pipeline) -> dict[str, Any]:
+    s = p.stats
+    return {"consumed": s.consumed, "late": s.late, "duplicate": s.duplicate, "invalid": dict(s.invalid)}
+
+
+RunnerFactory = Callable[[Settings], Runner]

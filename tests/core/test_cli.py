@@ -1,0 +1,117 @@
+"""Every command's exit codes (0 ok, 2 usage/configuration, 1 other failure) and the JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import main
+
+EVENT = {
+    "id": "twitter:1",
+    "brand": "klm",
+    "platform": "twitter",
+    "created_at": "2010-04-16T07:42:10+02:00",
+    "text": "Flight cancelled",
+    "author": {"id": "u1"},
+}
+
+
+def run(*argv: str) -> int:
+    return main(list(argv))
+
+
+def test_no_command_and_unknown_command_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        run()
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        run("nope")
+    assert e.value.code == 2
+    assert "crisisd: error:" in capsys.readouterr().err
+
+
+def test_replay_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("replay", str(tmp_path / "missing.jsonl")) == 2
+    err = capsys.readouterr().err
+    assert "missing.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_replay_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps(EVENT) + "\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("windows:\n  bucket_seconds: nope\n")
+    assert run("replay", str(f), "--config", str(cfg)) == 2
+    assert "windows.bucket_seconds" in capsys.readouterr().err
+
+
+def test_replay_counts_invalid_and_writes_dead_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "in.jsonl"
+    lines = [json.dumps(EVENT), "not json", json.dumps(EVENT), json.dumps({**EVENT, "id": 5}), ""]
+    f.write_text("\n".join(lines) + "\n")
+    assert run("replay", str(f), "--json") == 0
+    err = capsys.readouterr().err
+    assert "2 invalid" in err and "1 duplicate" in err
+    dead = [json.loads(x) for x in (tmp_path / "in.jsonl.dead-letter.jsonl").read_text().splitlines()]
+    assert [(d["line"], d["reason"]) for d in dead] == [(2, "not_json"), (4, "wrong_type")]
+    assert dead[0]["original"] == "not json"
+
+
+def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("kafka:\n  topic: t1\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    assert run("check-config", str(cfg)) == 0
+    out = capsys.readouterr().out
+    assert "t1" in out and "xoxb-very-secret" not in out
+    assert run("check-config", str(tmp_path / "missing.yaml")) == 2
+    cfg.write_text("kafka: [\n")
+    assert run("check-config", str(cfg)) == 2
+
+
+def test_staffing_json_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("staffing", "--arrivals-per-hour", "600", "--aht-minutes", "4", "--target", "80/15m", "--json") == 0
+    obj = json.loads(capsys.readouterr().out)
+    for key in ("agents_needed", "to_schedule", "on_shift", "call_in", "service_level", "occupancy"):
+        assert key in obj
+    assert run("staffing", "--arrivals-per-hour", "600", "--aht-minutes", "4", "--target", "eighty") == 2
+
+
+def test_score_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "t.jsonl"
+    f.write_text(json.dumps({"text": "My flight was cancelled and nobody answers!"}) + "\n")
+    out = tmp_path / "o.jsonl"
+    assert run("score-text", str(f), "-o", str(out)) == 0
+    row = json.loads(out.read_text())
+    assert {"lang", "negativity", "negative", "intent"} <= row.keys()
+    assert run("score-text", str(tmp_path / "missing.jsonl")) == 2
+
+
+def test_score_series(tmp_path: Path) -> None:
+    f = tmp_path / "s.csv"
+    f.write_text("timestamp,value\n" + "".join(f"2015-03-01 00:{m:02d}:00,{10 + m % 3}\n" for m in range(0, 60, 5)))
+    out = tmp_path / "o.csv"
+    assert run("score-series", str(f), "-o", str(out)) == 0
+    rows = out.read_text().splitlines()
+    assert rows[0] == "timestamp,value,anomaly_score,alert" and len(rows) == 13
+    assert run("score-series", str(tmp_path / "missing.csv")) == 2
+
+
+def test_simulate_unknown_scenario_exits_2() -> None:
+    assert run("simulate", "no-such-scenario") == 2
+
+
+def test_run_without_kafka_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CRISISD_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("CRISISD_STATE_DIR", str(tmp_path))
+    assert run("run") == 2
+
+
+def test_console_script_is_installed() -> None:
+    out = subprocess.run([sys.executable, "-m", "daemon.cli", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("crisisd ")

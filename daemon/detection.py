@@ -63,7 +63,8 @@ class BrandDetection:
         self.actionable_intents = frozenset(settings.staffing.actionable_intents)
 
     def observe_mention(self, m: Mention, score: TextScore) -> None:
-        self.responses.observe_mention(m.id, m.ts, m.platform) if score.intent in self.actionable_intents else None
+        if score.intent in self.actionable_intents:  # only these wait for a reply
+            self.responses.observe_mention(m.id, m.ts, m.platform)
 
     def observe_reply(self, m: Mention) -> None:
         if m.in_reply_to:

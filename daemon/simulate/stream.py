@@ -107,11 +107,18 @@ class _Parts:
         size = max(np.size(v) for v in cols.values())
         for name in self.names:
             v = cols.get(name, -1)
-            self.cols[name].append(np.broadcast_to(np.asarray(v, dtype=np.int64), (size,)).copy())
+            dtype = _DTYPES.get(name, np.int64)
+            self.cols[name].append(np.broadcast_to(np.asarray(v).astype(dtype), (size,)).copy())
         self.n += size
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {n: np.concatenate(v) if v else np.zeros(0, np.int64) for n, v in self.cols.items()}
+        for name, chunks in self.cols.items():  # one chunk per column afterwards: no second copy kept
+            if len(chunks) != 1:
+                self.cols[name] = [np.concatenate(chunks) if chunks else np.zeros(0, _DTYPES.get(name, np.int64))]
+        return {n: v[0] for n, v in self.cols.items()}
+
+    def clear(self) -> None:
+        self.cols = {n: [] for n in self.names}
 
 
 def _choice(rng: np.random.Generator, probs: dict[str, float], names: tuple[str, ...], n: int) -> np.ndarray:
@@ -190,7 +197,9 @@ class Stream:
         n_customer = parts.n
         self._add_replies(rng, parts, cols, smooth_rates)
         del cols
-        self._finish(rng, parts.arrays(), n_customer)
+        cols = parts.arrays()
+        parts.clear()
+        self._finish(rng, cols, n_customer)  # empties `cols` as it goes
 
     def _add_customers(
         self, rng: np.random.Generator, parts: _Parts, bi: int, minute_ts: np.ndarray, cat_probs: np.ndarray
@@ -320,8 +329,9 @@ class Stream:
         order = np.argsort(cols["ts"], kind="stable")
         new_pos = np.empty_like(order)
         new_pos[order] = np.arange(order.size)
-        c = {k: v[order].astype(_DTYPES.get(k, np.int64)) for k, v in cols.items()}
-        cols.clear()  # keep the peak memory at one copy of the columns
+        c = {}
+        for k in list(cols):  # column by column, so the peak memory stays near one copy
+            c[k] = cols.pop(k)[order]
         c["parent"] = np.where(c["parent"] >= 0, new_pos[np.maximum(c["parent"], 0)], -1)
         n = order.size
         self.celeb_posts = sorted(int(new_pos[i]) for i in self._celeb_rows)
@@ -332,14 +342,13 @@ class Stream:
             seq[m] = np.arange(int(m.sum()))
         c["seq"] = seq
         c["r"] = rng.integers(0, 2**63, n, dtype=np.int64)
-        u = rng.random((4, n))
-        c["has_lang"] = (u[0] >= 0.13) & (c["plat"] != PLATFORMS.index("email"))
-        c["has_url"] = u[1] < np.array([0.4, 0.3, 0.5, 0.0, 0.0, 0.3])[c["plat"]]
+        c["has_lang"] = (rng.random(n) >= 0.13) & (c["plat"] != PLATFORMS.index("email"))
+        c["has_url"] = rng.random(n) < np.array([0.4, 0.3, 0.5, 0.0, 0.0, 0.3])[c["plat"]]
         polarity = np.array([(-1 if x in NEGATIVE else 1 if x in POSITIVE else 0) for x in CATEGORIES])[c["cat"]]
         senti = np.clip(polarity * rng.uniform(0.3, 0.9, n) + rng.normal(0, 0.08, n), -1, 1).round(2)
         # hundredths, -128 = absent (keeps the column small)
         c["sentiment"] = np.where(
-            (c["plat"] == PLATFORMS.index("facebook")) & (u[2] < 0.12), (senti * 100).round(), -128
+            (c["plat"] == PLATFORMS.index("facebook")) & (rng.random(n) < 0.12), (senti * 100).round(), -128
         ).astype(np.int8)
         followers = np.exp(rng.normal(4.6, 1.6, POOL + 3)).astype(np.int64)
         followers[TROLL_AUTHOR], followers[CELEB_AUTHOR] = 37, int(rng.integers(3_000_000, 6_000_000))
@@ -349,7 +358,7 @@ class Stream:
         no_f = (c["plat"] == PLATFORMS.index("email")) | (c["plat"] == PLATFORMS.index("whatsapp"))
         c["followers"] = np.where(no_f, -1, f).astype(np.int32)
         if c["shares"].size:
-            tw_post = (c["plat"] == PLATFORMS.index("twitter")) & (c["shares"] < 0) & (u[3] < 0.3)
+            tw_post = (c["plat"] == PLATFORMS.index("twitter")) & (c["shares"] < 0) & (rng.random(n) < 0.3)
             tw_post &= c["author"] != BRAND_AUTHOR
             c["shares"] = np.where(tw_post, np.floor(np.exp(rng.normal(0, 1.2, n))).astype(np.int64) - 1, c["shares"])
             c["shares"] = np.where(c["shares"] < 0, -1, c["shares"])
@@ -533,7 +542,7 @@ class Stream:
                 created = t // 1000
             else:
                 created = ls + _offset_str(off_min)
-            text_key = (((b << 4) | lang) << 5 | cat) << 12 | ((r >> 24) & 0xFFF)
+            text_key = (((b << 4) | lang) << 5 | cat) << 12 | ((r >> 24) & 0x7FF)
             text = cache.get(text_key)
             if text is None:
                 text = cache[text_key] = _skeleton(texts, spec, lang, cat, (r >> 24) & 0xFFF)
@@ -571,7 +580,7 @@ class Stream:
 
 
 def _skeleton(texts: Texts, spec: BrandSpec, lang: int, cat: int, variant: int) -> str:
-    """One of 4096 text variants per (brand, language, category), with \\x01 for the brand handle and
+    """One of 2048 text variants per (brand, language, category), with \\x01 for the brand handle and
     \\x02 for the flight code, which each event fills in: rendering is cached, texts stay varied."""
     r = ((variant + 1) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
     r ^= r >> 29

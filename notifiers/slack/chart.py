@@ -64,7 +64,7 @@ def chart_png(t: Timeline, title: str, dpi: int = 100) -> bytes:
     ax2.grid(alpha=0.3)
     ax2.xaxis.set_major_formatter(DateFormatter("%H:%M"))
     ax2.set_xlabel("UTC")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.12, hspace=0.12)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -171,6 +171,7 @@ class SlackNotifier:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._png: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     # -- Notifier ------------------------------------------------------------------------
     def send(self, notification: Notification) -> Delivery:
@@ -206,8 +207,8 @@ class SlackNotifier:
         message = render(n, self._status(iid))
         if not had_root:
             self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
-        else:
-            self._update_root(iid, message)
+        else:  # an update is idempotent: after an uncertain failure it is simply made again
+            self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
         self.store.set_body(iid, to_json(n), n.type == "incident.resolved")
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
@@ -218,10 +219,8 @@ class SlackNotifier:
             title = f"crisisd chart {iid} #{n.seq}"
 
             def upload() -> None:
-                from notifiers.slack.chart import chart_png
-
-                png = chart_png(timeline, f"{n.brand} · {n.severity.upper()} · {iid}")
                 self._throttle(root[0])
+                png = self._chart(iid, n.seq, timeline, f"{n.brand} · {n.severity.upper()} · {iid}")
                 self.client.files_upload_v2(
                     channel=root[0], thread_ts=root[1], file=png, filename=f"crisisd-{n.seq}.png", title=title
                 )
@@ -230,9 +229,25 @@ class SlackNotifier:
         self.store.finish(iid, n.seq)
         log.info("slack.sent", incident_id=iid, seq=n.seq, type=n.type)
 
+    def _chart(self, iid: str, seq: int, timeline: Any, title: str) -> bytes:
+        """The PNG, drawn once per notification even when its upload is retried."""
+        key = (iid, seq)
+        png = self._png.get(key)
+        if png is None:
+            from notifiers.slack.chart import chart_png
+
+            png = self._png[key] = chart_png(timeline, title)
+            while len(self._png) > 8:  # one per incident being retried; a few suffice
+                self._png.popitem(last=False)
+        return png
+
     # -- posting -------------------------------------------------------------------------
     def _throttle(self, channel: str) -> None:
-        wait = self._bucket.take(channel)
+        # One bucket per channel, whether it is named by name or by id.
+        key = channel
+        if channel == self.channel or channel == self.store.channel(self.channel):
+            key = self.channel
+        wait = self._bucket.take(key)
         if wait > 0:
             raise Throttled(wait)
 

@@ -17,6 +17,7 @@ effect, the answer never arrives).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -413,7 +414,8 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeouts)
+            self.wfile.write(body)
 
     def _drop(self) -> None:
         # An abortive close (RST): the client sees a reset, never an answer.

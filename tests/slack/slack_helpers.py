@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -87,9 +88,13 @@ def signed(payload: dict[str, Any], timestamp: float, secret: str = SECRET) -> t
     }
 
 
+_TRIGGER = itertools.count(1)
+
+
 def press(action: str, user: str = "U0MANAGER", incident_id: str = "klm-20100416T0740Z-volume") -> dict[str, Any]:
     return {
         "type": "block_actions",
+        "trigger_id": f"trigger-{next(_TRIGGER)}",  # Slack's payloads differ per press
         "user": {"id": user},
         "actions": [{"action_id": action, "value": incident_id, "type": "button"}],
     }

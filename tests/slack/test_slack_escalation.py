@@ -1,0 +1,164 @@
+"""Escalation on the injected wall clock: timeouts, urgency, acknowledge, snooze, escalate, resolve, volunteers."""
+
+from __future__ import annotations
+
+import json
+
+from slack_helpers import T0, note, press, signed
+
+from daemon.clock import FakeClock
+from notifiers.slack.testing import SlackEmulator
+
+IID = "klm-20100416T0740Z-volume"
+
+
+def pages(slack: SlackEmulator) -> list[str]:
+    root = slack.messages("#crisis")[0]
+    return [m["text"] for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m.get("text", "")]
+
+
+def click(n, clock: FakeClock, action: str, user: str = "U0MANAGER") -> None:
+    body, headers = signed(press(action, user), clock.now())
+    assert n.handle_interaction(body, headers) == (200, b"")
+    n.tick()
+
+
+def test_escalates_on_timeout_and_repeats_the_last_level(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    assert n.send(note(1, severity="sev2")).ok
+    n.tick()
+    assert len(pages(slack)) == 1 and pages(slack)[0].startswith("<!subteam^S0ONCALL> New SEV2 incident on klm")
+    clock.advance(599)
+    n.tick()
+    assert len(pages(slack)) == 1, "level 1 still has time"
+    clock.advance(2)
+    n.tick()
+    assert pages(slack)[1].startswith("<@U0LEAD1> <@U0LEAD2> Not acknowledged after 10 min")
+    clock.advance(900)
+    n.tick()
+    assert pages(slack)[2].startswith("<@U0HEAD>")
+    clock.advance(1800)
+    n.tick()
+    assert len(pages(slack)) == 4 and pages(slack)[3].startswith("<@U0HEAD>"), "repeats the last level"
+    root = slack.messages("#crisis")[0]
+    assert "Escalated to level 3" in json.dumps(root["blocks"])
+
+
+def test_severity_decides_urgency(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    n.send(note(1, severity="sev1"))
+    n.tick()
+    clock.advance(301)  # sev1: 600 s x 0.5
+    n.tick()
+    assert len(pages(slack)) == 2
+    root = slack.messages("#crisis")[0]
+    assert [m.get("subtype") for m in slack.replies("#crisis", root["ts"]) if "Escalation" in m["text"]] == [
+        "thread_broadcast"
+    ] * 2, "sev1 pages are broadcast to the channel"
+
+
+def test_acknowledge_stops_escalation(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    n.send(note(1, severity="sev2"))
+    n.tick()
+    clock.advance(60)
+    click(n, clock, "crisisd.ack")
+    clock.advance(100_000)
+    n.tick()
+    assert len(pages(slack)) == 1
+    root = slack.messages("#crisis")[0]
+    assert "Acknowledged by <@U0MANAGER>" in json.dumps(root["blocks"])
+    assert any(m["text"].startswith("Acknowledged by <@U0MANAGER>") for m in slack.replies("#crisis", root["ts"]))
+    # an update after the acknowledgement keeps it on the root
+    n.send(note(2, type="incident.updated", severity="sev1"))
+    n.tick()
+    assert len(pages(slack)) == 1 and "Acknowledged by" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+def test_snooze_pauses_and_escalate_jumps(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    n.send(note(1, severity="sev2"))
+    n.tick()
+    click(n, clock, "crisisd.snooze")
+    clock.advance(1799)
+    n.tick()
+    assert len(pages(slack)) == 1, "snoozed for 30 minutes"
+    assert "Escalation snoozed until" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+    clock.advance(2)
+    n.tick()
+    assert len(pages(slack)) == 2
+    click(n, clock, "crisisd.escalate")
+    assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD>")
+
+
+def test_resolve_calls_back_and_stops_escalation(slack: SlackEmulator, make_notifier, clock) -> None:
+    resolved: list[tuple[str, str]] = []
+    n = make_notifier(on_resolve=lambda iid, user: resolved.append((iid, user)))
+    n.send(note(1, severity="sev2"))
+    n.tick()
+    click(n, clock, "crisisd.resolve", user="U0BOSS")
+    assert resolved == [(IID, "U0BOSS")]
+    clock.advance(100_000)
+    n.tick()
+    assert len(pages(slack)) == 1
+    assert "Resolve requested by <@U0BOSS>" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+def test_volunteers_are_counted_with_their_languages(slack: SlackEmulator, make_notifier, clock) -> None:
+    roster = {"U0ANA": ["nl", "en"], "U0MARKO": ["sr", "hr", "bs"]}
+    n = make_notifier(languages_for=lambda user: roster.get(user, []))
+    n.send(note(1))
+    click(n, clock, "crisisd.volunteer", "U0ANA")
+    click(n, clock, "crisisd.volunteer", "U0ANA")  # twice: counted once
+    click(n, clock, "crisisd.volunteer", "U0MARKO")
+    blocks = json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+    assert "Volunteers signed up: 2 (bs, en, hr, nl, sr)" in blocks
+    thread = [m["text"] for m in slack.replies("#crisis", slack.messages("#crisis")[0]["ts"])]
+    assert "<@U0ANA> can help (nl, en)." in thread and sum("can help" in t for t in thread) == 2
+    # the count survives the next notification (its staffing block is rebuilt from the record)
+    n.send(note(2, type="incident.updated"))
+    assert "Volunteers signed up: 2" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+def test_a_restart_continues_the_policy(slack: SlackEmulator, make_notifier, clock) -> None:
+    first = make_notifier()
+    first.send(note(1, severity="sev2"))
+    first.tick()
+    first.close()
+    clock.advance(601)
+    second = make_notifier()
+    second.tick()
+    assert len(pages(slack)) == 2 and pages(slack)[1].startswith("<@U0LEAD1>"), "level 2 next, not level 1 again"
+
+
+def test_less_severe_incidents_are_not_paged(slack: SlackEmulator, make_notifier, clock) -> None:
+    from slack_helpers import POLICY
+
+    from notifiers.slack.settings import EscalationSettings
+
+    policy = EscalationSettings(levels=POLICY.levels, min_severity="sev2")
+    n = make_notifier(escalation=policy)
+    n.send(note(1, severity="sev3"))
+    n.tick()
+    assert pages(slack) == []
+    n.send(note(2, type="incident.updated", severity="sev2"))
+    n.tick()
+    assert len(pages(slack)) == 1, "paged once it became severe enough"
+
+
+def test_start_runs_ticks_in_the_background(slack: SlackEmulator, make_notifier, clock) -> None:
+    import time
+
+    n = make_notifier()
+    n.send(note(1, severity="sev2"))
+    n.start()
+    body, headers = signed(press("crisisd.ack"), T0)
+    assert n.handle_interaction(body, headers)[0] == 200
+    for _ in range(200):  # the press wakes the thread; wait (wall time) for its Slack calls
+        if any(
+            "Acknowledged" in m.get("text", "") for m in slack.replies("#crisis", slack.messages("#crisis")[0]["ts"])
+        ):
+            break
+        time.sleep(0.02)
+    n.stop()
+    assert "Acknowledged by <@U0MANAGER>" in json.dumps(slack.messages("#crisis")[0]["blocks"])

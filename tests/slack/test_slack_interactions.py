@@ -1,0 +1,114 @@
+"""Interactive requests: signatures verified on the injected clock, forgeries and replays rejected, fast answers."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+from slack_helpers import SECRET, T0, note, press, signed
+
+from notifiers.slack.interactions import serve_interactions, socket_mode_listener
+from notifiers.slack.testing import SlackEmulator
+
+
+@pytest.fixture
+def opened(slack: SlackEmulator, make_notifier):
+    n = make_notifier()
+    assert n.send(note(1, severity="sev2")).ok
+    return n
+
+
+def acked(n) -> str:
+    esc = n.store.escalation("klm-20100416T0740Z-volume")
+    return esc.acked_by
+
+
+def test_a_signed_press_is_accepted(opened, clock) -> None:
+    body, headers = signed(press("crisisd.ack"), clock.now())
+    assert opened.handle_interaction(body, headers) == (200, b"")
+    assert acked(opened) == "U0MANAGER"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        "wrong secret",
+        "tampered body",
+        "no signature",
+        "garbage timestamp",
+        "signature of another timestamp",
+    ],
+)
+def test_forged_requests_are_rejected(opened, clock, forge: str) -> None:
+    body, headers = signed(press("crisisd.ack"), clock.now(), secret=SECRET if forge != "wrong secret" else "nope")
+    if forge == "tampered body":
+        body = body.replace(b"U0MANAGER", b"U0MALLORY")
+    elif forge == "no signature":
+        del headers["X-Slack-Signature"]
+    elif forge == "garbage timestamp":
+        headers["X-Slack-Request-Timestamp"] = "soon"
+    elif forge == "signature of another timestamp":
+        headers["X-Slack-Request-Timestamp"] = str(int(clock.now()) + 1)
+    status, _ = opened.handle_interaction(body, headers)
+    assert status == 401 and acked(opened) == ""
+
+
+def test_replayed_requests_are_rejected(opened, clock) -> None:
+    body, headers = signed(press("crisisd.snooze"), clock.now())
+    assert opened.handle_interaction(body, headers)[0] == 200
+    assert opened.handle_interaction(body, headers)[0] == 401, "the same request again"
+    old_body, old_headers = signed(press("crisisd.ack"), clock.now())
+    clock.advance(301)
+    assert opened.handle_interaction(old_body, old_headers)[0] == 401, "outside the 5-minute window"
+    early_body, early_headers = signed(press("crisisd.ack"), clock.now() + 301)
+    assert opened.handle_interaction(early_body, early_headers)[0] == 401, "from the future"
+    assert acked(opened) == ""
+
+
+def test_unknown_actions_and_incidents_are_ignored(opened, clock) -> None:
+    for payload in (
+        press("crisisd.ack", incident_id="nope"),
+        press("delete_everything"),
+        {"type": "view_submission", "user": {"id": "U0X"}},
+    ):
+        body, headers = signed(payload, clock.now())
+        assert opened.handle_interaction(body, headers) == (200, b"")
+    body, headers = signed(press("crisisd.ack", user="<!channel>"), clock.now())
+    assert opened.handle_interaction(body, headers)[0] == 400
+    assert acked(opened) == ""
+
+
+def test_without_a_signing_secret_nothing_is_accepted(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier(signing_secret=None)
+    n.send(note(1))
+    body, headers = signed(press("crisisd.ack"), clock.now())
+    assert n.handle_interaction(body, headers)[0] == 503
+
+
+def test_standalone_http_server(opened, clock) -> None:
+    server = serve_interactions(opened, "127.0.0.1", 0, "/slack/interactions")
+    url = f"http://127.0.0.1:{server.server_address[1]}/slack/interactions"
+    try:
+        body, headers = signed(press("crisisd.ack"), T0)
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, headers=headers), timeout=5) as r:
+            assert r.status == 200
+        forged = dict(headers, **{"X-Slack-Signature": "v0=" + "0" * 64})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(urllib.request.Request(url, data=body, headers=forged), timeout=5)
+        assert err.value.code == 401
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert acked(opened) == "U0MANAGER"
+
+
+def test_socket_mode_listener_acknowledges_the_envelope_then_applies(opened) -> None:
+    sent = []
+    client = SimpleNamespace(send_socket_mode_response=sent.append)
+    listener = socket_mode_listener(opened)
+    listener(client, SimpleNamespace(type="interactive", envelope_id="env-1", payload=press("crisisd.ack")))
+    listener(client, SimpleNamespace(type="events_api", envelope_id="env-2", payload={}))
+    assert [r.envelope_id for r in sent] == ["env-1", "env-2"]
+    assert acked(opened) == "U0MANAGER"

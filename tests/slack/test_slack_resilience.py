@@ -1,0 +1,148 @@
+"""Outages, 429 bursts, lost answers and restarts: every notification delivered, in order, exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slack_helpers import note, timeline
+
+from daemon.clock import FakeClock
+from daemon.outbox import BackoffPolicy, Outbox
+from notifiers.slack.testing import SlackEmulator
+
+INCIDENTS = ["klm-a", "klm-b", "tui-c"]
+
+
+def drive(box: Outbox, clock: FakeClock, limit: int = 20_000) -> None:
+    for _ in range(limit):
+        wait = box.run_once()
+        if wait is None:
+            return
+        if wait > 0:
+            clock.advance(wait)
+    raise AssertionError("outbox did not drain")
+
+
+def crisis(per_incident: int = 6) -> list:
+    out = []
+    for seq in range(1, per_incident + 1):
+        for iid in INCIDENTS:
+            kind = "incident.opened" if seq == 1 else "incident.updated"
+            if seq == per_incident:
+                kind = "incident.resolved"
+            out.append(note(seq, type=kind, incident_id=iid, timeline=timeline() if seq in (1, per_incident) else None))
+    return out
+
+
+def assert_exactly_once_in_order(slack: SlackEmulator, per_incident: int) -> None:
+    roots = slack.messages("#crisis")
+    by_incident = {m["metadata"]["event_payload"]["incident_id"]: m for m in roots}
+    assert len(roots) == len(INCIDENTS) == len(by_incident), "one root per incident"
+    for iid, root in by_incident.items():
+        assert root["text"].startswith("RESOLVED"), "the root shows the last notification"
+        thread = slack.replies("#crisis", root["ts"])
+        seqs = [
+            m["metadata"]["event_payload"]["seq"]
+            for m in thread
+            if m.get("metadata", {}).get("event_payload", {}).get("step") == "thread"
+        ]
+        assert seqs == list(range(1, per_incident + 1)), (iid, seqs)
+        charts = [f["title"] for m in thread for f in m.get("files", [])]
+        assert charts == [f"crisisd chart {iid} #1", f"crisisd chart {iid} #{per_incident}"]
+
+
+def test_outage_and_429_bursts_during_a_crisis(slack: SlackEmulator, make_notifier, clock, tmp_path: Path) -> None:
+    notifier = make_notifier(rate_per_second=1.0, burst=3)  # Slack's real per-channel pace
+    box = Outbox(tmp_path / "outbox", notifier, clock=clock, backoff=BackoffPolicy(base=1, cap=30), seed=7)
+    notes = crisis()
+    box.put_many(notes[:6])
+    drive(box, clock)
+    # Slack goes away for 30 seconds in the middle of the crisis, then answers with bursts of 429s,
+    # 500s and answers lost after the post was committed.
+    slack.outage(30)
+    box.put_many(notes[6:])
+    slack.fail("429", "chat.postMessage", times=4, retry_after="2")
+    slack.fail("lost", "chat.postMessage", times=3)
+    slack.fail("500", "chat.update", times=2)
+    slack.fail("429", "files.getUploadURLExternal", times=2, retry_after="1")
+    slack.fail("reset", "upload", times=1)
+    slack.fail("lost", "files.completeUploadExternal", times=1)
+    drive(box, clock)
+    counters = box.counters()
+    assert counters["sent"] == len(notes) and counters["failed"] == 0 and counters["retried"] > 10
+    assert any(c.outcome == "reset" for c in slack.calls) and any(c.outcome == "lost" for c in slack.calls)
+    assert_exactly_once_in_order(slack, 6)
+    box.stop()
+
+
+def test_restart_mid_incident_posts_no_duplicate_root(
+    slack: SlackEmulator, make_notifier, clock, tmp_path: Path
+) -> None:
+    first = make_notifier()
+    slack.fail("lost", "chat.postMessage", times=1)  # Slack posts the root, the answer never arrives
+    assert first.send(note(1, incident_id="klm-a")).retry
+    first.close()  # ... and the daemon dies
+    second = make_notifier()
+    assert second.send(note(1, incident_id="klm-a")).ok
+    slack.fail("lost", "chat.postMessage", times=1)  # now the thread line of #2 is lost the same way
+    assert second.send(note(2, type="incident.updated", incident_id="klm-a")).retry
+    second.close()
+    third = make_notifier()
+    for seq in (2, 3):
+        assert third.send(note(seq, type="incident.updated", incident_id="klm-a")).ok
+    assert len(slack.messages("#crisis")) == 1
+    thread = slack.replies("#crisis", slack.messages("#crisis")[0]["ts"])
+    assert [m["metadata"]["event_payload"]["seq"] for m in thread] == [1, 2, 3]
+
+
+def test_restart_with_the_outbox_redelivers_pending(slack: SlackEmulator, make_notifier, clock, tmp_path: Path) -> None:
+    notifier = make_notifier()
+    box = Outbox(tmp_path / "outbox", notifier, clock=clock)
+    notes = crisis(3)
+    box.put_many(notes)
+    slack.fail("lost", "chat.postMessage", times=1)
+    for _ in range(4):
+        box.run_once()
+    box.stop()
+    notifier.close()
+    notifier = make_notifier()
+    box = Outbox(tmp_path / "outbox", notifier, clock=clock)
+    assert box.pending() > 0
+    box.put_many(notes)  # the consumer re-hands everything after the crash
+    drive(box, clock)
+    assert_exactly_once_in_order(slack, 3)
+    box.stop()
+
+
+def test_error_classes(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    slack.fail("429", "chat.postMessage", retry_after="30")
+    d = n.send(note(1))
+    assert (d.ok, d.retry, d.retry_after) == (False, True, 30.0)
+    slack.fail("500", "chat.postMessage")
+    assert n.send(note(1)).retry
+    slack.refuse()
+    d = n.send(note(1))
+    assert d.retry and "URLError" in d.error
+    slack.resume()
+    assert n.send(note(1)).ok
+    assert len(slack.messages("#crisis")) == 1
+
+
+def test_slow_answer_times_out_then_is_found(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier(http_timeout_seconds=1.0)
+    slack.fail("slow", "chat.postMessage", delay=1.5)
+    d = n.send(note(1))
+    assert d.retry and "timed out" in d.error.lower()
+    assert n.send(note(1)).ok
+    assert len(slack.messages("#crisis")) == 1
+
+
+def test_channel_rate_limit_asks_to_retry_without_sleeping(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier(rate_per_second=1.0, burst=3)
+    answers = [n.send(note(s, type="incident.updated" if s > 1 else "incident.opened")) for s in (1, 2)]
+    assert answers[0].ok and not answers[1].ok and answers[1].retry and 0 < (answers[1].retry_after or 0) <= 1.0
+    clock.advance(answers[1].retry_after or 0)
+    assert n.send(note(2, type="incident.updated")).ok  # the root update is not made twice
+    posts = slack.method_calls("chat.postMessage") + slack.method_calls("chat.update")
+    assert len(posts) == 4, "no call was made without a token, none was repeated"

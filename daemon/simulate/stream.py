@@ -104,7 +104,10 @@ class _Parts:
         self.n = 0
 
     def add(self, **cols: np.ndarray | int) -> None:
-        size = max(np.size(v) for v in cols.values())
+        sizes = {np.size(v) for v in cols.values() if np.ndim(v) > 0}
+        size = sizes.pop() if sizes else 1
+        if size == 0:
+            return
         for name in self.names:
             v = cols.get(name, -1)
             dtype = _DTYPES.get(name, np.int64)

@@ -243,3 +243,10 @@ def test_cli(tmp_path, capsys) -> None:
 def test_a_week_of_ash_crisis_has_a_million_events() -> None:
     sim = simulate("ash-crisis", days=7, seed=0)
     assert sim.truth.counts.lines >= 1_000_000
+
+
+def test_tiny_scale_still_yields_a_valid_stream() -> None:
+    sim = simulate("ash-crisis", days=1, seed=1, scale=0.00001)  # the quiet brand and the troll remain
+    lines = list(sim.lines())
+    assert len(lines) == sim.truth.counts.lines > 100
+    assert sum(isinstance(decode(x), InvalidEvent) for x in lines) == sim.truth.counts.garbage

@@ -37,7 +37,6 @@ i1 2
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import sqlite3
@@ -47,12 +46,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
 from daemon.notification import Notification, from_json, to_json
 from notifiers.base import Notifier
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -147,7 +148,7 @@ class Outbox:
         self._duplicates = 0
         self._pending = self._count_pending()
         if self._pending:
-            log.info("outbox: %d pending notifications from before the restart", self._pending)
+            log.info("outbox.pending_after_restart", pending=self._pending)
 
     # -- producer side -------------------------------------------------------------------
     def put(self, notification: Notification) -> bool:
@@ -226,7 +227,7 @@ class Outbox:
         try:
             result = self._notifier.send(notification)
         except Exception as exc:
-            log.exception("outbox: notifier raised on %s #%d", incident_id, seq)
+            log.exception("outbox.notifier_raised", incident_id=incident_id, seq=seq)
             if attempts + 1 >= self._max_exc:
                 self._finish(rid, "failed", f"exception: {type(exc).__name__}: {exc}")
             else:
@@ -237,7 +238,7 @@ class Outbox:
         elif result.retry:
             self._reschedule(rid, attempts + 1, result.retry_after, result.error)
         else:
-            log.error("outbox: giving up on %s #%d: %s", incident_id, seq, result.error)
+            log.error("outbox.gave_up", incident_id=incident_id, seq=seq, error=result.error)
             self._finish(rid, "failed", result.error)
         return 0.0
 
@@ -267,7 +268,7 @@ class Outbox:
             )
             self._retried += 1
         metrics.NOTIFICATIONS_RETRIED.inc()
-        log.warning("outbox: retry in %.1fs (attempt %d): %s", delay, attempts, error)
+        log.warning("outbox.retry", delay=round(delay, 2), attempt=attempts, error=error)
 
     def _count_pending(self) -> int:
         with self._lock:

@@ -1,0 +1,51 @@
+"""The console notifier says what Slack says; the docstring examples of the notifier modules run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import io
+import json
+
+import pytest
+from slack_helpers import note
+
+from notifiers.console import ConsoleNotifier
+from notifiers.render import render
+from notifiers.slack.blocks import root_blocks
+from notifiers.slack.testing import SlackEmulator
+
+
+def test_console_prints_the_same_content_as_the_slack_root(slack: SlackEmulator, make_notifier) -> None:
+    out = io.StringIO()
+    n = note(1, top_terms=["ash", "<!channel>"])
+    assert ConsoleNotifier(out).send(n).ok
+    text = out.getvalue()
+    assert make_notifier().send(n).ok
+    slack_text = json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+    message = render(n)
+    for line in [message.title, *message.staffing, *(v for _, v in message.figures)]:
+        assert line in text
+    for plain in ("SEV1 · klm", "17.4×", "Agents needed: 34", "Volunteers signed up: 0", "All flights cancelled"):
+        assert plain in text and plain in slack_text
+    assert "<!channel>" in text and "&lt;!channel&gt;" in slack_text, "plain on the console, escaped in Slack"
+    assert "[Acknowledge] [Escalate] [Resolve] [Snooze] [I can help]" in text
+    assert len(root_blocks(message)) <= 50
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "daemon.outbox",
+        "notifiers.render",
+        "notifiers.console",
+        "notifiers.slack.blocks",
+        "notifiers.slack.chart",
+        "notifiers.slack.notifier",
+        "notifiers.slack.settings",
+        "notifiers.slack.testing",
+    ],
+)
+def test_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0

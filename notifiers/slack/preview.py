@@ -198,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     n, status = example()
     m = render(n, status)
-    payload = {"channel": "C0123CRISIS", "text": fallback_text(m), "blocks": root_blocks(m)}
+    blocks = root_blocks(m)
+    payload: dict[str, Any] = {"channel": "C0123CRISIS", "text": fallback_text(m), "blocks": blocks}
     (out / "slack-root-message.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-    (out / "slack-root-message.png").write_bytes(preview_png(payload["blocks"]))
+    (out / "slack-root-message.png").write_bytes(preview_png(blocks))
     assert n.timeline is not None
     (out / "slack-chart.png").write_bytes(chart_png(n.timeline, f"{n.brand} · {n.severity.upper()} · {n.incident_id}"))
     print(f"wrote {out}/slack-root-message.json, slack-root-message.png, slack-chart.png")

@@ -38,7 +38,7 @@ EN: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Honestly {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Tip for {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, thank you {b}!{e_pos}", "Big thanks to {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Nobody answers the phone.",
         "Worst service ever.",
@@ -228,7 +228,7 @@ NL: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Eerlijk gezegd {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Tip voor {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, dank je {b}!{e_pos}", "Dikke pluim voor {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Niemand neemt op.",
         "Slechtste service ooit.",
@@ -392,7 +392,7 @@ SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is tran
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Predlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Niko se ne javlja na telefon.",
         "Najgora usluga ikada.",
@@ -560,7 +560,7 @@ HR: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Prijedlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Nitko se ne javlja na telefon.",
         "Najgora usluga ikad.",
@@ -731,7 +731,7 @@ BS: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Prijedlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Niko se ne javlja na telefon.",
         "Najgora usluga ikad.",
@@ -894,7 +894,7 @@ MK: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Искрено {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Предлог за {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, фала {b}!{e_pos}", "Сите пофалби за {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Никој не се јавува на телефон.",
         "Најлоша услуга досега.",
@@ -1061,7 +1061,7 @@ RU: dict[str, list[str]] = {
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Честно говоря, {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Предложение для {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, спасибо, {b}!{e_pos}", "Огромное спасибо {b}: {good}{e_pos}"],
-    "other": ["{misc}", "{misc}{e_neu}"],
+    "other": ["{misc}{tail}", "{misc_pre}{misc}{tail}"],
     "angry": [
         "Никто не берёт трубку.",
         "Худший сервис в жизни.",
@@ -1187,6 +1187,108 @@ RU: dict[str, list[str]] = {
     "celeb_neu": ["Где это снято?", "Каким рейсом он летел?", "Видел его вчера в аэропорту"],
 }
 
+# More everyday chatter, so that neutral posts are as varied as complaints (identical texts from many
+# accounts would look like a coordinated campaign).
+_MORE: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "misc": ["my whole family uses {b}", "talking about {b} at work today", "{b} has a new logo"],
+        "misc_airline": [
+            "first time flying with {b}",
+            "window seat on {fl}, nice view",
+            "coffee at the gate before {fl}",
+        ],
+        "misc_retail": [
+            "looking for a birthday present on {b}",
+            "comparing prices on {b} again",
+            "the {b} box is bigger than what is inside",
+        ],
+        "misc_delivery": ["pizza night with {b}", "first order with {b} today", "a {b} courier on a bike in the rain"],
+        "misc_telecom": ["switching my {b} plan next month", "new router from {b} arrived"],
+        "misc_fuel": ["filling up at {b} before the trip", "coffee stop at {b}"],
+        "misc_pre": ["So ", "Well, ", "Morning! ", "Just saying: "],
+        "tail": ["", "", "", "", " :)", " 😊", " haha", " ✌️"],
+    },
+    "nl": {
+        "misc": ["mijn hele familie gebruikt {b}", "op het werk over {b} gepraat", "{b} heeft een nieuw logo"],
+        "misc_airline": [
+            "voor het eerst met {b}",
+            "plekje bij het raam op {fl}, mooi uitzicht",
+            "koffie bij de gate voor {fl}",
+        ],
+        "misc_retail": [
+            "cadeautje zoeken op {b}",
+            "weer prijzen vergelijken op {b}",
+            "de doos van {b} is groter dan wat erin zit",
+            "vandaag komt de bezorger van {b}",
+        ],
+        "misc_pre": ["Zo, ", "Nou, ", "Goedemorgen! ", "Even zeggen: "],
+        "tail": ["", "", "", "", " :)", " 😊", " haha", " ✌️"],
+    },
+    "sr-Latn": {
+        "misc": ["cela porodica koristi {b}", "pričali smo o {b} na poslu", "{b} ima novi logo"],
+        "misc_airline": [
+            "prvi put letim sa {b}",
+            "sedište do prozora na letu {fl}, lep pogled",
+            "kafa na izlazu pre leta {fl}",
+        ],
+        "misc_delivery": ["veče pice uz {b}", "prva porudžbina preko {b} danas", "kurir {b} na biciklu po kiši"],
+        "misc_telecom": ["menjam paket kod {b} sledećeg meseca", "stigao mi je novi ruter od {b}"],
+        "misc_fuel": ["točim gorivo na {b} pred put", "pauza za kafu na pumpi {b}"],
+        "misc_pre": ["Eto, ", "Dobro jutro! ", "Samo kažem: ", "E pa, "],
+        "tail": ["", "", "", "", " :)", " 😊", " haha", " ✌️"],
+    },
+    "hr": {
+        "misc": ["cijela obitelj koristi {b}", "pričali smo o {b} na poslu", "{b} ima novi logo"],
+        "misc_airline": [
+            "prvi put letim s {b}",
+            "sjedalo do prozora na letu {fl}, lijep pogled",
+            "kava na izlazu prije leta {fl}",
+        ],
+        "misc_telecom": [
+            "mijenjam paket kod {b} idući mjesec",
+            "stigao mi je novi ruter od {b}",
+            "gledam utakmicu preko televizije od {b}",
+        ],
+        "misc_delivery": ["večer pizze uz {b}", "prva narudžba preko {b} danas", "dostavljač {b} na biciklu po kiši"],
+        "misc_pre": ["Eto, ", "Dobro jutro! ", "Samo kažem: ", "E pa, "],
+        "tail": ["", "", "", "", " :)", " 😊", " haha", " ✌️"],
+    },
+    "bs": {
+        "misc": ["cijela porodica koristi {b}", "pričali smo o {b} na poslu", "{b} ima novi logo"],
+        "misc_airline": [
+            "prvi put letim sa {b}",
+            "sjedište do prozora na letu {fl}, lijep pogled",
+            "kafa na izlazu prije leta {fl}",
+        ],
+        "misc_telecom": ["mijenjam paket kod {b} naredni mjesec", "stigao mi je novi ruter od {b}"],
+        "misc_delivery": ["večer pice uz {b}", "prva narudžba preko {b} danas", "dostavljač {b} na biciklu po kiši"],
+        "misc_pre": ["Eto, ", "Dobro jutro! ", "Samo kažem: ", "E pa, "],
+        "tail": ["", "", "", "", " :)", " 😊", " haha", " ✌️"],
+    },
+    "mk": {
+        "misc": ["целото семејство користи {b}", "зборувавме за {b} на работа", "{b} има ново лого"],
+        "misc_airline": [
+            "прв пат летам со {b}",
+            "седиште до прозорец на летот {fl}, убав поглед",
+            "кафе на излезот пред летот {fl}",
+        ],
+        "misc_fuel": ["пауза за кафе на {b}", "точам гориво на {b} пред одмор"],
+        "misc_delivery": ["вечер со пица преку {b}", "прва нарачка преку {b} денеска"],
+        "misc_pre": ["Ете, ", "Добро утро! ", "Само велам: "],
+        "tail": ["", "", "", "", " :)", " 😊", " хаха", " ✌️"],
+    },
+    "ru": {
+        "misc": ["вся семья пользуется {b}", "обсуждали {b} на работе", "у {b} новый логотип"],
+        "misc_airline": [
+            "первый раз лечу с {b}",
+            "место у окна на рейсе {fl}, красивый вид",
+            "кофе у выхода перед рейсом {fl}",
+        ],
+        "misc_pre": ["Ну что, ", "Доброе утро! ", "Просто скажу: "],
+        "tail": ["", "", "", "", " )))", " 😊", " хаха", " ✌️"],
+    },
+}
+
 VOCAB: dict[str, dict[str, list[str]]] = {"en": EN, "nl": NL, "sr-Latn": SR, "hr": HR, "bs": BS, "mk": MK, "ru": RU}
 
 # The crisis vocabulary per language: tests and the ground truth use it to check that the new terms show up.
@@ -1200,3 +1302,7 @@ CRISIS_TERMS: dict[str, tuple[str, ...]] = {
     "mk": ("пепел", "вулканот", "вулкански", "откажан", "рефундирање", "заглавени", "воздушниот"),
     "ru": ("пепла", "вулкана", "вулканического", "отменён", "возврат", "застряли", "воздушное"),
 }
+
+for _lang, _pools in _MORE.items():
+    for _pool, _items in _pools.items():
+        VOCAB[_lang].setdefault(_pool, []).extend(_items)

@@ -66,30 +66,43 @@ class PermanentError(Exception):
 
 
 class TokenBucket:
-    """Per-key token buckets on an injected clock.
+    """Per-channel rate limit on an injected clock (GCRA: a token bucket that hands out slots).
+
+    A caller refused a token gets a reserved slot, so callers that come back exactly when
+    told are served in turn instead of all racing for the next token.
 
     >>> from daemon.clock import FakeClock
     >>> c = FakeClock(); b = TokenBucket(rate=1.0, burst=2, clock=c)
-    >>> b.take("C1"), b.take("C1"), b.take("C1")
-    (0.0, 0.0, 1.0)
-    >>> c.advance(1.0); b.take("C1")
-    0.0
+    >>> b.take("C1", "a"), b.take("C1", "b"), b.take("C1", "c"), b.take("C1", "d")
+    (0.0, 0.0, 1.0, 2.0)
+    >>> c.advance(1.0); b.take("C1", "d"), b.take("C1", "c"), b.take("C1", "e")
+    (1.0, 0.0, 2.0)
     """
 
     def __init__(self, rate: float, burst: int, clock: Clock) -> None:
-        self.rate, self.burst, self._clock = rate, float(burst), clock
-        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, at); keys are our channels
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tat: dict[str, float] = {}  # channel -> theoretical arrival time of the next free slot
+        self._reserved: dict[tuple[str, str], float] = {}  # (channel, holder) -> slot time
 
-    def take(self, key: str) -> float:
-        """Take one token: 0.0 if granted, else the seconds until one is available."""
+    def take(self, key: str, holder: str = "") -> float:
+        """Take a slot for `holder` on channel `key`: 0.0 if granted now, else the seconds to wait."""
         now = self._clock.monotonic()
-        tokens, at = self._state.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens >= 1.0:
-            self._state[key] = (tokens - 1.0, now)
+        slot = self._reserved.get((key, holder))
+        if slot is not None:
+            if slot <= now:
+                del self._reserved[(key, holder)]
+                return 0.0
+            return slot - now
+        interval = 1.0 / self.rate
+        tat = max(self._tat.get(key, now), now)
+        allowed_at = tat - (self.burst - 1) * interval
+        self._tat[key] = tat + interval
+        if allowed_at <= now:
             return 0.0
-        self._state[key] = (tokens, now)
-        return (1.0 - tokens) / self.rate
+        if len(self._reserved) > 10_000:  # holders that never came back (gave up): forget old slots
+            self._reserved = {k: t for k, t in self._reserved.items() if t > now - 600}
+        self._reserved[(key, holder)] = allowed_at
+        return allowed_at - now
 
 
 def classify(exc: BaseException) -> Delivery:
@@ -171,6 +184,7 @@ class SlackNotifier:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._holder = ""  # the post now being made, for the rate limiter's reserved slots
         self._png: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
     # -- Notifier ------------------------------------------------------------------------
@@ -247,7 +261,7 @@ class SlackNotifier:
         key = channel
         if channel == self.channel or channel == self.store.channel(self.channel):
             key = self.channel
-        wait = self._bucket.take(key)
+        wait = self._bucket.take(key, self._holder)
         if wait > 0:
             raise Throttled(wait)
 
@@ -271,6 +285,7 @@ class SlackNotifier:
                 self.store.set_step(iid, seq, step, "done")
                 return
         self.store.set_step(iid, seq, step, "inflight")
+        self._holder = f"{iid}:{seq}:{step}"
         try:
             do()
         except Exception as exc:

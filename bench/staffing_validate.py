@@ -2,7 +2,7 @@
 
 For each point the suggested staff n (daemon.staffing.erlang.solve) and n - 1 run through the
 discrete-event simulation (daemon.staffing.simulation) with the same arrivals and handle times:
-- n meets the target: simulated service level >= P - 2 standard errors (batch means);
+- n meets the target: simulated service level >= P - 2 standard errors (independent replications);
 - n - 1 does not: its simulated service level < P + 2 standard errors, or, where the occupancy cap
   set n, its simulated occupancy is above the cap (no more than one agent of slack at the cap).
 Then with a backlog: the suggested staff (queue agents + backlog agents) starts a reply to every
@@ -30,12 +30,26 @@ from daemon.staffing.erlang import StaffingQuestion, erlang_a, service_level, so
 from daemon.staffing.simulation import simulate
 
 Z = 2.0
+REPS = 8  # independent replications per staff level
 MAX_RHO = 0.97  # above, an honest simulation needs tens of millions of arrivals per point
 MAX_CUSTOMERS = 1_500_000
 
 
 def _dur(d: str) -> float:
     return float(d[:-1]) * {"s": 1.0, "m": 60.0, "h": 3600.0}[d[-1]]
+
+
+def replicate(rate: float, aht: float, n: int, t: float, seed: int, kw: dict[str, Any]) -> tuple[float, float, float]:
+    """Mean service level over independent replications, its standard error and mean occupancy.
+
+    Each replication starts in the stationary state (no warm-up bias for exponential handle
+    times), so the replications are independent and their spread is an honest standard error;
+    the same seeds for n and n - 1 give common random numbers.
+    """
+    runs = [simulate(rate, aht, n, seed=seed * 100 + r, **kw) for r in range(REPS)]
+    sls = np.array([sim.service_level(t) for sim in runs])
+    occ = float(np.mean([sim.occupancy() for sim in runs]))
+    return float(sls.mean()), max(float(sls.std(ddof=1) / math.sqrt(REPS)), 1e-4), occ
 
 
 def check_point(
@@ -76,17 +90,14 @@ def check_point(
     # Near full occupancy the queue forgets its past slowly (relaxation ~ 4 rho / (1 - rho)^2 arrivals).
     runs = int(min(MAX_CUSTOMERS, max(customers, 400 * 4 * rho / (1 - rho) ** 2)))
     kw: dict[str, Any] = {
-        "customers": runs,
-        "seed": seed,
+        "customers": runs // REPS,
         "service": service,
         "cv": 0.6,
         "patience_seconds": patience,
         "start": "stationary",
         "warmup": 0.1 if service != "exponential" else 0.0,
     }
-    ok = simulate(rate, aht, n, **kw)
-    sl_n = ok.service_level(t)
-    se_n = max(ok.service_level_se(t), 1e-4)
+    sl_n, se_n, occ_n = replicate(rate, aht, n, t, seed, kw)
     meets = sl_n >= pct - Z * se_n
     why = ""
     if n - 1 < 1:
@@ -96,10 +107,7 @@ def check_point(
         sl_m, se_m, occ_m, one_fewer, clear_miss, why = math.nan, math.nan, math.nan, True, True, "unstable"
         unresolved = False
     else:
-        short = simulate(rate, aht, n - 1, **kw)
-        sl_m = short.service_level(t)
-        se_m = max(short.service_level_se(t), 1e-4)
-        occ_m = short.occupancy()
+        sl_m, se_m, occ_m = replicate(rate, aht, n - 1, t, seed, kw)
         misses_sl = sl_m < pct + Z * se_m
         # Simulated occupancy carries the noise of the realised work: relative se ~ sqrt(2 / arrivals)
         # for Poisson arrivals with exponential handle times.
@@ -113,7 +121,12 @@ def check_point(
         one_fewer = misses_sl if ans.binding == "service_level" else (misses_sl or over_cap)
         unresolved = not one_fewer and step < Z * se_m
         clear_miss = sl_m < pct - Z * se_m
-        why = "misses" if misses_sl else ("over cap" if over_cap else ("unresolved" if unresolved else ""))
+        if misses_sl:
+            why = "misses"
+        elif ans.binding == "occupancy" and over_cap:
+            why = "over cap"
+        else:
+            why = "unresolved" if unresolved else ""
     return {
         "rate": rate,
         "aht": aht,
@@ -133,7 +146,7 @@ def check_point(
         "meets": meets,
         "one_fewer_fails": one_fewer,
         "clear_miss": clear_miss,
-        "sim_occ": ok.occupancy(),
+        "sim_occ": occ_n,
         "why": why,
         "unresolved": unresolved,
         "customers": runs,
@@ -207,7 +220,10 @@ def main() -> int:
             return "Erlang A, exponential, patience 3m"
         return f"Erlang C, {r['service']}"
 
-    print(f"steady state: {customers} simulated arrivals per run, 10 % warm-up, z = {Z}")
+    print(
+        f"steady state: {customers} simulated arrivals per point and staff level (more near full occupancy), "
+        f"in {REPS} independent replications started in the stationary state; z = {Z}"
+    )
     print(f"grid: loads {rates}/h x handle times {ahts} s x targets {targets} x caps {caps} (Erlang C, P = 80 %)")
     print("      + Erlang A (patience 3 min) and lognormal handle times (cv 0.6) at cap 1.0")
     failures = 0

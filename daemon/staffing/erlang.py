@@ -57,7 +57,7 @@ class StaffingAnswer(msgspec.Struct, frozen=True, kw_only=True):
     wait_probability: float
     """Share of arrivals that wait at all."""
     mean_wait_seconds: float
-    """Average speed of answer (among answered arrivals for Erlang A)."""
+    """Mean wait over all arrivals (Erlang A: those who give up count the time until they leave)."""
     abandonment: float = 0.0
     """Share of arrivals that give up (Erlang A only)."""
     binding: str = "none"
@@ -216,7 +216,7 @@ def backlog_clearance_agents(backlog: int, aht_seconds: float, target_seconds: f
 def erlang_a(
     agents: int, arrivals_per_hour: float, aht_seconds: float, patience_seconds: float, target_seconds: float
 ) -> tuple[float, float, float, float]:
-    """(service level, abandonment, wait probability, mean wait of answered, seconds) for M/M/n+M.
+    """(service level, abandonment, wait probability, mean wait in seconds) for M/M/n+M.
 
     The service level counts an arrival as met when an agent picks it up within the target before
     the customer gives up. Arrivals see the stationary queue (PASTA); the chance that a customer
@@ -254,8 +254,7 @@ def erlang_a(
     sl = below + float(q_pi @ served_in_time)
     mean_queue = float(q_pi @ js)  # customers waiting, time-average = arrival-average (PASTA)
     abandonment = theta * mean_queue / lam if lam > 0 else 0.0
-    # Little: mean queue = lam * E[time in queue] over everyone; answered waits come from
-    # E[wait | answered] using P(served | j) for the share; keep the simple overall mean.
+    # Little's law: mean queue = lam x mean time in queue, over everyone (answered or not).
     mean_wait = mean_queue / lam if lam > 0 else 0.0
     return min(1.0, sl), min(1.0, abandonment), wait_probability, mean_wait
 

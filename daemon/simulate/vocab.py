@@ -34,7 +34,7 @@ EN: dict[str, list[str]] = {
         "{b} {issue}. Is anyone going to help me?",
         "{b} how many more times do I have to ask? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Hi {b}, {ask}?", "{b} quick question: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Hi {b}, {ask}?{q_tail}", "{b} quick question: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Honestly {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Tip for {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, thank you {b}!{e_pos}", "Big thanks to {b}: {good}{e_pos}"],
@@ -143,7 +143,7 @@ EN: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "my flight {fl} to {city} is cancelled because of the ash cloud",
@@ -161,7 +161,7 @@ EN: dict[str, list[str]] = {
         "No hotel, no information, nothing.",
         "Rebooking online does not work.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Hi {b}, {cr_ask}?"],
+    "cr_question": ["{b} {cr_ask}?{cr_q_tail}", "Hi {b}, {cr_ask}?{cr_q_tail}", "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}"],
     "cr_ask": [
         "is {fl} to {city} still going despite the ash",
         "can I rebook my cancelled flight for free",
@@ -169,7 +169,7 @@ EN: dict[str, list[str]] = {
         "do I get a refund if my flight is cancelled because of the ash",
         "where can stranded passengers stay tonight",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Volcanic ash cloud from Iceland closes airspace over Europe, {b} cancels flights",
         "Eruption in Iceland: flights from Schiphol cancelled because of the ash",
@@ -224,7 +224,7 @@ NL: dict[str, list[str]] = {
         "{b} {issue}. Gaat iemand me nog helpen?",
         "{b} hoe vaak moet ik het nog vragen? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Hoi {b}, {ask}?", "{b} vraagje: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Hoi {b}, {ask}?{q_tail}", "{b} vraagje: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Eerlijk gezegd {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Tip voor {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, dank je {b}!{e_pos}", "Dikke pluim voor {b}: {good}{e_pos}"],
@@ -317,7 +317,7 @@ NL: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "mijn vlucht {fl} naar {city} is geannuleerd door de aswolk",
@@ -335,7 +335,7 @@ NL: dict[str, list[str]] = {
         "Geen hotel, geen informatie, niks.",
         "Online omboeken werkt niet.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Hoi {b}, {cr_ask}?"],
+    "cr_question": ["{b} {cr_ask}?{cr_q_tail}", "Hoi {b}, {cr_ask}?{cr_q_tail}", "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}"],
     "cr_ask": [
         "gaat {fl} naar {city} nog ondanks de as",
         "kan ik mijn geannuleerde vlucht gratis omboeken",
@@ -343,7 +343,7 @@ NL: dict[str, list[str]] = {
         "krijg ik mijn geld terug als mijn vlucht door de aswolk is geannuleerd",
         "waar kunnen gestrande passagiers vannacht slapen",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Aswolk van IJslandse vulkaan sluit luchtruim boven Europa, {b} annuleert vluchten",
         "Uitbarsting op IJsland: vluchten vanaf Schiphol geannuleerd door de as",
@@ -388,7 +388,7 @@ SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is tran
         "{b} {issue}. Hoće li mi neko pomoći?",
         "{b} koliko puta još moram da pitam? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Zdravo {b}, {ask}?", "{b} kratko pitanje: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Zdravo {b}, {ask}?{q_tail}", "{b} kratko pitanje: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Predlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
@@ -484,7 +484,7 @@ SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is tran
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "moj let {fl} za {city} je otkazan zbog oblaka pepela",
@@ -502,7 +502,11 @@ SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is tran
         "Nema hotela, nema informacija, ništa.",
         "Preknjižavanje preko sajta ne radi.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Zdravo {b}, {cr_ask}?"],
+    "cr_question": [
+        "{b} {cr_ask}?{cr_q_tail}",
+        "Zdravo {b}, {cr_ask}?{cr_q_tail}",
+        "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}",
+    ],
     "cr_ask": [
         "da li {fl} za {city} ipak leti uprkos pepelu",
         "mogu li besplatno da preknjižim otkazan let",
@@ -510,7 +514,7 @@ SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is tran
         "da li dobijam povraćaj novca ako je let otkazan zbog pepela",
         "gde zaglavljeni putnici mogu da prespavaju noćas",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Oblak vulkanskog pepela sa Islanda zatvorio vazdušni prostor nad Evropom, {b} otkazuje letove",
         "Erupcija vulkana na Islandu: otkazani letovi zbog pepela",
@@ -556,7 +560,7 @@ HR: dict[str, list[str]] = {
         "{b} {issue}. Hoće li mi netko pomoći?",
         "{b} koliko puta još moram pitati? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Bok {b}, {ask}?", "{b} kratko pitanje: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Bok {b}, {ask}?{q_tail}", "{b} kratko pitanje: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Prijedlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
@@ -654,7 +658,7 @@ HR: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "moj let {fl} za {city} je otkazan zbog oblaka pepela",
@@ -672,7 +676,7 @@ HR: dict[str, list[str]] = {
         "Nema hotela, nema informacija, ništa.",
         "Promjena rezervacije preko stranice ne radi.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Bok {b}, {cr_ask}?"],
+    "cr_question": ["{b} {cr_ask}?{cr_q_tail}", "Bok {b}, {cr_ask}?{cr_q_tail}", "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}"],
     "cr_ask": [
         "leti li {fl} za {city} unatoč pepelu",
         "mogu li besplatno promijeniti otkazani let",
@@ -680,7 +684,7 @@ HR: dict[str, list[str]] = {
         "dobivam li povrat novca ako je let otkazan zbog pepela",
         "gdje zaglavljeni putnici mogu prespavati večeras",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Oblak vulkanskog pepela s Islanda zatvorio zračni prostor nad Europom, {b} otkazuje letove",
         "Erupcija vulkana na Islandu: otkazani letovi zbog pepela",
@@ -727,7 +731,7 @@ BS: dict[str, list[str]] = {
         "{b} {issue}. Hoće li mi neko pomoći?",
         "{b} koliko puta još moram pitati? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Zdravo {b}, {ask}?", "{b} kratko pitanje: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Zdravo {b}, {ask}?{q_tail}", "{b} kratko pitanje: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Iskreno {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Prijedlog za {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, hvala {b}!{e_pos}", "Sve pohvale za {b}: {good}{e_pos}"],
@@ -824,7 +828,7 @@ BS: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "moj let {fl} za {city} je otkazan zbog oblaka pepela",
@@ -842,7 +846,11 @@ BS: dict[str, list[str]] = {
         "Nema hotela, nema informacija, ništa.",
         "Promjena rezervacije preko stranice ne radi.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Zdravo {b}, {cr_ask}?"],
+    "cr_question": [
+        "{b} {cr_ask}?{cr_q_tail}",
+        "Zdravo {b}, {cr_ask}?{cr_q_tail}",
+        "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}",
+    ],
     "cr_ask": [
         "da li {fl} za {city} ipak leti uprkos pepelu",
         "mogu li besplatno promijeniti otkazani let",
@@ -850,7 +858,7 @@ BS: dict[str, list[str]] = {
         "da li dobijam povrat novca ako je let otkazan zbog pepela",
         "gdje zaglavljeni putnici mogu prespavati noćas",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Oblak vulkanskog pepela sa Islanda zatvorio zračni prostor iznad Evrope, {b} otkazuje letove",
         "Erupcija vulkana na Islandu: otkazani letovi zbog pepela",
@@ -890,7 +898,7 @@ MK: dict[str, list[str]] = {
         "{b} {issue}. Дали некој ќе ми помогне?",
         "{b} уште колку пати треба да прашам? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Здраво {b}, {ask}?", "{b} кратко прашање: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Здраво {b}, {ask}?{q_tail}", "{b} кратко прашање: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Искрено {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Предлог за {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, фала {b}!{e_pos}", "Сите пофалби за {b}: {good}{e_pos}"],
@@ -991,7 +999,7 @@ MK: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "мојот лет {fl} за {city} е откажан поради облакот од пепел",
@@ -1009,7 +1017,11 @@ MK: dict[str, list[str]] = {
         "Нема хотел, нема информации, ништо.",
         "Промената на резервацијата преку страницата не работи.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Здраво {b}, {cr_ask}?"],
+    "cr_question": [
+        "{b} {cr_ask}?{cr_q_tail}",
+        "Здраво {b}, {cr_ask}?{cr_q_tail}",
+        "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}",
+    ],
     "cr_ask": [
         "дали {fl} за {city} сепак лета и покрај пепелот",
         "може ли бесплатно да го сменам откажаниот лет",
@@ -1017,7 +1029,7 @@ MK: dict[str, list[str]] = {
         "дали добивам рефундирање ако летот е откажан поради пепелот",
         "каде можат заглавените патници да преноќат вечерва",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Облак од вулкански пепел од Исланд го затвори воздушниот простор над Европа, {b} откажува летови",
         "Ерупција на вулкан на Исланд: откажани летови поради пепелот",
@@ -1057,7 +1069,7 @@ RU: dict[str, list[str]] = {
         "{b} {issue}. Мне кто-нибудь поможет?",
         "{b} сколько ещё раз мне спрашивать? {issue}.",
     ],
-    "question": ["{b} {ask}?", "Здравствуйте, {b}, {ask}?", "{b} короткий вопрос: {ask}?"],
+    "question": ["{b} {ask}?{q_tail}", "Здравствуйте, {b}, {ask}?{q_tail}", "{b} короткий вопрос: {ask}?{q_tail}"],
     "feedback_neg": ["{b} {fb_neg}{e_neu}", "Честно говоря, {b}, {fb_neg}."],
     "feedback": ["{b} {fb}", "Предложение для {b}: {fb}"],
     "praise": ["{b} {good}{e_pos}", "{good}, спасибо, {b}!{e_pos}", "Огромное спасибо {b}: {good}{e_pos}"],
@@ -1133,7 +1145,7 @@ RU: dict[str, list[str]] = {
     "cr_complaint": [
         "{b} {cr_issue}. {cr_angry}{cr_extra}{e_neg}",
         "{cr_issue}! {cr_angry} {b}{cr_extra}{e_neg}",
-        "{cr_angry} {b} {cr_issue}{e_neg}",
+        "{cr_angry} {b} {cr_issue}.{cr_extra}{e_neg}",
     ],
     "cr_issue": [
         "мой рейс {fl} в {city} отменён из-за облака пепла",
@@ -1151,7 +1163,11 @@ RU: dict[str, list[str]] = {
         "Ни гостиницы, ни информации, ничего.",
         "Переоформить билет на сайте невозможно.",
     ],
-    "cr_question": ["{b} {cr_ask}?", "Здравствуйте, {b}, {cr_ask}?"],
+    "cr_question": [
+        "{b} {cr_ask}?{cr_q_tail}",
+        "Здравствуйте, {b}, {cr_ask}?{cr_q_tail}",
+        "{cr_q_pre}{b} {cr_ask}?{cr_q_tail}",
+    ],
     "cr_ask": [
         "полетит ли {fl} в {city} несмотря на пепел",
         "можно ли бесплатно переоформить отменённый рейс",
@@ -1159,7 +1175,7 @@ RU: dict[str, list[str]] = {
         "вернут ли деньги, если рейс отменён из-за пепла",
         "где застрявшим пассажирам переночевать сегодня",
     ],
-    "cr_info": ["{cr_news}", "{cr_news}{e_neu}"],
+    "cr_info": ["{cr_news}{cr_news_tail}", "{cr_news_pre}{cr_news}{cr_news_tail}"],
     "cr_news": [
         "Облако вулканического пепла из Исландии закрыло небо над Европой, {b} отменяет рейсы",
         "Извержение вулкана в Исландии: рейсы отменены из-за пепла",
@@ -1189,6 +1205,125 @@ RU: dict[str, list[str]] = {
 
 # More everyday chatter, so that neutral posts are as varied as complaints (identical texts from many
 # accounts would look like a coordinated campaign).
+# Openings and closings of questions and news shares: many people ask the same thing in a crisis, but
+# not in exactly the same words.
+_TAILS: dict[str, dict[str, list[str]]] = {
+    "en": {
+        "q_tail": ["", "", "", " Thanks!", " Thanks in advance.", " :)"],
+        "cr_q_pre": ["Urgent: ", "Please help! ", "Sorry to ask again, ", "Quick one: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " We are {n} people.",
+            " Booking for {n} passengers.",
+            " My flight was {fl}.",
+            " Stuck in {city}.",
+            " Thanks in advance.",
+            " Please answer!",
+            " #ashcloud",
+        ],
+        "cr_news_pre": ["Breaking: ", "Wow. ", "Oh no: ", "FYI: "],
+        "cr_news_tail": ["", " #ashcloud", " #volcano", " Stay safe everyone.", " What a mess."],
+    },
+    "nl": {
+        "q_tail": ["", "", "", " Bedankt!", " Alvast bedankt.", " :)"],
+        "cr_q_pre": ["Dringend: ", "Help alsjeblieft! ", "Sorry dat ik het weer vraag, ", "Snelle vraag: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " We zijn met {n} personen.",
+            " Boeking voor {n} passagiers.",
+            " Mijn vlucht was {fl}.",
+            " Vast in {city}.",
+            " Alvast bedankt.",
+            " Graag antwoord!",
+            " #aswolk",
+        ],
+        "cr_news_pre": ["Breaking: ", "Wow. ", "O nee: ", "Ter info: "],
+        "cr_news_tail": ["", " #aswolk", " #vulkaan", " Sterkte iedereen.", " Wat een chaos."],
+    },
+    "sr-Latn": {
+        "q_tail": ["", "", "", " Hvala!", " Hvala unapred.", " :)"],
+        "cr_q_pre": ["Hitno: ", "Pomozite molim vas! ", "Izvinite što opet pitam, ", "Kratko pitanje: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " Ima nas {n}.",
+            " Rezervacija za {n} putnika.",
+            " Moj let je bio {fl}.",
+            " Hvala unapred.",
+            " Molim odgovor!",
+            " #pepeo",
+        ],
+        "cr_news_pre": ["Hitno: ", "Vau. ", "Ajme: ", "Za informaciju: "],
+        "cr_news_tail": ["", " #pepeo", " #vulkan", " Čuvajte se.", " Kakav haos."],
+    },
+    "hr": {
+        "q_tail": ["", "", "", " Hvala!", " Hvala unaprijed.", " :)"],
+        "cr_q_pre": ["Hitno: ", "Pomozite molim vas! ", "Oprostite što opet pitam, ", "Kratko pitanje: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " Ima nas {n}.",
+            " Rezervacija za {n} putnika.",
+            " Moj let je bio {fl}.",
+            " Hvala unaprijed.",
+            " Molim odgovor!",
+            " #pepeo",
+        ],
+        "cr_news_pre": ["Hitno: ", "Vau. ", "Joj: ", "Za informaciju: "],
+        "cr_news_tail": ["", " #pepeo", " #vulkan", " Čuvajte se.", " Kakav kaos."],
+    },
+    "bs": {
+        "q_tail": ["", "", "", " Hvala!", " Hvala unaprijed.", " :)"],
+        "cr_q_pre": ["Hitno: ", "Pomozite molim vas! ", "Izvinite što opet pitam, ", "Kratko pitanje: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " Ima nas {n}.",
+            " Rezervacija za {n} putnika.",
+            " Moj let je bio {fl}.",
+            " Hvala unaprijed.",
+            " Molim odgovor!",
+            " #pepeo",
+        ],
+        "cr_news_pre": ["Hitno: ", "Vau. ", "Joj: ", "Za informaciju: "],
+        "cr_news_tail": ["", " #pepeo", " #vulkan", " Čuvajte se.", " Kakav haos."],
+    },
+    "mk": {
+        "q_tail": ["", "", "", " Фала!", " Однапред благодарам.", " :)"],
+        "cr_q_pre": ["Итно: ", "Ве молам помогнете! ", "Извинете што пак прашувам, ", "Кратко прашање: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " Нè има {n}.",
+            " Резервација за {n} патници.",
+            " Мојот лет беше {fl}.",
+            " Однапред благодарам.",
+            " Ве молам одговорете!",
+            " #пепел",
+        ],
+        "cr_news_pre": ["Итно: ", "Леле. ", "Замислете: ", "За информација: "],
+        "cr_news_tail": ["", " #пепел", " #вулкан", " Чувајте се.", " Каков хаос."],
+    },
+    "ru": {
+        "q_tail": ["", "", "", " Спасибо!", " Заранее спасибо.", " :)"],
+        "cr_q_pre": ["Срочно: ", "Помогите, пожалуйста! ", "Извините, что снова спрашиваю, ", "Короткий вопрос: "],
+        "cr_q_tail": [
+            "",
+            "",
+            " Мы с семьёй.",
+            " Бронь на всю семью.",
+            " Мой рейс был {fl}.",
+            " Заранее спасибо.",
+            " Ответьте, пожалуйста!",
+            " #пепел",
+        ],
+        "cr_news_pre": ["Срочно: ", "Ого. ", "Вот это да: ", "К сведению: "],
+        "cr_news_tail": ["", " #пепел", " #вулкан", " Берегите себя.", " Какой хаос."],
+    },
+}
+
 _MORE: dict[str, dict[str, list[str]]] = {
     "en": {
         "misc": ["my whole family uses {b}", "talking about {b} at work today", "{b} has a new logo"],
@@ -1304,5 +1439,8 @@ CRISIS_TERMS: dict[str, tuple[str, ...]] = {
 }
 
 for _lang, _pools in _MORE.items():
+    for _pool, _items in _pools.items():
+        VOCAB[_lang].setdefault(_pool, []).extend(_items)
+for _lang, _pools in _TAILS.items():
     for _pool, _items in _pools.items():
         VOCAB[_lang].setdefault(_pool, []).extend(_items)

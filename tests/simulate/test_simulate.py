@@ -250,3 +250,13 @@ def test_tiny_scale_still_yields_a_valid_stream() -> None:
     lines = list(sim.lines())
     assert len(lines) == sim.truth.counts.lines > 100
     assert sum(isinstance(decode(x), InvalidEvent) for x in lines) == sim.truth.counts.garbage
+
+
+def test_crisis_texts_are_varied_not_copies(crisis: Sim) -> None:
+    # many people write about the same thing, but identical texts from many accounts would be a
+    # coordinated campaign, which the detectors must tell apart from a customer crisis
+    peak = parse_event_time(crisis.truth.crisis.peak)
+    for lo in np.arange(peak, peak + 120 * MIN, 10 * MIN):
+        ms = [m for m in crisis.customer("klm", lo, lo + 10 * MIN) if m.kind != "share"]
+        most = Counter(m.text for m in ms).most_common(1)[0][1]
+        assert most < 0.02 * len(ms), (most, len(ms))

@@ -145,7 +145,8 @@ def main(args: argparse.Namespace) -> int:
         f"on shift       {on_shift}",
         f"call in        {call_in}",
         f"service level  {ans.service_level:.3f} within {format_duration(target_seconds)}; occupancy "
-        f"{ans.occupancy:.3f} (cap {occupancy:g}, bound by {ans.binding.replace('_', ' ')})",
+        f"{ans.occupancy:.3f} (cap {occupancy:g}, "
+        + ("no new arrivals)" if ans.binding == "none" else f"set by the {ans.binding.replace('_', ' ')})"),
         f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s",
     ]
     if patience is not None:

@@ -40,11 +40,8 @@ class ResponseTracker:
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
+        """Replaceable at any time (configuration reload); the figures follow at once."""
         r = settings.responses
-        self.window = parse_duration(r.window)
-        self.max_age = parse_duration(r.max_age)
-        self.breach_after = parse_duration(r.breach_after)
-        self.max_tracked = r.max_tracked
         # id -> [event time, platform, first reply time or nan]; insertion order is about time order.
         self._records: dict[str, list[float | str]] = {}
         self._replies: deque[float] = deque(maxlen=r.max_tracked)
@@ -53,6 +50,22 @@ class ResponseTracker:
         """Mentions dropped unanswered because of the memory bound or their age."""
         self.unmatched_replies = 0
         """Brand replies to mentions the tracker does not know (older, or not needing a reply)."""
+
+    @property
+    def window(self) -> float:
+        return parse_duration(self.settings.responses.window)
+
+    @property
+    def max_age(self) -> float:
+        return parse_duration(self.settings.responses.max_age)
+
+    @property
+    def breach_after(self) -> float:
+        return parse_duration(self.settings.responses.breach_after)
+
+    @property
+    def max_tracked(self) -> int:
+        return self.settings.responses.max_tracked
 
     # -- input ------------------------------------------------------------------------------------
 

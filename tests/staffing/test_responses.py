@@ -144,3 +144,12 @@ def test_km_matches_plain_median_without_censoring() -> None:
     rng = np.random.default_rng(1)
     x = rng.exponential(300.0, 1001)
     assert _km_quantile(x, np.ones(1001, bool), 0.5) == pytest.approx(np.median(x))
+
+
+def test_settings_can_be_replaced_on_reload() -> None:
+    t = _tracker(window="2h")
+    for i in range(10):
+        t.observe_mention(f"m{i}", 600.0 * i, "twitter")  # one every 10 minutes
+    assert t.figures(now=5400.0).mentions == 10
+    t.settings = msgspec.convert({"responses": {"window": "30m"}}, StaffingSettings)
+    assert t.figures(now=5400.0).mentions == 4  # 3600..5400

@@ -46,6 +46,8 @@ class ResponseTracker:
         self._records: dict[str, list[float | str]] = {}
         self._replies: deque[float] = deque(maxlen=r.max_tracked)
         self._latest = -math.inf
+        self.replies_seen = 0
+        """First replies matched so far (0: the stream carries no brand replies, figures stay empty)."""
         self.forgotten = 0
         """Mentions dropped unanswered because of the memory bound or their age."""
         self.unmatched_replies = 0
@@ -94,6 +96,7 @@ class ResponseTracker:
             return  # only the first reply counts
         rec[2] = max(float(rec[0]), ts)  # a reply stamped before its mention: clock skew, count as 0
         self._replies.append(ts)
+        self.replies_seen += 1
 
     def _prune(self) -> None:
         horizon = self._latest - max(self.max_age, self.window)
@@ -110,8 +113,12 @@ class ResponseTracker:
     # -- output -----------------------------------------------------------------------------------
 
     def figures(self, now: float) -> ResponseFigures:
-        """Figures at event time `now` over the mentions of the last `responses.window`."""
-        if not self._records:
+        """Figures at event time `now` over the mentions of the last `responses.window`.
+
+        Empty until the stream has carried at least one brand reply to a tracked mention: a stream
+        without brand replies says nothing about the backlog (it would look like no one answers).
+        """
+        if not self._records or not self.replies_seen:
             return ResponseFigures()
         ts = np.fromiter((float(r[0]) for r in self._records.values()), float, len(self._records))
         reply = np.fromiter((float(r[2]) for r in self._records.values()), float, len(self._records))

@@ -200,7 +200,7 @@ class ResponseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Mentions of this recent stretch of event time make the figures."""
     max_tracked: Annotated[int, msgspec.Meta(ge=100)] = 100_000
     """Most mentions remembered at once (per brand); the oldest are forgotten first."""
-    max_age: str = "24h"
+    max_age: str = "6h"
     """Unanswered mentions older than this leave the backlog (they will not be answered any more)."""
     breach_after: str = "30m"
     """The breach forecast says when the median first reply passes this."""

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from daemon.events import Mention
+from daemon.notification import ResponseFigures
 from daemon.staffing.responses import ResponseTracker, _km_quantile
 from daemon.staffing.settings import StaffingSettings
 
@@ -92,9 +93,18 @@ def test_memory_is_bounded_and_old_mentions_leave() -> None:
         t.observe_mention(f"m{i}", float(i), "twitter")
     assert len(t._records) == 100 and t.forgotten == 900
     t.observe_mention("late", 10_000.0, "twitter")
-    assert len(t._records) == 1  # the rest is older than an hour
-    f = t.figures(now=10_000.0)
+    t.observe_mention("later", 10_010.0, "twitter")
+    assert len(t._records) == 2  # the rest is older than an hour
+    t.observe_reply("later", 10_020.0)
+    f = t.figures(now=10_030.0)
     assert f.backlog == 1
+
+
+def test_a_stream_without_brand_replies_says_nothing() -> None:
+    t = _tracker()
+    for i in range(100):
+        t.observe_mention(f"m{i}", 10.0 * i, "twitter")
+    assert t.figures(now=2000.0) == ResponseFigures()
 
 
 def test_replies_to_unknown_or_repeated() -> None:
@@ -150,6 +160,7 @@ def test_settings_can_be_replaced_on_reload() -> None:
     t = _tracker(window="2h")
     for i in range(10):
         t.observe_mention(f"m{i}", 600.0 * i, "twitter")  # one every 10 minutes
+    t.observe_reply("m0", 60.0)
     assert t.figures(now=5400.0).mentions == 10
     t.settings = msgspec.convert({"responses": {"window": "30m"}}, StaffingSettings)
     assert t.figures(now=5400.0).mentions == 4  # 3600..5400

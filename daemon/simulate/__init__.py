@@ -32,8 +32,11 @@ and `3 + 2 x days` lines are invalid.
 
 `ash-crisis`: on the last day (2010-04-15 by default) klm's volume ramps over 30-40 minutes to
 x12-x18 (a 3-5 hour plateau, then an hour-scale decay), ~70 % negative, with ash/volcano/cancelled/
-refund/stranded vocabulary in every language. `normal`: the same world without it. Distractors
-recur in every week of the stream; `Stream.truth` (also `--truth FILE`) says where everything is.
+refund/stranded vocabulary in every language. `normal`: the same world without it. `coordinated`:
+the normal world plus, on the last day, 600-900 (x scale) near-identical negative posts against klm
+from fresh low-follower accounts within 30 minutes (astroturfing, not a customer crisis).
+Distractors recur in every week of the stream; `Stream.truth` (also `--truth FILE`) says where
+everything is, and `Stream.labels()` gives each event's hidden category and intent.
 """
 
 from __future__ import annotations

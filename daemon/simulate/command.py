@@ -21,7 +21,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Write a synthetic multi-brand mention stream (JSON lines, in delivery order: late, "
         "duplicate and a few invalid lines included). Scenarios: " + ", ".join(SCENARIOS) + ".",
     )
-    p.add_argument("scenario", metavar="SCENARIO", help="ash-crisis (the crisis on the last day) or normal")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="ash-crisis (the crisis on the last day), normal (no crisis) or coordinated (normal plus an "
+        "astroturfing burst)",
+    )
     p.add_argument("--days", type=int, default=7, help="days simulated (default 7)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same bytes (default 0)")
     p.add_argument("-o", "--output", metavar="FILE", help="output file (default stdout)")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import numpy as np
 
-SCENARIOS = ("ash-crisis", "normal")
+SCENARIOS = ("ash-crisis", "normal", "coordinated")
 HOME_TZ = "Europe/Amsterdam"  # calendar of `--days` and `--start`
 DEFAULT_LAST_DAY = date(2010, 4, 15)  # the ash cloud closed Dutch airspace
 
@@ -100,6 +100,7 @@ CAMPAIGN_BRAND = "bol"
 CELEBRITY_BRAND = "airserbia"
 TROLL_BRAND = "hrtelekom"
 GROWTH_BRAND = "wolt"
+COORDINATED_BRAND = "klm"
 SPARSE_BRAND = "makpetrol"
 
 
@@ -134,7 +135,8 @@ class CrisisPlan:
 @dataclass(frozen=True)
 class Pulse:
     """A distractor at one brand: `troll` (one author's flood), `celebrity` (a viral post and its
-    reactions), `campaign` (a positive volume spike)."""
+    reactions), `campaign` (a positive volume spike), `coordinated` (near-identical negative posts
+    from hundreds of new accounts: astroturfing, not a customer crisis)."""
 
     kind: str
     brand: str
@@ -223,6 +225,13 @@ def make_plan(scenario: str, days: int, seed: int, start: date | None = None, sc
         pulses.append(Pulse("celebrity", CELEBRITY_BRAND, t, t + 90 * minute, 1200.0 * scale))
         t = at(back + 3, CAMPAIGN_BRAND, 10.0, 3.0)
         pulses.append(Pulse("campaign", CAMPAIGN_BRAND, t, t + 210 * minute, round(float(rng.uniform(4.0, 6.0)), 2)))
+    if scenario == "coordinated":  # the normal world plus an inauthentic campaign against the crisis brand
+        t = at(0, COORDINATED_BRAND, 10.0, 4.0)
+        pulses.append(
+            Pulse(
+                "coordinated", COORDINATED_BRAND, t, t + 30 * minute, max(50.0, float(rng.integers(600, 900)) * scale)
+            )
+        )
     pulses = [p for p in pulses if start_ms <= p.start_ms < end_ms]
     pulses.sort(key=lambda p: p.start_ms)
     return Plan(scenario, seed, days, scale, start_ms, end_ms, crisis, tuple(pulses))
@@ -252,7 +261,7 @@ class CrisisTruth(msgspec.Struct, frozen=True):
 
 
 class DistractorTruth(msgspec.Struct, frozen=True):
-    kind: str  # troll, celebrity, campaign, growth, sparse
+    kind: str  # troll, celebrity, campaign, coordinated, growth, sparse
     brand: str
     start: str
     end: str

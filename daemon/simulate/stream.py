@@ -42,17 +42,17 @@ from daemon.simulate.vocab import CRISIS_TERMS
 CATEGORIES = (
     "complaint", "question_neg", "feedback_neg", "question", "feedback", "praise", "other",
     "cr_complaint", "cr_question", "cr_info", "reply", "cr_reply", "troll", "celeb_post",
-    "celeb_pos", "celeb_neu", "campaign", "brand_post",
+    "celeb_pos", "celeb_neu", "campaign", "brand_post", "coordinated",
 )  # fmt: skip
 CAT = {name: i for i, name in enumerate(CATEGORIES)}
-NEGATIVE = frozenset({"complaint", "question_neg", "feedback_neg", "cr_complaint", "troll"})
+NEGATIVE = frozenset({"complaint", "question_neg", "feedback_neg", "cr_complaint", "troll", "coordinated"})
 POSITIVE = frozenset({"praise", "celeb_post", "celeb_pos", "campaign", "brand_post"})
 INTENT = {
     "complaint": "complaint", "question_neg": "question", "feedback_neg": "feedback", "question": "question",
     "feedback": "feedback", "praise": "praise", "other": "other", "cr_complaint": "complaint",
     "cr_question": "question", "cr_info": "other", "reply": "other", "cr_reply": "other",
     "troll": "complaint", "celeb_post": "praise", "celeb_pos": "praise", "celeb_neu": "other",
-    "campaign": "praise", "brand_post": "other",
+    "campaign": "praise", "brand_post": "other", "coordinated": "complaint",
 }  # fmt: skip
 CRISIS_CATS = frozenset({"cr_complaint", "cr_question", "cr_info"})
 PLATFORMS = ("twitter", "facebook", "instagram", "email", "whatsapp", "vk")
@@ -64,6 +64,8 @@ HOUR = 3_600_000
 POOL = 400_000  # customer accounts
 TROLL_AUTHOR = POOL + 1
 CELEB_AUTHOR = POOL + 2
+COORD_AUTHORS = POOL + 100  # first of the campaign's fresh accounts
+N_AUTHORS = COORD_AUTHORS + 2000
 BRAND_AUTHOR = -1
 GAMMA_SHAPE = 12.0  # minute-level overdispersion: var = mean + mean^2 / shape
 LATE_SHARE = 0.03
@@ -196,6 +198,8 @@ class Stream:
                 self._add_troll(rng, parts, pulse)
             elif pulse.kind == "celebrity":
                 self._add_celebrity(rng, parts, pulse)
+            elif pulse.kind == "coordinated":
+                self._add_coordinated(rng, parts, pulse)
         cols = parts.arrays()
         n_customer = parts.n
         self._add_replies(rng, parts, cols, smooth_rates)
@@ -287,6 +291,17 @@ class Stream:
             parent=np.where(comment, post, -1),
         )  # fmt: skip
 
+    def _add_coordinated(self, rng: np.random.Generator, parts: _Parts, pulse: Pulse) -> None:
+        n = int(pulse.size)
+        accounts = round(n / 1.25)  # every account posts once, a quarter of them twice
+        who = np.concatenate([np.arange(accounts), rng.choice(accounts, n - accounts, replace=False)])
+        ts = pulse.start_ms + np.sort(rng.integers(0, pulse.end_ms - pulse.start_ms, n))
+        parts.add(
+            brand=BRAND_INDEX[pulse.brand], ts=ts, cat=CAT["coordinated"],
+            lang=_choice(rng, {"en": 0.7, "nl": 0.3}, LANGS, n), plat=PLATFORMS.index("twitter"),
+            author=COORD_AUTHORS + rng.permutation(who), kind=_K_BARE,
+        )  # fmt: skip
+
     # ---- step 2: replies, ids, delivery -------------------------------------------------------
 
     def _add_replies(
@@ -353,7 +368,8 @@ class Stream:
         c["sentiment"] = np.where(
             (c["plat"] == PLATFORMS.index("facebook")) & (rng.random(n) < 0.12), (senti * 100).round(), -128
         ).astype(np.int8)
-        followers = np.exp(rng.normal(4.6, 1.6, POOL + 3)).astype(np.int64)
+        followers = np.exp(rng.normal(4.6, 1.6, N_AUTHORS)).astype(np.int64)
+        followers[COORD_AUTHORS:] = rng.integers(0, 40, N_AUTHORS - COORD_AUTHORS)  # fresh accounts
         followers[TROLL_AUTHOR], followers[CELEB_AUTHOR] = 37, int(rng.integers(3_000_000, 6_000_000))
         f = followers[np.maximum(c["author"], 0)]
         brand_f = np.array([b.followers for b in BRANDS])[c["brand"]]
@@ -439,6 +455,8 @@ class Stream:
                 posts = [i for i in self.celeb_posts if int(c["ts"][i]) == p.start_ms]
                 post = self.event_id(posts[0]) if posts else None
                 detail = "viral post, then a short burst of mostly neutral/positive reactions"
+            elif p.kind == "coordinated":
+                detail = f"{int(p.size)} near-identical negative posts from {round(p.size / 1.25)} new accounts"
             else:
                 detail = f"positive campaign, volume x{p.size} for about 3 hours"
             distractors.append(

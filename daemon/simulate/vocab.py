@@ -210,6 +210,11 @@ EN: dict[str, list[str]] = {
         "{b} your summer sale is amazing {tag}{e_pos}",
     ],
     "brand_post": ["Our summer sale has started! Up to 50% off on thousands of items {tag}"],
+    "coordinated": [
+        "{b} exploits its cabin crew. Stop flying {b} until they pay fair wages! {coord_tag}",
+        "{b} exploits its cabin crew. Stop flying {b} until they pay fair wages {coord_tag}",
+    ],
+    "coord_tag": ["#boycott", "#fairpay", "#boycott #fairpay", "#stopflying"],
 }
 
 NL: dict[str, list[str]] = {
@@ -374,6 +379,11 @@ NL: dict[str, list[str]] = {
         "Meedoen met de winactie van {b}, wie doet er mee? {tag}",
     ],
     "brand_post": ["Onze zomeractie is begonnen! Tot 50% korting op duizenden artikelen {tag}"],
+    "coordinated": [
+        "{b} buit zijn cabinepersoneel uit. Vlieg niet meer met {b} tot ze eerlijk betalen! {coord_tag}",
+        "{b} buit zijn cabinepersoneel uit. Vlieg niet meer met {b} tot ze eerlijk betalen {coord_tag}",
+    ],
+    "coord_tag": ["#boycot", "#eerlijkloon", "#boycot #eerlijkloon", "#nietvliegen"],
 }
 
 SR: dict[str, list[str]] = {  # Serbian, Latin script (ekavian); sr-Cyrl is transliterated from it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date
 
@@ -260,3 +261,18 @@ def test_crisis_texts_are_varied_not_copies(crisis: Sim) -> None:
         ms = [m for m in crisis.customer("klm", lo, lo + 10 * MIN) if m.kind != "share"]
         most = Counter(m.text for m in ms).most_common(1)[0][1]
         assert most < 0.02 * len(ms), (most, len(ms))
+
+
+def test_coordinated_campaign_scenario() -> None:
+    sim = Sim(simulate("coordinated", days=2, seed=6, scale=0.2))
+    assert sim.truth.crisis is None
+    (coord,) = [d for d in sim.truth.distractors if d.kind == "coordinated"]
+    posts = [m for m in sim.unique.values() if sim.category[m.id] == "coordinated"]
+    assert len(posts) == int(coord.size) >= 100 and {m.brand for m in posts} == {coord.brand}
+    start = parse_event_time(coord.start)
+    assert all(start <= m.ts < start + 30 * MIN for m in posts)
+    assert len({m.author_id for m in posts}) > 0.5 * len(posts)  # many accounts...
+    skeletons = {" ".join(re.sub(r"[@#]\w+|[^\w\s]|klm", " ", m.text.lower()).split()) for m in posts}
+    assert len(skeletons) <= 2  # ...posting near-copies (one message per language)
+    assert max(m.followers or 0 for m in posts) < 40  # fresh accounts
+    assert {d.kind for d in sim.truth.distractors} >= {"troll", "celebrity", "campaign"}

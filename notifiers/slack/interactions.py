@@ -18,6 +18,7 @@ import structlog
 from slack_sdk import WebClient
 
 from notifiers.slack.notifier import SlackNotifier
+from notifiers.slack.settings import SlackSettings
 
 log = structlog.get_logger(__name__)
 
@@ -84,3 +85,22 @@ def connect_socket_mode(notifier: SlackNotifier, app_token: str, web_client: Web
     client.connect()
     log.info("slack.socket_mode_connected")
     return client
+
+
+def start_interactivity(notifier: SlackNotifier, settings: SlackSettings) -> Callable[[], None]:
+    """Start what `settings.interactivity` asks for besides the daemon's own HTTP endpoint
+    (which calls `notifier.handle_interaction` itself), plus the notifier's background thread
+    (escalation, notes, root refreshes). Returns a function that stops them."""
+    notifier.start()
+    client: Any = None
+    if settings.interactivity == "socket":
+        if not settings.app_token:
+            raise ValueError("slack.app_token: needed for slack.interactivity: socket (SLACK_APP_TOKEN)")
+        client = connect_socket_mode(notifier, settings.app_token.reveal())
+
+    def stop() -> None:
+        if client is not None:
+            client.close()
+        notifier.stop()
+
+    return stop

@@ -462,7 +462,10 @@ class SlackNotifier:
                 return
             nxt = len(levels) - 1 if self.policy.repeat == "last" else 0
         rec = self.store.root(esc.incident_id)
-        if rec is None or not rec.root_ts or not rec.channel_id or rec.resolved:
+        if rec is not None and rec.resolved:
+            self.store.update_escalation(esc.incident_id, next_at=None)
+            return
+        if rec is None or not rec.root_ts or not rec.channel_id:
             return  # the root is not there yet: page once it is
         root = (rec.channel_id, rec.root_ts)
         level = levels[nxt]

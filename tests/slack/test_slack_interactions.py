@@ -112,3 +112,16 @@ def test_socket_mode_listener_acknowledges_the_envelope_then_applies(opened) -> 
     listener(client, SimpleNamespace(type="events_api", envelope_id="env-2", payload={}))
     assert [r.envelope_id for r in sent] == ["env-1", "env-2"]
     assert acked(opened) == "U0MANAGER"
+
+
+def test_start_interactivity_runs_the_background_thread(opened) -> None:
+    from notifiers.slack.interactions import start_interactivity
+    from notifiers.slack.settings import SlackSettings
+
+    stop = start_interactivity(opened, SlackSettings(interactivity="http"))
+    assert opened._thread is not None
+    stop()
+    assert opened._thread is None
+    with pytest.raises(ValueError, match="app_token"):
+        start_interactivity(opened, SlackSettings(interactivity="socket"))
+    opened.stop()

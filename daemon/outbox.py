@@ -285,7 +285,11 @@ class Outbox:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            wait = self.run_once()
+            try:
+                wait = self.run_once()
+            except Exception:  # e.g. the disk is full: keep the worker alive, try again shortly
+                log.exception("outbox.worker_error")
+                wait = self._idle_poll
             if wait == 0.0:
                 continue
             with self._wake:
@@ -315,6 +319,9 @@ class Outbox:
             self._wake.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():  # a send still in flight: leave the file to it (daemon thread)
+                log.warning("outbox.stop_timeout", pending=self._pending)
+                return
             self._thread = None
         with self._lock:
             self._db.close()

@@ -162,3 +162,21 @@ def test_start_runs_ticks_in_the_background(slack: SlackEmulator, make_notifier,
         time.sleep(0.02)
     n.stop()
     assert "Acknowledged by <@U0MANAGER>" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+def test_cycle_starts_over_and_none_stops(slack: SlackEmulator, make_notifier, clock) -> None:
+    from slack_helpers import POLICY
+
+    from notifiers.slack.settings import EscalationSettings
+
+    n = make_notifier(escalation=EscalationSettings(levels=POLICY.levels[:2], repeat="cycle"))
+    n.send(note(1, severity="sev2"))
+    for _ in range(4):
+        n.tick()
+        clock.advance(2000)
+    assert [p.split(" ")[0] for p in pages(slack)] == [
+        "<!subteam^S0ONCALL>",
+        "<@U0LEAD1>",
+        "<!subteam^S0ONCALL>",
+        "<@U0LEAD1>",
+    ]

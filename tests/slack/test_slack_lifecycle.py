@@ -82,3 +82,25 @@ def test_redelivered_notification_is_applied_once(slack: SlackEmulator, make_not
     root = slack.messages("#crisis")[0]
     assert len(slack.messages("#crisis")) == 1
     assert len(slack.replies("#crisis", root["ts"])) == 2
+
+
+def test_a_deleted_root_is_posted_again(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    assert n.send(note(1)).ok
+    channel = slack._channel("#crisis")
+    assert channel is not None
+    channel.messages.clear()  # someone deleted the incident message and its thread
+    assert n.send(note(2, type="incident.updated")).ok
+    roots = slack.messages("#crisis")
+    assert len(roots) == 1 and roots[0]["metadata"]["event_payload"]["incident_id"] == "klm-20100416T0740Z-volume"
+    assert [m["text"][:8] for m in slack.replies("#crisis", roots[0]["ts"])] == ["Update 2"]
+
+
+def test_incidents_get_their_own_roots(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()
+    for iid in ("a", "b"):
+        assert n.send(note(1, incident_id=iid)).ok
+    assert n.send(note(2, type="incident.updated", incident_id="a")).ok
+    roots = slack.messages("#crisis")
+    assert [r["metadata"]["event_payload"]["incident_id"] for r in roots] == ["a", "b"]
+    assert len(slack.replies("#crisis", roots[0]["ts"])) == 2 and len(slack.replies("#crisis", roots[1]["ts"])) == 1

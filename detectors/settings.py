@@ -112,8 +112,8 @@ class TopicSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Terms reported in an incident."""
     grace_hours: _NonNeg = 6.0
     """Warm-up: no score until this much event time has been seen."""
-    floor_rate: _Pos = 0.02
-    """Baseline authors per hour assumed for a term never seen before."""
+    floor_share: _Pos = 0.005
+    """Usual share of authors assumed for a term never (or rarely) seen before."""
 
 
 class FlagSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -8,20 +8,22 @@ Bounded memory per brand, whatever the vocabulary:
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style).
 
-A term's surprise is the Poisson upper tail of its recent count against its usual rate (at least
-`floor_rate` authors an hour), corrected for the number of terms tested; the topic signal is the
-strongest term's. `Bucket.terms` counts each term once per author, so one author repeating a word
-is not a topic.
+A term's surprise is the Poisson upper tail of its recent author count against its usual *share*
+of authors (at least `floor_share`) times the recent authors, corrected for the number of terms
+tested; the topic signal is the strongest term's. A volume spike with the usual words is not a
+topic; a new word is, however the volume moves. `Bucket.terms` counts each term once per author,
+so one author repeating a word is not a topic.
 
 >>> from daemon.windows import Bucket
 >>> det = TopicDetector(TopicSettings(grace_hours=1))
 >>> for i in range(180):
-...     _ = det.update(Bucket("b", i * 60.0, 60, terms={"flight": 3, "bag": 1}))
->>> det.read(Bucket("b", 180 * 60.0, 60, terms={"flight": 4})).firing
+...     _ = det.update(Bucket("b", i * 60.0, 60, mentions=10, terms={"flight": 3, "bag": 1}))
+>>> det.read(Bucket("b", 180 * 60.0, 60, mentions=40, terms={"flight": 12, "bag": 4})).firing
 False
->>> for i in range(181, 186):
-...     r = det.read(Bucket("b", i * 60.0, 60, terms={"flight": 3, "ash": 9, "volcano": 6}))
-...     det.after_score(Bucket("b", i * 60.0, 60, terms={"flight": 3, "ash": 9, "volcano": 6}), r.score)
+>>> for i in range(181, 186):  # same volume, new words
+...     b = Bucket("b", i * 60.0, 60, mentions=10, terms={"flight": 3, "ash": 6, "volcano": 4})
+...     r = det.read(b)
+...     det.after_score(b, r.score)
 >>> r.firing, r.top_terms[:2]
 (True, ('ash', 'volcano'))
 """
@@ -64,7 +66,9 @@ class TopicDetector(Detector):
         self._t_ref: float | None = None  # sketch values are scaled by exp((t - t_ref) / tau)
         self._first: float | None = None
         self._last: float | None = None
+        self._total = 0.0  # decayed authors, scaled like the sketch
         self._recent: dict[str, float] = {}  # term -> decayed recent author count
+        self._recent_total = 0.0  # decayed recent authors
         self._recent_t: float | None = None
         self.bucket_seconds = 0
         self.max_protect_buckets = 360
@@ -78,14 +82,13 @@ class TopicDetector(Detector):
         w = self.settings.sketch_width
         return [(h1 + i * h2) % w for i in range(self.settings.sketch_depth)]
 
-    def _usual_per_hour(self, term: str, t: float) -> float:
-        """The term's usual rate (authors per hour) before `t`."""
-        if self._t_ref is None or self._first is None:
-            return self.settings.floor_rate
+    def _usual_share(self, term: str) -> float:
+        """The share of authors who usually use the term (decayed; the sketch's scale cancels)."""
+        floor = self.settings.floor_share
+        if self._total <= 0:
+            return floor
         est = min(self._sketch[i, c] for i, c in enumerate(self._cells(term)))
-        est *= math.exp(-(t - self._t_ref) / self._tau)
-        hours = self._tau * (1.0 - math.exp(-(t - self._first) / self._tau)) / 3600
-        return max(self.settings.floor_rate, est / max(hours, 1e-9))
+        return max(floor, est / self._total)
 
     # -- river interface ------------------------------------------------------------------------
 
@@ -98,11 +101,14 @@ class TopicDetector(Detector):
     def _window(self) -> float:
         return self.settings.window_minutes * 60.0
 
-    def _decayed_recent(self, t: float) -> dict[str, float]:
+    def _decay(self, t: float) -> float:
         if self._recent_t is None:
-            return {}
-        f = math.exp(-(t - self._recent_t) / self._window())
-        return {k: v * f for k, v in self._recent.items()}
+            return 0.0
+        return math.exp(-(t - self._recent_t) / self._window())
+
+    def _decayed_recent(self, t: float) -> dict[str, float]:
+        f = self._decay(t)
+        return {k: v * f for k, v in self._recent.items()} if f else {}
 
     def read(self, bucket: Bucket) -> TopicReading:
         s = self.settings
@@ -111,13 +117,13 @@ class TopicDetector(Detector):
             recent[term] = recent.get(term, 0.0) + n
         if not self.warm or not recent:
             return TopicReading(0.0, 0.0, False, (), self.warm)
-        span_hours = self._window() / 3600
+        authors = self._recent_total * self._decay(bucket.start) + _authors(bucket)
         correction = math.log10(max(len(recent), 1))
         scored = []
         for term, count in recent.items():
             if count < s.min_authors:
                 continue
-            lam = self._usual_per_hour(term, bucket.start) * span_hours
+            lam = self._usual_share(term) * authors
             sur = poisson_surprise(count, lam) - correction
             if sur > 0:
                 scored.append((sur, term))
@@ -143,6 +149,7 @@ class TopicDetector(Detector):
             keep = sorted(recent.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
             recent = dict(keep)
         self._recent = {k: v for k, v in recent.items() if v >= 0.05}
+        self._recent_total = self._recent_total * self._decay(t) + _authors(bucket)
         self._recent_t = t
 
     def learn_one(self, bucket: Bucket) -> None:
@@ -154,10 +161,17 @@ class TopicDetector(Detector):
         exponent = (t - self._t_ref) / self._tau
         if exponent > _RESCALE_EXP:
             self._sketch *= math.exp(-exponent)
+            self._total *= math.exp(-exponent)
             self._t_ref = t
             exponent = 0.0
         scale = math.exp(exponent)
+        self._total += _authors(bucket) * scale
         sk = self._sketch
         for term, n in bucket.terms.items():
             for i, c in enumerate(self._cells(term)):
                 sk[i, c] += n * scale
+
+
+def _authors(bucket: Bucket) -> int:
+    """Authors in the bucket (each counts a term once), or mentions when not tracked."""
+    return max(bucket.authors, bucket.mentions)

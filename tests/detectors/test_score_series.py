@@ -1,0 +1,92 @@
+"""`crisisd score-series`: output shape, one alert per incident, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from daemon.cli import main
+
+
+def write_series(path: Path, n: int = 3000, spike_at: int | None = 2500, seed: int = 4) -> None:
+    rng = np.random.default_rng(seed)
+    t0 = 1_424_986_973  # 2015-02-26 21:42:53, NAB style
+    with path.open("w") as fh:
+        fh.write("timestamp,value\n")
+        for i in range(n):
+            mu = 50 * (1 + 0.5 * math.sin(2 * math.pi * i / 288))
+            v = int(rng.poisson(mu))
+            if spike_at is not None and spike_at <= i < spike_at + 6:
+                v *= 8
+            ts = np.datetime64(t0 + 300 * i, "s").astype(str).replace("T", " ")
+            fh.write(f"{ts},{v}\n")
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_output_shape_and_one_alert_per_incident(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_series(src)
+    assert main(["score-series", str(src), "-o", str(dst)]) == 0
+    rows, inp = read(dst), read(src)
+    assert list(rows[0]) == ["timestamp", "value", "anomaly_score", "alert"]
+    assert [r["timestamp"] for r in rows] == [r["timestamp"] for r in inp]
+    assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in rows)
+    alerts = [i for i, r in enumerate(rows) if r["alert"] == "1"]
+    assert alerts and alerts[0] == 2500  # the spike's first bucket, and not again per bucket
+    assert all(a >= 2500 for a in alerts) and len(alerts) <= 2
+
+
+def test_quiet_series_never_alerts_and_output_is_deterministic(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    write_series(src, spike_at=None)
+    assert main(["score-series", str(src), "-o", str(tmp_path / "a.csv")]) == 0
+    assert main(["score-series", str(src), "-o", str(tmp_path / "b.csv"), "--bucket", "5m"]) == 0
+    a, b = (tmp_path / "a.csv").read_text(), (tmp_path / "b.csv").read_text()
+    assert a == b
+    assert all(r["alert"] == "0" for r in read(tmp_path / "a.csv"))
+
+
+def test_wider_bucket_sums_rows(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_series(src, n=600)
+    assert main(["score-series", str(src), "-o", str(dst), "--bucket", "15m"]) == 0
+    assert len(read(dst)) == 600
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("", "empty file"),
+        ("time,count\n1,2\n", "header"),
+        ("timestamp,value\n2015-01-01 00:00:00,1\n2015-01-01 00:05:00,abc\n", ":3: value is not a number"),
+        ("timestamp,value\nyesterday,1\n", ":2: not a timestamp"),
+        ("timestamp,value\n2015-01-01 00:05:00,1\n2015-01-01 00:00:00,1\n", ":3: timestamps must increase"),
+        ("timestamp,value\n2015-01-01 00:00:00,nan\n", ":2: value must be a finite number"),
+        ("timestamp,value\n", "no data rows"),
+    ],
+)
+def test_bad_files_exit_2_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, needle: str
+) -> None:
+    src = tmp_path / "bad.csv"
+    src.write_text(content)
+    assert main(["score-series", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and needle in err
+
+
+def test_missing_file_and_bad_bucket_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score-series", str(tmp_path / "nope.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+    src = tmp_path / "in.csv"
+    write_series(src, n=10)
+    assert main(["score-series", str(src), "--bucket", "5 parsecs"]) == 2
+    assert "--bucket" in capsys.readouterr().err

@@ -1,0 +1,174 @@
+"""The incident state machine: one crisis one incident, hysteresis, cool-down, severity, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+from dataclasses import replace
+
+from daemon.incidents import IncidentChange, IncidentTracker
+from daemon.windows import Bucket, Sample
+from detectors.brand import Assessment
+from detectors.negativity import NegativityReading
+from detectors.settings import DetectionSettings, IncidentSettings
+from detectors.topic import TopicReading
+from detectors.volume import VolumeReading
+
+T0 = 1_271_376_000.0  # 2010-04-16T00:00Z
+
+
+def assess(
+    i: int,
+    surprise: float = 0.0,
+    severity: str | None = None,
+    signals: tuple[str, ...] = (),
+    mentions: int = 10,
+    negative: int = 2,
+    threshold: float = 6.0,
+    terms: tuple[str, ...] = (),
+    samples: tuple[Sample, ...] = (),
+    brand: str = "klm",
+) -> tuple[Bucket, Assessment]:
+    start = T0 + i * 60
+    firing = "volume" in signals
+    vol = VolumeReading(surprise / (surprise + threshold), surprise, firing, mentions, 10.0, 30.0, 1,
+                        float(mentions), 10.0, True, threshold)  # fmt: skip
+    neg = NegativityReading(0.0, 0.0, "negativity" in signals, negative / max(mentions, 1), 0.2, 1, negative,
+                            mentions, True)  # fmt: skip
+    top = TopicReading(0.0, 9.0 if "topic" in signals else 0.0, "topic" in signals, terms, True)
+    b = Bucket(brand, start, 60, mentions=mentions, negative=negative, by_lang={"en": mentions})
+    a = Assessment(
+        brand=brand, start=start, end=start + 60, seconds=60, volume=vol, negativity=neg, topic=top,
+        signals=signals, severity=severity, flags=(), score=vol.score, quiet=surprise < 3.0 and not signals,
+        elevated_since=None if surprise < 3.0 else start, mentions=mentions, negative=negative, replies=0,
+        observed_per_hour=mentions * 60.0, by_lang={"en": mentions}, samples=samples,
+    )  # fmt: skip
+    return b, a
+
+
+def run(tr: IncidentTracker, steps: list[tuple[Bucket, Assessment]]) -> list[IncidentChange]:
+    out: list[IncidentChange] = []
+    for b, a in steps:
+        out += tr.step(b, a)
+    return out
+
+
+def calm(i: int) -> tuple[Bucket, Assessment]:
+    return assess(i)
+
+
+def crisis(
+    i: int, sev: str = "sev2", signals: tuple[str, ...] = ("volume",), m: int = 100
+) -> tuple[Bucket, Assessment]:
+    return assess(i, surprise=12.0, severity=sev, signals=signals, mentions=m, negative=m // 2)
+
+
+def test_one_crisis_one_incident_and_resolution_after_quiet() -> None:
+    tr = IncidentTracker()
+    steps = [calm(i) for i in range(10)] + [crisis(i) for i in range(10, 40)] + [calm(i) for i in range(40, 200)]
+    changes = run(tr, steps)
+    kinds = [c.type for c in changes if c.reason != "load"]
+    assert kinds == ["opened", "resolved"]
+    opened, resolved = changes[0], changes[-1]
+    assert opened.incident_id == "klm-20100416T0010Z-volume"
+    assert opened.started_at == T0 + 600 and opened.detected_at == T0 + 660
+    assert resolved.resolved_at == T0 + 40 * 60 + 60 * 60  # 60 quiet minutes after the last anomaly
+    assert resolved.mentions == sum(a.mentions for _, a in steps[10:100])
+
+
+def test_no_flapping_when_the_signal_oscillates() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i) if i % 3 == 0 else calm(i) for i in range(300)]
+    changes = run(tr, steps)
+    assert [c.type for c in changes if c.type != "updated"] == ["opened"]
+    assert len(changes) <= 3  # no update per bucket
+
+
+def test_hysteresis_elevated_but_not_firing_keeps_it_open() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i) for i in range(5)]
+    steps += [assess(i, surprise=4.0) for i in range(5, 200)]  # above close level (3.0), below firing
+    changes = run(tr, steps)
+    assert [c.type for c in changes if c.reason != "load"] == ["opened"]
+
+
+def test_cooldown_absorbs_a_lesser_relapse_but_not_an_escalation() -> None:
+    tr = IncidentTracker(DetectionSettings(incidents=IncidentSettings(quiet_minutes=30, cooldown_minutes=120)))
+    steps = [crisis(i) for i in range(5)] + [calm(i) for i in range(5, 60)]
+    steps += [crisis(i) for i in range(60, 65)] + [calm(i) for i in range(65, 100)]  # relapse: same severity
+    steps += [crisis(i, "sev1", ("volume", "negativity")) for i in range(100, 105)]  # worse: opens
+    changes = run(tr, steps)
+    opened = [c for c in changes if c.type == "opened"]
+    assert [c.severity for c in opened] == ["sev2", "sev1"]
+    assert opened[1].alert
+
+
+def test_after_cooldown_a_new_incident_opens() -> None:
+    tr = IncidentTracker(DetectionSettings(incidents=IncidentSettings(quiet_minutes=30, cooldown_minutes=60)))
+    steps = [crisis(i) for i in range(5)] + [calm(i) for i in range(5, 200)] + [crisis(i) for i in range(200, 205)]
+    opened = [c for c in run(tr, steps) if c.type == "opened"]
+    assert len(opened) == 2 and opened[0].incident_id != opened[1].incident_id
+
+
+def test_escalation_updates_and_alerts_never_deescalates() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i, "sev3") for i in range(3)]
+    steps += [crisis(i, "sev1", ("volume", "negativity", "topic")) for i in range(3, 6)]
+    steps += [crisis(i, "sev3") for i in range(6, 20)]
+    changes = run(tr, steps)
+    assert [(c.type, c.severity, c.reason) for c in changes][:2] == [
+        ("opened", "sev3", ""),
+        ("updated", "sev1", "severity"),
+    ]
+    assert changes[1].alert and changes[1].previous_severity == "sev3"
+    assert changes[1].signals == ("volume", "negativity", "topic")
+    assert all(c.severity == "sev1" for c in changes[1:])
+
+
+def test_new_signal_updates_without_alert() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i, "sev2") for i in range(3)] + [crisis(i, "sev2", ("volume", "topic")) for i in range(3, 6)]
+    changes = run(tr, steps)
+    assert [(c.type, c.reason) for c in changes] == [("opened", ""), ("updated", "signals")]
+    assert not changes[1].alert
+
+
+def test_load_change_updates_at_most_every_min_update_minutes() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i, m=100 * (1 + i)) for i in range(30)]  # load keeps growing
+    changes = run(tr, steps)
+    loads = [c for c in changes if c.reason == "load"]
+    assert loads and all(b.at - a.at >= 600 for a, b in itertools.pairwise(changes))
+
+
+def test_severity_rank_of_opening_and_samples_name_top_terms() -> None:
+    s1 = Sample("t:1", "my flight was cancelled, ash everywhere", None, "en", "twitter", 0.9, 10, "u1")
+    s2 = Sample("t:2", "terrible service", None, "en", "twitter", 0.95, 10_000, "u2")
+    tr = IncidentTracker()
+    b, a = assess(0, surprise=12, severity="sev1", signals=("volume", "topic"), terms=("ash",), samples=(s2, s1))
+    (c,) = tr.step(b, a)
+    assert c.top_terms == ("ash",)
+    assert c.samples[0].id == "t:1"  # names the topic first
+    assert c.languages == {"en": 1.0}
+
+
+def test_pickle_round_trip_mid_incident() -> None:
+    tr = IncidentTracker()
+    steps = [crisis(i) for i in range(10)] + [calm(i) for i in range(10, 120)]
+    run(tr, steps[:12])
+    clone = pickle.loads(pickle.dumps(tr))
+    assert run(tr, steps[12:]) == run(clone, steps[12:])
+
+
+def test_brands_are_independent_and_overrides_apply() -> None:
+    s = DetectionSettings(brands={"quiet": {"incidents": {"quiet_minutes": 5}}})
+    tr = IncidentTracker(s)
+    steps = []
+    for i in range(40):
+        b, a = crisis(i) if i < 3 else calm(i)
+        steps.append((b, a))
+        qb, qa = crisis(i) if i < 3 else calm(i)
+        steps.append((replace(qb, brand="quiet"), replace(qa, brand="quiet")))
+    changes = run(tr, steps)
+    resolved = {c.brand for c in changes if c.type == "resolved"}
+    assert resolved == {"quiet"}  # klm keeps the 60-minute default

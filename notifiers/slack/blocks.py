@@ -150,5 +150,6 @@ def fallback_text(m: Message) -> str:
 
 
 def thread_blocks_text(text: str) -> str:
-    """A thread line: escaped, with our own `@U...` mentions restored, within limits."""
+    """A thread note crisisd wrote itself: escaped, with its `@U...` (ids from Slack's signed
+    payloads) turned into mentions, within limits. Never for text from outside."""
     return mentions(clip(text, MAX_SECTION_TEXT))

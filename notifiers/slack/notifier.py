@@ -226,7 +226,7 @@ class SlackNotifier:
         self.store.set_body(iid, to_json(n), n.type == "incident.resolved")
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
-        text = bk.thread_blocks_text(thread_text(n))
+        text = bk.clip(thread_text(n), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
         self._once(iid, n.seq, "thread", lambda: self._post_thread(root, text, iid, n.seq, "thread"), None)
         if self.settings.chart and n.timeline is not None and n.timeline.observed_per_hour:
             timeline = n.timeline

@@ -70,13 +70,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE (incident_id, seq)
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, incident_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_at, id);
 """
 
 # The head of each incident (its lowest pending seq) is the only row of it that may go out.
 _NEXT_SQL = """
 SELECT o.id, o.incident_id, o.seq, o.body, o.attempts, o.next_at FROM outbox o
-WHERE o.status = 'pending' AND o.seq = (
-    SELECT MIN(p.seq) FROM outbox p WHERE p.incident_id = o.incident_id AND p.status = 'pending')
+WHERE o.status = 'pending' AND NOT EXISTS (
+    SELECT 1 FROM outbox p WHERE p.status = 'pending' AND p.incident_id = o.incident_id AND p.seq < o.seq)
 ORDER BY o.next_at, o.id LIMIT 1
 """
 

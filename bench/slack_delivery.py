@@ -129,8 +129,16 @@ def handoff() -> None:
         for b in range(20):
             box.put_many([notification(f"b{b}-{i}", 1, 3) for i in range(100)])
         batch = 2000 / (time.perf_counter() - t)
+        for b in range(75):
+            box.put_many([notification(f"c{b}", s, 100) for s in range(1, 101)])
+        pending = box.pending()
+        t = time.perf_counter()
+        for _ in range(1000):
+            box.run_once()
+        per = (time.perf_counter() - t) / 1000
         box.stop()
     print(f"outbox hand-off: put {single:,.0f}/s (fsync each), put_many {batch:,.0f}/s (batches of 100)")
+    print(f"outbox delivery overhead with {pending:,} pending: {1000 * per:.2f} ms per notification (one fsync)")
 
 
 def presses() -> None:

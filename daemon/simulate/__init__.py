@@ -27,8 +27,9 @@ Volumes follow diurnal and weekly profiles in each brand's local time, wander sl
 and are gamma-Poisson (negative binomial) per minute. Background negativity is 22-29 %. Brands answer
 complaints and questions through a first-come-first-served queue staffed for normal load, so the
 crisis makes replies fall hours behind. About 3 % of events arrive 1.5-15 minutes late, 0.3 % up to
-8 hours late, 0.4 % are delivered twice, 13 % (and every email) carry no `lang`,
-and `3 + 2 x days` lines are invalid.
+8 hours late, 0.4 % are delivered twice, 13 % (and every email) carry no `lang`, 12 % of Facebook
+events carry an upstream `sentiment`, e-mails are signed over several lines, some Instagram photos
+have no caption (empty text), and `3 + 2 x days` lines are invalid.
 
 `ash-crisis`: on the last day (2010-04-15 by default) klm's volume ramps over 30-40 minutes to
 x12-x18 (a 3-5 hour plateau, then an hour-scale decay), ~70 % negative, with ash/volcano/cancelled/

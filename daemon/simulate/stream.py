@@ -575,6 +575,11 @@ class Stream:
                 text = f"RT @u{(r >> 40) % 90_000}: {text}"
             elif kind == _K_REPLY and p == 0:
                 text = f"@u{p_author} {text}"
+            elif p == 3:  # e-mails are signed, over several lines
+                who = key.upper() if author == BRAND_AUTHOR else f"u{author}"
+                text = f"{text}\n\n{_SIGN_OFF[lang]},\n{who}"
+            elif p == 2 and cat == _CAT_OTHER and (r >> 50) & 7 == 0:
+                text = ""  # a photo without a caption
             if author == BRAND_AUTHOR:
                 auth = _Author(f"brand:{key}", followers if followers >= 0 else None, True)
             else:
@@ -631,6 +636,12 @@ class _Event(msgspec.Struct, omit_defaults=True):
 
 
 _ENCODER = msgspec.json.Encoder()
+_CAT_OTHER = CAT["other"]
+_SIGN_OFF = [
+    {"en": "Kind regards", "nl": "Met vriendelijke groet", "sr-Latn": "Srdačan pozdrav", "sr-Cyrl": "Срдачан поздрав",
+     "hr": "Lijep pozdrav", "bs": "Srdačan pozdrav", "mk": "Со почит", "ru": "С уважением"}[x]
+    for x in LANGS
+]  # fmt: skip
 _LANG_TAGS = {i: (("sr", "sr-Latn") if x == "sr-Latn" else ("sr", "sr-Cyrl") if x == "sr-Cyrl" else (x, x))
               for i, x in enumerate(LANGS)}  # fmt: skip
 _OFFSETS: dict[int, str] = {}

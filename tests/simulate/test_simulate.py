@@ -276,3 +276,10 @@ def test_coordinated_campaign_scenario() -> None:
     assert len(skeletons) <= 2  # ...posting near-copies (one message per language)
     assert max(m.followers or 0 for m in posts) < 40  # fresh accounts
     assert {d.kind for d in sim.truth.distractors} >= {"troll", "celebrity", "campaign"}
+
+
+def test_texts_include_empty_captions_and_multiline_emails(crisis: Sim) -> None:
+    ms = list(crisis.unique.values())
+    assert any(m.text == "" for m in ms)
+    emails = [m for m in ms if m.platform == "email"]
+    assert emails and all("\n\n" in m.text for m in emails)

@@ -129,6 +129,8 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
             lines.append("Ask first: " + ", ".join(s.ask_first))
         if s.advice:
             lines.append(s.advice)
+    if s is None and volunteers == 0:
+        return lines  # nothing to say (e.g. a resolved incident)
     vol = f"Volunteers signed up: {volunteers}"
     if status.volunteer_languages:
         vol += " (" + ", ".join(status.volunteer_languages) + ")"
@@ -242,8 +244,9 @@ def as_text(m: Message) -> str:
     for s in m.samples:
         one = " ".join(s.text.split())
         out.append(f"  > {one}" + (f" ({s.url})" if s.url else ""))
-    out.append("  Staffing:")
-    out += [f"    {line}" for line in m.staffing]
+    if m.staffing:
+        out.append("  Staffing:")
+        out += [f"    {line}" for line in m.staffing]
     out += [f"  {line}" for line in m.status]
     out.append("  " + " | ".join(m.context))
     if m.actions:

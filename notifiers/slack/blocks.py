@@ -117,8 +117,9 @@ def root_blocks(m: Message) -> list[dict[str, Any]]:
                 line += "  _(" + ", ".join(extra) + ")_"
             lines.append(line)
         blocks.append(_section(_join_clipped(lines, MAX_SECTION_TEXT)))
-    staffing = ["*Staffing*"] + [clip(line, 500) for line in m.staffing]
-    blocks.append(_section(_join_clipped(staffing, MAX_SECTION_TEXT)))
+    if m.staffing:
+        staffing = ["*Staffing*"] + [clip(line, 500) for line in m.staffing]
+        blocks.append(_section(_join_clipped(staffing, MAX_SECTION_TEXT)))
     if m.status:
         status = [mentions(clip(line, 300)) for line in m.status][:MAX_CONTEXT_ELEMENTS]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": s} for s in status]})

@@ -51,6 +51,9 @@ _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 REPLAY_WINDOW = 300.0
+# Resolved incidents are forgotten after this long (longer than the outbox remembers deliveries,
+# so a late re-delivery is still recognised).
+RETAIN_RESOLVED_SECONDS = 30 * 86400.0
 
 
 class Throttled(Exception):
@@ -184,6 +187,7 @@ class SlackNotifier:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_prune = 0.0
         self._holder = ""  # the post now being made, for the rate limiter's reserved slots
         self._png: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 
@@ -223,7 +227,7 @@ class SlackNotifier:
             self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
         else:  # an update is idempotent: after an uncertain failure it is simply made again
             self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
-        self.store.set_body(iid, to_json(n), n.type == "incident.resolved")
+        self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now())
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
         text = bk.clip(thread_text(n), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
@@ -547,6 +551,9 @@ class SlackNotifier:
                     self._post_note(note_id, iid, (root.channel_id, root.root_ts), text)
                 for iid in self.store.dirty_roots():
                     self._refresh(iid)
+                if now >= self._next_prune:
+                    self._next_prune = now + 3600.0
+                    self.store.prune(now - RETAIN_RESOLVED_SECONDS)
             except Exception as exc:
                 result = classify(exc)
                 log.warning("slack.tick_failed", retry=result.retry, error=result.error)

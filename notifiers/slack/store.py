@@ -97,6 +97,9 @@ class SlackStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}
+        if "updated_at" not in columns:  # files from before the column existed
+            self._db.execute("ALTER TABLE roots ADD COLUMN updated_at REAL")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -124,8 +127,24 @@ class SlackStore:
     def set_root(self, incident_id: str, channel_id: str, ts: str) -> None:
         self._x("UPDATE roots SET channel_id = ?, root_ts = ? WHERE incident_id = ?", (channel_id, ts, incident_id))
 
-    def set_body(self, incident_id: str, body: bytes, resolved: bool) -> None:
-        self._x("UPDATE roots SET body = ?, resolved = ? WHERE incident_id = ?", (body, int(resolved), incident_id))
+    def set_body(self, incident_id: str, body: bytes, resolved: bool, now: float = 0.0) -> None:
+        self._x(
+            "UPDATE roots SET body = ?, resolved = ?, updated_at = ? WHERE incident_id = ?",
+            (body, int(resolved), now, incident_id),
+        )
+
+    def prune(self, before: float) -> int:
+        """Forget incidents resolved before `before` (keeps the file small); returns how many."""
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT incident_id FROM roots WHERE resolved = 1 AND updated_at < ?", (before,)
+                ).fetchall()
+            ]
+            for table in ("roots", "steps", "escalation", "volunteers", "notes"):
+                self._db.executemany(f"DELETE FROM {table} WHERE incident_id = ?", [(i,) for i in ids])
+        return len(ids)
 
     def finish(self, incident_id: str, seq: int) -> None:
         with self._lock:

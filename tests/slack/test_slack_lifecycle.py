@@ -104,3 +104,13 @@ def test_incidents_get_their_own_roots(slack: SlackEmulator, make_notifier) -> N
     roots = slack.messages("#crisis")
     assert [r["metadata"]["event_payload"]["incident_id"] for r in roots] == ["a", "b"]
     assert len(slack.replies("#crisis", roots[0]["ts"])) == 2 and len(slack.replies("#crisis", roots[1]["ts"])) == 1
+
+
+def test_resolved_incidents_are_forgotten_after_30_days(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    n.send(note(1, incident_id="old"))
+    n.send(note(2, type="incident.resolved", incident_id="old"))
+    n.send(note(1, incident_id="open"))
+    clock.advance(31 * 86400)
+    n.tick()
+    assert n.store.root("old") is None and n.store.root("open") is not None

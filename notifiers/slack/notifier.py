@@ -569,7 +569,12 @@ class SlackNotifier:
         if rec is None or rec.body is None:
             return
         gen = rec.dirty
-        self._update_root(iid, render(from_json(rec.body), self._status(iid)))
+        try:
+            self._update_root(iid, render(from_json(rec.body), self._status(iid)))
+        except Exception as exc:
+            if classify(exc).retry:
+                raise
+            log.error("slack.refresh_failed", incident_id=iid, error=classify(exc).error)  # not every tick
         self.store.clear_dirty(iid, gen)
 
     # -- interactivity -------------------------------------------------------------------

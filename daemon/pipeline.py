@@ -74,13 +74,15 @@ class Pipeline:
         event = decode(raw)
         if isinstance(event, InvalidEvent):
             return self._invalid(event)
+        limit = self.settings.pipeline.max_future_seconds
+        if self.max_ts is not None and event.ts > self.max_ts + limit:
+            # reported like a decoding failure, so the runner dead-letters it with the reason
+            detail = f"created_at is more than {limit}s ahead of the stream"
+            return self._invalid(InvalidEvent("too_far_in_future", detail))
         return Processed(self.process_mention(event))
 
     def process_mention(self, m: Mention) -> list[Notification]:
-        limit = self.settings.pipeline.max_future_seconds
-        if self.max_ts is not None and m.ts > self.max_ts + limit:
-            self._invalid(InvalidEvent("too_far_in_future", f"created_at is more than {limit}s ahead of the stream"))
-            return []
+        """A decoded event already within the future limit (`process` checks it)."""
         if self.recent.seen(m.id):
             self.stats.duplicate += 1
             return []

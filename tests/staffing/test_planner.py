@@ -152,3 +152,13 @@ def test_absurd_load_does_not_raise() -> None:
         SurgeLoad(mentions_per_hour={"twitter": 1e12, "facebook": float("nan")}, backlog=-5)
     )
     assert f.agents_needed > 0 and f.backlog == 0
+
+
+def test_backlog_within_setting() -> None:
+    load = _load(backlog=3000)
+    fast = StaffingPlanner(StaffingSettings()).suggest(load)
+    slow = StaffingPlanner(StaffingSettings(backlog_within="2h")).suggest(load)
+    assert 0 < slow.backlog_agents < fast.backlog_agents
+    assert "within 2h" in slow.advice
+    with pytest.raises(msgspec.ValidationError, match="backlog_within"):
+        msgspec.convert({"backlog_within": "later"}, StaffingSettings)

@@ -55,3 +55,13 @@ def test_bad_values_exit_2_naming_the_option(extra: list[str], option: str, caps
     assert main([*BASE, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and option in err[0]
+
+
+def test_backlog_within_a_longer_span_needs_fewer(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*BASE, "--backlog", "1000", "--json"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert main([*BASE, "--backlog", "1000", "--backlog-within", "2h", "--json"]) == 0
+    slow = json.loads(capsys.readouterr().out)
+    assert 0 < slow["backlog_agents"] < fast["backlog_agents"]
+    assert main([*BASE, "--backlog-within", "soon"]) == 2
+    assert "--backlog-within" in capsys.readouterr().err

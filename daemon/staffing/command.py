@@ -9,7 +9,7 @@ import sys
 import msgspec
 
 from daemon.staffing.erlang import StaffingQuestion, solve
-from daemon.staffing.settings import StaffingSettings, format_duration, parse_target
+from daemon.staffing.settings import StaffingSettings, format_duration, parse_duration, parse_target
 
 _DEFAULTS = StaffingSettings()
 
@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-occupancy", default=str(_DEFAULTS.max_occupancy), metavar="O", help="busy share cap (0, 1]")
     p.add_argument("--backlog", default="0", metavar="B", help="unanswered mentions to clear within the target")
+    p.add_argument(
+        "--backlog-within", default=None, metavar="DURATION", help="clear the backlog in this time (default: target)"
+    )
     p.add_argument("--on-shift", default="0", metavar="K", help="people on shift now")
     p.add_argument("--patience-minutes", default=None, metavar="W", help="mean customer patience: staff with Erlang A")
     p.add_argument(
@@ -87,6 +90,14 @@ def main(args: argparse.Namespace) -> int:
     occupancy = _number(args, "max_occupancy", 0, 1, lo_open=True)
     backlog = _count(args, "backlog")
     on_shift = _count(args, "on_shift")
+    backlog_seconds = None
+    if args.backlog_within is not None:
+        try:
+            backlog_seconds = parse_duration(args.backlog_within)
+        except ValueError as exc:
+            raise UsageError(f"--backlog-within: {exc}") from None
+        if backlog_seconds <= 0:
+            raise UsageError("--backlog-within: must be above 0")
     spread = _number(args, "range_spread", 0, 1, hi_open=True)
     patience = None if args.patience_minutes is None else _number(args, "patience_minutes", 0, 1e6, lo_open=True)
 
@@ -97,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
         target_seconds=target_seconds,
         max_occupancy=occupancy,
         backlog=backlog,
+        backlog_seconds=backlog_seconds,
         backlog_confidence=_DEFAULTS.backlog_confidence,
         patience_seconds=None if patience is None else patience * 60.0,
     )
@@ -154,7 +166,7 @@ def main(args: argparse.Namespace) -> int:
     if backlog:
         lines.append(
             f"backlog        {backlog}: {ans.backlog_agents} of the agents clear it "
-            f"within {format_duration(target_seconds)}"
+            f"within {format_duration(target_seconds if backlog_seconds is None else backlog_seconds)}"
         )
     if on_shift > to_schedule:
         lines.append(f"stand down     {on_shift - to_schedule}")

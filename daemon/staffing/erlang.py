@@ -35,7 +35,10 @@ class StaffingQuestion(msgspec.Struct, frozen=True, kw_only=True):
     max_occupancy: float = 1.0
     """Upper bound on the busy share of agents working the queue, in (0, 1]."""
     backlog: int = 0
-    """Unanswered mentions already waiting; all of them must be answered within `target_seconds`."""
+    """Unanswered mentions already waiting; all of them must be answered within `target_seconds`
+    (or `backlog_seconds` when given)."""
+    backlog_seconds: float | None = None
+    """Time to clear the backlog in; None: the target time."""
     backlog_confidence: float = 0.95
     """Probability that the backlog agents clear the backlog in time (exponential handle times)."""
     patience_seconds: float | None = None
@@ -125,6 +128,8 @@ def _check(q: StaffingQuestion) -> None:
         raise ValueError(f"max_occupancy: must be in (0, 1], got {q.max_occupancy!r}")
     if q.backlog < 0:
         raise ValueError("backlog: must be >= 0")
+    if q.backlog_seconds is not None and not (q.backlog_seconds > 0 and math.isfinite(q.backlog_seconds)):
+        raise ValueError("backlog_seconds: must be > 0")
     if not 0 < q.backlog_confidence < 1:
         raise ValueError("backlog_confidence: must be in (0, 1)")
     if q.patience_seconds is not None and not (q.patience_seconds > 0 and math.isfinite(q.patience_seconds)):
@@ -137,7 +142,8 @@ def solve(q: StaffingQuestion) -> StaffingAnswer:
     """The smallest staff that meets the target and the occupancy cap, plus the backlog term."""
     _check(q)
     a = q.arrivals_per_hour * q.aht_seconds / 3600.0
-    backlog_agents = backlog_clearance_agents(q.backlog, q.aht_seconds, q.target_seconds, q.backlog_confidence)
+    clear_in = q.target_seconds if q.backlog_seconds is None else q.backlog_seconds
+    backlog_agents = backlog_clearance_agents(q.backlog, q.aht_seconds, clear_in, q.backlog_confidence)
     if a <= 0:
         return StaffingAnswer(
             agents_needed=backlog_agents,

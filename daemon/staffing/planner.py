@@ -32,6 +32,7 @@ from daemon.staffing.settings import (
     Person,
     StaffingSettings,
     in_hours,
+    parse_duration,
     parse_hours,
     parse_target,
     zone,
@@ -113,6 +114,7 @@ class StaffingPlanner:
                     target_seconds=seconds,
                     max_occupancy=self.settings.max_occupancy,
                     backlog=backlogs.get(platform, 0),
+                    backlog_seconds=self._backlog_seconds(),
                     backlog_confidence=self.settings.backlog_confidence,
                     patience_seconds=None if ps.patience_minutes is None else ps.patience_minutes * 60.0,
                 )
@@ -127,10 +129,14 @@ class StaffingPlanner:
                     target=share_t,
                     target_seconds=seconds,
                     backlog=load.backlog,
+                    backlog_seconds=self._backlog_seconds(),
                     backlog_confidence=self.settings.backlog_confidence,
                 )
             )
         return out
+
+    def _backlog_seconds(self) -> float | None:
+        return parse_duration(self.settings.backlog_within) if self.settings.backlog_within else None
 
     def forecast_rates(self, load: SurgeLoad) -> list[float]:
         """Total mentions per hour 1..`forecast_hours` ahead.
@@ -378,7 +384,9 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
         parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
     if f.backlog_agents:
         parts.append(
-            f"{f.backlog_agents} of them clear the backlog of {f.backlog} within the target; release them after."
+            f"{f.backlog_agents} of them clear the backlog of {f.backlog} within "
+            + (s.backlog_within if s.backlog_within else "the target")
+            + "; release them after."
         )
     if f.forecast:
         last = f.forecast[-1]

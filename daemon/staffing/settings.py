@@ -244,6 +244,9 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Share of mentions needing a reply when the surge carries no intent mix."""
     actionable_intents: list[str] = msgspec.field(default_factory=lambda: ["complaint", "question"])
     """Intents that need a reply; their share of the surge is the actionable share."""
+    backlog_within: str = ""
+    """Time in which the backlog of unanswered mentions must be cleared (e.g. `2h`); empty: each
+    platform's target time. A longer span needs fewer extra agents for a large backlog."""
     backlog_confidence: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.95
     """Probability with which the extra backlog agents answer the whole backlog within the target."""
     forecast_hours: Annotated[int, msgspec.Meta(ge=0, le=48)] = 3
@@ -269,5 +272,11 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         return self.platforms.get(name, self.default_platform)
 
     def __post_init__(self) -> None:
+        if self.backlog_within:
+            try:
+                if parse_duration(self.backlog_within) <= 0:
+                    raise ValueError("must be above 0")
+            except ValueError as exc:
+                raise ValueError(f"backlog_within: {exc}") from None
         if any(v < 0 for v in self.skill_mix.values()) or (self.skill_mix and sum(self.skill_mix.values()) <= 0):
             raise ValueError("skill_mix: shares must be >= 0 and not all zero")

@@ -135,6 +135,8 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
         return InvalidEvent("invalid_utf8" if _bad_utf8(raw) else "not_json", str(exc))
     except UnicodeDecodeError as exc:  # str input with lone surrogates
         return InvalidEvent("invalid_utf8", str(exc))
+    except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
+        return InvalidEvent("not_json", "JSON nested too deeply")
     if len(wire.text) > MAX_TEXT_BYTES // 4 and len(wire.text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         return InvalidEvent("text_too_long", f"text is longer than {MAX_TEXT_BYTES} bytes")
     if not wire.author.id:

@@ -244,9 +244,12 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Share of mentions needing a reply when the surge carries no intent mix."""
     actionable_intents: list[str] = msgspec.field(default_factory=lambda: ["complaint", "question"])
     """Intents that need a reply; their share of the surge is the actionable share."""
-    backlog_within: str = ""
+    backlog_within: str = "1h"
     """Time in which the backlog of unanswered mentions must be cleared (e.g. `2h`); empty: each
-    platform's target time. A longer span needs fewer extra agents for a large backlog."""
+    platform's target time. In a crisis the backlog runs into tens of thousands within hours, and
+    clearing it within a 15-minute target asks for thousands of people no brand can call in; an
+    hour keeps the suggestion actionable (`crisisd staffing` clears within the target unless
+    `--backlog-within` is given)."""
     backlog_confidence: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.95
     """Probability with which the extra backlog agents answer the whole backlog within the target."""
     forecast_hours: Annotated[int, msgspec.Meta(ge=0, le=48)] = 3

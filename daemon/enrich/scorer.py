@@ -64,6 +64,7 @@ _CURVE_SLOPE = 1.1
 _CURVE_SHIFT = 0.45  # evidence needed before a text counts as negative
 _MAX_CACHE = 200_000
 _HASH_BITS = (1 << 18) - 1
+_PUNCT = ".,!?:;\"'()[]{}<>…-–—*~«»“”„‘’"
 
 
 def transliterate_sr(text: str) -> str:
@@ -144,11 +145,11 @@ class TextScorer:
     Picklable: the lexicons are shared per process and only the learned model is saved.
     """
 
-    def __init__(self, *, learning_rate: float = 0.05, blend_after: int = 300, max_learned_weight: float = 0.85):
+    def __init__(self, *, learning_rate: float = 0.3, blend_after: int = 300, max_learned_weight: float = 0.85):
         self.learning_rate = learning_rate
         self.blend_after = blend_after
         self.max_learned_weight = max_learned_weight
-        self._model = linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=0.0)
+        self._model = linear_model.LogisticRegression(optimizer=optim.AdaGrad(learning_rate), l2=0.0)
         self._learned = 0
         self._init_caches()
 
@@ -352,14 +353,14 @@ class TextScorer:
         low = text.lower()
         code, group = self._language(text, lang, low)
         content = self._content(low, group)
-        return self._decide(code, self._scan(text, low, group), content), self._terms(content)
+        return self._decide(code, self._scan(text, low, group), low), self._terms(content)
 
     def score(self, text: str, lang: str | None = None) -> TextScore:
         """Language, negativity, negative flag and intent of one text."""
         low = text.lower()
         code, group = self._language(text, lang, low)
         scan = self._scan(text, low, group)
-        return self._decide(code, scan, self._content(low, group) if self._learned else None)
+        return self._decide(code, scan, low)
 
     def terms(self, text: str, lang: str | None = None) -> list[str]:
         """Content words, then bigrams of adjacent content words, lower-case, stop words removed.
@@ -379,16 +380,16 @@ class TextScorer:
         low = text.lower()
         group = self._language(text, lang, low)[1]
         scan = self._scan(text, low, group)
-        self._model.learn_one(self._features(scan, self._content(low, group)), sentiment < 0.0)
+        self._model.learn_one(self._features(scan, low), sentiment < 0.0)
         self._learned += 1
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _decide(self, code: str, scan: _Scan, content: list[str] | None) -> TextScore:
+    def _decide(self, code: str, scan: _Scan, low: str) -> TextScore:
         p = _sigmoid(_CURVE_SLOPE * scan.raw - _CURVE_SHIFT)
-        if self._learned and content is not None:
+        if self._learned:
             w = self.max_learned_weight * min(1.0, self._learned / self.blend_after)
-            p = (1.0 - w) * p + w * self._model.predict_proba_one(self._features(scan, content)).get(True, 0.0)
+            p = (1.0 - w) * p + w * self._model.predict_proba_one(self._features(scan, low)).get(True, 0.0)
         negative = p >= 0.5
         if negative:
             intent: Intent = "complaint"
@@ -403,10 +404,24 @@ class TextScorer:
         return TextScore(code, round(p, 4), negative, intent)
 
     @staticmethod
-    def _features(scan: _Scan, content: list[str]) -> dict[object, float]:
-        x: dict[object, float] = {"lex": max(-4.0, min(4.0, scan.raw)) / 2.0, "q": 1.0 if scan.question else 0.0}
-        for w in content:
+    def _features(scan: _Scan, low: str) -> dict[object, float]:
+        x: dict[object, float] = {
+            "lex": max(-4.0, min(4.0, scan.raw)) / 2.0,
+            "pos": math.log1p(scan.pos),
+            "neg": math.log1p(scan.neg),
+            "q": 1.0 if scan.question else 0.0,
+        }
+        prev = ""
+        for chunk in low.split():  # hashed words and word pairs: bounded memory whatever users write
+            if chunk[0] == "@" or chunk.startswith("http"):
+                continue
+            w = chunk.strip(_PUNCT)
+            if not w:
+                continue
             x[zlib.crc32(w.encode()) & _HASH_BITS] = 1.0
+            if prev:
+                x[zlib.crc32(f"{prev} {w}".encode()) & _HASH_BITS] = 1.0
+            prev = w
         return x
 
     @staticmethod

@@ -4,15 +4,22 @@ Why it exists: each replica's outbox is on its own machine. Replica A hands a no
 outbox, the outbox delivers it, and A is killed before committing the offsets. Replica B takes
 the partition over, re-processes the same events and (the pipeline being deterministic) hands
 the very same (incident_id, seq) to *its* outbox: without a shared record, Slack would get it
-twice. So delivery goes through `LoggedNotifier`, alertmanager's nflog pattern: before sending,
-look the key up in the log (read to its end); after a successful send, append the key and flush.
+twice. So delivery goes through `LoggedNotifier`, alertmanager's nflog pattern made two-phase:
 
-What remains: a replica killed between the send and the flush of its log record (a millisecond
-per notification) can cause one duplicate after takeover. Writing the record *before* sending
-would turn that into a possible loss instead; crisisd prefers a rare duplicate to a lost page.
+1. read the log to its end (past the last takeover); `delivered` -> skip;
+2. append `claimed` and wait for the broker's ack;
+3. send; on success append `delivered`.
 
-The log topic is compacted (one small record per (incident_id, seq)); memory is bounded by
-`capacity` keys (the oldest are forgotten first, long after their incident closed).
+A crash between 2 and 3, or between the send and its `delivered` record, leaves a bare claim.
+Whoever meets a bare claim (the same replica after a restart, or the next owner) cannot know
+whether the send happened, so it asks the notifier when it can tell: a notifier with a
+`delivered(notification) -> bool | None` method (the JSONL file notifier reads its file; a Slack
+notifier can look for its message). Without an answer it sends again: crisisd prefers a rare
+duplicate to a lost page.
+
+The log topic is compacted (one small record per (incident_id, seq), the newest state wins);
+memory is bounded by `capacity` keys (the oldest are forgotten first, long after their incident
+closed).
 """
 
 from __future__ import annotations
@@ -36,10 +43,15 @@ def log_key(incident_id: str, seq: int) -> bytes:
     return f"{incident_id}#{seq}".encode()
 
 
+CLAIMED = "claimed"
+DELIVERED = "delivered"
+
+
 class _Entry(msgspec.Struct, frozen=True):
     incident_id: str
     seq: int
     by: str
+    state: str = DELIVERED
 
 
 _enc = msgspec.json.Encoder()
@@ -64,7 +76,7 @@ class NotificationLog:
         self._producer = producer
         self._capacity = capacity
         self._poll_ms = poll_ms
-        self._keys: OrderedDict[bytes, None] = OrderedDict()
+        self._keys: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
         self._synced = threading.Condition(self._lock)
         self._rounds = 0  # completed reads that reached the end of every partition
@@ -87,7 +99,7 @@ class NotificationLog:
         while not self._stop.is_set():
             try:
                 batch = reader.poll(timeout_ms=self._poll_ms)
-                keys = [r.key for records in batch.values() for r in records if r.key is not None]
+                keys = [(r.key, _state(r.value)) for records in batch.values() for r in records if r.key is not None]
                 at_end = all((h := reader.highwater(tp)) is not None and reader.position(tp) >= h for tp in tps)
             except Exception as exc:  # surfaced to senders, which then retry later
                 if self._stop.is_set():
@@ -99,14 +111,16 @@ class NotificationLog:
                 continue
             with self._lock:
                 self._error = None
-                for k in keys:
-                    self._remember(k)
+                for k, state in keys:
+                    self._remember(k, state)
                 if at_end:
                     self._rounds += 1
                     self._synced.notify_all()
 
-    def _remember(self, key: bytes) -> None:
-        self._keys[key] = None
+    def _remember(self, key: bytes, state: str) -> None:
+        if self._keys.get(key) == DELIVERED:
+            state = DELIVERED  # a late claim (a zombie) never undoes a delivery
+        self._keys[key] = state
         self._keys.move_to_end(key)
         if len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
@@ -128,17 +142,22 @@ class NotificationLog:
                 self._synced.wait(left)
         return True
 
-    def delivered(self, incident_id: str, seq: int) -> bool:
+    def state(self, incident_id: str, seq: int) -> str | None:
+        """`claimed`, `delivered`, or None when the log has no record of it."""
         with self._lock:
-            return log_key(incident_id, seq) in self._keys
+            return self._keys.get(log_key(incident_id, seq))
+
+    def delivered(self, incident_id: str, seq: int) -> bool:
+        return self.state(incident_id, seq) == DELIVERED
 
     # -- writing ---------------------------------------------------------------------------------
-    def record(self, incident_id: str, seq: int, timeout: float = 10.0) -> None:
+    def record(self, incident_id: str, seq: int, state: str = DELIVERED, timeout: float = 10.0) -> None:
+        """Append `state` for (incident_id, seq) and wait for the broker's acknowledgement."""
         key = log_key(incident_id, seq)
-        value = _enc.encode(_Entry(incident_id, seq, self.replica))
+        value = _enc.encode(_Entry(incident_id, seq, self.replica, state))
         self._producer.send(self.topic, key=key, value=value).get(timeout)
         with self._lock:
-            self._remember(key)
+            self._remember(key, state)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -160,26 +179,55 @@ class LoggedNotifier:
 
     def send(self, notification: Notification) -> Delivery:
         n = notification
-        if not self.nflog.sync(self._sync_timeout):
+        nflog = self.nflog
+        if not nflog.sync(self._sync_timeout):
             return Delivery(ok=False, retry=True, retry_after=1.0, error="notification log not readable")
-        if self.nflog.delivered(n.incident_id, n.seq):
-            self.skipped += 1
-            log.info("notification %s #%d already delivered by another replica", n.incident_id, n.seq)
-            return Delivery.done()
+        state = nflog.state(n.incident_id, n.seq)
+        if state == DELIVERED:
+            return self._skip(n, "already delivered")
+        if state == CLAIMED:
+            # A send may or may not have happened before a crash: ask the receiver if it can tell.
+            ask = getattr(self.inner, "delivered", None)
+            answer = ask(n) if ask is not None else None
+            if answer:
+                self._record(n, DELIVERED)
+                return self._skip(n, "delivered before a crash")
+        else:
+            try:
+                nflog.record(n.incident_id, n.seq, CLAIMED)
+            except Exception as exc:
+                return Delivery(ok=False, retry=True, retry_after=1.0, error=f"notification log: {exc}")
         result = self.inner.send(n)
         if result.ok:
-            try:
-                self.nflog.record(n.incident_id, n.seq)
-            except Exception as exc:  # delivered all the same; a takeover may repeat it
-                log.error("notification log: cannot record %s #%d: %s", n.incident_id, n.seq, exc)
+            self._record(n, DELIVERED)
         return result
+
+    def _skip(self, n: Notification, why: str) -> Delivery:
+        self.skipped += 1
+        log.info("notification %s #%d not sent again: %s", n.incident_id, n.seq, why)
+        return Delivery.done()
+
+    def _record(self, n: Notification, state: str) -> None:
+        try:
+            self.nflog.record(n.incident_id, n.seq, state)
+        except Exception as exc:  # delivered all the same; the bare claim makes the next one ask
+            log.error("notification log: cannot record %s #%d: %s", n.incident_id, n.seq, exc)
 
     def close(self) -> None:
         self.inner.close()
 
 
-def read_all(consumer_factory: Any, topic: str, timeout: float = 30.0) -> list[tuple[str, int, str]]:
-    """Every (incident_id, seq, replica) in the log (tests and tools)."""
+def _state(value: bytes | None) -> str:
+    if not value:
+        return DELIVERED
+    try:
+        return msgspec.json.decode(value, type=_Entry).state
+    except msgspec.DecodeError:
+        return DELIVERED
+
+
+def read_all(consumer_factory: Any, topic: str, timeout: float = 30.0) -> list[tuple[str, int, str, str]]:
+    """Every (incident_id, seq, replica, state) record of the log, in log order (tests and tools)."""
     reader: KafkaConsumer = consumer_factory()
     try:
         parts = reader.partitions_for_topic(topic) or set()
@@ -188,13 +236,13 @@ def read_all(consumer_factory: Any, topic: str, timeout: float = 30.0) -> list[t
             return []
         reader.assign(tps)
         reader.seek_to_beginning(*tps)
-        out: list[tuple[str, int, str]] = []
+        out: list[tuple[str, int, str, str]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for records in reader.poll(timeout_ms=200).values():
                 for r in records:
                     e = msgspec.json.decode(r.value, type=_Entry)
-                    out.append((e.incident_id, e.seq, e.by))
+                    out.append((e.incident_id, e.seq, e.by, e.state))
             if all((h := reader.highwater(tp)) is not None and reader.position(tp) >= h for tp in tps):
                 return out
         raise TimeoutError(f"{topic} not read to its end in {timeout}s")

@@ -20,13 +20,22 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+import msgspec
+
 from daemon.cli import UsageError
 from daemon.notification import Notification, to_json
 from notifiers.base import Delivery, Notifier
 
 
+class _Key(msgspec.Struct):
+    incident_id: str
+    seq: int = 1
+
+
 class FileNotifier:
-    """Appends each notification to a JSONL file and fsyncs it: the delivered record.
+    """Appends each notification to a JSONL file and fsyncs it. Several processes may share the
+    file (appends of one line never interleave). `delivered(n)` answers from the file itself,
+    which lets the notification log settle a send interrupted by a crash (daemon/kafka/nflog.py).
 
     >>> import tempfile, os
     >>> from daemon.notification import NegativityFigures, VolumeFigures
@@ -38,12 +47,17 @@ class FileNotifier:
     True
     >>> open(path).read().count('"incident_id":"i1"')
     1
+    >>> FileNotifier(path).delivered(n), FileNotifier(path).delivered(msgspec.structs.replace(n, seq=2))
+    (True, False)
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
+        self._seen: set[tuple[str, int]] = set()
+        self._read_to = 0
 
     def send(self, notification: Notification) -> Delivery:
         line = to_json(notification) + b"\n"
@@ -52,11 +66,29 @@ class FileNotifier:
             os.fsync(self._fd)
         return Delivery.done()
 
+    def delivered(self, notification: Notification) -> bool:
+        """Is (incident_id, seq) in the file? Reads what was appended since the last call."""
+        with self._lock, open(self.path, "rb") as fh:
+            fh.seek(self._read_to)
+            data = fh.read()
+            end = data.rfind(b"\n") + 1  # a torn last line (a crash mid-write) is not delivered
+            for line in data[:end].splitlines():
+                try:
+                    k = _decode_key(line)
+                except msgspec.DecodeError:
+                    continue
+                self._seen.add((k.incident_id, k.seq))
+            self._read_to += end
+        return (notification.incident_id, notification.seq) in self._seen
+
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+_decode_key = msgspec.json.Decoder(_Key).decode
 
 
 def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> Notifier:

@@ -138,3 +138,72 @@ def settings_factory(bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(env=base)
 
     return make
+
+
+PARTITIONS = 6
+
+
+class Stream:
+    """A simulated stream and what crisisd makes of it."""
+
+    def __init__(self, path: Path, replay: list[bytes], flushed: list[bytes], split: list[bytes], invalid: int) -> None:
+        self.path = path
+        self.replay = replay
+        """`crisisd replay` notifications (to_json) emitted while processing (one pipeline)."""
+        self.flushed = flushed
+        """Emitted only by the end-of-file flush of a replay (a daemon never reaches an end)."""
+        self.expected = split
+        """One pipeline per partition of a PARTITIONS-partition topic keyed by brand (what the
+        daemon computes, whichever replica holds which partition when)."""
+        self.invalid = invalid
+
+
+def _partition(key: bytes | None, partitions: int) -> int:
+    from kafka.partitioner.default import murmur2
+
+    return 0 if key is None else (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+@pytest.fixture(scope="session")
+def ash(tmp_path_factory: pytest.TempPathFactory) -> Stream:
+    """`crisisd simulate ash-crisis --days 2 --scale 0.02`, replayed in process exactly as
+    `crisisd replay` does (same `run_stream`, the flush's notifications told apart), and through
+    one pipeline per partition as the Kafka producer spreads it."""
+    from kafka_helpers import crisisd
+
+    from daemon.kafka.produce_command import brand_key
+    from daemon.notification import Notification, to_json
+    from daemon.pipeline import Pipeline
+    from daemon.replay_command import run_stream
+
+    path = tmp_path_factory.mktemp("ash") / "ash.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
+    done = crisisd("simulate", "ash-crisis", "--days", "2", "--scale", "0.02", "--seed", "3", "-o", str(path), env=env)
+    assert done.returncode == 0, done.stderr
+    settings = load_settings(env={})
+    pipeline = Pipeline(settings)
+    out: list[bytes] = []
+    marks: list[int] = []
+    flush = pipeline.flush
+
+    def marked_flush() -> list[Notification]:
+        marks.append(len(out))
+        return flush()
+
+    pipeline.flush = marked_flush  # type: ignore[method-assign]
+
+    def emit(n: Notification) -> None:
+        out.append(to_json(n))
+
+    with open(path, "rb") as fh:
+        run_stream(pipeline, fh, emit)
+
+    split: list[bytes] = []
+    pipelines = [Pipeline(settings) for _ in range(PARTITIONS)]
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line = raw.rstrip(b"\r\n")
+            if line.strip():
+                p = pipelines[_partition(brand_key(line), PARTITIONS)]
+                split.extend(to_json(n) for n in p.process(line).notifications)
+    return Stream(path, out[: marks[0]], out[marks[0] :], split, pipeline.stats.invalid_total)

@@ -11,6 +11,8 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
+# `python -m daemon.cli` would load the CLI twice (as __main__ and as daemon.cli): two UsageErrors.
+_MAIN = "import sys; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def read_topic(consumer: KafkaConsumer, topic: str, timeout: float = 20.0) -> list[Any]:
@@ -30,14 +32,55 @@ def read_topic(consumer: KafkaConsumer, topic: str, timeout: float = 20.0) -> li
 
 
 def crisisd(*args: str, env: dict[str, str], **kw: Any) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "daemon.cli", *args], env=env, cwd=REPO, capture_output=True, **kw)
+    return subprocess.run([sys.executable, "-c", _MAIN, *args], env=env, cwd=REPO, capture_output=True, **kw)
 
 
-def start_crisisd(*args: str, env: dict[str, str], stderr: Any = None) -> subprocess.Popen[bytes]:
+def start_crisisd(*args: str, env: dict[str, str], stdout: Any = None, stderr: Any = None) -> subprocess.Popen[bytes]:
+    """A daemon in the background. Give files for stdout/stderr: a pipe nobody reads fills up and
+    blocks the daemon on its next `--json` line."""
     return subprocess.Popen(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-c", _MAIN, *args],
         env=env,
         cwd=REPO,
-        stdout=subprocess.PIPE,
+        stdout=stdout if stdout is not None else subprocess.DEVNULL,
         stderr=stderr if stderr is not None else subprocess.DEVNULL,
     )
+
+
+def true_ends(consumer: KafkaConsumer, topic: str) -> dict[int, int]:
+    """Partition -> offset after its last record (read, since Tansu's ListOffsets can fall short)."""
+    ends: dict[int, int] = {p: 0 for p in consumer.partitions_for_topic(topic) or ()}
+    for r in read_topic(consumer, topic):
+        ends[r.partition] = max(ends[r.partition], r.offset + 1)
+    return ends
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, ends: dict[int, int], timeout: float) -> None:
+    """Until the group's committed offsets reach `ends` (every message processed and checkpointed)."""
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout
+        left = dict(ends)
+        while left:
+            for p, end in list(left.items()):
+                if (c.committed(TopicPartition(topic, p)) or 0) >= end:
+                    del left[p]
+            if left and time.monotonic() > deadline:
+                raise TimeoutError(f"group {group} did not commit to the end of {topic}: {left}")
+            if left:
+                time.sleep(0.2)
+    finally:
+        c.close(autocommit=False)
+
+
+def notified(path: Path) -> list[bytes]:
+    """The lines of a --notify-file (what was delivered), [] when nothing was."""
+    if not path.exists():
+        return []
+    return [line for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def keys(lines: list[bytes]) -> list[tuple[str, int]]:
+    import json
+
+    return [(d["incident_id"], d.get("seq", 1)) for d in map(json.loads, lines)]

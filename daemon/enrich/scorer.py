@@ -145,7 +145,7 @@ class TextScorer:
     Picklable: the lexicons are shared per process and only the learned model is saved.
     """
 
-    def __init__(self, *, learning_rate: float = 0.3, blend_after: int = 300, max_learned_weight: float = 0.85):
+    def __init__(self, *, learning_rate: float = 0.15, blend_after: int = 300, max_learned_weight: float = 0.85):
         self.learning_rate = learning_rate
         self.blend_after = blend_after
         self.max_learned_weight = max_learned_weight

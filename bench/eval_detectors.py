@@ -32,7 +32,7 @@ CATEGORIES = ("realTweets", "artificialNoAnomaly", "artificialWithAnomaly")
 
 def _crisisd(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-c", "import sys; from daemon.cli import main; sys.exit(main(sys.argv[1:]))", *args]
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload,no-any-return]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
 
 
 def _score_one(src: Path, dst: Path) -> tuple[Path, int]:
@@ -122,7 +122,7 @@ def run_sim(seeds: list[int], normal_days: int, crisis_days: int) -> None:
                     )
 
 
-def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str]) -> str:  # type: ignore[type-arg]
+def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str]) -> str:
     crisis = truth.get("crisis") or {}
     brand = crisis.get("brand")
     onset = crisis.get("onset") or crisis.get("start")

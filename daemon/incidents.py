@@ -24,11 +24,8 @@ close (event time) of the bucket that opened it, so a replay gives the same ids 
 ...     n = 30 if 1500 <= i < 1530 else 5
 ...     b = Bucket("acme", i * 60.0, 60, mentions=n, negative=n // 5)
 ...     changes += tr.step(b, det.update(b))
->>> [(c.type, c.incident_id, c.severity, c.reason) for c in changes]  # doctest: +NORMALIZE_WHITESPACE
-[('opened', 'acme-19700102T0100Z-volume', 'sev2', ''),
- ('updated', 'acme-19700102T0100Z-volume', 'sev2', 'load'),
- ('updated', 'acme-19700102T0100Z-volume', 'sev2', 'load'),
- ('resolved', 'acme-19700102T0100Z-volume', 'sev2', '')]
+>>> [(c.type, c.incident_id, c.severity) for c in changes if c.reason != "load"]  # doctest: +NORMALIZE_WHITESPACE
+[('opened', 'acme-19700102T0100Z-volume', 'sev2'), ('resolved', 'acme-19700102T0100Z-volume', 'sev2')]
 >>> changes[0].ratio, changes[0].detected_at - changes[0].started_at
 (6.0, 60.0)
 """

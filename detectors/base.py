@@ -54,6 +54,11 @@ class Detector(abc.ABC):
     def warm(self) -> bool:
         """True once the grace period is over (scores can be non-zero)."""
 
+    @property
+    def protecting(self) -> bool:
+        """False during a burn-in in which everything is learned (e.g. the first daily cycles)."""
+        return True
+
     def observe(self, bucket: Bucket) -> None:  # noqa: B027 - optional hook
         """Record the bucket in short-term state (spans) whether or not it is learned."""
 
@@ -66,7 +71,7 @@ class Detector(abc.ABC):
     def after_score(self, bucket: Bucket, score: float) -> None:
         """The second half of `update`, for callers that scored with a richer method."""
         self.observe(bucket)
-        if score < self.protect_score:
+        if score < self.protect_score or not self.protecting:
             self._protected = 0
             self.learn_one(bucket)
         elif self._protected >= self.max_protect_buckets:

@@ -22,6 +22,7 @@ event-time order. Severity rules (see `detectors.settings.SeveritySettings` for 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -98,12 +99,21 @@ class BrandDetector:
         self.volume: VolumeDetector | None = None
         self.negativity: NegativityDetector | None = None
         self.topic: TopicDetector | None = None
-        self._dups: deque[tuple[int, int]] = deque(maxlen=15)
+        self._dups: deque[tuple[int, int]] = deque(maxlen=5)
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
         self._load: float | None = None
+        self._sticky: set[str] = set()
         if brand is not None:
             self._build(brand)
+
+    @property
+    def _neg_threshold(self) -> float:
+        return self.negativity.threshold if self.negativity else 0.0
+
+    @property
+    def _topic_threshold(self) -> float:
+        return self.topic.threshold if self.topic else 0.0
 
     def _build(self, brand: str) -> None:
         self.brand = brand
@@ -131,34 +141,49 @@ class BrandDetector:
         assert s is not None
         f = s.flags
         sev_s = s.severity
-        signals = tuple(name for name, r in (("volume", v), ("negativity", n), ("topic", t)) if r.firing)
+        firing = {"volume": v.firing, "negativity": n.firing, "topic": t.firing}
+        # Two signals each short of their threshold can be jointly significant (Fisher's method):
+        # more mentions *and* a higher negative share is stronger evidence than either alone.
+        pairs = (("volume", v.surprise, v.threshold), ("negativity", n.surprise, self._neg_threshold),
+                 ("topic", t.surprise, self._topic_threshold))  # fmt: skip
+        for i, (a_name, a_sur, a_thr) in enumerate(pairs):
+            for b_name, b_sur, b_thr in pairs[i + 1 :]:
+                if a_sur >= a_thr / 3 and b_sur >= b_thr / 3 and fisher(a_sur, b_sur) >= max(a_thr, b_thr):
+                    firing[a_name] = firing[b_name] = True
+        signals = tuple(name for name in SIGNALS if firing[name])
+        v_fire, n_fire, t_fire = firing["volume"], firing["negativity"], firing["topic"]
         # flags
         self._dups.append((b.near_duplicates, b.mentions))
         dup = sum(d for d, _ in self._dups)
         tot = sum(m for _, m in self._dups)
         if b.max_reach >= f.viral_reach:
             self._viral_until = b.start + 3600
-        flags: list[str] = []
         share = b.negative_share if b.mentions else 0.0
-        if v.firing and n.baseline - share >= f.positive_margin and b.mentions:
-            flags.append("positive")
+        found: set[str] = set()
+        if v_fire and n.baseline - share >= f.positive_margin and b.mentions:
+            found.add("positive")
         if tot and dup / tot >= f.coordinated_share:
-            flags.append("coordinated")
-        if b.start <= self._viral_until and not n.firing:
-            flags.append("viral")
+            found.add("coordinated")
+        if b.start <= self._viral_until:
+            found.add("viral")
         if b.capped and b.capped >= b.mentions:
-            flags.append("troll")
+            found.add("troll")
+        # a flag holds for the rest of the anomaly it explained (its long spans fire on)
+        self._sticky |= found
+        if n_fire and "viral" in self._sticky:
+            self._sticky.discard("viral")  # negativity followed the viral post: a real problem
+        flags = sorted(self._sticky & {"positive", "coordinated", "viral", "troll"})
         # severity
         sev: Severity | None = None
         neg_up = share >= n.baseline + s.negativity.min_delta / 2
-        if v.firing and (n.firing or (t.firing and neg_up)):
+        if v_fire and (n_fire or (t_fire and neg_up)):
             sev = "sev1" if v.ratio >= sev_s.sev1_ratio else "sev2"
-        elif v.firing:
+        elif v_fire:
             positive = "positive" in flags
             sev = "sev2" if v.ratio >= sev_s.sev2_volume_ratio and not positive else "sev3"
-        elif n.firing:
+        elif n_fire:
             sev = "sev2" if n.share - n.baseline >= sev_s.sev2_negativity_delta else "sev3"
-        elif t.firing:
+        elif t_fire:
             sev = "sev3"
         capped_flags = {"positive", "coordinated", "viral"}
         if sev and capped_flags.intersection(flags) and severity_rank(sev) > severity_rank(f.flag_max_severity):
@@ -166,12 +191,13 @@ class BrandDetector:
         score = max(v.score, n.score, t.score)
         close = s.incidents.close_fraction
         quiet = (
-            v.surprise < close * vol_threshold(self)
-            and n.surprise < close * self.negativity.threshold  # type: ignore[union-attr]
-            and t.surprise < close * self.topic.threshold  # type: ignore[union-attr]
+            v.surprise < close * v.threshold
+            and n.surprise < close * self._neg_threshold
+            and t.surprise < close * self._topic_threshold
         )
         if quiet:
             self._elevated_since = None
+            self._sticky = set()
         elif self._elevated_since is None:
             # the anomaly began where the firing span began
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)
@@ -202,6 +228,11 @@ class BrandDetector:
         )
 
 
-def vol_threshold(det: BrandDetector) -> float:
-    assert det.volume is not None
-    return det.volume.threshold
+def fisher(s1: float, s2: float) -> float:
+    """Surprise of two independent surprises combined (Fisher: -2 sum ln p ~ chi2 with 4 df).
+
+    >>> round(fisher(4.0, 4.0), 2), round(fisher(6.0, 0.0), 2)
+    (6.71, 4.83)
+    """
+    x = (s1 + s2) * math.log(10)  # = chi2 / 2
+    return max(0.0, (s1 + s2) - math.log10(1.0 + x))

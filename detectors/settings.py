@@ -10,7 +10,7 @@ Per-brand overrides are partial: only the fields given change.
 >>> s = DetectionSettings(brands={"klm": {"sensitivity": 2.0, "volume": {"min_mentions": 3}}})
 >>> k = s.for_brand("klm")
 >>> k.sensitivity, k.volume.min_mentions, k.volume.level_half_life_hours
-(2.0, 3, 6.0)
+(2.0, 3, 24.0)
 >>> s.for_brand("other").sensitivity
 1.0
 """
@@ -37,7 +37,7 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Spans tested each bucket (rounded to whole buckets): short ones catch jumps, long ones ramps,
     sustained shifts and quiet brands. Each span learns its own dispersion; the test is corrected
     for the number of spans."""
-    level_half_life_hours: _Pos = 6.0
+    level_half_life_hours: _Pos = 24.0
     """How fast the deseasonalised level follows the data (trend)."""
     seasonal_half_life_days: _Pos = 7.0
     """How fast hour-of-day and day-of-week factors follow the data."""
@@ -63,8 +63,11 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     brands whose counts spike every day need more to page. 0 disables."""
     episode_half_life_days: _Pos = 14.0
     """Memory of past episodes for `return_period_days`."""
-    grace_hours: _NonNeg = 12.0
+    grace_hours: _NonNeg = 24.0
     """Warm-up: no score until this much event time has been seen (replayed history counts)."""
+    burn_in_hours: _NonNeg = 48.0
+    """During the first hours every bucket is learned (clipped), anomalous or not, so the daily
+    cycle is known before the anomaly filter starts keeping anomalies out of the baseline."""
     grace_buckets: Annotated[int, msgspec.Meta(ge=1)] = 30
     """...and at least this many buckets."""
 
@@ -74,9 +77,9 @@ class NegativitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
     threshold: _Pos = 6.0
     """Surprise (-log10 p, beta-binomial upper tail) at which the negativity signal fires."""
-    windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (5, 15, 60)
+    windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (1, 5, 15, 60)
     """Spans over which negatives and mentions are pooled and tested."""
-    min_delta: _Share = 0.15
+    min_delta: _Share = 0.1
     """Share above the baseline share below which the signal never fires (effect size)."""
     min_negative: Annotated[int, msgspec.Meta(ge=1)] = 8
     """Negative mentions in the span below which the signal never fires."""

@@ -41,6 +41,10 @@ _EP_PRIOR_DAYS = 20.0
 _EP_PRIOR_EXCESS = 5.0
 _EP_MAX_EXCESS = 50.0  # one monster event must not deafen the brand
 _EPISODE_GAP_SECONDS = 3600.0
+# a seasonal factor is pulled to 1 by this many pseudo-counts until the data says otherwise
+_HOD_PRIOR = 20.0
+_DOW_PRIOR = 50.0
+_DOW_PRIOR_HOURS = 6.0  # a new weekday's factor moves only once hours of it were seen
 _Z_UPPER = 5.0  # `upper` = expected + this many standard deviations (charts)
 
 
@@ -74,6 +78,18 @@ def day_of_week(t: float) -> int:
     return int((t // 86400 + 3) % 7)
 
 
+def _hour_weights(t: float) -> tuple[tuple[int, float], tuple[int, float]]:
+    """The two hour-of-day slots around `t` and their weights (linear between hour centres).
+
+    >>> _hour_weights(3600 * 5.5), _hour_weights(3600 * 23.75)
+    (((5, 1.0), (6, 0.0)), ((23, 0.75), (0, 0.25)))
+    """
+    x = (t % 86400) / 3600 - 0.5
+    h0 = math.floor(x)
+    w1 = x - h0
+    return (h0 % 24, 1.0 - w1), ((h0 + 1) % 24, w1)
+
+
 def _alpha(half_life_updates: float) -> float:
     return 1.0 - 0.5 ** (1.0 / max(half_life_updates, 1.0))
 
@@ -91,10 +107,14 @@ class VolumeDetector(Detector):
         self.level = 0.0
         self.hod = [1.0] * 24
         self.dow = [1.0] * 7
-        self.n_hod = [0] * 24
-        self.n_dow = [0] * 7
+        # ratio-of-sums estimates: factor = (observed + prior) / (expected without it + prior)
+        self._hod_num = [0.0] * 24
+        self._hod_den = [0.0] * 24
+        self._dow_num = [0.0] * 7
+        self._dow_den = [0.0] * 7
         self._spans: list[int] = []
         # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
+        self._n_disp = 0
         self._e2: list[float] = []
         self._m2: list[float] = []
         # ring of the previous buckets' (clipped observed, expected) and running sums per span
@@ -135,7 +155,8 @@ class VolumeDetector(Detector):
     def expected(self, t: float) -> float:
         if not self.settings.seasonality:
             return self.level
-        return self.level * self.hod[hour_of_day(t)] * self.dow[day_of_week(t)]
+        (h0, w0), (h1, w1) = _hour_weights(t)
+        return self.level * (w0 * self.hod[h0] + w1 * self.hod[h1]) * self.dow[day_of_week(t)]
 
     def span_dispersion(self, j: int) -> float:
         """Learned dispersion of the sums over span `j` (shrunk to a prior while young)."""
@@ -143,7 +164,7 @@ class VolumeDetector(Detector):
         if self._m2[j] <= 0:
             d = _PRIOR_DISPERSION
         else:
-            w = min(1.0, self.n / 50)
+            w = min(1.0, self._n_disp / 50)
             d = w * self._e2[j] / self._m2[j] + (1 - w) * _PRIOR_DISPERSION
         return min(s.max_dispersion, max(s.min_dispersion, d))
 
@@ -169,6 +190,10 @@ class VolumeDetector(Detector):
         beta = self._ep_excess / self._ep_w  # mean excess of an episode's peak
         return self.threshold + beta * max(0.0, math.log(rate * s.return_period_days))
 
+    @property
+    def protecting(self) -> bool:
+        return self.n * self.bucket_seconds >= self.settings.burn_in_hours * 3600
+
     def _sd(self, mu: float) -> float:
         return math.sqrt(mu + self.dispersion * mu * mu)
 
@@ -189,7 +214,7 @@ class VolumeDetector(Detector):
         mu = max(self.expected(bucket.start), 1e-6)
         upper = mu + _Z_UPPER * self._sd(mu)
         if not self.warm:
-            return VolumeReading(0.0, 0.0, False, x, mu, upper, 1, float(x), mu, False)
+            return VolumeReading(0.0, 0.0, False, x, mu, upper, 1, float(x), mu, False, self.threshold)
         s = self.settings
         best = (0.0, 1, float(x), mu)
         correction = math.log10(len(self._spans))
@@ -210,7 +235,7 @@ class VolumeDetector(Detector):
 
     def _clip(self, x: float, mu: float) -> float:
         c = self.settings.clip_sigmas * self._sd(mu)
-        return min(max(x, mu - c), mu + c)
+        return min(max(x, mu - c), mu + c + 1.0)  # + 1: a sparse brand's single mention is no outlier
 
     def after_score(self, bucket: Bucket, score: float, reading: VolumeReading | None = None) -> None:
         """Learn (protected), and count the bucket into the episode statistics."""
@@ -278,31 +303,40 @@ class VolumeDetector(Detector):
             self.first_t = t
         self.n += 1
         x = float(bucket.mentions)
-        h, d = hour_of_day(t), day_of_week(t)
+        d = day_of_week(t)
         if self.n == 1:
             self.level = x
             return
         mu = max(self.expected(t), 1e-6)
-        xc = self._clip(x, mu)
+        xc = self._clip(x, mu) if self.protecting else x  # burn-in: the model itself is still wrong
         # span dispersions, from the sums the bucket was scored with (`observe` ran first)
         totals = self._totals[1] if self._totals and self._totals[0] == t else self._span_totals(xc, mu)
-        a = max(self._a_disp, 1.0 / (self.n + 1))
-        for j, (obs, exp) in enumerate(totals):
-            self._e2[j] += a * ((obs - exp) ** 2 - exp - self._e2[j])
-            self._m2[j] += a * (exp * exp - self._m2[j])
+        if self.warm:  # before, the expectation itself is still being learned
+            self._n_disp += 1
+            a = max(self._a_disp, 1.0 / (self._n_disp + 1))
+            for j, (obs, exp) in enumerate(totals):
+                self._e2[j] += a * ((obs - exp) ** 2 - exp - self._e2[j])
+                self._m2[j] += a * (exp * exp - self._m2[j])
         if s.seasonality:
-            season = self.hod[h] * self.dow[d]
+            season = mu / max(self.level, 1e-9) if self.level > 0 else 1.0
             a = max(self._a_level, 1.0 / self.n)
             self.level += a * (xc / season - self.level)
-            if self.level > 0:
-                self.n_hod[h] += 1
-                a = max(self._a_hod, 1.0 / (self.n_hod[h] + 1)) * 0.5
-                self.hod[h] += a * (xc / (self.level * self.dow[d]) - self.hod[h])
-                self.n_dow[d] += 1
-                a = max(self._a_dow, 1.0 / (self.n_dow[d] + 1)) * 0.5
-                self.dow[d] += a * (xc / (self.level * self.hod[h]) - self.dow[d])
-                self.hod[h] = min(max(self.hod[h], 0.05), 20.0)
-                self.dow[d] = min(max(self.dow[d], 0.2), 5.0)
+            # seasonal factors as ratios of decayed sums: sound for sparse counts (no 1/0.01 ratios)
+            # the daily curve is piecewise linear between hour centres: each bucket teaches the
+            # two hours around it, in proportion to its weight in its expectation
+            prior = _HOD_PRIOR
+            curve = 0.0
+            for hh, w in _hour_weights(t):
+                f = 1.0 - self._a_hod * w
+                self._hod_num[hh] = self._hod_num[hh] * f + w * xc / self.dow[d]
+                self._hod_den[hh] = self._hod_den[hh] * f + w * self.level
+                self.hod[hh] = min(max((self._hod_num[hh] + prior) / (self._hod_den[hh] + prior), 0.05), 20.0)
+                curve += w * self.hod[hh]
+            f = 1.0 - self._a_dow
+            self._dow_num[d] = self._dow_num[d] * f + xc
+            self._dow_den[d] = self._dow_den[d] * f + self.level * curve
+            prior = _DOW_PRIOR + _DOW_PRIOR_HOURS * 3600 / self.bucket_seconds * self.level
+            self.dow[d] = min(max((self._dow_num[d] + prior) / (self._dow_den[d] + prior), 0.2), 5.0)
         else:
             a = max(self._a_level, 1.0 / self.n)
             self.level += a * (xc - self.level)

@@ -1,0 +1,137 @@
+"""What each detector promises: sound at any volume, seasonal, robust to distractors, bounded memory."""
+
+from __future__ import annotations
+
+import pytest
+from detector_streams import stream
+
+from daemon.incidents import IncidentTracker
+from daemon.windows import Bucket
+from detectors.brand import BrandDetector
+from detectors.negativity import NegativityDetector
+from detectors.settings import DetectionSettings, TopicSettings, VolumeSettings
+from detectors.topic import TopicDetector
+from detectors.volume import VolumeDetector
+
+DAY = 24 * 60
+W = 4 * DAY  # history the detectors learn from before each test (a replayed warm-up)
+
+
+@pytest.mark.parametrize(("per_min", "dispersion"), [(0.3, 0.0), (20.0, 0.05), (2000.0, 0.01)])
+def test_volume_quiet_on_normal_days_at_any_scale(per_min: float, dispersion: float) -> None:
+    det = VolumeDetector(seed=0)
+    fired = [det.read(b).firing for b in _learned(det, stream(1, 4 * DAY, per_min, dispersion=dispersion))]
+    assert sum(fired[DAY:]) == 0  # diurnal cycle learned: no alarm over three days
+
+
+@pytest.mark.parametrize(("per_min", "factor"), [(0.3, 12.0), (20.0, 3.0), (2000.0, 2.0)])
+def test_volume_catches_a_jump_at_any_scale(per_min: float, factor: float) -> None:
+    det = VolumeDetector(seed=0)
+    bs = list(stream(2, W + 30, per_min, dispersion=0.01 if per_min > 100 else 0.0))
+    for b in bs[:W]:
+        det.update(b)
+    hits = []
+    for b in bs[W:]:
+        b.mentions = int(b.mentions * factor) + (3 if per_min < 1 else 0)
+        hits.append(det.read(b).firing)
+        det.update(b)
+    assert any(hits[:15])  # within 15 minutes
+
+
+def test_volume_level_shift_is_learned_eventually() -> None:
+    det = VolumeDetector(VolumeSettings(return_period_days=0), seed=0)
+    bs = list(stream(3, 6 * DAY, 20.0, dispersion=0.02))
+    fired = []
+    for i, b in enumerate(bs):
+        if i >= W:
+            b.mentions *= 2  # a lasting new normal (e.g. a new market)
+        fired.append(det.read(b).firing)
+        det.update(b)
+    assert any(fired[W : W + 60])
+    assert not any(fired[-DAY:])  # no paging forever
+
+
+def test_negativity_rise_with_flat_volume_fires_small_counts_do_not() -> None:
+    det = NegativityDetector(seed=0)
+    bs = list(stream(4, W + 60, 30.0, neg_share=0.25))
+    for b in bs[:W]:
+        det.update(b)
+    tiny = Bucket("acme", bs[W].start, 60, mentions=3, negative=3)
+    assert not det.read(tiny).firing  # 3 of 3 is no evidence
+    fired = []
+    for b in bs[W:]:
+        b.negative = int(b.mentions * 0.7)
+        fired.append(det.read(b).firing)
+        det.update(b)
+    assert any(fired[:10])
+
+
+def test_topic_memory_is_bounded_whatever_the_vocabulary() -> None:
+    det = TopicDetector(TopicSettings(candidates=32, sketch_width=128), seed=0)
+    for i in range(500):
+        det.update(Bucket("acme", i * 60.0, 60, mentions=50, terms={f"w{i}-{k}": 1 for k in range(50)}))
+    assert len(det._recent) <= 32 and det._sketch.shape == (4, 128)
+
+
+def _learned(det, buckets):
+    for b in buckets:
+        yield b
+        det.update(b)
+
+
+def _spike(bs: list[Bucket], start: int, minutes: int, factor: float, neg: float | None, **extra) -> None:
+    for b in bs[start : start + minutes]:
+        b.mentions = int(b.mentions * factor)
+        if neg is not None:
+            b.negative = int(b.mentions * neg)
+        for k, v in extra.items():
+            setattr(b, k, v)
+
+
+def _incidents(bs: list[Bucket], settings: DetectionSettings | None = None):
+    det, tr = BrandDetector(settings, seed=0), IncidentTracker(settings)
+    out = []
+    for b in bs:
+        out += tr.step(b, det.update(b))
+    return [c for c in out if c.type == "opened"], out
+
+
+def test_crisis_is_sev1_with_volume_and_negativity() -> None:
+    bs = list(stream(5, W + 120, 40.0))
+    for k, b in enumerate(bs[W:]):  # ramp to x15 over 36 minutes, the new mentions 70 % negative
+        base = b.mentions
+        b.mentions = int(base * (1 + 14 * min(1.0, (k + 0.5) / 36)))
+        b.negative = int(base * 0.25 + (b.mentions - base) * 0.7)
+    opened, changes = _incidents(bs)
+    assert len(opened) == 1
+    assert opened[0].detected_at - bs[W].start <= 5 * 60
+    assert min(c.severity for c in changes) == "sev1"  # sev1 sorts first
+
+
+def test_positive_campaign_is_at_most_sev3() -> None:
+    bs = list(stream(6, W + 240, 20.0))
+    _spike(bs, W, 180, 4.0, 0.05)
+    opened, changes = _incidents(bs)
+    assert opened and {c.severity for c in changes} == {"sev3"}
+    assert "positive" in changes[-1].flags
+
+
+def test_coordinated_campaign_is_flagged_and_capped() -> None:
+    bs = list(stream(7, W + 120, 20.0))
+    for b in bs[W : W + 60]:
+        extra = 100
+        b.mentions += extra
+        b.negative += int(extra * 0.8)
+        b.near_duplicates = extra
+    opened, changes = _incidents(bs)
+    assert opened and all(c.severity == "sev3" for c in changes)
+    assert "coordinated" in changes[-1].flags
+
+
+def test_viral_post_without_negativity_is_capped() -> None:
+    bs = list(stream(8, W + 120, 20.0))
+    bs[W].max_reach = 2_000_000
+    _spike(bs, W, 40, 8.0, 0.2)
+    opened, changes = _incidents(bs)
+    assert all(c.severity == "sev3" for c in changes)
+    assert opened and "viral" in opened[0].flags

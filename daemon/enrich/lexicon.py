@@ -43,6 +43,7 @@ _CLASSES = {
     "feedback": FEEDBACK,
 }
 GROUPS = ("en", "nl", "sh", "mk", "ru")
+_NEG_PREFIX = {"sh": "ne", "mk": "не", "ru": "не"}
 
 _SH_FOLD = str.maketrans({"č": "c", "ć": "c", "š": "s", "ž": "z", "đ": "dj"})
 _RU_FOLD = str.maketrans({"ё": "е"})
@@ -70,6 +71,8 @@ class Lexicon:
 
         >>> lexicon("en").valence("disappointing") < 0 < lexicon("en").valence("thanks")
         True
+        >>> lexicon("sh").valence("nezanimljiv") < 0 < lexicon("sh").valence("zanimljiv")
+        True
         """
         v = self.words.get(word)
         if v is not None:
@@ -78,6 +81,12 @@ class Lexicon:
             v = self.stems.get(word[:k])
             if v is not None:
                 return v
+        # Slavic negative prefix on a positive word: nezanimljiv, неинтересный, неубав
+        prefix = _NEG_PREFIX.get(self.group)
+        if prefix and word.startswith(prefix) and len(word) >= len(prefix) + 4:
+            v = self.valence(word[len(prefix) :])
+            if v > 0.0:
+                return -0.8 * v
         return 0.0
 
     def entry(self, word: str) -> Entry:

@@ -1,0 +1,149 @@
+"""Memory of one pipeline against the number of brands and of distinct authors: RSS, bounded?
+
+Each point runs in a fresh child process (`--child`), so one point's garbage never inflates the
+next: it builds a `Pipeline`, feeds it synthetic events (valid JSON through `Pipeline.process`,
+`lang` given, 5 % brand replies answering a recent mention, a 50,000-word vocabulary so term
+tables are exercised), and reads VmRSS (resident now) and VmHWM (peak resident) from
+/proc/self/status before and after. Events are spread evenly over `--minutes` of event time
+(default 60), brands round-robin, authors cycling through `authors` distinct ids; the number of
+events is max(authors, 20 x brands, `--min-events`).
+
+The target: <= 500 MB at 10,000 brands and 1 million authors.
+
+    python bench/bench_memory.py                                   # brands 10, 100 x authors 10k, 100k
+    python bench/bench_memory.py --brands 10 1000 10000 --authors 10000 100000 1000000   # full grid
+    python bench/bench_memory.py --brands 10000 --authors 1000000  # the target point only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+WORDS = 50_000
+TEXTS = (
+    "flight cancelled because of the ash cloud {w} nobody answers",
+    "thanks for the quick help with {w}",
+    "where is my refund for {w}? still waiting",
+    "{w} delayed again, terrible service",
+    "love the new {w}",
+)
+
+
+def status_mb() -> dict[str, float]:
+    """VmRSS and VmHWM of this process, in MB (Linux)."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                out[key] = int(value.split()[0]) / 1024.0
+    return out
+
+
+def child(brands: int, authors: int, events: int, minutes: float) -> dict[str, object]:
+    import msgspec
+
+    from config.settings import load_settings
+    from daemon.pipeline import Pipeline
+
+    pipe = Pipeline(load_settings(env={}))
+    pipe.process(b"{}")  # language models and lexicons loaded
+    base = status_mb()
+    enc = msgspec.json.Encoder()
+    t0 = 1271396530.0
+    step = minutes * 60.0 / events
+    names = [f"brand{b:05d}" for b in range(brands)]
+    started = time.perf_counter()
+    for i in range(events):
+        brand = names[i % brands]
+        ts = t0 + i * step
+        if i % 20 == 19:
+            obj: dict[str, object] = {
+                "id": f"r:{i}",
+                "brand": brand,
+                "platform": "twitter",
+                "created_at": ts,
+                "text": "we are sorry, please DM us",
+                "author": {"id": f"brand:{brand}", "is_brand": True},
+                "in_reply_to": f"t:{i - brands}",
+                "lang": "en",
+                "kind": "reply",
+            }
+        else:
+            w = (i * 7919) % WORDS
+            obj = {
+                "id": f"t:{i}",
+                "brand": brand,
+                "platform": "twitter",
+                "created_at": ts,
+                "text": TEXTS[i % len(TEXTS)].format(w=f"word{w}"),
+                "author": {"id": f"a:{i % authors}", "followers": i % 5000},
+                "lang": "en",
+            }
+        pipe.process(enc.encode(obj))
+    pipe.flush()
+    seconds = time.perf_counter() - started
+    end = status_mb()
+    s = pipe.stats
+    return {
+        "brands": brands,
+        "authors": authors,
+        "events": events,
+        "seconds": round(seconds, 1),
+        "base_rss_mb": round(base["VmRSS"], 1),
+        "rss_mb": round(end["VmRSS"], 1),
+        "peak_mb": round(end["VmHWM"], 1),
+        "valid": s.valid,
+        "buckets": s.buckets,
+        "notifications": s.notifications,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--brands", type=int, nargs="+", default=[10, 100])
+    ap.add_argument("--authors", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--minutes", type=float, default=60.0, help="event-time span of each point (default 60)")
+    ap.add_argument("--min-events", type=int, default=20_000)
+    ap.add_argument("--child", type=int, nargs=3, metavar=("BRANDS", "AUTHORS", "EVENTS"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        brands, authors, events = args.child
+        print(json.dumps(child(brands, authors, events, args.minutes)))
+        return 0
+
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
+    print(f"{'brands':>7} {'authors':>10} {'events':>10} {'base MB':>8} {'RSS MB':>8} {'peak MB':>8} {'s':>7}  buckets")
+    worst = 0.0
+    for brands in args.brands:
+        for authors in args.authors:
+            events = max(authors, 20 * brands, args.min_events)
+            cmd = [sys.executable, __file__, "--child", str(brands), str(authors), str(events)]
+            cmd += ["--minutes", str(args.minutes)]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if out.returncode != 0:
+                print(f"{brands:>7} {authors:>10} failed: {out.stderr.strip().splitlines()[-1:]}", flush=True)
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            worst = max(worst, r["peak_mb"])
+            print(
+                f"{brands:>7,} {authors:>10,} {events:>10,} {r['base_rss_mb']:>8.0f} {r['rss_mb']:>8.0f} "
+                f"{r['peak_mb']:>8.0f} {r['seconds']:>7.1f}  {r['buckets']:,}",
+                flush=True,
+            )
+    print(f"largest peak RSS {worst:.0f} MB (target <= 500 MB at 10,000 brands and 1,000,000 authors)")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

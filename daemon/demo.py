@@ -17,7 +17,7 @@ import msgspec
 
 from daemon.notification import Notification, to_json
 
-DEMO_SCALE = 0.25  # of the full simulated volume: keeps the demo well under a minute
+DEMO_SCALE = 0.1  # of the full simulated volume: a mid-sized airline, and a demo well under a minute
 
 
 def _ts(text: str) -> float:

@@ -84,7 +84,9 @@ class Timeline(msgspec.Struct, frozen=True):
     baseline_negativity_share: list[float]
 
 
-class Notification(msgspec.Struct, frozen=True, omit_defaults=True):
+class Notification(msgspec.Struct, frozen=True):
+    """Every field is always present in the JSON (null or empty when unknown), so consumers see a stable shape."""
+
     type: NotificationType
     incident_id: str
     brand: str

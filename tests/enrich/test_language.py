@@ -1,0 +1,41 @@
+import pytest
+
+from daemon.enrich import language
+from daemon.enrich.lexicon import lexicon
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("My flight was cancelled again and nobody picks up the phone", "en"),
+        ("Mijn koffer is nog steeds niet aangekomen, wat moet ik doen?", "nl"),
+        ("Где мой багаж? Уже три часа никто не отвечает.", "ru"),
+        ("Каде е мојот багаж? Веќе три часа никој не одговара.", "mk"),
+        ("Где је мој пртљаг? Већ три сата нико се не јавља.", "sr"),
+        ("Gde je moj prtljag? Uvek isto, niko se ne javlja.", "sr"),
+        ("Gdje je moja prtljaga? Tko će mi to platiti, svaki tjedan isto.", "hr"),
+        ("Gdje mi je prtljag? Šta ćemo sad, hiljadu puta sam zvao, jok.", "bs"),
+        ("@klm http://t.co/x Поезд опять опаздывает", "ru"),  # handles and links do not make it Latin
+        ("👍👍 123", "und"),
+    ],
+)
+def test_detect(text: str, lang: str) -> None:
+    assert language.detect(text) == lang
+
+
+def test_script() -> None:
+    assert language.script("@brand https://t.co/abc Привет") == "Cyrl"
+    assert language.script("Zdravo") == "Latn"
+
+
+def test_normalise_tags() -> None:
+    assert [language.normalise(t) for t in ("sr-Latn", "sr_Cyrl", "HR", "bs-BA", "und", None, "cnr")] == [
+        "sr", "sr", "hr", "bs", None, None, "sr",
+    ]  # fmt: skip
+
+
+def test_slavic_negative_prefix_turns_positive_words() -> None:
+    sh, ru = lexicon("sh"), lexicon("ru")
+    assert sh.valence("nezanimljiv") < 0 < sh.valence("zanimljiv")
+    assert ru.valence("неинтересно") < 0 < ru.valence("интересно")
+    assert sh.valence("nesreća") < 0  # a negative word with ne- stays negative

@@ -33,6 +33,7 @@ from detectors.topic import TopicDetector, TopicReading
 from detectors.volume import VolumeDetector, VolumeReading
 
 SIGNALS = ("volume", "negativity", "topic")
+_MIN_DUPLICATES = 10
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 
 
@@ -99,7 +100,7 @@ class BrandDetector:
         self.volume: VolumeDetector | None = None
         self.negativity: NegativityDetector | None = None
         self.topic: TopicDetector | None = None
-        self._dups: deque[tuple[int, int]] = deque(maxlen=5)
+        self._dups: deque[tuple[int, int, float]] = deque(maxlen=5)
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
         self._load: float | None = None
@@ -153,16 +154,16 @@ class BrandDetector:
         signals = tuple(name for name in SIGNALS if firing[name])
         v_fire, n_fire, t_fire = firing["volume"], firing["negativity"], firing["topic"]
         # flags
-        self._dups.append((b.near_duplicates, b.mentions))
-        dup = sum(d for d, _ in self._dups)
-        tot = sum(m for _, m in self._dups)
+        self._dups.append((b.near_duplicates, b.mentions, v.expected))
+        dup = sum(d for d, _, _ in self._dups)
+        excess = sum(m for _, m, _ in self._dups) - sum(e for _, _, e in self._dups)
         if b.max_reach >= f.viral_reach:
             self._viral_until = b.start + 3600
         share = b.negative_share if b.mentions else 0.0
         found: set[str] = set()
         if v_fire and n.baseline - share >= f.positive_margin and b.mentions:
             found.add("positive")
-        if tot and dup / tot >= f.coordinated_share:
+        if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0):
             found.add("coordinated")
         if b.start <= self._viral_until:
             found.add("viral")

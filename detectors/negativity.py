@@ -2,8 +2,10 @@
 
 The baseline share is a decayed beta estimate (negatives and mentions, exponentially weighted,
 plus a prior). Each bucket pools the last few spans of negatives and mentions and asks how likely
-that many negatives are under a beta-binomial whose concentration is capped (`baseline_strength`):
-with 10 mentions, 6 negatives is no news; with 200 it is. A rise with flat volume still fires.
+that many negatives are under a beta-binomial: with 10 mentions, 6 negatives is no news; with 200
+it is. The beta's concentration is learned per span from how far past spans strayed from the
+baseline (the share's overdispersion: topics of the day, scorer drift), capped by
+`baseline_strength`. A rise with flat volume still fires.
 
 >>> from daemon.windows import Bucket
 >>> det = NegativityDetector(NegativitySettings(grace_mentions=50))
@@ -30,6 +32,11 @@ from daemon.windows import Bucket
 from detectors.base import Detector, score_from_surprise
 from detectors.settings import NegativitySettings
 from detectors.stats import betabinom_surprise
+
+
+_VAR_HALF_LIFE_HOURS = 48.0
+_VAR_MIN_BUCKETS = 120
+_MIN_STRENGTH = 20.0  # never more tolerant than a baseline known from 20 mentions
 
 
 @dataclass(slots=True, frozen=True)
@@ -59,6 +66,11 @@ class NegativityDetector(Detector):
         self._recent: deque[tuple[int, int]] = deque()
         self._spans: list[int] = []
         self._decay = 1.0
+        # per span: EWMAs of (k - n p)^2 - n p (1 - p) and n (n - 1) p (1 - p): the intra-span
+        # correlation rho of negatives (scorer drift, topics of the day), so strength = 1/rho - 1
+        self._v1: list[float] = []
+        self._v2: list[float] = []
+        self._n_var = 0
 
     def _configure(self, seconds: int) -> None:
         s = self.settings
@@ -66,6 +78,9 @@ class NegativityDetector(Detector):
         self._spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
         self._recent = deque(maxlen=max(self._spans))
         self._decay = 0.5 ** (seconds / (s.baseline_half_life_hours * 3600))
+        self._v1 = [0.0] * len(self._spans)
+        self._v2 = [0.0] * len(self._spans)
+        self._a_var = 1.0 - 0.5 ** (seconds / (_VAR_HALF_LIFE_HOURS * 3600))
         self.max_protect_buckets = max(1, int(6 * 3600 / seconds))
 
     @property
@@ -85,8 +100,6 @@ class NegativityDetector(Detector):
         if not self.warm:
             share = bucket.negative / bucket.mentions if bucket.mentions else 0.0
             return NegativityReading(0.0, 0.0, False, share, p0, 1, bucket.negative, bucket.mentions, False)
-        m = min(self.total + 10.0, s.baseline_strength)
-        a, b = max(p0 * m, 1e-3), max((1 - p0) * m, 1e-3)
         recent = list(self._recent)
         correction = math.log10(len(self._spans))
         best = (0.0, 1, bucket.negative, bucket.mentions)
@@ -97,7 +110,8 @@ class NegativityDetector(Detector):
                 n += nn
             if n == 0 or k < s.min_negative or k / n < p0 + s.min_delta:
                 continue
-            sur = betabinom_surprise(k, n, a, b) - correction
+            m = self.strength(self._spans.index(span))
+            sur = betabinom_surprise(k, n, max(p0 * m, 1e-3), max((1 - p0) * m, 1e-3)) - correction
             if sur > best[0]:
                 best = (sur, span, k, n)
         sur, span, k, n = best
@@ -105,6 +119,16 @@ class NegativityDetector(Detector):
         return NegativityReading(
             score_from_surprise(sur, self.threshold), sur, sur >= self.threshold, share, p0, span, k, n, True
         )
+
+    def strength(self, j: int) -> float:
+        """Concentration (a + b) of the baseline share for span `j`: how far spans stray from it."""
+        cap = min(self.total + 10.0, self.settings.baseline_strength)
+        if self._n_var < _VAR_MIN_BUCKETS or self._v2[j] <= 0:
+            return cap
+        rho = self._v1[j] / self._v2[j]
+        if rho <= 1.0 / (cap + 1.0):
+            return cap
+        return max(_MIN_STRENGTH, 1.0 / rho - 1.0)
 
     def score_one(self, bucket: Bucket) -> float:
         return self.read(bucket).score
@@ -117,6 +141,18 @@ class NegativityDetector(Detector):
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
             self._configure(bucket.seconds)
+        if self.warm:  # learn how much spans stray from the baseline share (overdispersion)
+            p0 = self.baseline_share
+            q = p0 * (1.0 - p0)
+            recent = list(self._recent)  # `observe` already appended this bucket
+            a = max(self._a_var, 1.0 / (self._n_var + 1))
+            for j, span in enumerate(self._spans):
+                part = recent[-span:]
+                k = sum(x for x, _ in part)
+                n = sum(y for _, y in part)
+                self._v1[j] += a * ((k - n * p0) ** 2 - n * q - self._v1[j])
+                self._v2[j] += a * (n * (n - 1) * q - self._v2[j])
+            self._n_var += 1
         self.neg = self.neg * self._decay + bucket.negative
         self.total = self.total * self._decay + bucket.mentions
         self.seen += bucket.mentions

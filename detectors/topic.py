@@ -42,6 +42,7 @@ from detectors.settings import TopicSettings
 from detectors.stats import poisson_surprise
 
 _RESCALE_EXP = 40.0
+_MIN_RECENT = 0.05  # recent counts below this are forgotten
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,18 +68,20 @@ class TopicDetector(Detector):
         self._first: float | None = None
         self._last: float | None = None
         self._total = 0.0  # decayed authors, scaled like the sketch
-        self._recent: dict[str, float] = {}  # term -> decayed recent author count
-        self._recent_total = 0.0  # decayed recent authors
-        self._recent_t: float | None = None
+        # term -> recent author count decayed over the window, stored scaled by
+        # exp((t - _r_ref) / window) so that time passing costs nothing
+        self._recent: dict[str, float] = {}
+        self._r_ref: float | None = None
+        self._recent_total = 0.0  # decayed recent authors (stored scaled the same way)
         self.bucket_seconds = 0
         self.max_protect_buckets = 360
 
     # -- sketch ---------------------------------------------------------------------------------
 
     def _cells(self, term: str) -> list[int]:
-        d = hashlib.blake2b(term.encode("utf-8", "surrogatepass"), digest_size=16, key=self._key).digest()
-        h1 = int.from_bytes(d[:8], "little")
-        h2 = int.from_bytes(d[8:], "little") | 1
+        d = hashlib.blake2b(term.encode("utf-8", "surrogatepass"), digest_size=8, key=self._key).digest()
+        x = int.from_bytes(d, "little")
+        h1, h2 = x & 0xFFFFFFFF, (x >> 32) | 1
         w = self.settings.sketch_width
         return [(h1 + i * h2) % w for i in range(self.settings.sketch_depth)]
 
@@ -102,35 +105,40 @@ class TopicDetector(Detector):
         return self.settings.window_minutes * 60.0
 
     def _decay(self, t: float) -> float:
-        if self._recent_t is None:
+        """Factor from stored (scaled) recent counts to their value at `t`."""
+        if self._r_ref is None:
             return 0.0
-        return math.exp(-(t - self._recent_t) / self._window())
-
-    def _decayed_recent(self, t: float) -> dict[str, float]:
-        f = self._decay(t)
-        return {k: v * f for k, v in self._recent.items()} if f else {}
+        return math.exp(-(t - self._r_ref) / self._window())
 
     def read(self, bucket: Bucket) -> TopicReading:
         s = self.settings
-        recent = self._decayed_recent(bucket.start)
-        for term, n in bucket.terms.items():
-            recent[term] = recent.get(term, 0.0) + n
-        if not self.warm or not recent:
+        if not self.warm or not (self._recent or bucket.terms):
             return TopicReading(0.0, 0.0, False, (), self.warm)
-        authors = self._recent_total * self._decay(bucket.start) + _authors(bucket)
-        correction = math.log10(max(len(recent), 1))
+        f = self._decay(bucket.start)
+        stored, terms = self._recent, bucket.terms
+        need = s.min_authors
+        counts: dict[str, float] = {}
+        for term, v in stored.items():
+            c = v * f + terms.get(term, 0)
+            if c >= need:
+                counts[term] = c
+        for term, n in terms.items():
+            if n >= need and term not in stored:
+                counts[term] = n
+        authors = self._recent_total * f + _authors(bucket)
+        correction = math.log10(max(len(stored) + len(terms), 1))
         scored = []
-        for term, count in recent.items():
-            if count < s.min_authors:
-                continue
+        for term, count in counts.items():
             lam = self._usual_share(term) * authors
             sur = poisson_surprise(count, lam) - correction
             if sur > 0:
-                scored.append((sur, term))
-        scored.sort(key=lambda x: (-x[0], x[1]))
-        best = scored[0][0] if scored else 0.0
-        floor = self.threshold * 0.5  # terms worth reporting
-        top = tuple(term for sur, term in scored[: s.top_terms] if sur >= floor)
+                scored.append((sur, count / max(lam, 1e-9), term))
+        best = max((x[0] for x in scored), default=0.0)
+        # report the significant terms by lift (how many times their usual rate): "ash" before
+        # "because", which is merely frequent in the new mentions
+        floor = self.threshold * 0.5
+        lifted = sorted((x for x in scored if x[0] >= floor), key=lambda x: (-x[1], -x[0], x[2]))
+        top = tuple(term for _, _, term in lifted[: s.top_terms])
         return TopicReading(score_from_surprise(best, self.threshold), best, best >= self.threshold, top, True)
 
     def score_one(self, bucket: Bucket) -> float:
@@ -141,16 +149,24 @@ class TopicDetector(Detector):
         if self._first is None:
             self._first = t
         self._last = t
-        recent = self._decayed_recent(t)
+        if self._r_ref is None:
+            self._r_ref = t
+        exponent = (t - self._r_ref) / self._window()
+        if exponent > _RESCALE_EXP:  # renormalise the stored values (rare)
+            g = math.exp(-exponent)
+            self._recent = {k: v * g for k, v in self._recent.items() if v * g >= _MIN_RECENT}
+            self._recent_total *= g
+            self._r_ref, exponent = t, 0.0
+        scale = math.exp(exponent)
+        recent = self._recent
         for term, n in bucket.terms.items():
-            recent[term] = recent.get(term, 0.0) + n
+            recent[term] = recent.get(term, 0.0) + n * scale
+        self._recent_total += _authors(bucket) * scale
         limit = self.settings.candidates
-        if len(recent) > limit:  # keep the heaviest (bounded memory)
-            keep = sorted(recent.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-            recent = dict(keep)
-        self._recent = {k: v for k, v in recent.items() if v >= 0.05}
-        self._recent_total = self._recent_total * self._decay(t) + _authors(bucket)
-        self._recent_t = t
+        if len(recent) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
+            floor = _MIN_RECENT * scale
+            keep = sorted(((v, k) for k, v in recent.items() if v >= floor), reverse=True)[:limit]
+            self._recent = {k: v for v, k in keep}
 
     def learn_one(self, bucket: Bucket) -> None:
         t = bucket.start
@@ -166,10 +182,16 @@ class TopicDetector(Detector):
             exponent = 0.0
         scale = math.exp(exponent)
         self._total += _authors(bucket) * scale
-        sk = self._sketch
+        if not bucket.terms:
+            return
+        depth = self.settings.sketch_depth
+        cols: list[int] = []
+        vals: list[float] = []
         for term, n in bucket.terms.items():
-            for i, c in enumerate(self._cells(term)):
-                sk[i, c] += n * scale
+            cols.extend(self._cells(term))
+            vals.extend([n * scale] * depth)
+        rows = np.tile(np.arange(depth), len(bucket.terms))
+        np.add.at(self._sketch, (rows, np.asarray(cols)), np.asarray(vals))
 
 
 def _authors(bucket: Bucket) -> int:

@@ -58,6 +58,11 @@ _SR_CYR_TO_LAT = str.maketrans(
 
 # Slavic `ne`/`не` binds to the next word; English and Dutch negation reaches further.
 _NEGATION_SCOPE = {"en": 3, "nl": 3, "sh": 1, "mk": 1, "ru": 1}
+_CLITICS = {
+    "sh": frozenset("mi ti mu joj nam vam im me te se ga ju ih si sam smo ste su bi bih bismo biste je".split()),
+    "mk": frozenset("ми ти му ѝ ни ви им ме те се го ја ги би сум си е".split()),
+    "ru": frozenset("мне тебе ему ей нам вам им меня тебя его её ее их бы же".split()),
+}
 _MODIFIER = INTENSIFIER | DIMINISHER  # do not use up the negation scope: "не очень хорошо"
 _NEGATION_FACTOR = -0.6
 _CURVE_SLOPE = 1.1
@@ -204,6 +209,7 @@ class TextScorer:
         boring = self._boring[group]
         cache = self._cache[group]
         scope = _NEGATION_SCOPE[group]
+        clitics = _CLITICS.get(group, frozenset())
         pos = neg = emo = 0.0
         neg_until = boost_at = skip = -1
         boost = weight = 1.0
@@ -250,6 +256,9 @@ class TextScorer:
                         neg_until += 1
                 if flags & NEGATOR:
                     neg_until = i + scope
+                    # Slavic clitics sit between the negator and its verb: "nije mi se svidelo"
+                    while neg_until < len(chunks) and chunks[neg_until] in clitics:
+                        neg_until += 1
                 if nxt is not None and i + 1 < len(chunks):
                     pv = nxt.get(self._first_word(group, chunks[i + 1]))
                     if pv is not None:

@@ -68,6 +68,9 @@ def test_negation_flips(scorer: TextScorer) -> None:
     assert scorer.score("nije dobro", "hr").negative
     assert scorer.score("app werkt niet", "nl").negative
     assert scorer.score("ne radi internet", "sr").negative
+    # clitics between the negator and the verb stay in its scope
+    assert scorer.score("Film mi se nije svideo", "sr").negative
+    assert not scorer.score("Film mi se svideo", "sr").negative
 
 
 def test_intensifier_and_emoji(scorer: TextScorer) -> None:

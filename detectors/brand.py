@@ -163,7 +163,8 @@ class BrandDetector:
         found: set[str] = set()
         if v_fire and n.baseline - share >= f.positive_margin and b.mentions:
             found.add("positive")
-        if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0):
+        total = sum(m for _, m, _ in self._dups)
+        if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0) and 2 * dup >= total:
             found.add("coordinated")
         if b.start <= self._viral_until:
             found.add("viral")

@@ -33,7 +33,6 @@ from detectors.base import Detector, score_from_surprise
 from detectors.settings import NegativitySettings
 from detectors.stats import betabinom_surprise
 
-
 _VAR_HALF_LIFE_HOURS = 48.0
 _VAR_MIN_BUCKETS = 120
 _MIN_STRENGTH = 20.0  # never more tolerant than a baseline known from 20 mentions

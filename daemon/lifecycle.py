@@ -225,13 +225,18 @@ class Lifecycle:
 
     # -- enter/exit ---------------------------------------------------------------------------
     def __enter__(self) -> Lifecycle:
-        if self.http is not None:
-            self.http.start()
+        # handlers first: a SIGTERM as soon as the probes answer must drain, not kill
         self._thread = threading.Thread(target=self._serve, name="crisisd-lifecycle", daemon=True)
         self._thread.start()
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 self._previous[sig] = signal.signal(sig, self._on_signal)
+        if self.http is not None:
+            try:
+                self.http.start()
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
         return self
 
     def __exit__(

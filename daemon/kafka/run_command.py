@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import msgspec
@@ -110,7 +108,7 @@ def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> No
 
 def main(args: argparse.Namespace) -> int:
     from config.settings import ConfigError, load_settings
-    from daemon.log import configure_logging
+    from daemon.log import configure_logging, secret_values
 
     try:
         settings = load_settings(args.config)
@@ -118,19 +116,17 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not settings.kafka.bootstrap_servers:
         raise UsageError("kafka.bootstrap_servers: not configured")
-    configure_logging(settings.log.format, settings.log.level)
+    configure_logging(settings.log.format, settings.log.level, secrets=secret_values(settings))
     _stdlib_logging(settings.log.level)
     from daemon.kafka.runner import Runner
+    from daemon.lifecycle import Lifecycle
 
     notifier = build_notifier(settings, args.json, args.notify_file)
     runner = Runner(settings, notifier, json_out=sys.stdout.buffer if args.json else None)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        runner.request_stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    code = runner.run()
+    # HTTP endpoints, SIGTERM/SIGINT drain, SIGHUP reload: daemon/lifecycle.py
+    interactions = getattr(notifier, "handle_interaction", None) if settings.slack.interactivity == "http" else None
+    with Lifecycle(runner, settings, args.config, interactions=interactions, notifier=notifier):
+        code = runner.run()
     c = runner.counters
     print(
         f"crisisd: consumed {c.consumed} messages, {c.dead_lettered} dead-lettered, "

@@ -526,7 +526,13 @@ class Runner:
         self._pending_settings = None
         live = {name: getattr(settings.kafka, name) for name in _LIVE_FIELDS}
         self.k = msgspec.structs.replace(self.k, **live)
-        self.settings = msgspec.structs.replace(self.settings, kafka=self.k)
+        # SIGHUP (daemon/lifecycle.py hands over only what may change live): new thresholds, escalation
+        # and roster for every brand now, learned state kept; new partitions and brands get them too
+        self.settings = msgspec.structs.replace(settings, kafka=self.k)
+        for task in self._tasks.values():
+            task.pipeline.settings = self.settings
+            for state in task.pipeline.brands.values():
+                state.detection.reconfigure(self.settings)
         self._budget = self._new_budget()
         log.info("settings reloaded")
 

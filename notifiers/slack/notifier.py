@@ -578,6 +578,11 @@ class SlackNotifier:
         self.store.clear_dirty(iid, gen)
 
     # -- interactivity -------------------------------------------------------------------
+    def reconfigure(self, settings: SlackSettings) -> None:
+        """SIGHUP (daemon/lifecycle.py): the new escalation ladder applies from the next page; the
+        channel, tokens and rate limits wait for a restart."""
+        self.policy = settings.escalation
+
     def handle_interaction(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """Answer one interactive request (button press) from Slack: (status, body).
 

@@ -44,6 +44,7 @@ _CLASSES = {
 }
 GROUPS = ("en", "nl", "sh", "mk", "ru")
 _NEG_PREFIX = {"sh": "ne", "mk": "не", "ru": "не"}
+_SUPERLATIVE = {"sh": "naj", "mk": "нај", "ru": "наи"}
 
 _SH_FOLD = str.maketrans({"č": "c", "ć": "c", "š": "s", "ž": "z", "đ": "dj"})
 _RU_FOLD = str.maketrans({"ё": "е"})
@@ -81,6 +82,12 @@ class Lexicon:
             v = self.stems.get(word[:k])
             if v is not None:
                 return v
+        # Superlative prefix: najgluplji, најдобар
+        sup = _SUPERLATIVE.get(self.group)
+        if sup and word.startswith(sup) and len(word) >= len(sup) + 4:
+            v = self.valence(word[len(sup) :])
+            if v:
+                return max(-4.0, min(4.0, 1.2 * v))
         # Slavic negative prefix on a positive word: nezanimljiv, неинтересный, неубав
         prefix = _NEG_PREFIX.get(self.group)
         if prefix and word.startswith(prefix) and len(word) >= len(prefix) + 4:

@@ -101,6 +101,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[
             structlog.contextvars.merge_contextvars,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),  # log.info(..., extra={"partition": 3}) becomes a field
             structlog.processors.TimeStamper(fmt="iso", utc=True),
         ],
         processors=[

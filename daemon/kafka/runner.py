@@ -329,6 +329,8 @@ class Runner:
             task.handed[(note.incident_id, note.seq)] = note
             if new:
                 self.counters.notifications_new += 1
+                context = {"brand": note.brand, "incident_id": note.incident_id, "partition": task.tp.partition}
+                log.info("%s (%s, seq %d) handed to the outbox", note.type, note.severity, note.seq, extra=context)
                 if self.json_out is not None:
                     self.json_out.write(to_json(note) + b"\n")
         if self.json_out is not None:
@@ -464,15 +466,20 @@ class Runner:
                 if redo:
                     self._hand(task, redo)
                 log.info(
-                    "restored %s:%d at offset %d (%d undelivered re-handed)", tp.topic, tp.partition, offset, len(redo)
-                )
+                    "restored %s:%d at offset %d (%d undelivered re-handed)", tp.topic, tp.partition, offset, len(redo),
+                    extra={"partition": tp.partition},
+                )  # fmt: skip
             else:
                 committed = self._consumer.committed(tp)
                 offset = committed if committed is not None else self._consumer.position(tp)
                 task = PartitionTask(tp, Pipeline(self.settings), offset, checkpointed=offset)
                 if committed is not None:
                     log.warning(
-                        "no checkpoint for %s:%d; starting empty at committed offset %d", tp.topic, tp.partition, offset
+                        "no checkpoint for %s:%d; starting empty at committed offset %d",
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                        extra={"partition": tp.partition},
                     )
             task.seen = _stats_view(task.pipeline)
             self._consumer.seek(tp, task.next_offset)
@@ -517,10 +524,24 @@ class Runner:
                 delta = count - old_invalid.get(reason, 0)
                 if delta > 0:
                     metrics.EVENTS_INVALID.labels(reason).inc(delta)
+            old_brands = before.get("brands", {})
+            for brand, (mentions, replies) in now["brands"].items():
+                m0, r0 = old_brands.get(brand, (0, 0))
+                if mentions > m0:
+                    metrics.BRAND_MENTIONS.labels(brand).inc(mentions - m0)
+                if replies > r0:
+                    metrics.BRAND_REPLIES.labels(brand).inc(replies - r0)
             task.seen = now
             high = consumer.highwater(tp)
             if high is not None:
                 metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(0, high - task.next_offset))
+        open_by = dict.fromkeys(("sev1", "sev2", "sev3"), 0)
+        for task in self._tasks.values():
+            for state in task.pipeline.brands.values():
+                for incident in state.detection.tracker.open_incidents():
+                    open_by[incident.severity] = open_by.get(incident.severity, 0) + 1
+        for severity, count in open_by.items():
+            metrics.INCIDENTS_OPEN.labels(severity).set(count)
 
     def _apply_settings(self, settings: Settings) -> None:
         self._pending_settings = None
@@ -561,7 +582,9 @@ _LIVE_FIELDS = (
 
 def _stats_view(p: Pipeline) -> dict[str, Any]:
     s = p.stats
-    return {"consumed": s.consumed, "late": s.late, "duplicate": s.duplicate, "invalid": dict(s.invalid)}
+    brands = {name: (b.mentions, b.replies) for name, b in p.brands.items()}
+    return {"consumed": s.consumed, "late": s.late, "duplicate": s.duplicate, "invalid": dict(s.invalid),
+            "brands": brands}  # fmt: skip
 
 
 RunnerFactory = Callable[[Settings], Runner]

@@ -55,15 +55,23 @@ def slack() -> Iterator[SlackEmulator]:
         yield emulator
 
 
-def mentions(n: int, brands: tuple[str, ...] = ("klm", "ikea", "bol")) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of a small, valid mention stream, one every 10 s of event time."""
+def mentions() -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs: two quiet brands, and `klm` quiet for 100 minutes then flooded with complaints."""
     out = []
-    for i in range(n):
-        brand = brands[i % len(brands)]
-        text = f"hello @{brand}, where is my order {i}?"
-        event = {"id": f"twitter:{i}", "brand": brand, "platform": "twitter", "created_at": T0 + 10 * i,
-                 "text": text, "author": {"id": f"u{i % 17}"}, "lang": "en"}  # fmt: skip
-        out.append((brand.encode(), json.dumps(event).encode()))
+    i = 0
+    for minute in range(130):
+        for brand in ("ikea", "bol"):
+            i += 1
+            event = {"id": f"twitter:{i}", "brand": brand, "platform": "twitter", "created_at": T0 + minute * 60,
+                     "text": "where is my order?", "author": {"id": f"u{i % 40}"}, "lang": "en"}  # fmt: skip
+            out.append((brand.encode(), json.dumps(event).encode()))
+        crisis = 100 <= minute < 120
+        for k in range(60 if crisis else 2):
+            i += 1
+            text = "flight cancelled, terrible service, refund now!" if crisis else "thanks for the help"
+            event = {"id": f"twitter:{i}", "brand": "klm", "platform": "twitter", "created_at": T0 + minute * 60 + k,
+                     "text": f"{text} #{i % 7}", "author": {"id": f"u{i}"}, "lang": "en"}  # fmt: skip
+            out.append((b"klm", json.dumps(event).encode()))
     return out
 
 
@@ -140,10 +148,12 @@ class Daemon:
 
     def metric(self, name: str) -> float:
         _status, body = self.get("/metrics")
+        total = 0.0  # summed over the label sets matching `name` (which may carry labels itself)
         for line in body.decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
+            series = line.rsplit(" ", 1)[0]
+            if series == name or series.startswith(name + "{") or (name.endswith("}") and series == name):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def output(self) -> str:
         return self.stdout_path.read_text(errors="replace") + self.stderr_path.read_text(errors="replace")
@@ -170,7 +180,11 @@ kafka:
   heartbeat_interval_ms: 500
   commit_interval_seconds: 1
   shutdown_timeout_seconds: 15
-detection: {{sensitivity: {sensitivity}}}
+detection:
+  sensitivity: {sensitivity}
+  volume: {{grace_hours: 0, grace_buckets: 10}}
+  negativity: {{grace_mentions: 20}}
+  topic: {{grace_hours: 0}}
 slack:
   channel: crisis
   escalation:
@@ -215,7 +229,7 @@ def test_run_probe_reload_stop_with_committed_offsets_and_no_secrets_in_logs(
     topic, group = daemon_env["CRISISD_KAFKA_TOPIC"], daemon_env["CRISISD_KAFKA_GROUP_ID"]
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
     admin.create_topics([_new_topic(topic, partitions=3)])
-    records = mentions(240)
+    records = mentions()
     ends = produce(broker.bootstrap_servers, topic, records)
     assert sum(ends.values()) == len(records) and len(ends) > 1
 
@@ -229,6 +243,13 @@ def test_run_probe_reload_stop_with_committed_offsets_and_no_secrets_in_logs(
         assert json.loads(body)["ready"] is True
         # every event consumed, as /metrics tells
         daemon.wait_for("all events consumed", lambda: daemon.metric("crisisd_events_consumed_total") >= len(records))
+        # the klm flood opened an incident: handed with its context, posted to Slack, counted
+        handed = daemon.wait_for("an incident", lambda: daemon.log_event("incident.opened"))
+        assert handed["brand"] == "klm" and handed["incident_id"].startswith("klm-") and "partition" in handed
+        daemon.wait_for("the Slack post", lambda: slack.messages("crisis"))
+        daemon.wait_for("a sent notification", lambda: daemon.metric("crisisd_notifications_sent_total") >= 1)
+        assert daemon.metric('crisisd_brand_mentions_total{brand="klm"}') > 0
+        assert daemon.metric("crisisd_incidents_open") >= 1
         text = daemon.get("/metrics")[1].decode()
         for name in ("crisisd_events_invalid", "crisisd_events_late_total", "crisisd_events_duplicate_total",
                      "crisisd_notifications_sent_total", "crisisd_consumer_lag", "crisisd_checkpoint_age_seconds",

@@ -54,14 +54,19 @@ _EKAVIAN = frozenset(
     "gde ovde negde nigde svet sveta vreme lepo lep lepa lepi reč reči dete devojka pesma pesme mesto "
     "mesta celo ceo uvek videti verovati posle pre hteo mleko reka belo beo čovek čoveka covek nedelja deca "
     "vredi vest vesti sreća sreca srećan srecan mesec meseca sećam secam sedim volela mogla želela zelela "
-    "uspeh uspeo primer telo dve nisam_hteo razumeo".split()
+    "uspeh uspeo primer telo dve razumeo razumem verujem verovatno verovati hteo htela videla videli lepše lepse "
+    "ocena ocenu ocene oceni takođe takodje svideo svidela svidelo pesnik mesta dešava desava".split()
 )
 _IJEKAVIAN = frozenset(
     "gdje ovdje negdje nigdje svijet svijeta vrijeme lijepo lijep lijepa lijepi riječ riječi rijec "
     "rijeci dijete djevojka pjesma pjesme mjesto mjesta cijelo cijeli uvijek vidjeti vjerovati poslije "
     "prije htio mlijeko rijeka bijelo bijel čovjek čovjeka covjek nedjelja djeca vrijedi vijest vijesti "
-    "mjesec mjeseca sjećam sjecam sjedim voljela željela zeljela uspjeh uspio primjer tijelo dvije razumio".split()
+    "mjesec mjeseca sjećam sjecam sjedim voljela željela zeljela uspjeh uspio primjer tijelo dvije razumio "
+    "razumijem vjerujem vjerojatno vjerovatno htjela vidjela vidjeli ljepše ljepse ocjena ocjenu ocjene "
+    "svidio svidjela svidjelo dešava događa".split()
 )
+_SYNTHETIC_FUTURE = ("aću", "iću", "aćeš", "ićeš", "aćemo", "ićemo", "aćete", "ićete")
+_SR_PAIRS = frozenset({("treba", "da"), ("da", "li")})
 _HR = frozenset(
     "tko nitko netko što sto tjedan tjedna tisuća tisuca kruh vlak jučer jucer kava kavu povijest tijekom "
     "općenito uopće uopce opći glazba obitelj nogomet sveučilište točno tocno zrakoplov kolodvor bit "
@@ -138,8 +143,8 @@ def _south_slavic_latin(words: list[str], text: str) -> str:
             sr += 1
         if w in _BS:
             bs += 1
-        if prev == "treba" and w == "da":
-            sr += 1
+        if (prev, w) in _SR_PAIRS or (len(w) > 5 and w.endswith(_SYNTHETIC_FUTURE)):
+            sr += 1  # "treba da", "da li"; gledaću where Croatian writes gledat ću
         prev = w
     if ek > ij:
         return "sr"

@@ -234,6 +234,10 @@ class Lifecycle:
         if self.http is not None:
             try:
                 self.http.start()
+            except OSError as exc:
+                self.__exit__(None, None, None)
+                where = f"{self.http.host}:{self.http.requested_port}"
+                raise RuntimeError(f"http.port: cannot listen on {where}: {exc.strerror or exc}") from None
             except BaseException:
                 self.__exit__(None, None, None)
                 raise

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 import daemon.lifecycle
 import daemon.log
 from config.settings import Settings, load_settings
-from daemon.http_server import Heartbeat
+from daemon.http_server import Heartbeat, HttpServer
 from daemon.lifecycle import Lifecycle
 
 WAIT = 20.0  # generous bound for a helper thread to act; never a speed assertion
@@ -179,3 +179,13 @@ def test_reload_keeps_restart_only_sections_and_reconfigures_the_notifier(config
     assert applied.slack.escalation.levels[0].users == ["U0LEAD"]
     assert notifier.slack[-1].escalation.levels[0].users == ["U0LEAD"]
     assert logs[-1]["restart_needed"] == ["http.port", "slack.channel", "windows.bucket_seconds"]
+
+
+def test_a_taken_port_fails_naming_the_field_and_leaves_no_handlers(config_file: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with HttpServer("127.0.0.1", 0, readiness=dict) as taken:
+        env = {"CRISISD_HTTP_PORT": str(taken.port), "CRISISD_HTTP_HOST": "127.0.0.1"}
+        settings = load_settings(config_file, env=env)
+        with pytest.raises(RuntimeError, match=rf"^http.port: cannot listen on 127.0.0.1:{taken.port}"):
+            Lifecycle(FakeRunner(), settings, config_file, env=env).__enter__()
+    assert signal.getsignal(signal.SIGTERM) == before

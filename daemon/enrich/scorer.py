@@ -126,6 +126,14 @@ class _Scan(msgspec.Struct):
     feedback: bool
 
 
+def _chunk_hash(chunk: str) -> int:
+    """A stable feature index for one chunk (-1 for handles, links and bare punctuation)."""
+    if chunk[0] == "@" or chunk.startswith("http"):
+        return -1
+    w = chunk.strip(_PUNCT)
+    return zlib.crc32(w.encode()) & _HASH_BITS if w else -1
+
+
 def _sigmoid(z: float) -> float:
     if z < -30.0:
         return 0.0
@@ -164,11 +172,12 @@ class TextScorer:
         self._plain: dict[str, dict[str, str]] = {g: {} for g in GROUPS}  # chunk -> its one plain word
         self._boring: dict[str, dict[str, int]] = {g: {} for g in GROUPS}  # plain chunk -> 0
         self._words: dict[str, dict[str, tuple[str, ...]]] = {g: {} for g in GROUPS}
+        self._hashes: dict[str, int] = {}
         self._langs: dict[str, tuple[str, str]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        for k in ("_lex", "_cache", "_plain", "_boring", "_words", "_langs"):
+        for k in ("_lex", "_cache", "_plain", "_boring", "_words", "_hashes", "_langs"):
             state.pop(k)
         return state
 
@@ -412,25 +421,29 @@ class TextScorer:
             intent = "other"
         return TextScore(code, round(p, 4), negative, intent)
 
-    @staticmethod
-    def _features(scan: _Scan, low: str) -> dict[object, float]:
+    def _features(self, scan: _Scan, low: str) -> dict[object, float]:
         x: dict[object, float] = {
             "lex": max(-4.0, min(4.0, scan.raw)) / 2.0,
             "pos": math.log1p(scan.pos),
             "neg": math.log1p(scan.neg),
             "q": 1.0 if scan.question else 0.0,
         }
-        prev = ""
-        for chunk in low.split():  # hashed words and word pairs: bounded memory whatever users write
-            if chunk[0] == "@" or chunk.startswith("http"):
+        # hashed words and word pairs (bounded memory whatever users write); a chunk's hash is cached
+        hashes = self._hashes
+        prev = -1
+        for chunk in low.split():
+            h = hashes.get(chunk)
+            if h is None:
+                h = _chunk_hash(chunk)
+                if len(hashes) >= _MAX_CACHE:
+                    hashes.clear()
+                hashes[chunk] = h
+            if h < 0:
                 continue
-            w = chunk.strip(_PUNCT)
-            if not w:
-                continue
-            x[zlib.crc32(w.encode()) & _HASH_BITS] = 1.0
-            if prev:
-                x[zlib.crc32(f"{prev} {w}".encode()) & _HASH_BITS] = 1.0
-            prev = w
+            x[h] = 1.0
+            if prev >= 0:
+                x[(prev * 1_000_003 + h) & _HASH_BITS] = 1.0
+            prev = h
         return x
 
     @staticmethod

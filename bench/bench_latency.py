@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             CRISISD_KAFKA_NOTIFICATIONS_TOPIC=f"{topic}-nflog",
             CRISISD_KAFKA_DEAD_LETTER_TOPIC=f"{topic}-dead",
             CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="2",
+            CRISISD_HTTP_PORT="0",  # never clash with a daemon or test on 8080
             CRISISD_STATE_DIR=state,
             SLACK_BOT_TOKEN="xoxb-bench",
             CRISISD_SLACK_API_URL=slack.base_url,

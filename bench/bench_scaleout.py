@@ -68,6 +68,7 @@ def run_group(bootstrap: str, topic: str, total: int, replicas: int, timeout: fl
         CRISISD_KAFKA_NOTIFICATIONS_TOPIC=f"{group}-nflog",
         CRISISD_KAFKA_DEAD_LETTER_TOPIC=f"{group}-dead",
         CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="1",
+        CRISISD_HTTP_PORT="0",  # several replicas on one host
         CRISISD_KAFKA_SESSION_TIMEOUT_MS="10000",
         CRISISD_KAFKA_HEARTBEAT_INTERVAL_MS="1000",
     )

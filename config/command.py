@@ -6,7 +6,7 @@ import argparse
 import sys
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("check-config", help="validate a configuration file and print the effective configuration")
     p.add_argument("file", help="YAML configuration file")
     p.add_argument("--json", action="store_true", help="print JSON instead of YAML")

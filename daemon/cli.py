@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 class UsageError(Exception):
@@ -17,14 +18,10 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its one-line style
+    def error(self, message: str) -> NoReturn:  # exit 2 with one line naming the problem
         self.print_usage(sys.stderr)
-        _exit(2, message)
-
-
-def _exit(code: int, message: str) -> None:
-    print(f"crisisd: error: {message}", file=sys.stderr)
-    raise SystemExit(code)
+        print(f"crisisd: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:

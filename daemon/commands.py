@@ -18,7 +18,7 @@ _COMMANDS = [
 ]
 
 
-def register_all(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_all(sub: argparse._SubParsersAction) -> None:
     for name in _COMMANDS:
         try:
             module = importlib.import_module(name)

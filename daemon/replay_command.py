@@ -11,7 +11,7 @@ import argparse
 import base64
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from daemon.pipeline import Pipeline
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("replay", help="run the pipeline over a JSONL file of mention events, in event time")
     p.add_argument("file", help="JSONL file of mention events ('-' for stdin)")
     p.add_argument("--config", help="YAML configuration file")
@@ -74,7 +74,7 @@ class DeadLetterFile:
 def run_stream(
     pipeline: Pipeline,
     lines: Iterable[bytes],
-    emit: callable,  # type: ignore[valid-type]
+    emit: Callable[[Notification], object],
     dead_letter: DeadLetterFile | None = None,
 ) -> None:
     """Feed lines to the pipeline, hand every notification to `emit`, flush at the end."""
@@ -105,7 +105,7 @@ def _read_lines(path: str) -> Iterator[bytes]:
         yield from fh
 
 
-def _emitter(json_out: bool) -> callable:  # type: ignore[valid-type]
+def _emitter(json_out: bool) -> Callable[[Notification], object]:
     from daemon.notification import to_json
     from notifiers.console import ConsoleNotifier
 

@@ -135,3 +135,21 @@ def test_viral_post_without_negativity_is_capped() -> None:
     opened, changes = _incidents(bs)
     assert all(c.severity == "sev3" for c in changes)
     assert opened and "viral" in opened[0].flags
+
+
+def test_negativity_learns_a_wobbly_share_and_stays_quiet_on_it() -> None:
+    """A brand whose negative share drifts by the hour (scorer drift, topics of the day) learns a
+    looser baseline instead of paging on every drift."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    det = NegativityDetector(seed=0)
+    fired = 0
+    for i in range(3 * DAY):
+        share = 0.3 + 0.15 * np.sin(i / 37.0) * (1 if (i // 45) % 2 else -1)  # drifts by +-0.15
+        n = int(rng.poisson(30))
+        b = Bucket("acme", i * 60.0, 60, mentions=n, negative=int(rng.binomial(n, share)))
+        fired += det.read(b).firing and i > DAY
+        det.update(b)
+    assert det.strength(1) < 200  # learned: spans stray more than binomial noise
+    assert fired == 0

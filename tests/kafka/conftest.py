@@ -116,6 +116,7 @@ def fast_env(bootstrap: str, unique: Callable[[str], str], tmp_path: Path) -> Ca
             CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="1",
             CRISISD_KAFKA_SHUTDOWN_TIMEOUT_SECONDS="15",
             CRISISD_LOG_FORMAT="json",
+            CRISISD_HTTP_PORT="0",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)

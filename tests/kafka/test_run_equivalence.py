@@ -45,6 +45,7 @@ def one_run(ash, bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ru
         CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="1",
         CRISISD_STATE_DIR=str(tmp / "state"),
         CRISISD_LOG_FORMAT="json",
+        CRISISD_HTTP_PORT="0",
     )
     done = crisisd("produce", str(ash.path), "--topic", topic, "--partitions", str(PARTITIONS), env=env)
     assert done.returncode == 0, done.stderr

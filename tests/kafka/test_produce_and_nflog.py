@@ -1,0 +1,160 @@
+"""`crisisd produce`, the notification log, the changelog reader and the local broker."""
+
+from __future__ import annotations
+
+import doctest
+import time
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka_helpers import crisisd, read_topic
+
+from daemon.kafka import changelog, deadletter, local_broker, nflog, produce_command, run_command, settings
+from daemon.kafka.changelog import Checkpoint, StateStore
+from daemon.kafka.nflog import CLAIMED, LoggedNotifier, NotificationLog
+from daemon.kafka.run_command import FileNotifier
+from daemon.notification import NegativityFigures, Notification, VolumeFigures
+from notifiers.base import Delivery
+
+
+@pytest.mark.parametrize("module", [changelog, deadletter, local_broker, nflog, produce_command, run_command, settings])
+def test_doctests(module: object) -> None:
+    assert doctest.testmod(module).failed == 0  # type: ignore[arg-type]
+
+
+@pytest.mark.kafka
+def test_produce_keys_by_brand_and_passes_garbage_through(bootstrap, topic_factory, consumer_factory, tmp_path) -> None:
+    topic = topic_factory(partitions=3)
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(b'{"id": "1", "brand": "KLM", "text": "a"}\n\nnot json\n{"id": "2", "brand": "bol"}\n[1]\n')
+    done = crisisd("produce", str(f), "--topic", topic, "--bootstrap-servers", bootstrap, env={"PATH": ""})
+    assert done.returncode == 0, done.stderr
+    assert b"produced 4 messages" in done.stderr and b"2 without a brand key" in done.stderr
+    records = read_topic(consumer_factory(), topic)
+    assert sorted((r.key or b"", r.value) for r in records) == sorted(
+        [
+            (b"klm", b'{"id": "1", "brand": "KLM", "text": "a"}'),
+            (b"", b"not json"),
+            (b"bol", b'{"id": "2", "brand": "bol"}'),
+            (b"", b"[1]"),
+        ]
+    )
+
+
+def test_produce_without_bootstrap_servers_exits_2(tmp_path) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text("{}\n")
+    done = crisisd("produce", str(f), "--topic", "t", env={"PATH": ""})
+    assert done.returncode == 2
+    assert b"kafka.bootstrap_servers: not configured" in done.stderr
+
+
+def note(seq: int) -> Notification:
+    return Notification(
+        type="incident.updated",
+        incident_id="klm-1",
+        brand="klm",
+        severity="sev2",
+        signals=["volume"],
+        started_at="t0",
+        detected_at="t1",
+        seq=seq,
+        volume=VolumeFigures(900, 300, 3.0),
+        negativity=NegativityFigures(0.5, 0.2),
+    )
+
+
+class Count:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send(self, n: Notification) -> Delivery:
+        self.sent.append(n.seq)
+        return Delivery.done()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.kafka
+def test_a_notification_one_replica_delivered_is_not_sent_by_another(bootstrap, topic_factory, tmp_path) -> None:
+    topic = topic_factory("nflog")
+
+    def replica(name: str) -> NotificationLog:
+        log = NotificationLog(
+            topic,
+            KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
+            KafkaProducer(bootstrap_servers=bootstrap),
+            replica=name,
+        )
+        log.start()
+        return log
+
+    a, b = replica("a"), replica("b")
+    try:
+        sink_a, sink_b = Count(), Count()
+        assert LoggedNotifier(sink_a, a).send(note(1)).ok
+        b.mark_takeover()  # b takes the partition over and re-hands #1, then #2
+        assert LoggedNotifier(sink_b, b).send(note(1)).ok
+        assert LoggedNotifier(sink_b, b).send(note(2)).ok
+        assert (sink_a.sent, sink_b.sent) == ([1], [2])
+
+        # a crash between the claim and the send: the next one asks the receiver (a file here)
+        path = tmp_path / "notified.jsonl"
+        b.record("klm-1", 3, CLAIMED)  # claimed, never sent
+        a.mark_takeover()
+        assert LoggedNotifier(FileNotifier(path), a).send(note(3)).ok
+        b.record("klm-1", 4, CLAIMED)
+        FileNotifier(path).send(note(4))  # sent, crashed before recording it
+        a.mark_takeover()
+        assert LoggedNotifier(FileNotifier(path), a).send(note(4)).ok
+        assert path.read_text().count('"incident_id":"klm-1"') == 2  # #3 and #4, once each
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.mark.kafka
+def test_changelog_reads_the_newest_checkpoint_behind_a_multi_record_batch(
+    bootstrap, topic_factory, consumer_factory
+) -> None:
+    """Tansu answers ListOffsets(latest) with the start of the last batch + 1: the reader must
+    still find the newest checkpoint when several sit in one batch, and keys sharing a partition."""
+    state = topic_factory("state", partitions=1, configs={"cleanup.policy": "compact"})
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+    store = StateStore(state, producer, consumer_factory(), state_partitions=1)
+    for offset in range(5):
+        for p in (0, 1):
+            store.write(Checkpoint(topic="m", partition=p, offset=offset * 10 + p, pipeline=b"x"))
+    store.flush()
+    latest = store.read_latest([TopicPartition("m", 0), TopicPartition("m", 1), TopicPartition("m", 2)])
+    assert {tp.partition: (c.offset if c else None) for tp, c in latest.items()} == {0: 40, 1: 41, 2: None}
+    producer.close()
+
+
+@pytest.mark.kafka
+def test_broker_keeps_headers_and_group_offsets(bootstrap, topic_factory, producer_factory, consumer_factory) -> None:
+    topic = topic_factory(partitions=2)
+    producer_factory().send(topic, key=b"k", value=b"v", headers=[("crisisd.reason", b"not_json")]).get(10)
+    (r,) = read_topic(consumer_factory(), topic)
+    assert r.headers == [("crisisd.reason", b"not_json")]
+    from kafka.structs import OffsetAndMetadata
+
+    c = consumer_factory(group_id=f"g-{topic}")
+    tp = TopicPartition(topic, r.partition)
+    c.commit({tp: OffsetAndMetadata(1, "", -1)})
+    assert c.committed(tp) == 1
+
+
+def test_local_broker_starts_and_stops() -> None:
+    b = local_broker.LocalBroker()
+    try:
+        b.start()
+    except local_broker.BrokerError as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+    assert b.running
+    b.stop()
+    deadline = time.monotonic() + 5
+    while b.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not b.running

@@ -1,0 +1,213 @@
+"""The Runner in process against the real broker: dead letters, the budget, duplicates, backpressure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka_helpers import read_topic
+
+from daemon.kafka.runner import Runner
+from daemon.notification import NegativityFigures, Notification, VolumeFigures
+from daemon.outbox import Outbox
+from notifiers.base import Delivery
+
+pytestmark = pytest.mark.kafka
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+        self.accept = threading.Event()
+        self.accept.set()
+
+    def send(self, n: Notification) -> Delivery:
+        if not self.accept.is_set():
+            return Delivery(ok=False, retry=True, retry_after=0.05, error="not now")
+        self.sent.append(n)
+        return Delivery.done()
+
+    def close(self) -> None:
+        pass
+
+
+def event(i: int, brand: str = "klm") -> bytes:
+    return json.dumps(
+        {
+            "id": f"twitter:{i}",
+            "brand": brand,
+            "platform": "twitter",
+            "created_at": 1271300000 + 60 * i,
+            "text": f"flight {i} cancelled",
+            "author": {"id": f"u{i % 7}"},
+            "lang": "en",
+        }
+    ).encode()
+
+
+def settings_for(settings_factory: Callable[..., Any], unique: Callable[[str], str], topic: str, **env: str) -> Any:
+    return settings_factory(
+        CRISISD_KAFKA_TOPIC=topic,
+        CRISISD_KAFKA_GROUP_ID=unique("group"),
+        CRISISD_KAFKA_STATE_TOPIC=unique("state"),
+        CRISISD_KAFKA_DEAD_LETTER_TOPIC=unique("dead"),
+        CRISISD_KAFKA_NOTIFICATIONS_TOPIC=unique("nflog"),
+        CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="0.5",
+        **env,
+    )
+
+
+def run_until(runner: Runner, done: Callable[[], bool], timeout: float = 60.0) -> int:
+    """Run in a thread until `done()`, then stop; returns the exit code."""
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
+    t.start()
+    deadline = time.monotonic() + timeout
+    while not done() and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.request_stop()
+    t.join(timeout)
+    assert not t.is_alive(), "the runner did not stop"
+    return result[0]
+
+
+def test_malformed_messages_are_dead_lettered_and_valid_ones_processed(
+    topic_factory, producer_factory, consumer_factory, settings_factory, unique
+) -> None:
+    topic = topic_factory(partitions=1)
+    bad = [
+        b"not json",
+        b"[1, 2]",
+        b'{"id": "x"}',
+        b'{"id":"t:9","brand":"klm","platform":"twitter","created_at":"yesterday","text":"","author":{"id":"u"}}',
+        b"\xff\xfe",
+    ]
+    p = producer_factory()
+    sent = []
+    for i in range(40):
+        value = bad[i // 8] if i % 8 == 3 else event(i)
+        p.send(topic, key=b"klm" if value not in bad else b"junk", value=value)
+        sent.append(value)
+    p.flush()
+    s = settings_for(settings_factory, unique, topic)
+    runner = Runner(s, Collect())
+    assert run_until(runner, lambda: runner.counters.consumed >= 40) == 0
+    assert runner.counters.dead_lettered == len(bad)
+
+    dead = read_topic(consumer_factory(), s.kafka.dead_letter_topic)
+    assert [r.value for r in dead] == bad
+    for r in dead:
+        h = dict(r.headers)
+        assert h["crisisd.source.topic"].decode() == topic
+        assert sent[int(h["crisisd.source.offset"])] == r.value
+        assert h["crisisd.source.partition"] == b"0" and r.key == b"junk"
+    reasons = [dict(r.headers)["crisisd.reason"].decode() for r in dead]
+    assert reasons == ["not_json", "not_an_object", "missing_field", "bad_timestamp", "invalid_utf8"]
+    # every valid message around them was processed, and the offsets are committed past all
+    c = consumer_factory(group_id=s.kafka.group_id)
+    assert c.committed(TopicPartition(topic, 0)) == 40
+
+
+def test_dead_letter_budget_stops_consumption_loudly(
+    topic_factory, producer_factory, consumer_factory, settings_factory, unique, caplog
+) -> None:
+    topic = topic_factory(partitions=1)
+    p = producer_factory()
+    for i in range(300):
+        p.send(topic, value=b"<html>wrong topic %d</html>" % i)
+    p.flush()
+    s = settings_for(settings_factory, unique, topic, CRISISD_KAFKA_DEAD_LETTER_MAX_CONSECUTIVE="50")
+    runner = Runner(s, Collect())
+    with caplog.at_level(logging.ERROR, logger="daemon.kafka.runner"):
+        code = run_until(runner, lambda: False, timeout=60)
+    assert code == 1
+    assert any("dead-letter budget exceeded" in r.getMessage() for r in caplog.records)
+    assert runner.counters.dead_lettered == 50  # stopped, not dead-lettering the topic
+    # nothing committed: after a fix, the messages are read again
+    c = consumer_factory(group_id=s.kafka.group_id)
+    assert c.committed(TopicPartition(topic, 0)) is None
+
+
+def test_duplicate_deliveries_never_double_count(topic_factory, producer_factory, settings_factory, unique) -> None:
+    topic = topic_factory(partitions=2)
+    p = producer_factory()
+    for _ in range(2):  # the whole stream delivered twice
+        for i in range(30):
+            p.send(topic, key=b"klm" if i % 2 else b"bol", value=event(i, "klm" if i % 2 else "bol"))
+    p.flush()
+    s = settings_for(settings_factory, unique, topic)
+    runner = Runner(s, Collect())
+    assert run_until(runner, lambda: runner.counters.consumed >= 60) == 0
+    # the totals are in the last checkpoints
+    from kafka import KafkaConsumer
+
+    from daemon.kafka.changelog import StateStore
+    from daemon.pipeline import Pipeline
+
+    reader = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap_servers, fetch_max_wait_ms=50)
+    store = StateStore(s.kafka.state_topic, None, reader, state_partitions=2)  # type: ignore[arg-type]
+    latest = store.read_latest([TopicPartition(topic, 0), TopicPartition(topic, 1)])
+    reader.close()
+    stats = [Pipeline.restore(s, c.pipeline).stats for c in latest.values() if c is not None]
+    assert sum(x.valid for x in stats) == 30
+    assert sum(x.duplicate for x in stats) == 30
+
+
+def test_backpressure_pauses_while_the_outbox_is_full(
+    topic_factory, producer_factory, settings_factory, unique, tmp_path: Path
+) -> None:
+    topic = topic_factory(partitions=1)
+    s = settings_for(
+        settings_factory, unique, topic, CRISISD_KAFKA_PAUSE_ABOVE_PENDING="2", CRISISD_KAFKA_MAX_POLL_RECORDS="5"
+    )
+    notifier = Collect()
+    notifier.accept.clear()
+    # notifications waiting from before a restart fill the outbox
+    box = Outbox(s.state_dir, notifier)
+    for seq in range(1, 6):
+        box.put(
+            Notification(
+                type="incident.updated",
+                incident_id="klm-1",
+                brand="klm",
+                severity="sev2",
+                signals=["volume"],
+                started_at="t0",
+                detected_at="t1",
+                seq=seq,
+                volume=VolumeFigures(900, 300, 3.0),
+                negativity=NegativityFigures(0.5, 0.2),
+            )
+        )
+    box.stop()
+    p = producer_factory()
+    for i in range(50):
+        p.send(topic, key=b"klm", value=event(i))
+    p.flush()
+    runner = Runner(s, notifier)
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    while runner.counters.paused_times == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.counters.paused_times == 1
+    held = runner.counters.consumed
+    time.sleep(1.5)  # still polling (the group keeps us), consuming nothing
+    assert runner.counters.consumed == held < 50
+    assert runner.readiness()["outbox"]["ok"] is False
+    notifier.accept.set()  # Slack is back
+    while runner.counters.consumed < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runner.request_stop()
+    t.join(30)
+    assert result == [0]
+    assert runner.counters.consumed == 50
+    assert [n.seq for n in notifier.sent] == [1, 2, 3, 4, 5]

@@ -35,7 +35,7 @@ def brand_key(line: bytes) -> bytes | None:
     """The message key for one line: its brand, or None when the line has no usable brand."""
     try:
         return _brand_decoder.decode(line).brand.strip().lower().encode("utf-8")
-    except (msgspec.DecodeError, UnicodeEncodeError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 in a field, deep nesting
         return None
 
 

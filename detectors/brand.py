@@ -161,8 +161,8 @@ class BrandDetector:
             self._viral_until = b.start + 3600
         share = b.negative_share if b.mentions else 0.0
         found: set[str] = set()
-        if v_fire and n.baseline - share >= f.positive_margin and b.mentions:
-            found.add("positive")
+        if (v_fire or t_fire) and n.baseline - share >= f.positive_margin and b.mentions:
+            found.add("positive")  # more mentions, or a new topic, in a happier mood: a campaign
         total = sum(m for _, m, _ in self._dups)
         if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0) and 2 * dup >= total:
             found.add("coordinated")
@@ -187,9 +187,14 @@ class BrandDetector:
             sev = "sev2" if n.share - n.baseline >= sev_s.sev2_negativity_delta else "sev3"
         elif t_fire:
             sev = "sev3"
-        capped_flags = {"positive", "coordinated", "viral"}
-        if sev and capped_flags.intersection(flags) and severity_rank(sev) > severity_rank(f.flag_max_severity):
+        if sev and "coordinated" in flags and severity_rank(sev) > severity_rank(f.flag_max_severity):
             sev = f.flag_max_severity
+        elif sev and {"positive", "viral"}.intersection(flags):
+            cap = f.campaign_max_severity
+            if cap == "none":
+                sev = None
+            elif severity_rank(sev) > severity_rank(cap):
+                sev = cap
         score = max(v.score, n.score, t.score)
         close = s.incidents.close_fraction
         quiet = (

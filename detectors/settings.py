@@ -144,8 +144,12 @@ class FlagSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A volume spike whose negative share is this far *below* baseline is a positive spike
     (a campaign)."""
     flag_max_severity: Severity = "sev3"
-    """Highest severity of an incident that is only a positive spike, a coordinated campaign or a
-    viral post."""
+    """Highest severity of an incident that is only a coordinated campaign (a `watch`)."""
+    campaign_max_severity: Literal["none", "sev3", "sev2", "sev1"] = "none"
+    """Highest severity of an incident that is only a positive spike (the brand's own campaign) or a
+    viral post that no negativity followed; `none` (default) opens no incident for them: the brand
+    knows its campaign, and a celebrity's post is not a customer crisis. `sev3` posts them as watch
+    incidents."""
 
 
 class SeveritySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from detector_streams import stream
 
@@ -108,10 +109,14 @@ def test_crisis_is_sev1_with_volume_and_negativity() -> None:
     assert min(c.severity for c in changes) == "sev1"  # sev1 sorts first
 
 
-def test_positive_campaign_is_at_most_sev3() -> None:
+WATCH_CAMPAIGNS = msgspec.convert({"flags": {"campaign_max_severity": "sev3"}}, DetectionSettings)
+
+
+def test_positive_campaign_opens_nothing_by_default_and_at_most_sev3_when_watched() -> None:
     bs = list(stream(6, W + 240, 20.0))
     _spike(bs, W, 180, 4.0, 0.05)
-    opened, changes = _incidents(bs)
+    assert _incidents(bs) == ([], [])
+    opened, changes = _incidents(bs, WATCH_CAMPAIGNS)
     assert opened and {c.severity for c in changes} == {"sev3"}
     assert "positive" in changes[-1].flags
 
@@ -132,7 +137,8 @@ def test_viral_post_without_negativity_is_capped() -> None:
     bs = list(stream(8, W + 120, 20.0))
     bs[W].max_reach = 2_000_000
     _spike(bs, W, 40, 8.0, 0.2)
-    opened, changes = _incidents(bs)
+    assert _incidents(bs)[0] == []
+    opened, changes = _incidents(bs, WATCH_CAMPAIGNS)
     assert all(c.severity == "sev3" for c in changes)
     assert opened and "viral" in opened[0].flags
 

@@ -174,12 +174,15 @@ class Ledger:
         if oracle_reason(raw) is not None:
             return "invalid"
         obj = json.loads(raw)
-        ts = _event_time(obj["created_at"])
+        return self.count(obj["id"], _event_time(obj["created_at"]))
+
+    def count(self, event_id: str, ts: float) -> str:
+        """The pipeline-level half for a decoded event."""
         if self.max_ts is not None and ts > self.max_ts + self.limit:
             return "invalid"
-        if obj["id"] in self.ids:
+        if event_id in self.ids:
             return "duplicate"
-        self.ids.add(obj["id"])
+        self.ids.add(event_id)
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
         return "valid"

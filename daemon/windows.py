@@ -21,6 +21,7 @@ from daemon.enrich import TextScore
 from daemon.events import Mention
 
 SAMPLE_CANDIDATES = 8  # per bucket, kept for incident messages
+MAX_SILENCE_SECONDS = 7 * 24 * 3600  # empty buckets emitted for a gap at most this long
 
 
 @dataclass(slots=True)
@@ -163,6 +164,13 @@ class BrandWindows:
             return out
         w = self.settings.bucket_seconds
         t = self._frontier
+        skip_to = (watermark - MAX_SILENCE_SECONDS) // w * w
+        if t < skip_to:
+            # A silence longer than a week (or a first event from long ago): emit what was counted,
+            # then only the last week of empty buckets, so one event never builds millions of them.
+            for start in sorted(k for k in self._open if k < skip_to):
+                out.append(self._open.pop(start).seal())
+            t = skip_to
         while t + w <= watermark:
             b = self._open.pop(t, None)
             out.append(b.seal() if b is not None else Bucket(self.brand, t, w))

@@ -81,3 +81,12 @@ def test_terms_count_once_per_author_and_near_duplicates_are_seen() -> None:
     assert b.terms["ash"] == 4  # one author counts once
     assert b.near_duplicates == 3  # same text from three other authors
     assert b.authors == 4 and b.max_author == 3
+
+
+def test_a_first_event_from_long_ago_does_not_build_millions_of_buckets() -> None:
+    w = BrandWindows("klm", WindowSettings(bucket_seconds=60, allowed_lateness_seconds=0))
+    w.add(mention(1, 0.0), NEG, [])  # 1970
+    closed = w.add(mention(2, 1_271_396_530.0), NEG, [])  # 2010
+    assert closed[0].start == 0.0 and closed[0].mentions == 1
+    assert len(closed) <= 7 * 24 * 60 + 2
+    assert closed[-1].end <= 1_271_396_530.0

@@ -13,6 +13,7 @@ Every field has a default, so an empty section works. Durations are strings with
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import tzinfo
 from typing import Annotated, Literal
 
@@ -24,6 +25,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh])\s*$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+@lru_cache(maxsize=256)  # called per tracked mention: the same few strings, parsed once
 def parse_duration(text: str) -> float:
     """Seconds in a DURATION (`30s`, `15m`, `1.5h`).
 
@@ -36,6 +38,7 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNIT[m.group(2)]
 
 
+@lru_cache(maxsize=256)
 def parse_target(text: str) -> tuple[float, float]:
     """(share, seconds) from `PERCENT/DURATION`; the percent is in (0, 100).
 

@@ -66,7 +66,8 @@ def wait_committed(bootstrap: str, group: str, topic: str, ends: dict[int, int],
                 if (c.committed(TopicPartition(topic, p)) or 0) >= end:
                     del left[p]
             if left and time.monotonic() > deadline:
-                raise TimeoutError(f"group {group} did not commit to the end of {topic}: {left}")
+                now = {p: c.committed(TopicPartition(topic, p)) for p in left}
+                raise TimeoutError(f"group {group} did not commit to the end of {topic}: ends {left}, committed {now}")
             if left:
                 time.sleep(0.2)
     finally:

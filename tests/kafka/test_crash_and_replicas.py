@@ -84,7 +84,11 @@ def test_sigkill_ten_times_during_one_replay(ash, bootstrap: str, tmp_path: Path
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
+        joined = log.read_bytes().count(b"partitions assigned")
         proc = start_crisisd("run", "--notify-file", str(out), env=env, stderr=se)
+        deadline = time.monotonic() + 60
+        while log.read_bytes().count(b"partitions assigned") == joined and time.monotonic() < deadline:
+            time.sleep(0.05)  # a SIGTERM before the daemon set up its handlers would just kill it
         try:
             wait_committed(bootstrap, "crash", env["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
         finally:

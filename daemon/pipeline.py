@@ -48,7 +48,7 @@ class Processed:
 class BrandState:
     """Everything the pipeline knows about one brand."""
 
-    __slots__ = ("brand", "detection", "mentions", "replies", "windows")
+    __slots__ = ("brand", "detection", "mentions", "replies", "scorer", "windows")
 
     def __init__(self, brand: str, settings: Settings) -> None:
         self.brand = brand
@@ -56,6 +56,7 @@ class BrandState:
         self.detection = detection.BrandDetection(brand, settings)
         self.mentions = 0
         self.replies = 0
+        self.scorer: TextScorer | None = None  # the brand's own learning scorer, once it sends sentiment
 
 
 class Pipeline:
@@ -100,7 +101,7 @@ class Pipeline:
             state.detection.observe_reply(m)
         else:
             state.mentions += 1
-            score, terms = self._enrich(m)
+            score, terms = self._enrich(state, m)
             state.detection.observe_mention(m, score)
         late_before = state.windows.stats.late
         closed = state.windows.add(m, score, terms)
@@ -121,11 +122,15 @@ class Pipeline:
         self.stats.invalid[event.reason] = self.stats.invalid.get(event.reason, 0) + 1
         return Processed([], event)
 
-    def _enrich(self, m: Mention) -> tuple[TextScore, list[str]]:
-        scorer = self.scorer
+    def _enrich(self, state: BrandState, m: Mention) -> tuple[TextScore, list[str]]:
+        if m.sentiment is not None and state.scorer is None:
+            # this brand's stream carries upstream scores: give it a scorer of its own that learns
+            # its vocabulary (per brand, so replay and any partitioning learn the same thing)
+            state.scorer = TextScorer()
+        scorer = state.scorer or self.scorer
         score, terms = scorer.analyze(m.text, m.lang)
         if m.sentiment is not None:
-            # an upstream score wins, and teaches the built-in scorer this stream's vocabulary
+            # an upstream score wins, and teaches the brand's scorer
             scorer.learn(m.text, score.lang, m.sentiment)
             score = TextScore(score.lang, (1.0 - m.sentiment) / 2.0, m.sentiment < 0, score.intent)
         return score, terms

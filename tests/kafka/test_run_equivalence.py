@@ -84,12 +84,6 @@ def test_run_notifies_what_the_pipelines_compute(ash, one_run: Run) -> None:
         assert got == [k for k in keys(ash.expected) if k[0] == incident]
 
 
-@pytest.mark.xfail(
-    reason="daemon/pipeline.py: the TextScorer learns from upstream `sentiment` across brands, so one "
-    "pipeline per partition scores differently from one pipeline over the file (the same with "
-    "TextScorer.learn disabled); fixed when learning is per brand",
-    strict=False,
-)
 def test_run_gives_the_same_incidents_as_replay(ash, one_run: Run) -> None:
     assert sorted(one_run.notified) == sorted(ash.replay)
 

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,14 +97,26 @@ def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> No
     if getattr(slack, "bot_token", None):
         from notifiers.slack import build_slack_notifier
 
+        roster = settings.staffing.roster
+        speaks = {p.slack_user: list(p.languages) for p in [*roster.agents, *roster.volunteers] if p.slack_user}
         try:
-            return build_slack_notifier(slack, settings.state_dir)
+            return build_slack_notifier(
+                slack, settings.state_dir, on_resolve=_resolved_in_slack, languages_for=lambda u: speaks.get(u, [])
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     from notifiers.console import ConsoleNotifier
 
     stream: TextIO = sys.stderr if json_out else sys.stdout
     return ConsoleNotifier(stream)
+
+
+def _resolved_in_slack(incident_id: str, user: str) -> None:
+    """A manager pressed Resolve: Slack stops escalating it at once; the detectors keep their own
+    view (event time), so the incident resolves in the data when the surge is over."""
+    import structlog
+
+    structlog.get_logger("crisisd.slack").info("incident resolved from Slack", incident_id=incident_id, user=user)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -125,8 +138,12 @@ def main(args: argparse.Namespace) -> int:
     runner = Runner(settings, notifier, json_out=sys.stdout.buffer if args.json else None)
     # HTTP endpoints, SIGTERM/SIGINT drain, SIGHUP reload: daemon/lifecycle.py
     interactions = getattr(notifier, "handle_interaction", None) if settings.slack.interactivity == "http" else None
-    with Lifecycle(runner, settings, args.config, interactions=interactions, notifier=notifier):
-        code = runner.run()
+    stop_slack = _start_slack(notifier, settings)
+    try:
+        with Lifecycle(runner, settings, args.config, interactions=interactions, notifier=notifier):
+            code = runner.run()
+    finally:
+        stop_slack()
     c = runner.counters
     print(
         f"crisisd: consumed {c.consumed} messages, {c.dead_lettered} dead-lettered, "
@@ -134,6 +151,20 @@ def main(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return code
+
+
+def _start_slack(notifier: Notifier, settings: Any) -> Callable[[], None]:
+    """Escalation timers, note refreshes and (with `interactivity: socket`) Socket Mode."""
+    from notifiers.slack.notifier import SlackNotifier
+
+    if not isinstance(notifier, SlackNotifier):
+        return lambda: None
+    from notifiers.slack.interactions import start_interactivity
+
+    try:
+        return start_interactivity(notifier, settings.slack)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _stdlib_logging(level: str) -> None:

@@ -13,8 +13,8 @@ Every field has a default, so an empty section works. Durations are strings with
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from datetime import tzinfo
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import msgspec
@@ -164,6 +164,8 @@ class Person(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     """Their time zone: an IANA name (`Europe/Amsterdam`) or a fixed offset (`UTC+02:00`)."""
     shift: str = ""
     """Roster agents only: working hours `HH:MM-HH:MM` in their time zone; empty = always on shift."""
+    slack_user: str = ""
+    """Their Slack member id (`U0123ABCD`): an "I can help" click from it counts their languages."""
 
     def __post_init__(self) -> None:
         try:

@@ -54,4 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m daemon.cli`: run the imported module's `main`, so `UsageError` raised by the
+    # subcommands (imported as daemon.cli) is the class caught here
+    from daemon.cli import main as _main
+
+    sys.exit(_main())

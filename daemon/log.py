@@ -70,13 +70,27 @@ def secret_values(obj: Any) -> list[str]:
 _HANDLER_MARK = "_crisisd_handler"
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing, not at configuration: a stream
+    swapped out and closed later (test capture, a redirect) never breaks a background thread's log."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[str] = (), stream: Any = None) -> None:
     """Logs go to stderr so stdout stays for command output (`--json` lines).
 
     Standard-library records (kafka-python, the runner, the outbox) go through the same chain:
     context variables (partition, brand, incident) merged, secrets redacted, one renderer.
     """
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
     renderer: Any = (

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka_helpers import PARTITIONS, _partition
 
 from config.settings import Settings, load_settings
 from daemon.kafka.local_broker import BrokerError, LocalBroker
@@ -141,9 +142,6 @@ def settings_factory(bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
     return make
 
 
-PARTITIONS = 6
-
-
 class Stream:
     """A simulated stream and what crisisd makes of it."""
 
@@ -157,12 +155,6 @@ class Stream:
         """One pipeline per partition of a PARTITIONS-partition topic keyed by brand (what the
         daemon computes, whichever replica holds which partition when)."""
         self.invalid = invalid
-
-
-def _partition(key: bytes | None, partitions: int) -> int:
-    from kafka.partitioner.default import murmur2
-
-    return 0 if key is None else (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,16 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
+PARTITIONS = 6
+
+
+def _partition(key: bytes | None, partitions: int) -> int:
+    """The partition kafka-python's default partitioner picks for a key."""
+    from kafka.partitioner.default import murmur2
+
+    return 0 if key is None else (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 # `python -m daemon.cli` would load the CLI twice (as __main__ and as daemon.cli): two UsageErrors.
 _MAIN = "import sys; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
 

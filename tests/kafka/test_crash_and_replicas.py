@@ -16,9 +16,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import PARTITIONS
 from kafka import KafkaConsumer
-from kafka_helpers import crisisd, keys, notified, start_crisisd, true_ends, wait_committed
+from kafka_helpers import PARTITIONS, crisisd, keys, notified, start_crisisd, true_ends, wait_committed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -120,7 +119,7 @@ def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Pat
     """Each replica has its own state dir (its own machine and outbox); they share the group,
     the changelog, the notification log and the notified file (the Slack channel). The replica
     killed is the one holding the crisis brand's partition, mid-crisis."""
-    from conftest import _partition
+    from kafka_helpers import _partition
 
     base = _env(bootstrap, "replicas", tmp_path / "unused")
     ends = _produce(ash, base, bootstrap)

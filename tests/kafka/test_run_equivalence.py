@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PARTITIONS
 from kafka import KafkaConsumer
-from kafka_helpers import crisisd, keys, notified, read_topic, start_crisisd, true_ends, wait_committed
+from kafka_helpers import PARTITIONS, crisisd, keys, notified, read_topic, start_crisisd, true_ends, wait_committed
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

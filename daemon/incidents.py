@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from daemon.windows import Bucket, Sample
+from daemon.windows import Bucket, Sample, sample_weight
 from detectors.brand import SIGNALS, Assessment, severity_rank
 from detectors.settings import DetectionSettings, Severity
 
@@ -134,12 +134,8 @@ class _Run:
         if b.samples:
             seen = {s.id for s in self.samples}
             self.samples.extend(s for s in b.samples if s.id not in seen)
-            self.samples.sort(key=_sample_weight, reverse=True)
+            self.samples.sort(key=sample_weight, reverse=True)
             del self.samples[_POOL:]
-
-
-def _sample_weight(s: Sample) -> float:
-    return s.negativity * (1.0 + min(s.reach, 100_000) ** 0.25)
 
 
 @dataclass(slots=True)
@@ -314,7 +310,7 @@ def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, .
         text = s.text.lower()
         return sum(1 for t in lowered if t in text)
 
-    ranked = sorted(pool, key=lambda s: (-names_terms(s), -_sample_weight(s), s.id))
+    ranked = sorted(pool, key=lambda s: (-names_terms(s), -sample_weight(s), s.id))
     out: list[Sample] = []
     authors: set[str] = set()
     for s in ranked:

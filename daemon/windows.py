@@ -238,16 +238,21 @@ def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
     """Keep the bucket's most telling mentions: negative, with reach, one per author."""
     if not m.text:
         return
-    weight = score.negativity * (1.0 + min(reach, 100_000) ** 0.25)
+    weight = _telling(score.negativity, reach)
     samples = b.samples
-    if len(samples) >= SAMPLE_CANDIDATES and weight <= _weight(samples[-1]):
+    if len(samples) >= SAMPLE_CANDIDATES and weight <= sample_weight(samples[-1]):
         return
     if any(x.author_id == m.author_id for x in samples):
         return
     samples.append(Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id))
-    samples.sort(key=_weight, reverse=True)
+    samples.sort(key=sample_weight, reverse=True)
     del samples[SAMPLE_CANDIDATES:]
 
 
-def _weight(s: Sample) -> float:
-    return s.negativity * (1.0 + min(s.reach, 100_000) ** 0.25)
+def _telling(negativity: float, reach: int) -> float:
+    return negativity * (1.0 + min(reach, 100_000) ** 0.25)
+
+
+def sample_weight(s: Sample) -> float:
+    """How telling a sample mention is: negative, and read by many (reach damped)."""
+    return _telling(s.negativity, s.reach)

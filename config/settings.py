@@ -18,36 +18,10 @@ import yaml
 
 from config.secrets import Secret
 from daemon.kafka.settings import KafkaSettings
+from daemon.staffing.settings import StaffingSettings
 from daemon.windows import WindowSettings
-
-# TODO(lead): these sections land with their stages; the fallbacks go when all have landed.
-try:
-    from daemon.staffing.settings import StaffingSettings
-except ImportError:  # pragma: no cover
-
-    class StaffingSettings(msgspec.Struct, frozen=True):  # type: ignore[no-redef]
-        pass
-
-
-try:
-    from detectors.settings import DetectionSettings
-except ImportError:  # pragma: no cover
-
-    class DetectionSettings(msgspec.Struct, frozen=True):  # type: ignore[no-redef]
-        pass
-
-
-try:
-    from notifiers.slack.settings import SlackSettings
-except ImportError:  # pragma: no cover
-
-    class SlackSettings(msgspec.Struct, frozen=True):  # type: ignore[no-redef]
-        bot_token: Secret | None = None
-        signing_secret: Secret | None = None
-        app_token: Secret | None = None
-        api_url: str = "https://slack.com/api/"
-        channel: str = ""
-
+from detectors.settings import DetectionSettings
+from notifiers.slack.settings import SlackSettings
 
 DEFAULT_CONFIG = Path(__file__).with_name("crisisd.yaml")
 

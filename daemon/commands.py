@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-# (module, attribute) pairs; each `add_parser(subparsers)` adds one subcommand with `set_defaults(func=...)`.
+# Modules whose `add_parser(subparsers)` adds one subcommand with `set_defaults(func=...)`.
 _COMMANDS = [
     "daemon.replay_command",
     "daemon.simulate.command",
@@ -20,10 +20,4 @@ _COMMANDS = [
 
 def register_all(sub: argparse._SubParsersAction) -> None:
     for name in _COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue  # a stage not built yet
-        module.add_parser(sub)
+        importlib.import_module(name).add_parser(sub)

@@ -34,25 +34,8 @@ from kafka.admin import NewTopic  # noqa: E402
 from daemon.kafka.local_broker import LocalBroker  # noqa: E402
 from daemon.kafka.produce_command import brand_key  # noqa: E402
 
-
-class Committed:
-    """Sum of a group's committed offsets on a topic, read without joining the group."""
-
-    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        parts = self.consumer.partitions_for_topic(topic) or set()
-        self.tps = [TopicPartition(topic, p) for p in sorted(parts)]
-
-    def __call__(self) -> int:
-        try:
-            return sum(self.consumer.committed(tp) or 0 for tp in self.tps)
-        except Exception:  # a figure, not a check: try again on the next poll
-            return -1
-
-    def close(self) -> None:
-        self.consumer.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_latency import Committed  # noqa: E402  (the same offset reader, one copy)
 
 
 def run_group(bootstrap: str, topic: str, total: int, replicas: int, timeout: float) -> tuple[float, float, list[int]]:

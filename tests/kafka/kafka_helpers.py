@@ -10,8 +10,26 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from daemon.notification import NegativityFigures, Notification, VolumeFigures
+
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 6
+
+
+def note(seq: int) -> Notification:
+    """Notification `seq` of one test incident."""
+    return Notification(
+        type="incident.updated",
+        incident_id="klm-1",
+        brand="klm",
+        severity="sev2",
+        signals=["volume"],
+        started_at="t0",
+        detected_at="t1",
+        seq=seq,
+        volume=VolumeFigures(900, 300, 3.0),
+        negativity=NegativityFigures(0.5, 0.2),
+    )
 
 
 def _partition(key: bytes | None, partitions: int) -> int:

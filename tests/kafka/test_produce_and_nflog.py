@@ -7,13 +7,13 @@ import time
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka_helpers import crisisd, read_topic
+from kafka_helpers import crisisd, note, read_topic
 
 from daemon.kafka import changelog, deadletter, local_broker, nflog, produce_command, run_command, settings
 from daemon.kafka.changelog import Checkpoint, StateStore
 from daemon.kafka.nflog import CLAIMED, LoggedNotifier, NotificationLog
 from daemon.kafka.run_command import FileNotifier
-from daemon.notification import NegativityFigures, Notification, VolumeFigures
+from daemon.notification import Notification
 from notifiers.base import Delivery
 
 
@@ -47,21 +47,6 @@ def test_produce_without_bootstrap_servers_exits_2(tmp_path) -> None:
     done = crisisd("produce", str(f), "--topic", "t", env={"PATH": ""})
     assert done.returncode == 2
     assert b"kafka.bootstrap_servers: not configured" in done.stderr
-
-
-def note(seq: int) -> Notification:
-    return Notification(
-        type="incident.updated",
-        incident_id="klm-1",
-        brand="klm",
-        severity="sev2",
-        signals=["volume"],
-        started_at="t0",
-        detected_at="t1",
-        seq=seq,
-        volume=VolumeFigures(900, 300, 3.0),
-        negativity=NegativityFigures(0.5, 0.2),
-    )
 
 
 class Count:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
-from kafka_helpers import read_topic
+from kafka_helpers import note, read_topic
 
 from daemon.kafka.runner import Runner
-from daemon.notification import NegativityFigures, Notification, VolumeFigures
+from daemon.notification import Notification
 from daemon.outbox import Outbox
 from notifiers.base import Delivery
 
@@ -172,20 +172,7 @@ def test_backpressure_pauses_while_the_outbox_is_full(
     # notifications waiting from before a restart fill the outbox
     box = Outbox(s.state_dir, notifier)
     for seq in range(1, 6):
-        box.put(
-            Notification(
-                type="incident.updated",
-                incident_id="klm-1",
-                brand="klm",
-                severity="sev2",
-                signals=["volume"],
-                started_at="t0",
-                detected_at="t1",
-                seq=seq,
-                volume=VolumeFigures(900, 300, 3.0),
-                negativity=NegativityFigures(0.5, 0.2),
-            )
-        )
+        box.put(note(seq))
     box.stop()
     p = producer_factory()
     for i in range(50):

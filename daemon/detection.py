@@ -133,9 +133,8 @@ class BrandDetection:
         rate = c.observed_per_hour
         by_platform = {k: rate * v / total for k, v in sorted(platforms.items())} if total else {"other": rate}
         n_intents = sum(intents.values())
-        first, last = self.history[0] if self.history else None, self.history[-1] if self.history else None
         trend = 0.0
-        if first is not None and last is not None and len(self.history) > 1:
+        if len(self.history) > 1:
             recent = list(self.history)[-_LOAD_SPAN:]
             hours = (recent[-1][0] - recent[0][0]) / 3600.0
             if hours > 0:

@@ -79,8 +79,8 @@ def _settings_for(settings: Settings, truth: Truth) -> Settings:
     return msgspec.structs.replace(settings, detection=msgspec.convert(base, DetectionSettings))
 
 
-def _verdict(truth: msgspec.Struct, notes: list[Notification]) -> str:
-    crisis = truth.crisis  # type: ignore[attr-defined]
+def _verdict(truth: Truth, notes: list[Notification]) -> str:
+    crisis = truth.crisis
     lines = ["== verdict =="]
     opened = [n for n in notes if n.type == "incident.opened"]
     hit = None
@@ -107,11 +107,11 @@ def _verdict(truth: msgspec.Struct, notes: list[Notification]) -> str:
                     f"staffing at peak: {s.agents_needed} agents on the queue, {s.to_schedule} to schedule, "
                     f"{s.on_shift} on shift, call in {s.call_in} ({langs}); target {s.sla_target}"
                 )
-    for d in truth.distractors:  # type: ignore[attr-defined]
+    for d in truth.distractors:
         lo, hi = _ts(d.start) - 3600, _ts(d.end) + 3600
         raised = [n for n in opened if n.brand == d.brand and lo <= _ts(n.detected_at) <= hi and n is not hit]
         worst = ", ".join(f"{n.incident_id} {n.severity}" for n in raised) or "no incident"
         lines.append(f"distractor {d.kind} ({d.brand}, {d.start}): {worst}")
-    others = [n for n in opened if n is not hit and not any(n.brand == d.brand for d in truth.distractors)]  # type: ignore[attr-defined]
+    others = [n for n in opened if n is not hit and not any(n.brand == d.brand for d in truth.distractors)]
     lines.append(f"other incidents: {', '.join(n.incident_id + ' ' + n.severity for n in others) or 'none'}")
     return "\n".join(lines) + "\n"

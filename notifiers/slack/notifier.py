@@ -208,6 +208,24 @@ class SlackNotifier:
                 return result
         return Delivery.done()
 
+    def delivered(self, notification: Notification) -> bool | None:
+        """Whether `notification` is already in Slack (its thread line is there), for a notification
+        log's bare claim after a crash; None when Slack cannot be asked (the log then sends again)."""
+        n = notification
+        with self._lock:
+            try:
+                rec = self.store.root(n.incident_id)
+                if rec is not None and n.seq <= rec.last_seq:
+                    return True
+                if rec is None or rec.root_ts is None:
+                    self.store.ensure_root(n.incident_id)
+                    if not self._find_root(n.incident_id):
+                        return False
+                return self._find_post(n.incident_id, n.seq, "thread")
+            except Exception as exc:
+                log.warning("slack.delivered_unknown", incident_id=n.incident_id, seq=n.seq, error=str(exc))
+                return None
+
     def close(self) -> None:
         self.stop()
         with self._lock:
@@ -219,6 +237,9 @@ class SlackNotifier:
         if rec is not None and n.seq <= rec.last_seq:
             return  # already applied (a re-delivery), or older than what the root shows
         self.store.ensure_root(iid)
+        if rec is None and n.seq > 1 and self._find_root(iid):
+            # Another replica opened this incident (a partition moved): continue its root message.
+            rec = self.store.root(iid)
         had_root = rec is not None and rec.root_ts is not None
         self._track_escalation(n)
         gen = rec.dirty if rec is not None else 0

@@ -42,8 +42,9 @@ def make_notifier(slack: SlackEmulator, clock: FakeClock, tmp_path: Path) -> Ite
             "burst": 1000,
         }
         hooks = {k: overrides.pop(k) for k in ("on_resolve", "languages_for") if k in overrides}
+        state = tmp_path / overrides.pop("state", "state")  # another name: another replica's machine
         fields.update(overrides)
-        n = build_slack_notifier(SlackSettings(**fields), tmp_path / "state", clock, **hooks)
+        n = build_slack_notifier(SlackSettings(**fields), state, clock, **hooks)
         made.append(n)
         return n
 

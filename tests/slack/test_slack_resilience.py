@@ -95,6 +95,28 @@ def test_restart_mid_incident_posts_no_duplicate_root(
     assert [m["metadata"]["event_payload"]["seq"] for m in thread] == [1, 2, 3]
 
 
+def test_another_replica_continues_the_root_and_can_tell_what_was_delivered(
+    slack: SlackEmulator, make_notifier
+) -> None:
+    first = make_notifier(state="replica-a")
+    for seq in (1, 2):
+        assert first.send(note(seq, type="incident.opened" if seq == 1 else "incident.updated")).ok
+    first.close()  # the partition moves to a replica with its own state directory
+    second = make_notifier(state="replica-b")
+    assert second.send(note(3, type="incident.updated")).ok
+    roots = slack.messages("#crisis")
+    assert len(roots) == 1, "the new owner updates the existing root instead of posting a second one"
+    thread = slack.replies("#crisis", roots[0]["ts"])
+    assert [m["metadata"]["event_payload"]["seq"] for m in thread] == [1, 2, 3]
+    # The notification log's bare-claim probe, from a third replica: what is in Slack is found.
+    third = make_notifier(state="replica-c")
+    assert third.delivered(note(3, type="incident.updated")) is True
+    assert third.delivered(note(4, type="incident.updated")) is False
+    assert third.delivered(note(1, incident_id="tui-never-posted")) is False
+    slack.refuse()
+    assert third.delivered(note(1, incident_id="klm-other")) is None
+
+
 def test_restart_with_the_outbox_redelivers_pending(slack: SlackEmulator, make_notifier, clock, tmp_path: Path) -> None:
     notifier = make_notifier()
     box = Outbox(tmp_path / "outbox", notifier, clock=clock)

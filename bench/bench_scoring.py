@@ -6,7 +6,8 @@ Texts: the airline tweets and the sentiment_dev files when `--data` has them, el
 multilingual sample. Measures `TextScorer.analyze` (score + terms, what the pipeline calls) and
 `score` alone, with the language given and detected, on a fresh scorer and on one that has learned
 from 2,000 upstream sentiments. The first pass warms the token caches, as a long-running daemon's are.
-Rates are texts per CPU-second of this (single-threaded) process, so a busy machine does not skew them.
+Rates are texts per CPU-second of this (single-threaded) process, so a busy machine skews them less, then
+per wall-second; the load average is printed before and after (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -48,18 +50,22 @@ def _texts(data: Path) -> list[tuple[str, str]]:
     return out or _SAMPLE
 
 
-def _rate(fn: Callable[[str, str | None], object], texts: list[tuple[str, str]], n: int, given: bool) -> float:
+def _rate(
+    fn: Callable[[str, str | None], object], texts: list[tuple[str, str]], n: int, given: bool
+) -> tuple[float, float]:
+    """(texts per CPU-second, texts per wall-second)."""
     batch = list(itertools.islice(itertools.cycle(texts), n))
     for lang, text in batch[: min(n, 20_000)]:  # warm-up
         fn(text, lang if given else None)
     t0 = time.process_time()  # CPU time of this process: other load on the machine does not count
+    w0 = time.perf_counter()
     if given:
         for lang, text in batch:
             fn(text, lang)
     else:
         for _, text in batch:
             fn(text, None)
-    return n / (time.process_time() - t0)
+    return n / (time.process_time() - t0), n / (time.perf_counter() - w0)
 
 
 def main() -> int:
@@ -70,6 +76,7 @@ def main() -> int:
     texts = _texts(args.data)
     mean_len = sum(len(t) for _, t in texts) / len(texts)
     print(f"{len(texts)} distinct texts, mean {mean_len:.0f} characters; {args.n} texts per measurement")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     fresh = TextScorer()
     learned = TextScorer()
     for i, (lang, text) in enumerate(texts[:2000]):
@@ -77,9 +84,13 @@ def main() -> int:
     for name, scorer in (("fresh scorer", fresh), ("after learning", learned)):
         for method in ("score", "analyze"):
             fn = getattr(scorer, method)
-            given = _rate(fn, texts, args.n, True)
-            detected = _rate(fn, texts, args.n, False)
-            print(f"{name:<15} {method:<8} lang given: {given:>9,.0f}/s   detected: {detected:>9,.0f}/s per CPU-s")
+            given, given_wall = _rate(fn, texts, args.n, True)
+            detected, detected_wall = _rate(fn, texts, args.n, False)
+            print(
+                f"{name:<15} {method:<8} lang given: {given:>9,.0f}/CPU-s {given_wall:>9,.0f}/s wall   "
+                f"detected: {detected:>9,.0f}/CPU-s {detected_wall:>9,.0f}/s wall"
+            )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -1,11 +1,13 @@
 """Negative-vs-not evaluation of the text scorer on the shared dev data (prints figures only).
 
-    .venv/bin/python bench/eval_sentiment.py [--data ../shared/data] [--errors N]
+    .venv/bin/python bench/eval_sentiment.py [--data ../shared/data] [--errors N] [--only S] [--bits B]
 
 For the airline tweets (Tweets_dev.csv) and each file of sentiment_dev/*/*.csv it prints precision,
 recall and F1 of the negative and the not-negative class and their mean (macro-F1), with the language
 given and with it detected, without any training on the labels; then the prequential run on the
-airline tweets in time order (predict, then learn the label: negative -1, neutral 0, positive +1).
+airline tweets in time order (predict, then learn the label: negative -1, neutral 0, positive +1),
+with the language given and detected, for a model of 2**B hashed word weights (`--bits`, default 12 as
+the daemon's scorer).
 Data are read from `--data` (relative to the repository root by default) and never copied.
 """
 
@@ -68,16 +70,19 @@ def _evaluate(name: str, rows: list[tuple[str, str, str, str]], errors: int) -> 
                     print(f"    {r[3]:>8} {s.negativity:.2f} {r[1][:150]!r}")
 
 
-def _prequential(rows: list[tuple[str, str, str, str]]) -> None:
-    scorer = TextScorer()
-    gold, pred = [], []
-    for _, text, _, label in rows:
-        gold.append(label == "negative")
-        pred.append(scorer.score(text).negative)
-        scorer.learn(text, None, _SENTIMENT[label])
-    _report("airline tweets, prequential (predict, then learn)", gold, pred)
-    half = len(rows) // 2
-    _report("  ... second half of the stream", gold[half:], pred[half:])
+def _prequential(rows: list[tuple[str, str, str, str]], bits: int) -> None:
+    """Predict each text, then learn its label, in time order (what the daemon does with upstream sentiment)."""
+    for given in (True, False):
+        scorer = TextScorer(model_bits=bits)
+        gold, pred = [], []
+        for _, text, lang, label in rows:
+            tag = lang if given else None
+            gold.append(label == "negative")
+            pred.append(scorer.score(text, tag).negative)
+            scorer.learn(text, tag, _SENTIMENT[label])
+        _report(f"airline tweets, prequential [lang {'given' if given else 'detected'}, 2^{bits} weights]", gold, pred)
+        half = len(rows) // 2
+        _report("  ... second half of the stream", gold[half:], pred[half:])
 
 
 def main() -> int:
@@ -85,6 +90,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="shared data folder")
     parser.add_argument("--errors", type=int, default=0, help="print this many misclassified texts per file")
     parser.add_argument("--only", default="", help="substring: evaluate only files whose path contains it")
+    parser.add_argument("--bits", type=int, default=12, help="learned model size: 2**bits hashed word weights")
     args = parser.parse_args()
     airline = args.data / "airline_tweets" / "Tweets_dev.csv"
     files = [airline, *sorted((args.data / "sentiment_dev").glob("*/*.csv"))]
@@ -93,7 +99,7 @@ def main() -> int:
         rows = _airline(path) if path == airline else _dev(path)
         _evaluate(str(path.relative_to(args.data)), rows, args.errors)
     if airline in files:
-        _prequential(_airline(airline))
+        _prequential(_airline(airline), args.bits)
     return 0
 
 

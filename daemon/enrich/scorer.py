@@ -11,9 +11,17 @@ looked up in that language's lexicon (`lexicon.py`, files in `lexicons/`) with V
 (a negator flips and damps the next three words, an intensifier scales the next one, a contrast
 word such as "but" halves what came before it, two-word phrases such as "not working" override
 their words), emoticons, emoji and Russian-style `)))`/`(((` count too. The evidence `raw` (negative
-minus positive valence) becomes a probability through a fixed logistic curve. Once upstream
-sentiments have been learned, a river logistic regression over hashed words plus the lexicon
-evidence is blended in, with a weight that grows with the number of examples seen.
+minus positive valence) becomes a probability through a fixed logistic curve.
+
+Online learning: once upstream sentiments arrive, a logistic regression corrects that curve. Its
+logit is `a * raw + b + sum of the weights of the text's words`, with `a` and `b` starting at the
+lexicon curve's slope and shift and the word weights at zero, so an untrained model says exactly
+what the lexicons say and every label moves it from there (no blend weight to tune). Words are
+hashed with a stable hash (CRC-32, not Python's per-process `hash`) into a fixed table of
+`2 ** model_bits` float32 weights; river's AdaGrad takes the steps, with its squared-gradient sums
+kept in an equally small float32 table. A learning scorer therefore costs about
+`8 * 2 ** model_bits` bytes (32 KiB by default) whatever it reads, and one that never learns costs
+nothing beyond the object: the token caches are shared by all scorers of a process.
 """
 
 from __future__ import annotations
@@ -22,12 +30,13 @@ import itertools
 import math
 import re
 import zlib
+from array import array
 from importlib import resources
 from itertools import compress, repeat
 from typing import Literal
 
 import msgspec
-from river import linear_model, optim
+from river import optim
 
 from daemon.enrich import language
 from daemon.enrich.lexicon import (
@@ -68,7 +77,7 @@ _NEGATION_FACTOR = -0.6
 _CURVE_SLOPE = 1.1
 _CURVE_SHIFT = 0.22  # evidence needed before a text counts as negative (raw > 0.2)
 _MAX_CACHE = 200_000
-_HASH_BITS = (1 << 18) - 1
+_RAW_CLIP = 8.0  # the lexicon evidence as the learned model's feature (beyond it the curve is flat anyway)
 _PUNCT = ".,!?:;\"'()[]{}<>…-–—*~«»“”„‘’"
 
 
@@ -126,12 +135,32 @@ class _Scan(msgspec.Struct):
     feedback: bool
 
 
-def _chunk_hash(chunk: str) -> int:
-    """A stable feature index for one chunk (-1 for handles, links and bare punctuation)."""
-    if chunk[0] == "@" or chunk.startswith("http"):
-        return -1
-    w = chunk.strip(_PUNCT)
-    return zlib.crc32(w.encode()) & _HASH_BITS if w else -1
+def _chunk_feature(group: str, chunk: str, size: int) -> int:
+    """A stable weight index in [0, size) for one chunk, or `size` (no feature) for handles, links, punctuation.
+
+    >>> _chunk_feature("en", "Cancelled!!", 4096) == _chunk_feature("en", "cancelled", 4096) < 4096
+    True
+    >>> _chunk_feature("sh", "ужас", 4096) == _chunk_feature("sh", "užas", 4096)
+    True
+    >>> _chunk_feature("en", "@united", 4096), _chunk_feature("en", "...", 4096)
+    (4096, 4096)
+    """
+    if chunk[0] == "@" or chunk.startswith(("http://", "https://", "www.")):
+        return size
+    w = chunk.lower().strip(_PUNCT)
+    if group == "sh":
+        w = transliterate_sr(w)
+    return zlib.crc32(w.encode()) % size if w else size
+
+
+# Token caches, shared by every scorer of the process (they depend on the lexicons only, never on what
+# a scorer has learned), so a brand's own learning scorer adds no cache of its own.
+_SHARED_CACHE: dict[str, dict[str, tuple[Piece, ...]]] = {g: {} for g in GROUPS}
+_SHARED_PLAIN: dict[str, dict[str, str]] = {g: {} for g in GROUPS}
+_SHARED_BORING: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
+_SHARED_WORDS: dict[str, dict[str, tuple[str, ...]]] = {g: {} for g in GROUPS}
+_SHARED_FEATURES: dict[tuple[str, int], dict[str, int]] = {}
+_SHARED_LANGS: dict[str, tuple[str, str]] = {}
 
 
 def _sigmoid(z: float) -> float:
@@ -158,30 +187,41 @@ class TextScorer:
     Picklable: the lexicons are shared per process and only the learned model is saved.
     """
 
-    def __init__(self, *, learning_rate: float = 0.15, blend_after: int = 300, max_learned_weight: float = 0.85):
+    def __init__(self, *, learning_rate: float = 0.1, model_bits: int = 12) -> None:
+        if not 4 <= model_bits <= 24:
+            raise ValueError(f"model_bits must be in [4, 24], got {model_bits!r}")
         self.learning_rate = learning_rate
-        self.blend_after = blend_after
-        self.max_learned_weight = max_learned_weight
-        self._model = linear_model.LogisticRegression(optimizer=optim.AdaGrad(learning_rate), l2=0.0)
+        self.model_bits = model_bits
         self._learned = 0
+        # the learned model, created by the first `learn`: weights of 2**model_bits hashed words, then
+        # the no-feature slot (always 0), the bias and the slope of the lexicon evidence
+        self._w: array[float] | None = None
+        self._opt: optim.AdaGrad | None = None
         self._init_caches()
 
     def _init_caches(self) -> None:
         self._lex: dict[str, Lexicon] = {g: lexicon(g) for g in GROUPS}
-        self._cache: dict[str, dict[str, tuple[Piece, ...]]] = {g: {} for g in GROUPS}
-        self._plain: dict[str, dict[str, str]] = {g: {} for g in GROUPS}  # chunk -> its one plain word
-        self._boring: dict[str, dict[str, int]] = {g: {} for g in GROUPS}  # plain chunk -> 0
-        self._words: dict[str, dict[str, tuple[str, ...]]] = {g: {} for g in GROUPS}
-        self._hashes: dict[str, int] = {}
-        self._langs: dict[str, tuple[str, str]] = {}
+        self._cache = _SHARED_CACHE
+        self._plain = _SHARED_PLAIN  # chunk -> its one plain word
+        self._boring = _SHARED_BORING  # plain chunk -> 0
+        self._words = _SHARED_WORDS
+        self._langs = _SHARED_LANGS
+        size = 1 << self.model_bits
+        self._features = {g: _SHARED_FEATURES.setdefault((g, size), {}) for g in GROUPS}
+        self._last: tuple[str, str, float, list[int]] | None = None  # (text, group, raw, features) just scored
 
     def __getstate__(self) -> dict[str, object]:
-        state = dict(self.__dict__)
-        for k in ("_lex", "_cache", "_plain", "_boring", "_words", "_hashes", "_langs"):
-            state.pop(k)
-        return state
+        return {
+            "learning_rate": self.learning_rate,
+            "model_bits": self.model_bits,
+            "_learned": self._learned,
+            "_w": self._w,
+            "_opt": self._opt,
+        }
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        if "_w" not in state:  # a snapshot of the earlier river-pipeline model: start learning afresh
+            state = {"learning_rate": 0.1, "model_bits": 12, "_learned": 0, "_w": None, "_opt": None}
         self.__dict__.update(state)
         self._init_caches()
 
@@ -208,7 +248,7 @@ class TextScorer:
 
     # -- scanning -------------------------------------------------------------------------------
 
-    def _scan(self, text: str, low: str, group: str) -> _Scan:
+    def _scan(self, text: str, chunks: list[str], group: str) -> _Scan:
         """Lexicon evidence for one text.
 
         The hot loop: chunks (whitespace-separated) are classified once and cached, and the many
@@ -223,7 +263,6 @@ class TextScorer:
         neg_until = boost_at = skip = -1
         boost = weight = 1.0
         question = feedback = False
-        chunks = low.split()
         # indices of the chunks that are not known to be plain, found without a Python-level loop
         for i in compress(range(len(chunks)), map(boring.get, chunks, repeat(1))):
             chunk = chunks[i]
@@ -348,11 +387,11 @@ class TextScorer:
                 return w
         return next((p[4] for p in pieces if p[4]), "")
 
-    def _content(self, low: str, group: str) -> list[str]:
+    def _content(self, chunks: list[str], group: str) -> list[str]:
         """Content words (stop words, handles, links and emoji dropped), in order."""
         words = self._words[group]
         out: list[str] = []
-        for chunk in low.split():
+        for chunk in chunks:
             ws = words.get(chunk)
             if ws is None:
                 _, pieces = self._classify(group, chunk)
@@ -369,16 +408,17 @@ class TextScorer:
     def analyze(self, text: str, lang: str | None = None) -> tuple[TextScore, list[str]]:
         """Score and topic terms together (what the pipeline calls per mention)."""
         low = text.lower()
+        chunks = low.split()
         code, group = self._language(text, lang, low)
-        content = self._content(low, group)
-        return self._decide(code, self._scan(text, low, group), low), self._terms(content)
+        content = self._content(chunks, group)
+        return self._decide(code, group, self._scan(text, chunks, group), text, chunks), self._terms(content)
 
     def score(self, text: str, lang: str | None = None) -> TextScore:
         """Language, negativity, negative flag and intent of one text."""
         low = text.lower()
+        chunks = low.split()
         code, group = self._language(text, lang, low)
-        scan = self._scan(text, low, group)
-        return self._decide(code, scan, low)
+        return self._decide(code, group, self._scan(text, chunks, group), text, chunks)
 
     def terms(self, text: str, lang: str | None = None) -> list[str]:
         """Content words, then bigrams of adjacent content words, lower-case, stop words removed.
@@ -389,25 +429,77 @@ class TextScorer:
         ['flight', 'oslo', 'cancelled', 'ash', 'flight oslo', 'oslo cancelled', 'cancelled ash']
         """
         low = text.lower()
-        return self._terms(self._content(low, self._language(text, lang, low)[1]))
+        return self._terms(self._content(low.split(), self._language(text, lang, low)[1]))
 
     def learn(self, text: str, lang: str | None, sentiment: float) -> None:
-        """Learn from an upstream sentiment in [-1, 1] (negative below 0)."""
+        """Learn from an upstream sentiment in [-1, 1] (negative below 0): one AdaGrad step of the model.
+
+        Right after `score`/`analyze` of the same text (what the pipeline does), the text is not scanned again.
+        """
         if not -1.0 <= sentiment <= 1.0 or math.isnan(sentiment):
             raise ValueError(f"sentiment must be in [-1, 1], got {sentiment!r}")
+        if self._w is None or self._opt is None:
+            self._w, self._opt = self._new_model()
+        w = self._w
         low = text.lower()
         group = self._language(text, lang, low)[1]
-        scan = self._scan(text, low, group)
-        self._model.learn_one(self._features(scan, low), sentiment < 0.0)
+        last = self._last
+        if last is not None and last[0] is text and last[1] == group:
+            raw, feats = last[2], last[3]
+        else:
+            chunks = low.split()
+            raw = self._scan(text, chunks, group).raw
+            feats = self._feature_ids(group, chunks)
+        raw = max(-_RAW_CLIP, min(_RAW_CLIP, raw))
+        size = len(w) - 3
+        p = _sigmoid(w[size + 1] + w[size + 2] * raw + sum(map(w.__getitem__, feats)))
+        g = p - (1.0 if sentiment < 0.0 else 0.0)
+        grad: dict[int, float] = {}
+        for i in feats:
+            if i != size:
+                grad[i] = grad.get(i, 0.0) + g
+        grad[size + 1] = g
+        grad[size + 2] = g * raw
+        self._opt.step(w, grad)  # type: ignore[arg-type]
         self._learned += 1
+        self._last = None
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _decide(self, code: str, scan: _Scan, low: str) -> TextScore:
-        p = _sigmoid(_CURVE_SLOPE * scan.raw - _CURVE_SHIFT)
-        if self._learned:
-            w = self.max_learned_weight * min(1.0, self._learned / self.blend_after)
-            p = (1.0 - w) * p + w * self._model.predict_proba_one(self._features(scan, low)).get(True, 0.0)
+    def _new_model(self) -> tuple[array[float], optim.AdaGrad]:
+        size = 1 << self.model_bits
+        w = array("f", bytes(4 * (size + 3)))
+        w[size + 1] = -_CURVE_SHIFT
+        w[size + 2] = _CURVE_SLOPE
+        opt = optim.AdaGrad(self.learning_rate)
+        # AdaGrad's per-weight sums of squared gradients: a fixed float32 table, not a growing dict
+        opt.g2 = array("f", bytes(4 * (size + 3)))  # type: ignore[assignment]
+        return w, opt
+
+    def _feature_ids(self, group: str, chunks: list[str]) -> list[int]:
+        """The weight index of each chunk (cached per process; `size` for a chunk without a feature)."""
+        cache = self._features[group]
+        try:
+            return list(map(cache.__getitem__, chunks))
+        except KeyError:
+            size = 1 << self.model_bits
+            if len(cache) >= _MAX_CACHE:
+                cache.clear()
+            for chunk in chunks:
+                if chunk not in cache:
+                    cache[chunk] = _chunk_feature(group, chunk, size)
+            return list(map(cache.__getitem__, chunks))
+
+    def _decide(self, code: str, group: str, scan: _Scan, text: str, chunks: list[str]) -> TextScore:
+        w = self._w
+        if w is None:
+            p = _sigmoid(_CURVE_SLOPE * scan.raw - _CURVE_SHIFT)
+        else:
+            size = len(w) - 3
+            feats = self._feature_ids(group, chunks)
+            raw = max(-_RAW_CLIP, min(_RAW_CLIP, scan.raw))
+            p = _sigmoid(w[size + 1] + w[size + 2] * raw + sum(map(w.__getitem__, feats)))
+            self._last = (text, group, scan.raw, feats)
         negative = p >= 0.5
         if negative:
             intent: Intent = "complaint"
@@ -420,31 +512,6 @@ class TextScorer:
         else:
             intent = "other"
         return TextScore(code, round(p, 4), negative, intent)
-
-    def _features(self, scan: _Scan, low: str) -> dict[object, float]:
-        x: dict[object, float] = {
-            "lex": max(-4.0, min(4.0, scan.raw)) / 2.0,
-            "pos": math.log1p(scan.pos),
-            "neg": math.log1p(scan.neg),
-            "q": 1.0 if scan.question else 0.0,
-        }
-        # hashed words and word pairs (bounded memory whatever users write); a chunk's hash is cached
-        hashes = self._hashes
-        prev = -1
-        for chunk in low.split():
-            h = hashes.get(chunk)
-            if h is None:
-                h = _chunk_hash(chunk)
-                if len(hashes) >= _MAX_CACHE:
-                    hashes.clear()
-                hashes[chunk] = h
-            if h < 0:
-                continue
-            x[h] = 1.0
-            if prev >= 0:
-                x[(prev * 1_000_003 + h) & _HASH_BITS] = 1.0
-            prev = h
-        return x
 
     @staticmethod
     def _terms(content: list[str]) -> list[str]:

@@ -172,3 +172,66 @@ def test_lexicons_load(group: str) -> None:
     lex = lexicon(group)
     assert len(lex.words) + len(lex.stems) > 100
     assert all(-4.0 <= v <= 4.0 for v in lex.words.values())
+
+
+def test_untrained_model_says_what_the_lexicons_say() -> None:
+    # the learned logit starts at the lexicon curve: one neutral label barely moves it
+    fresh, taught = TextScorer(), TextScorer()
+    taught.learn("something unrelated", "en", 0.0)
+    for text in ("the service was good", "flight cancelled again", "ok"):
+        assert abs(fresh.score(text, "en").negativity - taught.score(text, "en").negativity) < 0.05
+
+
+def test_learned_model_has_a_fixed_size() -> None:
+    s = TextScorer(model_bits=8)
+    s.learn("first words", "en", -1.0)
+    size = len(pickle.dumps(s))
+    for i in range(3000):
+        s.learn(f"word{i} other{i * 7} more{i * 13}", "en", 1.0 if i % 2 else -1.0)
+    assert len(pickle.dumps(s)) < size + 16  # only the counters grow
+    assert size < 5_000
+    # a scorer that never learned carries no model and no cache of its own
+    assert len(pickle.dumps(TextScorer())) < 300
+
+
+def test_learn_after_score_is_the_same_as_learn_alone() -> None:
+    a, b = TextScorer(), TextScorer()
+    texts = [("flight late again", -1.0), ("thanks for the help", 1.0), ("where is my bag?", 0.0)] * 20
+    for text, y in texts:
+        a.score(text, "en")
+        a.learn(text, "en", y)
+        b.learn(text, "en", y)
+    assert pickle.dumps(a) == pickle.dumps(b)
+
+
+def test_learning_is_deterministic_across_processes() -> None:
+    # feature hashing must not use Python's per-process randomised str hash
+    import subprocess
+    import sys
+
+    code = (
+        "from daemon.enrich import TextScorer\n"
+        "s = TextScorer()\n"
+        "for i in range(200):\n"
+        "    s.learn(f'wobblecopter again {i % 7}', 'en', -0.8)\n"
+        "    s.learn(f'lovely trip {i % 5}', 'en', 0.6)\n"
+        "print(s.score('wobblecopter is here', 'en').negativity, s.score('Лет касни', 'sr').negativity)\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(outs) == 1
+
+
+def test_snapshot_of_the_earlier_model_loads_unlearned() -> None:
+    s = TextScorer.__new__(TextScorer)
+    s.__setstate__({"learning_rate": 0.15, "blend_after": 300, "max_learned_weight": 0.85, "_learned": 9})
+    assert s.learned == 0
+    assert s.score("flight cancelled again", "en") == TextScorer().score("flight cancelled again", "en")

@@ -20,13 +20,13 @@ MAX_FUTURE_SECONDS = 7 * 24 * 3600
 Kind = Literal["post", "comment", "reply", "direct_message", "share"]
 
 
-class Author(msgspec.Struct, frozen=True):
+class Author(msgspec.Struct, frozen=True, gc=False):
     id: str
     followers: Annotated[int, msgspec.Meta(ge=0)] | None = None
     is_brand: bool = False
 
 
-class _WireMention(msgspec.Struct, frozen=True):
+class _WireMention(msgspec.Struct, frozen=True, gc=False):
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     brand: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     platform: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -69,6 +69,12 @@ class InvalidEvent(msgspec.Struct, frozen=True):
 
 _decoder = msgspec.json.Decoder(_WireMention)
 
+# Platforms and brands repeat on every event: remember the valid platform names and the normalised
+# brand of each spelling (bounded, so hostile input cannot grow them).
+_NAME_CACHE = 4096
+_GOOD_PLATFORMS: set[str] = set()
+_BRANDS: dict[str, str] = {}
+
 
 def _bad_utf8(raw: bytes | str) -> bool:
     if isinstance(raw, str):
@@ -87,18 +93,34 @@ def parse_event_time(value: str | float) -> float:
     1271396530.0
     >>> parse_event_time(1271396530123)
     1271396530.123
+    >>> parse_event_time("2010-04-16T05:42:10Z")
+    1271396530.0
     """
+    if isinstance(value, str):
+        n = len(value)
+        zoned = (n == 20 and value[19] == "Z") or (n == 25 and value[19] in "+-")
+        if zoned and value[10] == "T" and value[16] == ":":
+            # The common `YYYY-MM-DDTHH:MM:SSZ` and `...SS+HH:MM`: the events of one minute share its
+            # epoch, parsed once. Other forms, or a minute that does not parse, take the general way.
+            sec = value[17:19]
+            if sec.isdigit() and sec.isascii() and sec < "60":
+                minute = _minute(value[:16], value[19:])
+                if minute is not None:
+                    return minute + int(sec)
+        return _parse_rfc3339(value)
     if isinstance(value, bool):
         raise ValueError("boolean is not a timestamp")
-    if isinstance(value, int | float):
-        v = float(value)
-        if not math.isfinite(v):
-            raise ValueError("timestamp is not finite")
-        if v > 1e11:
-            v /= 1000.0
-        if not 0 <= v < 32503680000:  # years 1970..2999
-            raise ValueError("timestamp out of range")
-        return v
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError("timestamp is not finite")
+    if v > 1e11:
+        v /= 1000.0
+    if not 0 <= v < 32503680000:  # years 1970..2999
+        raise ValueError("timestamp out of range")
+    return v
+
+
+def _parse_rfc3339(value: str) -> float:
     s = value.strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
@@ -108,6 +130,27 @@ def parse_event_time(value: str | float) -> float:
     if dt.tzinfo is None:
         raise ValueError("RFC 3339 timestamp has no offset")
     return dt.timestamp()
+
+
+# ("YYYY-MM-DDTHH:MM" + offset) -> epoch seconds of that minute; cleared when full (bounded memory)
+_MINUTES: dict[str, float] = {}
+
+
+def _minute(prefix: str, offset: str) -> float | None:
+    key = prefix + offset
+    minute = _MINUTES.get(key)
+    if minute is None:
+        try:
+            dt = datetime.fromisoformat(f"{prefix}:00{'+00:00' if offset == 'Z' else offset}")
+        except ValueError:
+            return None
+        if dt.tzinfo is None:
+            return None
+        minute = dt.timestamp()
+        if len(_MINUTES) >= _NAME_CACHE:
+            _MINUTES.clear()
+        _MINUTES[key] = minute
+    return minute
 
 
 def decode(raw: bytes | str) -> Mention | InvalidEvent:
@@ -137,31 +180,43 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
         return InvalidEvent("invalid_utf8", str(exc))
     except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
         return InvalidEvent("not_json", "JSON nested too deeply")
-    if len(wire.text) > MAX_TEXT_BYTES // 4 and len(wire.text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+    text = wire.text
+    if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         return InvalidEvent("text_too_long", f"text is longer than {MAX_TEXT_BYTES} bytes")
-    if not wire.author.id:
+    author = wire.author
+    if not author.id:
         return InvalidEvent("invalid_value", "author.id is empty")
-    if wire.platform != wire.platform.lower() or not wire.platform.replace("_", "").isalnum():
-        return InvalidEvent("invalid_value", f"platform {wire.platform[:40]!r} is not a lower-case word")
+    platform = wire.platform
+    if platform not in _GOOD_PLATFORMS:
+        if platform != platform.lower() or not platform.replace("_", "").isalnum():
+            return InvalidEvent("invalid_value", f"platform {platform[:40]!r} is not a lower-case word")
+        if len(_GOOD_PLATFORMS) < _NAME_CACHE:
+            _GOOD_PLATFORMS.add(platform)
     try:
         ts = parse_event_time(wire.created_at)
     except (ValueError, OverflowError, OSError) as exc:
         return InvalidEvent("bad_timestamp", f"created_at {str(wire.created_at)[:60]!r}: {exc}")
+    brand = _BRANDS.get(wire.brand)
+    if brand is None:
+        brand = wire.brand.strip().lower()
+        if len(_BRANDS) < _NAME_CACHE:
+            _BRANDS[wire.brand] = brand
+    # positional: the field order of `Mention` (keywords cost twice as much per event)
     return Mention(
-        id=wire.id,
-        brand=wire.brand.strip().lower(),
-        platform=wire.platform,
-        ts=ts,
-        text=wire.text,
-        author_id=wire.author.id,
-        is_brand=wire.author.is_brand,
-        followers=wire.author.followers,
-        lang=wire.lang,
-        sentiment=wire.sentiment,
-        kind=wire.kind,
-        in_reply_to=wire.in_reply_to,
-        shares=wire.shares,
-        url=wire.url,
+        wire.id,
+        brand,
+        platform,
+        ts,
+        text,
+        author.id,
+        author.is_brand,
+        author.followers,
+        wire.lang,
+        wire.sentiment,
+        wire.kind,
+        wire.in_reply_to,
+        wire.shares,
+        wire.url,
     )
 
 

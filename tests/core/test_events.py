@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from daemon.events import InvalidEvent, Mention, decode, encode_wire
+from daemon import events
+from daemon.events import InvalidEvent, Mention, decode, encode_wire, parse_event_time
 
 
 def event(**over: object) -> dict[str, object]:
@@ -117,3 +118,102 @@ def test_wire_round_trip() -> None:
     assert isinstance(m, Mention)
     again = decode(encode_wire(m))
     assert again == m
+
+
+# The per-minute fast path of parse_event_time must give what the general path gives, for good
+# and bad stamps alike, whether the minute is already cached or not.
+STAMPS = [
+    "2010-04-16T05:42:10Z",
+    "2010-04-16T05:42:59Z",
+    "2010-04-16T07:42:10+02:00",
+    "2010-04-16T01:12:10-04:30",
+    "2010-04-16T05:42:10-00:00",
+    "2010-04-16t05:42:10Z",
+    "2010-04-16T05:42:10z",
+    "2010-04-16 05:42:10Z",
+    "2010-04-16T05:42:60Z",
+    "2010-04-16T05:42:6aZ",
+    "2010-04-16T05:42:\uff11\uff10Z",  # full-width digits
+    "2010-04-16T05:42:10+24:00",
+    "2010-04-16T05:42:10+02:0a",
+    "2010-02-30T05:42:10Z",
+    "2010-W15-5T05:42:10Z",
+    "2010-04-16T05:4x:10Z",
+    " 2010-04-16T05:42:1Z",
+]
+
+
+def _general(value: str) -> float | str:
+    try:
+        return events._parse_rfc3339(value)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+def _fast(value: str) -> float | str:
+    try:
+        return parse_event_time(value)
+    except ValueError as exc:
+        return f"ValueError: {exc}"
+
+
+@pytest.mark.parametrize("value", STAMPS)
+def test_minute_cache_agrees_with_the_general_parser(value: str) -> None:
+    events._MINUTES.clear()
+    cold = _fast(value)
+    warm = _fast(value)  # the minute is cached now (when it parses)
+    assert cold == warm == _general(value)
+
+
+def test_minute_cache_is_bounded() -> None:
+    events._MINUTES.clear()
+    for day in range(1, 29):
+        for hour in range(24):
+            for minute in range(0, 60, 5):
+                stamp = f"2010-02-{day:02d}T{hour:02d}:{minute:02d}:07Z"
+                assert parse_event_time(stamp) == _general(stamp)
+    assert len(events._MINUTES) <= events._NAME_CACHE
+
+
+def test_decode_fills_every_field_in_order() -> None:
+    """decode builds Mention positionally: every wire field must land in its own attribute."""
+    m = decode(
+        enc(
+            event(
+                brand=" KLM ",
+                author={"id": "u:1", "followers": 7, "is_brand": True},
+                lang="nl",
+                sentiment=0.25,
+                kind="reply",
+                in_reply_to="twitter:1",
+                shares=3,
+                url="https://x.example/1",
+            )
+        )
+    )
+    assert m == Mention(
+        id="twitter:59412",
+        brand="klm",
+        platform="twitter",
+        ts=1271396530.0,
+        text="Flight to Oslo cancelled because of the ash cloud. What now?",
+        author_id="u:1",
+        is_brand=True,
+        followers=7,
+        lang="nl",
+        sentiment=0.25,
+        kind="reply",
+        in_reply_to="twitter:1",
+        shares=3,
+        url="https://x.example/1",
+    )
+
+
+def test_name_caches_stay_bounded() -> None:
+    for i in range(events._NAME_CACHE + 100):
+        out = decode(enc(event(brand=f"Brand{i}", platform=f"p{i}")))
+        assert isinstance(out, Mention) and out.brand == f"brand{i}"
+    assert len(events._BRANDS) <= events._NAME_CACHE
+    assert len(events._GOOD_PLATFORMS) <= events._NAME_CACHE
+    bad = decode(enc(event(platform="Twitter")))  # a bad platform is never cached as good
+    assert isinstance(bad, InvalidEvent) and bad.reason == "invalid_value"

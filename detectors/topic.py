@@ -1,12 +1,18 @@
 """Emerging-topic detector: terms (and bigrams, if the tokenizer emits them) whose rate jumps.
 
-Bounded memory per brand, whatever the vocabulary:
+Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
 
-- a count-min sketch (`sketch_depth` x `sketch_width` floats) of each term's exponentially decayed
-  author count: its usual rate (decay is lazy: counts are stored scaled by exp(t / tau), rescaled
-  rarely);
+- a count-min sketch (`sketch_depth` x at most `sketch_width` float32) of each term's exponentially
+  decayed author count: its usual rate (decay is lazy: counts are stored scaled by exp(t / tau),
+  rescaled rarely). It is allocated with the brand's first terms, 64 wide, and doubles (each new
+  half a copy of the old cells, so no estimate ever drops below the true count) whenever half of a
+  row is in use, up to `sketch_width`: a brand with a small vocabulary keeps a small sketch;
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
-  `window_minutes`) author counts, pruned to the strongest (space-saving style).
+  `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
+  window, of the terms that have decayed to nothing.
+
+A term's sketch cells come from a keyed blake2b hash (the same in every process, unlike `hash()`),
+computed once per term and kept in a bounded process-wide cache.
 
 A term's surprise is the Poisson upper tail of its recent author count against its usual *share*
 of authors (at least `floor_share`) times the recent authors, corrected for the number of terms
@@ -32,7 +38,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +52,32 @@ from detectors.stats import poisson_surprise
 
 _RESCALE_EXP = 40.0
 _MIN_RECENT = 0.05  # recent counts below this are forgotten
+_MIN_WIDTH = 64  # a new sketch's width (it doubles with the vocabulary up to `sketch_width`)
+_HASH_CACHE_SIZE = 1 << 16  # terms whose hash is remembered, process-wide (cleared when full)
+_HASHES: dict[bytes, dict[str, int]] = {}  # hash key -> term -> 64-bit keyed blake2b
+
+
+def _term_hash(key: bytes, term: str) -> int:
+    """The term's 64-bit keyed hash, computed once (a pure function, so caching changes nothing)."""
+    cache = _HASHES.get(key)
+    if cache is None:
+        cache = _HASHES[key] = {}
+    x = cache.get(term)
+    if x is None:
+        d = hashlib.blake2b(term.encode("utf-8", "surrogatepass"), digest_size=8, key=key).digest()
+        x = int.from_bytes(d, "little")
+        if len(cache) >= _HASH_CACHE_SIZE:
+            cache.clear()
+        cache[term] = x
+    return x
+
+
+def _start_width(width: int) -> int:
+    """The smallest width the sketch starts at: `width` halved while it stays >= 64 and whole."""
+    w = width
+    while w % 2 == 0 and w // 2 >= _MIN_WIDTH:
+        w //= 2
+    return w
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,7 +97,7 @@ class TopicDetector(Detector):
         s = self.settings = settings or TopicSettings()
         self.threshold = s.threshold / sensitivity
         self._key = seed.to_bytes(8, "little", signed=True)
-        self._sketch = np.zeros((s.sketch_depth, s.sketch_width), dtype=np.float64)
+        self._sketch: np.ndarray | None = None  # allocated with the first terms learned
         self._tau = s.baseline_half_life_hours * 3600 / math.log(2)
         self._t_ref: float | None = None  # sketch values are scaled by exp((t - t_ref) / tau)
         self._first: float | None = None
@@ -73,25 +108,50 @@ class TopicDetector(Detector):
         self._recent: dict[str, float] = {}
         self._r_ref: float | None = None
         self._recent_total = 0.0  # decayed recent authors (stored scaled the same way)
+        self._pruned_at: float | None = None  # when `_recent` was last cleared of faded terms
         self.bucket_seconds = 0
         self.max_protect_buckets = 360
 
     # -- sketch ---------------------------------------------------------------------------------
 
-    def _cells(self, term: str) -> list[int]:
-        d = hashlib.blake2b(term.encode("utf-8", "surrogatepass"), digest_size=8, key=self._key).digest()
-        x = int.from_bytes(d, "little")
-        h1, h2 = x & 0xFFFFFFFF, (x >> 32) | 1
-        w = self.settings.sketch_width
-        return [(h1 + i * h2) % w for i in range(self.settings.sketch_depth)]
+    def _cells(self, terms: Iterable[str], width: int) -> np.ndarray:
+        """Sketch columns of each term, shape (terms, depth): double hashing of the keyed hash."""
+        key = self._key
+        x = np.fromiter((_term_hash(key, t) for t in terms), dtype=np.uint64)
+        h1 = x & np.uint64(0xFFFFFFFF)
+        h2 = (x >> np.uint64(32)) | np.uint64(1)
+        i = np.arange(self.settings.sketch_depth, dtype=np.uint64)
+        return (h1[:, None] + i[None, :] * h2[:, None]) % np.uint64(width)  # < 2^36: no overflow
+
+    def _estimates(self, terms: list[str]) -> np.ndarray:
+        """Count-min estimates of the terms' decayed author counts (scaled like the sketch)."""
+        sk = self._sketch
+        if sk is None or not terms:
+            return np.zeros(len(terms))
+        cols = self._cells(terms, sk.shape[1])
+        rows = np.arange(sk.shape[0])[None, :]
+        return sk[rows, cols].min(axis=1).astype(np.float64)
 
     def _usual_share(self, term: str) -> float:
         """The share of authors who usually use the term (decayed; the sketch's scale cancels)."""
         floor = self.settings.floor_share
         if self._total <= 0:
             return floor
-        est = min(self._sketch[i, c] for i, c in enumerate(self._cells(term)))
-        return max(floor, est / self._total)
+        return max(floor, float(self._estimates([term])[0]) / self._total)
+
+    def _grow(self) -> None:
+        """Double the sketch while over half of a row is in use (up to `sketch_width`).
+
+        Column c of a width-w sketch is column c mod w of the doubled one, so each new half starts
+        as a copy: estimates never drop below the true counts, and the new width separates terms
+        learned from now on (old collisions fade with the baseline's decay).
+        """
+        sk = self._sketch
+        assert sk is not None
+        limit = self.settings.sketch_width
+        while sk.shape[1] * 2 <= limit and 2 * np.count_nonzero(sk[0]) > sk.shape[1]:
+            sk = np.concatenate((sk, sk), axis=1)
+        self._sketch = sk
 
     # -- river interface ------------------------------------------------------------------------
 
@@ -118,21 +178,35 @@ class TopicDetector(Detector):
         stored, terms = self._recent, bucket.terms
         need = s.min_authors
         counts: dict[str, float] = {}
+        quiet = need / f * (1 - 1e-9) if f > 0 else math.inf  # below this a stored count cannot reach `need`
         for term, v in stored.items():
-            c = v * f + terms.get(term, 0)
-            if c >= need:
-                counts[term] = c
+            n = terms.get(term)
+            if n is None:
+                if v >= quiet and v * f >= need:
+                    counts[term] = v * f
+            else:
+                c = v * f + n
+                if c >= need:
+                    counts[term] = c
         for term, n in terms.items():
             if n >= need and term not in stored:
                 counts[term] = n
         authors = self._recent_total * f + _authors(bucket)
         correction = math.log10(max(len(stored) + len(terms), 1))
         scored = []
-        for term, count in counts.items():
-            lam = self._usual_share(term) * authors
-            sur = poisson_surprise(count, lam) - correction
-            if sur > 0:
-                scored.append((sur, count / max(lam, 1e-9), term))
+        if counts:
+            floor_share = s.floor_share
+            names = list(counts)
+            if self._total > 0:
+                shares = np.maximum(floor_share, self._estimates(names) / self._total).tolist()
+            else:
+                shares = [floor_share] * len(names)
+            for term, share in zip(names, shares, strict=True):
+                count = counts[term]
+                lam = share * authors
+                sur = poisson_surprise(count, lam) - correction
+                if sur > 0:
+                    scored.append((sur, count / max(lam, 1e-9), term))
         best = max((x[0] for x in scored), default=0.0)
         # report the significant terms by lift (how many times their usual rate): "ash" before
         # "because", which is merely frequent in the new mentions
@@ -159,14 +233,25 @@ class TopicDetector(Detector):
             self._r_ref, exponent = t, 0.0
         scale = math.exp(exponent)
         recent = self._recent
+        intern = sys.intern  # one string per term for all brands, not one per brand and bucket
         for term, n in bucket.terms.items():
-            recent[term] = recent.get(term, 0.0) + n * scale
+            v = recent.get(term)
+            if v is None:
+                recent[intern(term)] = n * scale
+            else:
+                recent[term] = v + n * scale
         self._recent_total += _authors(bucket) * scale
         limit = self.settings.candidates
+        floor = _MIN_RECENT * scale
         if len(recent) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
-            floor = _MIN_RECENT * scale
             keep = sorted(((v, k) for k, v in recent.items() if v >= floor), reverse=True)[:limit]
             self._recent = {k: v for v, k in keep}
+            self._pruned_at = t
+        elif self._pruned_at is None or t - self._pruned_at >= self._window():
+            # once per window: forget the terms that have faded (a quiet brand keeps few)
+            if any(v < floor for v in recent.values()):
+                self._recent = {k: v for k, v in recent.items() if v >= floor}
+            self._pruned_at = t
 
     def learn_one(self, bucket: Bucket) -> None:
         t = bucket.start
@@ -176,7 +261,8 @@ class TopicDetector(Detector):
             self._t_ref = t
         exponent = (t - self._t_ref) / self._tau
         if exponent > _RESCALE_EXP:
-            self._sketch *= math.exp(-exponent)
+            if self._sketch is not None:
+                self._sketch *= np.float32(math.exp(-exponent))
             self._total *= math.exp(-exponent)
             self._t_ref = t
             exponent = 0.0
@@ -184,14 +270,22 @@ class TopicDetector(Detector):
         self._total += _authors(bucket) * scale
         if not bucket.terms:
             return
-        depth = self.settings.sketch_depth
-        cols: list[int] = []
-        vals: list[float] = []
-        for term, n in bucket.terms.items():
-            cols.extend(self._cells(term))
-            vals.extend([n * scale] * depth)
-        rows = np.tile(np.arange(depth), len(bucket.terms))
-        np.add.at(self._sketch, (rows, np.asarray(cols)), np.asarray(vals))
+        sk = self._sketch
+        if sk is None:
+            s = self.settings
+            sk = self._sketch = np.zeros((s.sketch_depth, _start_width(s.sketch_width)), dtype=np.float32)
+        depth, width = sk.shape
+        cols = self._cells(bucket.terms, width)
+        flat = (cols + (np.arange(depth, dtype=np.uint64) * np.uint64(width))[None, :]).ravel()
+        vals = np.repeat(np.fromiter(bucket.terms.values(), dtype=np.float64, count=len(bucket.terms)) * scale, depth)
+        np.add.at(sk.reshape(-1), flat.astype(np.intp), vals.astype(np.float32))
+        if width < self.settings.sketch_width:
+            self._grow()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Checkpoints written before the sketch was float32, lazy and adaptive restore as they were."""
+        state.setdefault("_pruned_at", None)
+        self.__dict__.update(state)
 
 
 def _authors(bucket: Bucket) -> int:

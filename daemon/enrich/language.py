@@ -129,7 +129,12 @@ def _langid(text: str, langs: tuple[str, ...]) -> str:
     return str(_identifier(langs).classify(text)[0])
 
 
-def _south_slavic_latin(words: list[str], text: str) -> str:
+def _south_slavic_latin(words: list[str], text: str, langid_choice: str | None = None) -> str:
+    """sr, hr or bs from the yat reflex and words each standard prefers; py3langid breaks a tie.
+
+    `langid_choice`: what py3langid already said when it was asked with these three among its
+    languages (its best of them is its best of a wider set too: the scores are per language).
+    """
     ek = ij = hr = sr = bs = 0
     prev = ""
     for w in words:
@@ -156,7 +161,9 @@ def _south_slavic_latin(words: list[str], text: str) -> str:
         return "bs"
     if sr > bs:
         return "sr"
-    return _langid(text, ("hr", "sr", "bs")) if words else "hr"
+    if not words:
+        return "hr"
+    return langid_choice or _langid(text, ("hr", "sr", "bs"))
 
 
 def _cyrillic(text: str, words: list[str]) -> str:
@@ -222,5 +229,5 @@ def detect(text: str, words: list[str] | None = None) -> str:
     else:
         lang = _langid(text, ("en", "nl", "hr", "sr", "bs"))
         if lang in ("hr", "sr", "bs"):
-            lang = "sh"
+            return _south_slavic_latin(words, text, lang)
     return _south_slavic_latin(words, text) if lang == "sh" else lang

@@ -232,7 +232,7 @@ class TextScorer:
 
     # -- language -------------------------------------------------------------------------------
 
-    def _language(self, text: str, lang: str | None, low: str) -> tuple[str, str]:
+    def _language(self, text: str, lang: str | None) -> tuple[str, str]:
         """(language code, lexicon group) from the source's tag, else detected."""
         if lang:
             hit = self._langs.get(lang)
@@ -243,7 +243,7 @@ class TextScorer:
                     self._langs[lang] = hit
             if hit[0] != "und":
                 return hit
-        code = language.detect(text, low.split())
+        code = language.detect(text)  # its own word tokens: "šta?" must vote as "šta"
         return code, language.GROUP.get(code, "en")
 
     # -- scanning -------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ class TextScorer:
         """Score and topic terms together (what the pipeline calls per mention)."""
         low = text.lower()
         chunks = low.split()
-        code, group = self._language(text, lang, low)
+        code, group = self._language(text, lang)
         content = self._content(chunks, group)
         return self._decide(code, group, self._scan(text, chunks, group), text, chunks), self._terms(content)
 
@@ -417,7 +417,7 @@ class TextScorer:
         """Language, negativity, negative flag and intent of one text."""
         low = text.lower()
         chunks = low.split()
-        code, group = self._language(text, lang, low)
+        code, group = self._language(text, lang)
         return self._decide(code, group, self._scan(text, chunks, group), text, chunks)
 
     def terms(self, text: str, lang: str | None = None) -> list[str]:
@@ -429,7 +429,7 @@ class TextScorer:
         ['flight', 'oslo', 'cancelled', 'ash', 'flight oslo', 'oslo cancelled', 'cancelled ash']
         """
         low = text.lower()
-        return self._terms(self._content(low.split(), self._language(text, lang, low)[1]))
+        return self._terms(self._content(low.split(), self._language(text, lang)[1]))
 
     def learn(self, text: str, lang: str | None, sentiment: float) -> None:
         """Learn from an upstream sentiment in [-1, 1] (negative below 0): one AdaGrad step of the model.
@@ -442,7 +442,7 @@ class TextScorer:
             self._w, self._opt = self._new_model()
         w = self._w
         low = text.lower()
-        group = self._language(text, lang, low)[1]
+        group = self._language(text, lang)[1]
         last = self._last
         if last is not None and last[0] is text and last[1] == group:
             raw, feats = last[2], last[3]

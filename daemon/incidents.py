@@ -2,7 +2,9 @@
 
 One crisis is one incident:
 
-- *open* when a signal has fired for `open_buckets` consecutive buckets (one by default: early);
+- *open* when a signal has fired for `open_buckets` consecutive buckets (two by default: a burst
+  gone by the next bucket is not a crisis), or at once when a signal's surprise reaches
+  `instant_factor` times its firing level;
   the incident combines every signal that fires while it is open (volume, negativity, topic) and
   its id names the first: ``<brand>-<YYYYMMDDTHHMM>Z-<signal>`` from `started_at`;
 - *updated* only when something a responder acts on changes: severity escalates (never
@@ -26,8 +28,8 @@ close (event time) of the bucket that opened it, so a replay gives the same ids 
 ...     changes += tr.step(b, det.update(b))
 >>> [(c.type, c.incident_id, c.severity) for c in changes if c.reason != "load"]  # doctest: +NORMALIZE_WHITESPACE
 [('opened', 'acme-19700102T0100Z-volume', 'sev2'), ('resolved', 'acme-19700102T0100Z-volume', 'sev2')]
->>> changes[0].ratio, changes[0].detected_at - changes[0].started_at
-(6.0, 60.0)
+>>> round(changes[0].ratio, 1), changes[0].detected_at - changes[0].started_at  # confirmed by a 2nd bucket
+(5.7, 120.0)
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ class _Run:
 @dataclass(slots=True)
 class _BrandState:
     incident: Incident | None = None
-    streak: int = 0
+    streak: int = 0  # consecutive elevated (not quiet) buckets while idle
+    since: float | None = None  # where the streak's anomaly began
+    peak: Severity | None = None  # the streak's highest severity so far
     run: _Run = field(default_factory=_Run)
     last_activity: float = float("-inf")  # end of the last non-quiet bucket after a resolution
     last_severity: Severity | None = None  # of the last resolved incident
@@ -173,7 +177,7 @@ class IncidentTracker:
         s = self._settings(a.brand).incidents
         inc = st.incident
         if inc is None:
-            return self._idle(st, bucket, a, s.open_buckets, s.cooldown_minutes * 60)
+            return self._idle(st, bucket, a, s.open_buckets, s.instant_factor, s.cooldown_minutes * 60)
         st.run.add(a)
         if not a.quiet:
             inc.quiet_seconds = 0.0
@@ -194,6 +198,7 @@ class IncidentTracker:
             st.last_severity = inc.severity
             st.run = _Run()
             st.streak = 0
+            st.since = st.peak = None
             return [change]
         reason = ""
         previous = inc.severity
@@ -218,31 +223,43 @@ class IncidentTracker:
         return [change]
 
     def _idle(
-        self, st: _BrandState, bucket: Bucket, a: Assessment, open_buckets: int, cooldown: float
+        self,
+        st: _BrandState,
+        bucket: Bucket,
+        a: Assessment,
+        open_buckets: int,
+        instant_factor: float,
+        cooldown: float,
     ) -> list[IncidentChange]:
         if a.quiet:
             st.streak = 0
+            st.since = st.peak = None
             st.run = _Run()
             return []
         st.run.add(a)
         in_cooldown = a.end - st.last_activity < cooldown
-        if a.severity is None:
-            st.streak = 0
-            return []
         st.streak += 1
-        if st.streak < open_buckets:
+        began = a.elevated_since if a.elevated_since is not None else a.start
+        st.since = began if st.since is None else min(st.since, began)
+        if a.severity is None:
             return []
-        if in_cooldown and severity_rank(a.severity) <= severity_rank(st.last_severity):
+        if severity_rank(a.severity) > severity_rank(st.peak):
+            st.peak = a.severity
+        severity: Severity = st.peak or a.severity
+        # score = surprise / (surprise + level): at least instant_factor x level opens at once
+        if st.streak < open_buckets and a.score < instant_factor / (instant_factor + 1.0):
+            return []
+        if in_cooldown and severity_rank(severity) <= severity_rank(st.last_severity):
             st.last_activity = a.end  # the same trouble: the cool-down goes on
             return []
-        started = a.elevated_since if a.elevated_since is not None else a.start
+        started = st.since if st.since is not None else a.start
         primary = next(s for s in SIGNALS if s in a.signals)
         stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(started))
         st.count += 1
         inc = Incident(
             id=f"{a.brand}-{stamp}-{primary}",
             brand=a.brand,
-            severity=a.severity,
+            severity=severity,
             signals=set(a.signals),
             flags=set(a.flags),
             started_at=started,

@@ -174,8 +174,12 @@ class SeveritySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The `detection.incidents:` section: the incident state machine."""
 
-    open_buckets: Annotated[int, msgspec.Meta(ge=1)] = 1
-    """Consecutive firing buckets needed to open an incident."""
+    open_buckets: Annotated[int, msgspec.Meta(ge=1)] = 2
+    """Consecutive firing buckets needed to open an incident: a burst that is gone by the next
+    bucket (one viral repost, a bot's flush) is not a crisis; a crisis persists."""
+    instant_factor: Annotated[float, msgspec.Meta(ge=1)] = 4.0
+    """...except that a signal whose surprise reaches this multiple of its firing level opens the
+    incident at once (an overwhelming jump needs no confirmation)."""
     close_fraction: _Share = 0.5
     """Hysteresis: a signal counts as quiet once its surprise is below this fraction of its
     threshold."""

@@ -71,17 +71,31 @@ def test_one_crisis_one_incident_and_resolution_after_quiet() -> None:
     assert kinds == ["opened", "resolved"]
     opened, resolved = changes[0], changes[-1]
     assert opened.incident_id == "klm-20100416T0010Z-volume"
-    assert opened.started_at == T0 + 600 and opened.detected_at == T0 + 660
+    assert opened.started_at == T0 + 600 and opened.detected_at == T0 + 720  # confirmed by its 2nd bucket
     assert resolved.resolved_at == T0 + 40 * 60 + 60 * 60  # 60 quiet minutes after the last anomaly
     assert resolved.mentions == sum(a.mentions for _, a in steps[10:100])
 
 
 def test_no_flapping_when_the_signal_oscillates() -> None:
-    tr = IncidentTracker()
+    tr = IncidentTracker(DetectionSettings(incidents=IncidentSettings(open_buckets=1)))
     steps = [crisis(i) if i % 3 == 0 else calm(i) for i in range(300)]
     changes = run(tr, steps)
     assert [c.type for c in changes if c.type != "updated"] == ["opened"]
     assert len(changes) <= 3  # no update per bucket
+
+
+def test_a_burst_gone_by_the_next_bucket_opens_nothing_unless_overwhelming() -> None:
+    tr = IncidentTracker()
+    bursts = [crisis(i) if i % 3 == 0 else calm(i) for i in range(300)]  # 2 x threshold, one bucket each
+    assert run(tr, bursts) == []
+    tr = IncidentTracker()
+    huge = [assess(0, surprise=30.0, severity="sev2", signals=("volume",))]  # 5 x threshold: at once
+    (c,) = run(tr, huge)
+    assert c.type == "opened" and c.detected_at == T0 + 60
+    tr = IncidentTracker()  # elevated before, firing now: the evidence spans two buckets already
+    steps = [calm(0), assess(1, surprise=4.0), crisis(2)]
+    (c,) = run(tr, steps)
+    assert c.type == "opened" and c.started_at == T0 + 60 and c.detected_at == T0 + 180
 
 
 def test_hysteresis_elevated_but_not_firing_keeps_it_open() -> None:
@@ -145,7 +159,7 @@ def test_severity_rank_of_opening_and_samples_name_top_terms() -> None:
     s1 = Sample("t:1", "my flight was cancelled, ash everywhere", None, "en", "twitter", 0.9, 10, "u1")
     s2 = Sample("t:2", "terrible service", None, "en", "twitter", 0.95, 10_000, "u2")
     tr = IncidentTracker()
-    b, a = assess(0, surprise=12, severity="sev1", signals=("volume", "topic"), terms=("ash",), samples=(s2, s1))
+    b, a = assess(0, surprise=30, severity="sev1", signals=("volume", "topic"), terms=("ash",), samples=(s2, s1))
     (c,) = tr.step(b, a)
     assert c.top_terms == ("ash",)
     assert c.samples[0].id == "t:1"  # names the topic first

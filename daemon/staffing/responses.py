@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
 import numpy as np
 
@@ -29,22 +30,33 @@ from daemon.notification import ResponseFigures
 from daemon.staffing.settings import StaffingSettings, parse_duration, parse_target
 
 _RATE_WINDOW = 1800.0  # recent arrival and reply rates are measured over the last half hour
+_MAX_PLATFORMS = 1 << 16  # distinct platform names per brand; beyond, a mention gets the default target
 
 
 class ResponseTracker:
     """Customer mentions needing a reply and the brand's first replies to them, for one brand.
 
     Memory is bounded: at most `responses.max_tracked` mentions are remembered (the oldest go first)
-    and mentions older than `responses.max_age` (event time) are forgotten. Picklable.
+    and mentions older than `responses.max_age` (event time) are forgotten. A tracked mention costs
+    its id in a dict plus 18 bytes of columns (time, first reply, platform code), and the figures
+    are computed on those columns without a Python loop. Picklable.
     """
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
-        """Replaceable at any time (configuration reload); the figures follow at once."""
-        r = settings.responses
-        # id -> [event time, platform, first reply time or nan]; insertion order is about time order.
-        self._records: dict[str, list[float | str]] = {}
-        self._replies: deque[float] = deque(maxlen=r.max_tracked)
+        # Rows [_head, _tail) of the columns are the tracked mentions in arrival order (about time
+        # order); _ids holds their ids in the same order, _index maps an id to its row + _offset.
+        self._index: dict[str, int] = {}
+        self._ids: deque[str] = deque()
+        self._ts = np.empty(0, dtype=np.float64)
+        self._reply = np.empty(0, dtype=np.float64)  # first reply time, nan while waiting
+        self._plat = np.empty(0, dtype=np.uint16)  # code into _platforms
+        self._head = 0
+        self._tail = 0
+        self._offset = 0  # _index value of row 0
+        self._platforms: list[str] = []
+        self._codes: dict[str, int] = {}
+        self._replies: deque[float] = deque()  # times of first replies, arrival order
         self._latest = -math.inf
         self.replies_seen = 0
         """First replies matched so far (0: the stream carries no brand replies, figures stay empty)."""
@@ -54,20 +66,38 @@ class ResponseTracker:
         """Brand replies to mentions the tracker does not know (older, or not needing a reply)."""
 
     @property
+    def settings(self) -> StaffingSettings:
+        """Replaceable at any time (configuration reload); the figures follow at once."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: StaffingSettings) -> None:
+        self._settings = settings
+        r = settings.responses
+        self._window = parse_duration(r.window)
+        self._max_age = parse_duration(r.max_age)
+        self._breach_after = parse_duration(r.breach_after)
+        self._targets: dict[str, float] = {}  # platform -> first-response target, in seconds
+
+    @property
     def window(self) -> float:
-        return parse_duration(self.settings.responses.window)
+        return self._window
 
     @property
     def max_age(self) -> float:
-        return parse_duration(self.settings.responses.max_age)
+        return self._max_age
 
     @property
     def breach_after(self) -> float:
-        return parse_duration(self.settings.responses.breach_after)
+        return self._breach_after
 
     @property
     def max_tracked(self) -> int:
-        return self.settings.responses.max_tracked
+        return self._settings.responses.max_tracked
+
+    def __len__(self) -> int:
+        """Mentions tracked now."""
+        return self._tail - self._head
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -80,35 +110,103 @@ class ResponseTracker:
             self.observe_mention(m.id, m.ts, m.platform)
 
     def observe_mention(self, mention_id: str, ts: float, platform: str) -> None:
-        if mention_id in self._records or not math.isfinite(ts):
+        if mention_id in self._index or not math.isfinite(ts):
             return
-        self._records[mention_id] = [ts, platform, math.nan]
+        code = self._codes.get(platform)
+        if code is None:
+            if len(self._platforms) >= _MAX_PLATFORMS - 1:
+                platform = ""  # too many names: the default platform's target
+            code = self._codes.get(platform)
+            if code is None:
+                code = self._codes[platform] = len(self._platforms)
+                self._platforms.append(platform)
+        if self._tail == len(self._ts):
+            self._make_room()
+        row = self._tail
+        self._ts[row] = ts
+        self._reply[row] = math.nan
+        self._plat[row] = code
+        self._tail = row + 1
+        self._index[mention_id] = row + self._offset
+        self._ids.append(mention_id)
         if ts > self._latest:
             self._latest = ts
         self._prune()
 
     def observe_reply(self, in_reply_to: str, ts: float) -> None:
-        rec = self._records.get(in_reply_to)
-        if rec is None:
+        key = self._index.get(in_reply_to)
+        if key is None:
             self.unmatched_replies += 1
             return
-        if not math.isnan(rec[2]):  # type: ignore[arg-type]
+        row = key - self._offset
+        first = float(self._reply[row])
+        if not math.isnan(first):
             return  # only the first reply counts
-        rec[2] = max(float(rec[0]), ts)  # a reply stamped before its mention: clock skew, count as 0
+        self._reply[row] = max(float(self._ts[row]), ts)  # a reply stamped before its mention: clock skew, count as 0
         self._replies.append(ts)
         self.replies_seen += 1
+        self._prune_replies()
+
+    def _make_room(self) -> None:
+        """Before appending to full columns: move the live rows to the front, doubling when needed."""
+        live = self._tail - self._head
+        size = len(self._ts)
+        self._compact(size if self._head and live <= size // 2 else max(64, 2 * size))
+
+    def _compact(self, size: int) -> None:
+        """Copy the live rows to the front of new columns of `size` rows."""
+        live = self._tail - self._head
+        rows = slice(self._head, self._tail)
+        for name in ("_ts", "_reply", "_plat"):
+            old = getattr(self, name)
+            col = np.empty(size, dtype=old.dtype)
+            col[:live] = old[rows]
+            setattr(self, name, col)
+        self._offset += self._head
+        self._head, self._tail = 0, live
 
     def _prune(self) -> None:
         horizon = self._latest - max(self.max_age, self.window)
-        records = self._records
-        while records:
-            key = next(iter(records))
-            rec = records[key]
-            if len(records) <= self.max_tracked and float(rec[0]) >= horizon:
-                break
-            del records[key]
-            if math.isnan(rec[2]):  # type: ignore[arg-type]
+        limit = self.max_tracked
+        ts, ids, index = self._ts, self._ids, self._index
+        head, tail = self._head, self._tail
+        while tail > head and (tail - head > limit or ts[head] < horizon):
+            del index[ids.popleft()]
+            if math.isnan(self._reply[head]):
                 self.forgotten += 1
+            head += 1
+        self._head = head
+        size = len(ts)
+        if size > 1024 and head > size // 2:  # over half the columns forgotten: give the memory back
+            self._compact(max(64, 2 * (tail - head)))
+
+    def _prune_replies(self) -> None:
+        """Reply times only count for the recent reply rate: keep what a figure may still ask for."""
+        replies = self._replies
+        horizon = self._latest - max(self.max_age, self.window) - _RATE_WINDOW
+        while replies and (len(replies) > self.max_tracked or replies[0] < horizon):
+            replies.popleft()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore; a checkpoint of the older record-per-mention layout is converted."""
+        records = state.pop("_records", None)
+        settings = state.pop("settings", None)
+        self.__dict__.update(state)
+        if settings is not None:
+            self.settings = settings
+        if records is not None:
+            n = len(records)
+            self._index = {k: i for i, k in enumerate(records)}
+            self._ids = deque(records)
+            self._ts = np.fromiter((float(r[0]) for r in records.values()), np.float64, n)
+            self._reply = np.fromiter((float(r[2]) for r in records.values()), np.float64, n)
+            self._platforms, self._codes = [], {}
+            for r in records.values():
+                self._codes.setdefault(str(r[1]), len(self._codes))
+            self._platforms = list(self._codes)
+            self._plat = np.fromiter((self._codes[str(r[1])] for r in records.values()), np.uint16, n)
+            self._head, self._tail, self._offset = 0, n, 0
+            self._replies = deque(self._replies)
 
     # -- output -----------------------------------------------------------------------------------
 
@@ -118,11 +216,11 @@ class ResponseTracker:
         Empty until the stream has carried at least one brand reply to a tracked mention: a stream
         without brand replies says nothing about the backlog (it would look like no one answers).
         """
-        if not self._records or not self.replies_seen:
+        if self._tail == self._head or not self.replies_seen:
             return ResponseFigures()
-        ts = np.fromiter((float(r[0]) for r in self._records.values()), float, len(self._records))
-        reply = np.fromiter((float(r[2]) for r in self._records.values()), float, len(self._records))
-        targets = np.fromiter((self._target(str(r[1])) for r in self._records.values()), float, len(self._records))
+        rows = slice(self._head, self._tail)
+        ts, reply = self._ts[rows], self._reply[rows]
+        targets = np.array([self._target(p) for p in self._platforms])[self._plat[rows]]
         seen = ts <= now
         answered = seen & (reply <= now)  # nan compares False: unanswered
         waiting = seen & ~answered & (ts >= now - self.max_age)
@@ -154,11 +252,17 @@ class ResponseTracker:
         )
 
     def _target(self, platform: str) -> float:
-        return parse_target(self.settings.platform(platform).target)[1]
+        t = self._targets.get(platform)
+        if t is None:
+            t = self._targets[platform] = parse_target(self._settings.platform(platform).target)[1]
+        return t
 
     def _reply_rate(self, now: float) -> float:
         span = min(_RATE_WINDOW, self.window)
-        return sum(1 for r in self._replies if now - span < r <= now) * 3600.0 / span
+        if not self._replies:
+            return 0.0
+        r = np.fromiter(self._replies, np.float64, len(self._replies))
+        return int(((r > now - span) & (r <= now)).sum()) * 3600.0 / span
 
     def _forecast(self, now: float, ts: np.ndarray, reply: np.ndarray, backlog: int, median: float | None) -> str:
         """When the median first reply passes `breach_after`, from a fluid model of the queue.

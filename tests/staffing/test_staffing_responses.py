@@ -91,10 +91,10 @@ def test_memory_is_bounded_and_old_mentions_leave() -> None:
     t = _tracker(max_tracked=100, max_age="1h", window="1h")
     for i in range(1000):
         t.observe_mention(f"m{i}", float(i), "twitter")
-    assert len(t._records) == 100 and t.forgotten == 900
+    assert len(t) == 100 and t.forgotten == 900
     t.observe_mention("late", 10_000.0, "twitter")
     t.observe_mention("later", 10_010.0, "twitter")
-    assert len(t._records) == 2  # the rest is older than an hour
+    assert len(t) == 2  # the rest is older than an hour
     t.observe_reply("later", 10_020.0)
     f = t.figures(now=10_030.0)
     assert f.backlog == 1
@@ -164,3 +164,59 @@ def test_settings_can_be_replaced_on_reload() -> None:
     assert t.figures(now=5400.0).mentions == 10
     t.settings = msgspec.convert({"responses": {"window": "30m"}}, StaffingSettings)
     assert t.figures(now=5400.0).mentions == 4  # 3600..5400
+
+
+def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: float) -> ResponseFigures:
+    """The same stream through a tracker rebuilt from the older checkpoint layout (id -> record)."""
+    t = _tracker(max_tracked=300, max_age="1h", window="1h")
+    records: dict[str, list[float | str]] = {}
+    replies = []
+    for kind, key, ts, platform in events:
+        if kind == "m":
+            records.setdefault(key, [ts, platform, float("nan")])
+        elif key in records and records[key][2] != records[key][2]:
+            records[key][2] = max(float(records[key][0]), ts)
+            replies.append(ts)
+    old = {k: v for k, v in records.items() if float(v[0]) >= now - 3600.0}
+    state = dict(vars(t))
+    for name in ("_index", "_ids", "_ts", "_reply", "_plat", "_head", "_tail", "_offset", "_platforms", "_codes"):
+        state.pop(name)
+    state["_records"] = dict(list(old.items())[-300:])
+    state["settings"] = state.pop("_settings")
+    state["_replies"] = replies
+    state["replies_seen"] = len(replies)
+    restored = ResponseTracker.__new__(ResponseTracker)
+    restored.__setstate__(state)
+    return restored.figures(now)
+
+
+def test_columns_compact_and_keep_rows_matched_to_ids() -> None:
+    # thousands of mentions through a small bound: the columns are compacted and regrown many
+    # times; replies still land on their own mention, and a checkpoint restores it exactly
+    t = _tracker(max_tracked=300, max_age="1h", window="1h")
+    events: list[tuple[str, str, float, str]] = []
+    for i in range(5000):
+        platform = ("twitter", "facebook", "instagram")[i % 3]
+        events.append(("m", f"m{i}", 2.0 * i, platform))
+        t.observe_mention(f"m{i}", 2.0 * i, platform)
+        if i % 4 == 0 and i >= 50:
+            events.append(("r", f"m{i - 50}", 2.0 * i, ""))
+            t.observe_reply(f"m{i - 50}", 2.0 * i)
+    assert len(t) == 300 and len(t._ts) <= 1024
+    assert t.forgotten == 4700 - sum(1 for j in range(4700) if j % 4 == 2)  # the unanswered dropped
+    now = 2.0 * 5000
+    f = t.figures(now)
+    assert f.mentions == 300 and f.answered == sum(1 for j in range(4700, 4950) if j % 4 == 2)
+    again = pickle.loads(pickle.dumps(t))
+    assert again.figures(now) == f and pickle.dumps(again) == pickle.dumps(t)
+    assert _record_per_mention_figures(events, now) == f
+
+
+def test_settings_reload_changes_targets_at_once() -> None:
+    t = _tracker()
+    for i in range(10):
+        t.observe_mention(f"m{i}", 60.0 * i, "twitter")
+        t.observe_reply(f"m{i}", 60.0 * i + 20 * 60.0)  # 20 minutes
+    assert t.figures(now=1800.0).target_attainment == 1.0  # twitter: 80/25m
+    t.settings = msgspec.convert({"platforms": {"twitter": {"target": "80/15m"}}}, StaffingSettings)
+    assert t.figures(now=1800.0).target_attainment == 0.0

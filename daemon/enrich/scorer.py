@@ -32,7 +32,7 @@ import re
 import zlib
 from array import array
 from importlib import resources
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from typing import Literal
 
 import msgspec
@@ -388,14 +388,22 @@ class TextScorer:
         return next((p[4] for p in pieces if p[4]), "")
 
     def _content(self, chunks: list[str], group: str) -> list[str]:
-        """Content words (stop words, handles, links and emoji dropped), in order."""
+        """Content words (stop words, handles, links and emoji dropped), in order.
+
+        A word that cannot be a topic term (one letter, digits only) is kept as "" so that it still
+        separates its neighbours: no bigram is made across it.
+        """
         words = self._words[group]
+        try:
+            return list(chain.from_iterable(map(words.__getitem__, chunks)))
+        except KeyError:
+            pass
         out: list[str] = []
         for chunk in chunks:
             ws = words.get(chunk)
             if ws is None:
                 _, pieces = self._classify(group, chunk)
-                ws = tuple(p[4] for p in pieces if p[4] and not p[2] & STOP)
+                ws = tuple("" if len(p[4]) < 2 or p[4].isdigit() else p[4] for p in pieces if p[4] and not p[2] & STOP)
                 if len(chunk) <= 40:
                     if len(words) >= _MAX_CACHE:
                         words.clear()
@@ -515,21 +523,7 @@ class TextScorer:
 
     @staticmethod
     def _terms(content: list[str]) -> list[str]:
-        words = []
-        seen: set[str] = set()
-        for w in content:
-            if w[0] == "#":
-                w = w[1:]
-            if len(w) < 2 or w.isdigit() or w in seen:
-                continue
-            seen.add(w)
-            words.append(w)
-        bigrams = []
-        for a, b in itertools.pairwise(content):
-            a, b = a.lstrip("#"), b.lstrip("#")
-            if len(a) > 1 and len(b) > 1 and a != b and not a.isdigit() and not b.isdigit():
-                bg = f"{a} {b}"
-                if bg not in seen:
-                    seen.add(bg)
-                    bigrams.append(bg)
-        return words + bigrams
+        """Distinct words, then distinct bigrams of adjacent words, in order of first appearance."""
+        terms = list(dict.fromkeys(filter(None, content)))
+        terms.extend(dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(content) if a and b and a != b))
+        return terms

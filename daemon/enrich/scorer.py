@@ -394,22 +394,20 @@ class TextScorer:
         separates its neighbours: no bigram is made across it.
         """
         words = self._words[group]
-        try:
-            return list(chain.from_iterable(map(words.__getitem__, chunks)))
-        except KeyError:
-            pass
-        out: list[str] = []
-        for chunk in chunks:
-            ws = words.get(chunk)
-            if ws is None:
-                _, pieces = self._classify(group, chunk)
-                ws = tuple("" if len(p[4]) < 2 or p[4].isdigit() else p[4] for p in pieces if p[4] and not p[2] & STOP)
-                if len(chunk) <= 40:
-                    if len(words) >= _MAX_CACHE:
-                        words.clear()
-                    words[chunk] = ws
-            out.extend(ws)
-        return out
+        parts = list(map(words.get, chunks))
+        if None in parts:
+            for k, chunk in enumerate(chunks):
+                if parts[k] is None:
+                    _, pieces = self._classify(group, chunk)
+                    ws = tuple(
+                        "" if len(p[4]) < 2 or p[4].isdigit() else p[4] for p in pieces if p[4] and not p[2] & STOP
+                    )
+                    if len(chunk) <= 40:  # links and other long chunks are rarely seen twice
+                        if len(words) >= _MAX_CACHE:
+                            words.clear()
+                        words[chunk] = ws
+                    parts[k] = ws
+        return list(chain.from_iterable(parts))  # type: ignore[arg-type]
 
     # -- public API -----------------------------------------------------------------------------
 

@@ -485,16 +485,17 @@ class TextScorer:
     def _feature_ids(self, group: str, chunks: list[str]) -> list[int]:
         """The weight index of each chunk (cached per process; `size` for a chunk without a feature)."""
         cache = self._features[group]
-        try:
-            return list(map(cache.__getitem__, chunks))
-        except KeyError:
+        ids = list(map(cache.get, chunks))
+        if None in ids:
             size = 1 << self.model_bits
-            if len(cache) >= _MAX_CACHE:
-                cache.clear()
-            for chunk in chunks:
-                if chunk not in cache:
-                    cache[chunk] = _chunk_feature(group, chunk, size)
-            return list(map(cache.__getitem__, chunks))
+            for k, chunk in enumerate(chunks):
+                if ids[k] is None:
+                    ids[k] = i = _chunk_feature(group, chunk, size)
+                    if len(chunk) <= 40:
+                        if len(cache) >= _MAX_CACHE:
+                            cache.clear()
+                        cache[chunk] = i
+        return ids  # type: ignore[return-value]
 
     def _decide(self, code: str, group: str, scan: _Scan, text: str, chunks: list[str]) -> TextScore:
         w = self._w

@@ -44,11 +44,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from daemon.windows import Bucket
 from detectors.base import Detector, score_from_surprise
 from detectors.settings import TopicSettings
-from detectors.stats import poisson_surprise
+from detectors.stats import MAX_SURPRISE
 
 _RESCALE_EXP = 40.0
 _MIN_RECENT = 0.05  # recent counts below this are forgotten
@@ -178,19 +179,20 @@ class TopicDetector(Detector):
         stored, terms = self._recent, bucket.terms
         need = s.min_authors
         counts: dict[str, float] = {}
-        quiet = need / f * (1 - 1e-9) if f > 0 else math.inf  # below this a stored count cannot reach `need`
-        for term, v in stored.items():
-            n = terms.get(term)
-            if n is None:
-                if v >= quiet and v * f >= need:
-                    counts[term] = v * f
-            else:
-                c = v * f + n
-                if c >= need:
-                    counts[term] = c
         for term, n in terms.items():
-            if n >= need and term not in stored:
-                counts[term] = n
+            c = stored.get(term, 0.0) * f + n
+            if c >= need:
+                counts[term] = c
+        if stored and f > 0:
+            # stored terms strong enough without this bucket: found with numpy, not a Python loop
+            values = np.fromiter(stored.values(), np.float64, len(stored))
+            strong = np.flatnonzero(values * f >= need)
+            if len(strong):
+                names = list(stored)
+                for i in strong.tolist():
+                    term = names[i]
+                    if term not in terms:
+                        counts[term] = stored[term] * f
         authors = self._recent_total * f + _authors(bucket)
         correction = math.log10(max(len(stored) + len(terms), 1))
         scored = []
@@ -201,10 +203,10 @@ class TopicDetector(Detector):
                 shares = np.maximum(floor_share, self._estimates(names) / self._total).tolist()
             else:
                 shares = [floor_share] * len(names)
-            for term, share in zip(names, shares, strict=True):
-                count = counts[term]
-                lam = share * authors
-                sur = poisson_surprise(count, lam) - correction
+            xs = [counts[term] for term in names]
+            lams = [share * authors for share in shares]
+            for term, count, lam, sur in zip(names, xs, lams, _poisson_surprises(xs, lams), strict=True):
+                sur -= correction
                 if sur > 0:
                     scored.append((sur, count / max(lam, 1e-9), term))
         best = max((x[0] for x in scored), default=0.0)
@@ -286,6 +288,26 @@ class TopicDetector(Detector):
         """Checkpoints written before the sketch was float32, lazy and adaptive restore as they were."""
         state.setdefault("_pruned_at", None)
         self.__dict__.update(state)
+
+
+def _poisson_surprises(xs: list[float], mus: list[float]) -> list[float]:
+    """`poisson_surprise` of each pair (x >= 1), with one scipy call for all of them.
+
+    >>> from detectors.stats import poisson_surprise
+    >>> _poisson_surprises([10.0, 3.0, 5.0], [2.0, 0.0, 40.0]) == [
+    ...     poisson_surprise(10.0, 2.0), poisson_surprise(3.0, 0.0), poisson_surprise(5.0, 40.0)]
+    True
+    """
+    ps = special.gammainc(np.asarray(xs, dtype=np.float64), np.asarray(mus, dtype=np.float64)).tolist()
+    out = []
+    for x, mu, p in zip(xs, mus, ps, strict=True):
+        if x <= 0:
+            out.append(0.0)
+        elif mu <= 0 or not p > 0.0:  # 0 or nan after underflow
+            out.append(MAX_SURPRISE)
+        else:
+            out.append(min(MAX_SURPRISE, max(0.0, -math.log10(p))))
+    return out
 
 
 def _authors(bucket: Bucket) -> int:

@@ -48,8 +48,8 @@ class BrandDetection:
         self.history: deque[tuple[float, float, float, float, float, float]] = deque(
             maxlen=settings.pipeline.timeline_buckets
         )
-        # recent buckets' mixes, for the staffing load
-        self.recent: deque[Bucket] = deque(maxlen=_LOAD_SPAN)
+        # recent buckets' mixes, for the staffing load (checkpoints before _Mix hold sealed Buckets)
+        self.recent: deque[_Mix | Bucket] = deque(maxlen=_LOAD_SPAN)
 
     def reconfigure(self, settings: Settings) -> None:
         """Apply reloaded thresholds, escalation and roster; learned state stays."""
@@ -72,7 +72,7 @@ class BrandDetection:
 
     def on_bucket(self, b: Bucket) -> list[Notification]:
         a = self.detector.update(b)
-        self.recent.append(_mix_only(b))
+        self.recent.append(_Mix(b))
         per_hour = 3600.0 / b.seconds
         self.history.append(
             (
@@ -163,9 +163,16 @@ class BrandDetection:
         )
 
 
-def _mix_only(b: Bucket) -> Bucket:
-    """Keep only what the load needs: a bucket without terms and samples."""
-    return Bucket(b.brand, b.start, b.seconds, by_platform=b.by_platform, by_intent=b.by_intent)
+class _Mix:
+    """What the staffing load keeps of a closed bucket: its width and platform and intent counts
+    (not its terms and samples). Built per closed bucket, so lighter than a `Bucket`; pickles."""
+
+    __slots__ = ("by_intent", "by_platform", "seconds")
+
+    def __init__(self, b: Bucket) -> None:
+        self.seconds = b.seconds
+        self.by_platform = b.by_platform
+        self.by_intent = b.by_intent
 
 
 def _summary(c: IncidentChange) -> str:

@@ -14,6 +14,11 @@ The target: <= 500 MB at 10,000 brands and 1 million authors.
     python bench/bench_memory.py --brands 10 1000 10000 --authors 10000 100000 1000000   # full grid
     python bench/bench_memory.py --brands 10000 --authors 1000000  # the target point only
     python bench/bench_memory.py --brands 10 --authors 200000 --trace 12   # who holds the memory
+    python bench/bench_memory.py --brands 1000 --authors 100000 --breakdown  # which state, per brand
+
+`--breakdown` walks the pipeline's state after the run and prints the bytes each part holds
+(objects shared by several parts are counted once, in the first; settings, modules and classes
+are not counted), in MB and per brand.
 """
 
 from __future__ import annotations
@@ -50,7 +55,71 @@ def status_mb() -> dict[str, float]:
     return out
 
 
-def child(brands: int, authors: int, events: int, minutes: float, trace: int = 0) -> dict[str, object]:
+def deep_size(obj: object, seen: set[int]) -> int:
+    """Bytes held by `obj` and what it references, skipping objects in `seen` (then adding them)."""
+    import msgspec
+    import numpy as np
+
+    total = 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, (type, type(sys))) or (callable(o) and not hasattr(o, "__dict__")):
+            continue
+        seen.add(id(o))
+        if isinstance(o, msgspec.Struct) and type(o).__name__.endswith("Settings"):
+            continue  # configuration, shared by every brand
+        if isinstance(o, np.ndarray):
+            total += sys.getsizeof(o) + (0 if o.base is None and o.flags.owndata else o.nbytes)
+            if o.dtype == object:
+                stack.extend(o.ravel().tolist())
+            continue
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)) or type(o).__name__ == "deque":
+            stack.extend(o)  # type: ignore[arg-type]
+        if hasattr(o, "__dict__") and not isinstance(o, type):
+            stack.append(vars(o))
+        for cls in type(o).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name != "__weakref__" and hasattr(o, name):
+                    stack.append(getattr(o, name))
+        if isinstance(o, msgspec.Struct):
+            stack.extend(getattr(o, f) for f in o.__struct_fields__)
+    return total
+
+
+def breakdown(pipe: object) -> list[tuple[str, int]]:
+    """Bytes of each part of the pipeline's state, summed over brands."""
+    seen: set[int] = {id(pipe.settings)}  # type: ignore[attr-defined]
+    parts: dict[str, int] = {}
+    brands = pipe.brands.values()  # type: ignore[attr-defined]
+    getters = {
+        "windows (open buckets, author caps)": lambda s: s.windows,
+        "volume detector": lambda s: s.detection.detector.volume,
+        "negativity detector": lambda s: s.detection.detector.negativity,
+        "topic detector": lambda s: s.detection.detector.topic,
+        "brand detector (rest)": lambda s: s.detection.detector,
+        "incident tracker": lambda s: s.detection.tracker,
+        "response tracker": lambda s: s.detection.responses,
+        "timeline history": lambda s: s.detection.history,
+        "recent bucket mixes": lambda s: s.detection.recent,
+        "brand detection (rest)": lambda s: s.detection,
+        "brand's own scorer": lambda s: s.scorer,
+        "brand state (rest)": lambda s: s,
+    }
+    for name, get in getters.items():
+        parts[name] = sum(deep_size(get(s), seen) for s in brands)
+    parts["brands dict"] = deep_size(pipe.brands, seen)  # type: ignore[attr-defined]
+    parts["dedup ids"] = deep_size(pipe.recent, seen)  # type: ignore[attr-defined]
+    return list(parts.items())
+
+
+def child(
+    brands: int, authors: int, events: int, minutes: float, trace: int = 0, parts: bool = False
+) -> dict[str, object]:
     import msgspec
 
     if trace:
@@ -69,6 +138,7 @@ def child(brands: int, authors: int, events: int, minutes: float, trace: int = 0
     step = minutes * 60.0 / events
     names = [f"brand{b:05d}" for b in range(brands)]
     started = time.perf_counter()
+    cpu = time.process_time()
     for i in range(events):
         brand = names[i % brands]
         ts = t0 + i * step
@@ -98,6 +168,7 @@ def child(brands: int, authors: int, events: int, minutes: float, trace: int = 0
         pipe.process(enc.encode(obj))
     pipe.flush()
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     end = status_mb()
     s = pipe.stats
     top: list[str] = []
@@ -109,8 +180,12 @@ def child(brands: int, authors: int, events: int, minutes: float, trace: int = 0
             frame = stat.traceback[0]
             where = os.path.relpath(frame.filename, REPO) if frame.filename.startswith(str(REPO)) else frame.filename
             top.append(f"{stat.size / 2**20:8.1f} MB {stat.count:>10,} blocks  {where}:{frame.lineno}")
+    if parts:
+        for name, size in breakdown(pipe):
+            top.append(f"{size / 2**20:8.1f} MB {size / brands / 1024:8.1f} KB/brand  {name}")
     return {
         "top": top,
+        "cpu_seconds": round(cpu, 1),
         "brands": brands,
         "authors": authors,
         "events": events,
@@ -131,21 +206,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=60.0, help="event-time span of each point (default 60)")
     ap.add_argument("--min-events", type=int, default=20_000)
     ap.add_argument("--trace", type=int, default=0, metavar="N", help="tracemalloc: the N biggest allocation sites")
+    ap.add_argument("--breakdown", action="store_true", help="bytes held by each part of the state, per brand")
     ap.add_argument("--child", type=int, nargs=3, metavar=("BRANDS", "AUTHORS", "EVENTS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         brands, authors, events = args.child
-        print(json.dumps(child(brands, authors, events, args.minutes, args.trace)))
+        print(json.dumps(child(brands, authors, events, args.minutes, args.trace, args.breakdown)))
         return 0
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
-    print(f"{'brands':>7} {'authors':>10} {'events':>10} {'base MB':>8} {'RSS MB':>8} {'peak MB':>8} {'s':>7}  buckets")
+    head = f"{'brands':>7} {'authors':>10} {'events':>10} {'base MB':>8} {'RSS MB':>8} {'peak MB':>8}"
+    print(f"{head} {'s':>7} {'CPU s':>7}  buckets")
     worst = 0.0
     for brands in args.brands:
         for authors in args.authors:
             events = max(authors, 20 * brands, args.min_events)
             cmd = [sys.executable, __file__, "--child", str(brands), str(authors), str(events)]
             cmd += ["--minutes", str(args.minutes), "--trace", str(args.trace)]
+            cmd += ["--breakdown"] if args.breakdown else []
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if out.returncode != 0:
                 print(f"{brands:>7} {authors:>10} failed: {out.stderr.strip().splitlines()[-1:]}", flush=True)
@@ -154,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(worst, r["peak_mb"])
             print(
                 f"{brands:>7,} {authors:>10,} {events:>10,} {r['base_rss_mb']:>8.0f} {r['rss_mb']:>8.0f} "
-                f"{r['peak_mb']:>8.0f} {r['seconds']:>7.1f}  {r['buckets']:,}",
+                f"{r['peak_mb']:>8.0f} {r['seconds']:>7.1f} {r['cpu_seconds']:>7.1f}  {r['buckets']:,}",
                 flush=True,
             )
             for line in r["top"]:

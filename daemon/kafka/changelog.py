@@ -1,7 +1,7 @@
 """Per-partition checkpoints in a compacted Kafka topic (the changelog), so any replica can take
 over any partition.
 
-One record per checkpoint: key `<topic>:<partition>`, value a `Checkpoint` (msgpack) holding the
+One record per checkpoint: key `<topic>:<partition>`, value a `Checkpoint` (msgpack, zlib) holding the
 next offset to consume, the pipeline snapshot, and the notifications handed to this replica's
 outbox but not yet known delivered (a replica that takes over re-hands them, so a machine lost
 with undelivered notifications in its outbox loses none). Mentions partition p is checkpointed to
@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 from typing import Any
 
 import msgspec
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
+
+from daemon.kafka.clients import Consumer, Producer
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +50,27 @@ _decoder = msgspec.msgpack.Decoder(Checkpoint)
 
 
 def encode(c: Checkpoint) -> bytes:
-    """msgpack, field names included (a newer version can add fields).
+    """msgpack, field names included (a newer version can add fields), zlib-compressed at level 1.
+
+    Compressed here rather than by the producer: kafka-python compresses gzip at level 9, about
+    15 times slower for 10 % less (0.9 s against 0.06 s for a 1.5 MB snapshot), and the loop
+    waits for it at every checkpoint.
 
     >>> decode(encode(Checkpoint(topic="m", partition=2, offset=9, pipeline=b"x"))).offset
     9
     """
-    return _encoder.encode(c)
+    return zlib.compress(_encoder.encode(c), 1)
 
 
 def decode(raw: bytes) -> Checkpoint:
+    """Also reads the uncompressed records of earlier versions (a msgpack map never starts with
+    0x78, zlib's first byte).
+
+    >>> decode(_encoder.encode(Checkpoint(topic="m", partition=2, offset=9, pipeline=b"x"))).offset
+    9
+    """
+    if raw[:1] == b"\x78":
+        raw = zlib.decompress(raw)
     return _decoder.decode(raw)
 
 
@@ -73,8 +88,8 @@ class StateStore:
     def __init__(
         self,
         state_topic: str,
-        producer: KafkaProducer,
-        reader: KafkaConsumer,
+        producer: Producer,
+        reader: Consumer,
         *,
         state_partitions: int,
         read_timeout: float = 60.0,

@@ -1,4 +1,9 @@
-"""kafka-python clients built from `KafkaSettings`, and topic creation.
+"""Kafka clients built from `KafkaSettings`, and topic creation.
+
+Two backends behind one interface (`kafka.client`): kafka-python (the default, pure Python)
+and confluent-kafka (librdkafka, `pip install 'crisisd[confluent]'`, daemon/kafka/confluent_client.py).
+The interface is the part of kafka-python's API crisisd uses, spelled out in `Consumer`,
+`Producer` and `Admin` below; the confluent backend adapts librdkafka to it.
 
 `client_options` from the settings are offered to every client; each client only receives
 the options it knows (kafka-python rejects unknown keyword arguments).
@@ -7,10 +12,10 @@ the options it knows (kafka-python rejects unknown keyword arguments).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import TopicAlreadyExistsError
 
 from daemon.kafka.settings import KafkaSettings, client_config
@@ -35,24 +40,85 @@ def _merge(s: KafkaSettings, own: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def make_consumer(s: KafkaSettings, **own: Any) -> KafkaConsumer:
-    return KafkaConsumer(**_known(KafkaConsumer, _merge(s, own)))
+class Consumer(Protocol):
+    """What crisisd asks of a consumer (kafka-python's names). `poll` returns records by
+    partition, each with `offset`, `value`, `key`, `topic`, `partition`, `timestamp`, `headers`;
+    offsets to commit are `tp -> OffsetAndMetadata`; the listener of `subscribe` has
+    `on_partitions_revoked/assigned/lost(set[TopicPartition])`."""
+
+    def subscribe(self, topics: list[str], listener: Any = ...) -> Any: ...
+    def assign(self, partitions: list[TopicPartition]) -> Any: ...
+    def poll(self, timeout_ms: int = ..., max_records: int | None = ...) -> Mapping[TopicPartition, list[Any]]: ...
+    def pause(self, *partitions: TopicPartition) -> Any: ...
+    def resume(self, *partitions: TopicPartition) -> Any: ...
+    def seek(self, partition: TopicPartition, offset: int) -> Any: ...
+    def seek_to_beginning(self, *partitions: TopicPartition) -> Any: ...
+    def position(self, partition: TopicPartition) -> int: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+    def committed(self, partition: TopicPartition) -> int | None: ...
+    def beginning_offsets(self, partitions: Iterable[TopicPartition]) -> Mapping[TopicPartition, int]: ...
+    def end_offsets(self, partitions: Iterable[TopicPartition]) -> Mapping[TopicPartition, int]: ...
+    def partitions_for_topic(self, topic: str) -> set[int] | None: ...
+    def commit(self, offsets: Any) -> Any: ...
+    def commit_async(self, offsets: Any) -> Any: ...
+    def close(self, autocommit: bool = ..., timeout_ms: int | None = ...) -> Any: ...
 
 
-def make_producer(s: KafkaSettings, **own: Any) -> KafkaProducer:
-    return KafkaProducer(**_known(KafkaProducer, _merge(s, own)))
+class Producer(Protocol):
+    """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send."""
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = ...,
+        key: bytes | None = ...,
+        headers: list[tuple[str, bytes]] | None = ...,
+        partition: int | None = ...,
+    ) -> Any: ...
+    def flush(self, timeout: float | None = ...) -> Any: ...
+    def close(self, timeout: float | None = ...) -> Any: ...
 
 
-def make_admin(s: KafkaSettings, **own: Any) -> KafkaAdminClient:
-    return KafkaAdminClient(**_known(KafkaAdminClient, _merge(s, own)))
+class Admin(Protocol):
+    def list_topics(self) -> Any: ...
+    def describe_cluster(self) -> Any: ...
+    def create_topics(self, new_topics: Any, raise_errors: bool = ...) -> Any: ...
+    def close(self) -> Any: ...
 
 
-def partition_count(consumer: KafkaConsumer, topic: str) -> int:
+def make_consumer(s: KafkaSettings, **own: Any) -> Consumer:
+    cfg = _merge(s, own)
+    if s.client == "confluent":
+        from daemon.kafka.confluent_client import ConfluentConsumer, translate
+
+        return ConfluentConsumer(translate(cfg, "consumer"), max_poll_records=int(cfg.get("max_poll_records", 500)))
+    return KafkaConsumer(**_known(KafkaConsumer, cfg))
+
+
+def make_producer(s: KafkaSettings, **own: Any) -> Producer:
+    cfg = _merge(s, own)
+    if s.client == "confluent":
+        from daemon.kafka.confluent_client import ConfluentProducer, translate
+
+        return ConfluentProducer(translate(cfg, "producer"))
+    return KafkaProducer(**_known(KafkaProducer, cfg))
+
+
+def make_admin(s: KafkaSettings, **own: Any) -> Admin:
+    cfg = _merge(s, own)
+    if s.client == "confluent":
+        from daemon.kafka.confluent_client import ConfluentAdmin, translate
+
+        return ConfluentAdmin(translate(cfg, "admin"))
+    return KafkaAdminClient(**_known(KafkaAdminClient, cfg))
+
+
+def partition_count(consumer: Consumer, topic: str) -> int:
     """Partitions of `topic` (0 when it does not exist)."""
     return len(consumer.partitions_for_topic(topic) or ())
 
 
-def ensure_topics(admin: KafkaAdminClient, wanted: Mapping[str, tuple[int, Mapping[str, str]]]) -> list[str]:
+def ensure_topics(admin: Admin, wanted: Mapping[str, tuple[int, Mapping[str, str]]]) -> list[str]:
     """Create each missing topic `name -> (partitions, configs)`; returns the names created.
 
     Replication factor 1 on a one-broker cluster, else 3 capped by the broker count. Losing a

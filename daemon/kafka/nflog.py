@@ -31,8 +31,9 @@ from collections import OrderedDict
 from typing import Any
 
 import msgspec
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 
+from daemon.kafka.clients import Consumer, Producer
 from daemon.notification import Notification
 from notifiers.base import Delivery, Notifier
 
@@ -63,8 +64,8 @@ class NotificationLog:
     def __init__(
         self,
         topic: str,
-        reader: KafkaConsumer,
-        producer: KafkaProducer,
+        reader: Consumer,
+        producer: Producer,
         *,
         replica: str,
         capacity: int = 500_000,
@@ -228,7 +229,7 @@ def _state(value: bytes | None) -> str:
 
 def read_all(consumer_factory: Any, topic: str, timeout: float = 30.0) -> list[tuple[str, int, str, str]]:
     """Every (incident_id, seq, replica, state) record of the log, in log order (tests and tools)."""
-    reader: KafkaConsumer = consumer_factory()
+    reader: Consumer = consumer_factory()
     try:
         parts = reader.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]

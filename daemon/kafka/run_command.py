@@ -178,6 +178,8 @@ def _stdlib_logging(level: str) -> None:
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # librdkafka (kafka.client: confluent) reports every reconnection of an idle link at INFO
+    logging.getLogger("daemon.kafka.librdkafka").setLevel(logging.WARNING)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

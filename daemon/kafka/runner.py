@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import msgspec
-from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import AsyncConsumerRebalanceListener, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -41,7 +41,15 @@ from config.settings import Settings
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
 from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore
-from daemon.kafka.clients import ensure_topics, make_admin, make_consumer, make_producer, partition_count
+from daemon.kafka.clients import (
+    Consumer,
+    Producer,
+    ensure_topics,
+    make_admin,
+    make_consumer,
+    make_producer,
+    partition_count,
+)
 from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
 from daemon.kafka.nflog import LoggedNotifier, NotificationLog
 from daemon.notification import Notification, from_json, to_json
@@ -50,6 +58,10 @@ from daemon.pipeline import Pipeline
 from notifiers.base import Notifier
 
 log = logging.getLogger(__name__)
+
+
+STATS_INTERVAL_SECONDS = 1.0
+"""Prometheus figures of the pipelines are refreshed at most this often while busy."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -134,9 +146,11 @@ class Runner:
         self._last_commit = 0.0
         self._since_commit = 0
         self._last_checkpoint_wall: float | None = None
+        self._stats_due = False
+        self._last_stats = float("-inf")
         self._budget = self._new_budget()
-        self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
         self._store: StateStore | None = None
         self._nflog: NotificationLog | None = None
         self.outbox: Outbox | None = None
@@ -209,9 +223,8 @@ class Runner:
                 )
         finally:
             admin.close()
-        self._producer = make_producer(
-            k, acks="all", linger_ms=5, compression_type="gzip", max_request_size=k.max_snapshot_bytes
-        )
+        # checkpoints come compressed (changelog.encode); dead letters are few
+        self._producer = make_producer(k, acks="all", linger_ms=5, max_request_size=k.max_snapshot_bytes)
         reader = make_consumer(
             k, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=50
         )
@@ -282,35 +295,48 @@ class Runner:
             task = self._tasks.get(tp)
             if task is None or tp in self._to_restore:
                 continue  # fetched before a rebalance; the restore seeks again
-            pipeline = task.pipeline
+            process = task.pipeline.process
             notes: list[Notification] = []
             next_offset = task.next_offset
+            valid = 0  # valid messages not yet recorded in the budget (recorded in one call)
             for r in records:
-                if r.offset < next_offset:
+                offset = r.offset
+                if offset < next_offset:
                     continue
-                out = pipeline.process(r.value)
-                next_offset = r.offset + 1
-                n += 1
-                if out.invalid is not None:
-                    self._dead_letter(r, out.invalid.reason, out.invalid.detail)
-                    budget.record(False)
-                    reason = budget.exceeded()
-                    if reason is not None:
-                        task.next_offset = next_offset
-                        self._hand(task, notes)
-                        raise BudgetExceeded(f"{reason} on {tp.topic}:{tp.partition} at offset {r.offset}")
-                else:
-                    budget.record(True)
+                out = process(r.value)
+                next_offset = offset + 1
+                if out.invalid is None:
+                    valid += 1
+                    if out.notifications:
+                        notes.extend(out.notifications)
+                    continue
+                n += valid + 1
+                budget.record_valid(valid)
+                valid = 0
+                self._dead_letter(r, out.invalid.reason, out.invalid.detail)
+                budget.record(False)
+                reason = budget.exceeded()
+                if reason is not None:
+                    task.next_offset = next_offset
+                    self._hand(task, notes)
+                    raise BudgetExceeded(f"{reason} on {tp.topic}:{tp.partition} at offset {offset}")
                 if out.notifications:
                     notes.extend(out.notifications)
+            n += valid
+            budget.record_valid(valid)
             task.next_offset = next_offset
             if notes:
                 self._hand(task, notes)
         self.counters.consumed += n
         self._since_commit += n
-        if n:
-            self._publish_stats()
         now = self.clock.monotonic()
+        if n:
+            self._stats_due = True
+        # Prometheus figures at most once a second (they cost O(brands)), and as soon as idle
+        if self._stats_due and (not n or now - self._last_stats >= STATS_INTERVAL_SECONDS):
+            self._publish_stats()
+            self._stats_due = False
+            self._last_stats = now
         if self._since_commit >= self.k.commit_every_messages or (
             self._since_commit and now - self._last_commit >= self.k.commit_interval_seconds
         ):

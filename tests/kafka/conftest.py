@@ -23,6 +23,21 @@ from daemon.kafka.local_broker import BrokerError, LocalBroker
 _ids = itertools.count(1)
 
 
+def _clients() -> list[Any]:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:  # pragma: no cover - the [confluent] extra is optional
+        return ["kafka-python", pytest.param("confluent", marks=pytest.mark.skip(reason="no confluent-kafka"))]
+    return ["kafka-python", "confluent"]
+
+
+@pytest.fixture(scope="module", params=_clients())
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """`kafka.client` of the crisisd under test: every test using `settings_factory`, `fast_env`
+    or this fixture runs once per client backend (test tools always use kafka-python)."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[LocalBroker]:
     try:
@@ -96,7 +111,9 @@ def consumer_factory(bootstrap: str) -> Iterator[Callable[..., KafkaConsumer]]:
 
 
 @pytest.fixture
-def fast_env(bootstrap: str, unique: Callable[[str], str], tmp_path: Path) -> Callable[..., dict[str, str]]:
+def fast_env(
+    bootstrap: str, unique: Callable[[str], str], tmp_path: Path, kafka_client: str
+) -> Callable[..., dict[str, str]]:
     """Environment for a `crisisd run` subprocess with its own topics, group and state dir."""
     names = {
         "CRISISD_KAFKA_GROUP_ID": unique("group"),
@@ -110,6 +127,7 @@ def fast_env(bootstrap: str, unique: Callable[[str], str], tmp_path: Path) -> Ca
         env.update(names)
         env.update(
             CRISISD_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            CRISISD_KAFKA_CLIENT=kafka_client,
             CRISISD_KAFKA_TOPIC=topic,
             CRISISD_STATE_DIR=str(state_dir or tmp_path / "state"),
             CRISISD_KAFKA_SESSION_TIMEOUT_MS="6000",
@@ -128,10 +146,11 @@ def fast_env(bootstrap: str, unique: Callable[[str], str], tmp_path: Path) -> Ca
 
 
 @pytest.fixture
-def settings_factory(bootstrap: str, tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(bootstrap: str, tmp_path: Path, kafka_client: str) -> Callable[..., Settings]:
     def make(**env: str) -> Settings:
         base = {
             "CRISISD_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CRISISD_KAFKA_CLIENT": kafka_client,
             "CRISISD_STATE_DIR": str(tmp_path / "state"),
             "CRISISD_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CRISISD_KAFKA_HEARTBEAT_INTERVAL_MS": "500",

@@ -22,10 +22,11 @@ from kafka_helpers import PARTITIONS, crisisd, keys, notified, start_crisisd, tr
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 
-def _env(bootstrap: str, name: str, state: Path) -> dict[str, str]:
+def _env(bootstrap: str, name: str, state: Path, client: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
     env.update(
         CRISISD_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        CRISISD_KAFKA_CLIENT=client,
         CRISISD_KAFKA_TOPIC=f"{name}-mentions",
         CRISISD_KAFKA_GROUP_ID=name,
         CRISISD_KAFKA_STATE_TOPIC=f"{name}-state",
@@ -59,8 +60,9 @@ def _check(ash, lines: list[bytes]) -> None:
     assert sorted(lines) == sorted(ash.expected), "lost or different notifications"
 
 
-def test_sigkill_ten_times_during_one_replay(ash, bootstrap: str, tmp_path: Path) -> None:
-    env = _env(bootstrap, "crash", tmp_path / "state")
+def test_sigkill_ten_times_during_one_replay(ash, bootstrap: str, tmp_path: Path, kafka_client: str) -> None:
+    group = f"crash-{kafka_client}"
+    env = _env(bootstrap, group, tmp_path / "state", kafka_client)
     # a killed member holds its partitions until its session times out: keep that short
     env.update(CRISISD_KAFKA_SESSION_TIMEOUT_MS="3000", CRISISD_KAFKA_HEARTBEAT_INTERVAL_MS="300")
     ends = _produce(ash, env, bootstrap)
@@ -89,7 +91,7 @@ def test_sigkill_ten_times_during_one_replay(ash, bootstrap: str, tmp_path: Path
         while log.read_bytes().count(b"partitions assigned") == joined and time.monotonic() < deadline:
             time.sleep(0.05)  # a SIGTERM before the daemon set up its handlers would just kill it
         try:
-            wait_committed(bootstrap, "crash", env["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
+            wait_committed(bootstrap, group, env["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
@@ -115,13 +117,14 @@ def _owned(log: Path) -> set[int]:
     return owned
 
 
-def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Path) -> None:
+def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Path, kafka_client: str) -> None:
     """Each replica has its own state dir (its own machine and outbox); they share the group,
     the changelog, the notification log and the notified file (the Slack channel). The replica
     killed is the one holding the crisis brand's partition, mid-crisis."""
     from kafka_helpers import _partition
 
-    base = _env(bootstrap, "replicas", tmp_path / "unused")
+    group = f"replicas-{kafka_client}"
+    base = _env(bootstrap, group, tmp_path / "unused", kafka_client)
     ends = _produce(ash, base, bootstrap)
     crisis = max(ends, key=lambda p: ends[p])  # the partition with the crisis brand's flood
     assert crisis == _partition(b"klm", PARTITIONS)
@@ -144,7 +147,7 @@ def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Pat
         procs[victim].wait()
         survivors = [p for i, p in enumerate(procs) if i != victim]
         try:
-            wait_committed(bootstrap, "replicas", base["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
+            wait_committed(bootstrap, group, base["CRISISD_KAFKA_TOPIC"], ends, timeout=400)
         finally:
             for p in survivors:
                 p.send_signal(signal.SIGTERM)
@@ -155,7 +158,7 @@ def test_three_replicas_one_killed_mid_stream(ash, bootstrap: str, tmp_path: Pat
             f.close()
     errors = "".join(log.read_text()[-1500:] for log in logs)
     assert [p.returncode for p in survivors] == [0, 0], errors
-    restored = f"restored replicas-mentions:{crisis} at offset".encode()
+    restored = f"restored {group}-mentions:{crisis} at offset".encode()
     took_over = [i for i in range(3) if i != victim and restored in logs[i].read_bytes()]
     assert took_over, errors
     _check(ash, notified(out))

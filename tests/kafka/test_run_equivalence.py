@@ -24,21 +24,23 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def one_run(ash, bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def one_run(ash, bootstrap: str, tmp_path_factory: pytest.TempPathFactory, kafka_client: str) -> Run:
     """`crisisd produce` the stream into a 6-partition topic, `crisisd run --json` until every
-    offset is committed, then SIGTERM."""
+    offset is committed, then SIGTERM (once per client backend)."""
     import os
 
     tmp = tmp_path_factory.mktemp("run")
-    topic = "mentions-equivalence"
+    name = f"equivalence-{kafka_client}"
+    topic = f"mentions-{name}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
     env.update(
         CRISISD_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        CRISISD_KAFKA_CLIENT=kafka_client,
         CRISISD_KAFKA_TOPIC=topic,
-        CRISISD_KAFKA_GROUP_ID="equivalence",
-        CRISISD_KAFKA_STATE_TOPIC="equivalence-state",
-        CRISISD_KAFKA_DEAD_LETTER_TOPIC="equivalence-dead",
-        CRISISD_KAFKA_NOTIFICATIONS_TOPIC="equivalence-nflog",
+        CRISISD_KAFKA_GROUP_ID=name,
+        CRISISD_KAFKA_STATE_TOPIC=f"{name}-state",
+        CRISISD_KAFKA_DEAD_LETTER_TOPIC=f"{name}-dead",
+        CRISISD_KAFKA_NOTIFICATIONS_TOPIC=f"{name}-nflog",
         CRISISD_KAFKA_SESSION_TIMEOUT_MS="6000",
         CRISISD_KAFKA_HEARTBEAT_INTERVAL_MS="500",
         CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="1",
@@ -54,11 +56,11 @@ def one_run(ash, bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ru
     with open(tmp / "stdout", "wb") as so, open(tmp / "stderr", "wb") as se:
         proc = start_crisisd("run", "--json", "--notify-file", str(out), env=env, stdout=so, stderr=se)
         try:
-            wait_committed(bootstrap, "equivalence", topic, ends, timeout=300)
+            wait_committed(bootstrap, name, topic, ends, timeout=300)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
-    dead = read_topic(reader, "equivalence-dead")
+    dead = read_topic(reader, f"{name}-dead")
     reader.close()
     return Run(
         proc.returncode,

@@ -1,0 +1,75 @@
+"""What the two client backends (`kafka.client`) must agree on, against the real broker."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+from kafka import TopicPartition
+from kafka_helpers import PARTITIONS, _partition, read_topic
+
+from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore
+from daemon.kafka.clients import ensure_topics, make_admin, make_consumer, make_producer
+
+pytestmark = pytest.mark.kafka
+
+
+def test_confluent_doctests() -> None:
+    pytest.importorskip("confluent_kafka")
+    from daemon.kafka import confluent_client
+
+    assert doctest.testmod(confluent_client).failed == 0
+
+
+def test_keyed_records_land_where_kafka_python_puts_them(settings_factory, unique, consumer_factory) -> None:
+    """`crisisd produce` with either client: a brand's partition is the same (murmur2)."""
+    s = settings_factory()
+    topic = unique("keys")
+    admin = make_admin(s.kafka)
+    try:
+        assert ensure_topics(admin, {topic: (PARTITIONS, {})}) == [topic]
+        assert ensure_topics(admin, {topic: (PARTITIONS, {})}) == []  # exists: nothing to do
+    finally:
+        admin.close()
+    producer = make_producer(s.kafka)
+    brands = [f"brand{i}".encode() for i in range(40)]
+    for b in brands:
+        producer.send(topic, key=b, value=b"x")
+    producer.flush(10)
+    producer.close()
+    got = {r.key: r.partition for r in read_topic(consumer_factory(), topic)}
+    assert got == {b: _partition(b, PARTITIONS) for b in brands}
+
+
+def test_a_reader_sees_checkpoints_written_after_its_last_read(settings_factory, unique) -> None:
+    """A replica restores twice with the same reader (two rebalances): the second read must find
+    the newer checkpoint, never stop at the end the first read saw."""
+    s = settings_factory()
+    state = unique("state")
+    admin = make_admin(s.kafka)
+    try:
+        ensure_topics(admin, {state: (2, {"cleanup.policy": "compact"})})
+    finally:
+        admin.close()
+    producer = make_producer(s.kafka, acks="all")
+    reader = make_consumer(s.kafka, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=50)
+    store = StateStore(state, producer, reader, state_partitions=2)
+    tps = [TopicPartition("m", 0), TopicPartition("m", 1)]
+    try:
+
+        def write(partition: int, offset: int) -> None:
+            store.write(Checkpoint(version=CHECKPOINT_VERSION, topic="m", partition=partition, offset=offset,
+                                   pipeline=b"p"))  # fmt: skip
+            store.flush(10)
+
+        assert store.read_latest(tps) == {tps[0]: None, tps[1]: None}
+        for offset in (5, 6, 7):
+            write(0, offset)
+        assert store.read_latest(tps)[tps[0]].offset == 7  # type: ignore[union-attr]
+        write(0, 8)
+        write(1, 3)
+        latest = store.read_latest(tps)
+        assert latest[tps[0]].offset == 8 and latest[tps[1]].offset == 3  # type: ignore[union-attr]
+    finally:
+        reader.close()
+        producer.close()

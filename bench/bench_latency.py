@@ -32,6 +32,12 @@ detecting bucket closes.
     python bench/bench_latency.py                               # 3 crises at 5,000 events/s
     python bench/bench_latency.py --crises 20 --history-hours 50 # the full run
     python bench/bench_latency.py --rate 1000                    # lighter background load
+    python bench/bench_latency.py --client confluent             # crisisd on librdkafka
+
+`--client` is crisisd's `kafka.client`. The bench's own producer (5,000 events/s) uses
+confluent-kafka when it is installed, whatever `--client` says: on a 2-CPU machine a
+kafka-python producer at that rate takes CPU crisisd would otherwise have. The report adds
+crisisd's CPU seconds and events per CPU-second over the live phase.
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ class Crisis:
 class Live:
     """The live producer: background load plus the crisis that is on, in event-time order."""
 
-    def __init__(self, producer: KafkaProducer, topic: str, rate: float, speed: float, crises: list[Crisis]) -> None:
+    def __init__(self, producer: Any, topic: str, rate: float, speed: float, crises: list[Crisis]) -> None:
         self.producer, self.topic, self.rate, self.speed = producer, topic, rate, speed
         self.crises = crises
         self.active: Crisis | None = None
@@ -159,7 +165,7 @@ class Live:
             c.produced.append((ts, time.perf_counter()))
 
 
-def produce_history(producer: KafkaProducer, topic: str, crises: list[Crisis], hours: float) -> int:
+def produce_history(producer: Any, topic: str, crises: list[Crisis], hours: float) -> int:
     n = 0
     start = T0 - hours * 3600
     step = 60.0 / CALM_PER_MIN
@@ -222,6 +228,30 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
+def make_producer(bootstrap: str, client: str) -> Any:
+    """The bench's load producer (`send(topic, key=, value=)`, `flush`, `close`)."""
+    if client == "confluent":
+        from daemon.kafka.confluent_client import ConfluentProducer
+
+        return ConfluentProducer({"bootstrap.servers": bootstrap, "linger.ms": 2, "batch.size": 256 * 1024})
+    return KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, batch_size=256 * 1024)
+
+
+def _have_confluent() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` (all its threads), from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--crises", type=int, default=3, help="crises measured, one per brand (default 3)")
@@ -231,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gap", type=float, default=12.0, help="wall seconds between crises (default 12)")
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=60.0, help="wall seconds to wait for one root (default 60)")
+    ap.add_argument("--client", choices=("kafka-python", "confluent"), default="kafka-python", help="crisisd's client")
+    ap.add_argument(
+        "--producer",
+        choices=("kafka-python", "confluent"),
+        default="confluent" if _have_confluent() else "kafka-python",
+        help="the bench's own load producer (default confluent when installed)",
+    )
     args = ap.parse_args(argv)
 
     load = lambda: " ".join(f"{x:.2f}" for x in os.getloadavg())  # noqa: E731
@@ -242,12 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         topic, group = f"lat-{os.getpid()}", f"lat-{os.getpid()}-group"
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         admin.create_topics([NewTopic(topic, args.partitions, 1)])
-        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, batch_size=256 * 1024)
+        producer = make_producer(bootstrap, args.producer)
+        print(f"crisisd client {args.client}, load producer {args.producer}", flush=True)
         history = produce_history(producer, topic, crises, args.history_hours)
         print(f"history      {history:,} events ({args.history_hours:g} h for {len(crises)} crisis brands)", flush=True)
         env = dict(os.environ)
         env.update(
             CRISISD_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            CRISISD_KAFKA_CLIENT=args.client,
             CRISISD_KAFKA_TOPIC=topic,
             CRISISD_KAFKA_GROUP_ID=group,
             CRISISD_KAFKA_STATE_TOPIC=f"{topic}-state",
@@ -296,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1.0)
             print(f"history consumed by crisisd in {time.perf_counter() - began:.0f}s (load {load()})", flush=True)
             live = Live(producer, topic, args.rate, args.speed, crises)
+            cpu0, consumed0, wall0 = cpu_seconds(proc.pid), consumed_offsets(), time.perf_counter()
             threading.Thread(target=live.run, daemon=True).start()
             time.sleep(args.gap)  # background only, the load settles
             for c in crises:
@@ -318,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(max(0.0, args.gap - (time.perf_counter() - (c.first_wall or time.perf_counter()))))
             live.stop.set()
             rate = live.sent / (time.perf_counter() - live.wall0)
+            cpu = cpu_seconds(proc.pid) - cpu0
+            consumed = consumed_offsets() - consumed0
+            wall = time.perf_counter() - wall0
         finally:
             watch.stop.set()
             proc.terminate()
@@ -331,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     first = [c.root_wall - c.first_wall for c in crises if c.root_wall is not None]
     close = [c.root_wall - w for c in crises if (w := _close_wall(c)) is not None and c.root_wall is not None]
     print(f"\nlive load    {rate:,.0f} events/s produced (asked {args.rate:,.0f}), event time x{args.speed:g}")
+    print(
+        f"crisisd      {consumed / wall:,.0f} events/s committed over the live phase; {cpu:.1f} CPU-s in "
+        f"{wall:.0f} s wall ({cpu / wall:.0%} of a CPU), {consumed / max(cpu, 1e-9):,.0f} events per CPU-second"
+    )
     print(f"detected     {len(first)} of {len(crises)} crises")
     if first:
         print(f"first->Slack p50 {pct(first, 0.5):6.2f}s  p99 {pct(first, 0.99):6.2f}s  (n={len(first)})")

@@ -13,6 +13,7 @@ figure shows the CPU limit, not crisisd's; the load average and CPU count are pr
 
     python bench/bench_scaleout.py                               # 1 day of ash crisis at scale 0.1
     python bench/bench_scaleout.py --days 2 --scale 0.5 --replicas 1 2 3 4 --partitions 6
+    python bench/bench_scaleout.py --client confluent             # the replicas on librdkafka
 """
 
 from __future__ import annotations
@@ -38,13 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_latency import Committed  # noqa: E402  (the same offset reader, one copy)
 
 
-def run_group(bootstrap: str, topic: str, total: int, replicas: int, timeout: float) -> tuple[float, float, list[int]]:
+def run_group(
+    bootstrap: str, topic: str, total: int, replicas: int, timeout: float, client: str = "kafka-python"
+) -> tuple[float, float, list[int]]:
     """(events/s, startup seconds, exit codes) for `replicas` processes in a new group."""
     state = tempfile.mkdtemp(prefix=f"bench-scaleout-{replicas}-")
     group = f"{topic}-g{replicas}"
     env = dict(os.environ)
     env.update(
         CRISISD_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        CRISISD_KAFKA_CLIENT=client,
         CRISISD_KAFKA_TOPIC=topic,
         CRISISD_KAFKA_GROUP_ID=group,
         CRISISD_KAFKA_STATE_TOPIC=f"{group}-state",
@@ -105,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--timeout", type=float, default=900.0, help="per replica count (s)")
+    ap.add_argument("--client", choices=("kafka-python", "confluent"), default="kafka-python", help="kafka.client")
     args = ap.parse_args(argv)
 
     if args.input:
@@ -126,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             producer.send(topic, key=brand_key(line), value=line)
         producer.flush()
         producer.close()
-        print(f"messages     {len(lines):,} on {args.partitions} partitions", flush=True)
+        print(f"messages     {len(lines):,} on {args.partitions} partitions, client {args.client}", flush=True)
         base = None
         for r in args.replicas:
-            rate, startup, codes = run_group(bootstrap, topic, len(lines), r, args.timeout)
+            rate, startup, codes = run_group(bootstrap, topic, len(lines), r, args.timeout, args.client)
             base = base or rate
             speedup = rate / base if base else 0.0
             print(

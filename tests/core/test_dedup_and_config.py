@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,33 @@ def test_recent_ids_are_bounded() -> None:
         assert not r.seen(str(i))
     assert len(r) == 1000
     assert r.seen("9999") and not r.seen("0")
+
+
+def test_recent_ids_forget_oldest_first_and_pickle_in_order() -> None:
+    r = RecentIds(capacity=3)
+    for x in "abcdb":
+        r.seen(x)
+    assert [r.seen(x) for x in "bcda"] == [True, True, True, False]  # "a" was forgotten, then "b"
+    blob = pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)
+    again = pickle.loads(blob)
+    assert pickle.dumps(again, protocol=pickle.HIGHEST_PROTOCOL) == blob  # byte-exact checkpoints
+    assert [again.seen(x) for x in "cdab"] == [True, True, True, False]
+
+
+# A RecentIds pickled by the ordered-dict version (ids b, c, d; capacity 3): old checkpoints load.
+_OLD_PICKLE = (
+    b"\x80\x05\x95o\x00\x00\x00\x00\x00\x00\x00\x8c\x0cdaemon.dedup\x94\x8c\tRecentIds\x94\x93\x94)\x81"
+    b"\x94N}\x94(\x8c\x04_ids\x94\x8c\x0bcollections\x94\x8c\x0bOrderedDict\x94\x93\x94)R\x94(\x8c\x01b"
+    b"\x94N\x8c\x01c\x94N\x8c\x01d\x94Nu\x8c\x08capacity\x94K\x03u\x86\x94b."
+)
+
+
+def test_recent_ids_load_from_an_old_checkpoint() -> None:
+    r = pickle.loads(_OLD_PICKLE)
+    assert isinstance(r, RecentIds) and r.capacity == 3 and len(r) == 3
+    assert r.seen("d") and r.seen("b")
+    assert not r.seen("e")  # forgets "b", the oldest
+    assert not r.seen("b")
 
 
 def test_env_overrides_file_and_secret_files(tmp_path: Path) -> None:

@@ -235,3 +235,12 @@ def test_snapshot_of_the_earlier_model_loads_unlearned() -> None:
     s.__setstate__({"learning_rate": 0.15, "blend_after": 300, "max_learned_weight": 0.85, "_learned": 9})
     assert s.learned == 0
     assert s.score("flight cancelled again", "en") == TextScorer().score("flight cancelled again", "en")
+
+
+def test_terms_skip_one_letter_and_digit_words_without_bridging_them(scorer: TextScorer) -> None:
+    assert scorer.terms("x 12 flight delay 7 delay flight delay", "en") == [
+        "flight",
+        "delay",
+        "flight delay",
+        "delay flight",
+    ]

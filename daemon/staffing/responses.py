@@ -19,8 +19,8 @@ Kaplan-Meier estimate rather than from the answered ones alone, which would look
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -38,16 +38,16 @@ class ResponseTracker:
 
     Memory is bounded: at most `responses.max_tracked` mentions are remembered (the oldest go first)
     and mentions older than `responses.max_age` (event time) are forgotten. A tracked mention costs
-    its id in a dict plus 18 bytes of columns (time, first reply, platform code), and the figures
+    its id in a dict plus 26 bytes of columns (id, time, first reply, platform code), and the figures
     are computed on those columns without a Python loop. Picklable.
     """
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
         # Rows [_head, _tail) of the columns are the tracked mentions in arrival order (about time
-        # order); _ids holds their ids in the same order, _index maps an id to its row + _offset.
+        # order); _ids holds their ids, _index maps an id to its row + _offset.
         self._index: dict[str, int] = {}
-        self._ids: deque[str] = deque()
+        self._ids = np.empty(0, dtype=object)
         self._ts = np.empty(0, dtype=np.float64)
         self._reply = np.empty(0, dtype=np.float64)  # first reply time, nan while waiting
         self._plat = np.empty(0, dtype=np.uint16)  # code into _platforms
@@ -56,7 +56,8 @@ class ResponseTracker:
         self._offset = 0  # _index value of row 0
         self._platforms: list[str] = []
         self._codes: dict[str, int] = {}
-        self._replies: deque[float] = deque()  # times of first replies, arrival order
+        self._replies: list[float] = []  # times of first replies, arrival order, from _replies_head on
+        self._replies_head = 0
         self._latest = -math.inf
         self.replies_seen = 0
         """First replies matched so far (0: the stream carries no brand replies, figures stay empty)."""
@@ -126,9 +127,9 @@ class ResponseTracker:
         self._ts[row] = ts
         self._reply[row] = math.nan
         self._plat[row] = code
+        self._ids[row] = mention_id
         self._tail = row + 1
         self._index[mention_id] = row + self._offset
-        self._ids.append(mention_id)
         if ts > self._latest:
             self._latest = ts
         self._prune()
@@ -157,7 +158,7 @@ class ResponseTracker:
         """Copy the live rows to the front of new columns of `size` rows."""
         live = self._tail - self._head
         rows = slice(self._head, self._tail)
-        for name in ("_ts", "_reply", "_plat"):
+        for name in ("_ts", "_reply", "_plat", "_ids"):
             old = getattr(self, name)
             col = np.empty(size, dtype=old.dtype)
             col[:live] = old[rows]
@@ -171,7 +172,8 @@ class ResponseTracker:
         ts, ids, index = self._ts, self._ids, self._index
         head, tail = self._head, self._tail
         while tail > head and (tail - head > limit or ts[head] < horizon):
-            del index[ids.popleft()]
+            del index[ids[head]]
+            ids[head] = None
             if math.isnan(self._reply[head]):
                 self.forgotten += 1
             head += 1
@@ -182,10 +184,14 @@ class ResponseTracker:
 
     def _prune_replies(self) -> None:
         """Reply times only count for the recent reply rate: keep what a figure may still ask for."""
-        replies = self._replies
+        replies, head = self._replies, self._replies_head
         horizon = self._latest - max(self.max_age, self.window) - _RATE_WINDOW
-        while replies and (len(replies) > self.max_tracked or replies[0] < horizon):
-            replies.popleft()
+        while head < len(replies) and (len(replies) - head > self.max_tracked or replies[head] < horizon):
+            head += 1
+        if head > 1024 and head > len(replies) // 2:
+            del replies[:head]
+            head = 0
+        self._replies_head = head
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore; a checkpoint of the older record-per-mention layout is converted."""
@@ -197,7 +203,7 @@ class ResponseTracker:
         if records is not None:
             n = len(records)
             self._index = {k: i for i, k in enumerate(records)}
-            self._ids = deque(records)
+            self._ids = np.array(list(records), dtype=object)
             self._ts = np.fromiter((float(r[0]) for r in records.values()), np.float64, n)
             self._reply = np.fromiter((float(r[2]) for r in records.values()), np.float64, n)
             self._platforms, self._codes = [], {}
@@ -206,7 +212,7 @@ class ResponseTracker:
             self._platforms = list(self._codes)
             self._plat = np.fromiter((self._codes[str(r[1])] for r in records.values()), np.uint16, n)
             self._head, self._tail, self._offset = 0, n, 0
-            self._replies = deque(self._replies)
+            self._replies, self._replies_head = list(self._replies), 0
 
     # -- output -----------------------------------------------------------------------------------
 
@@ -259,9 +265,10 @@ class ResponseTracker:
 
     def _reply_rate(self, now: float) -> float:
         span = min(_RATE_WINDOW, self.window)
-        if not self._replies:
+        n = len(self._replies) - self._replies_head
+        if n <= 0:
             return 0.0
-        r = np.fromiter(self._replies, np.float64, len(self._replies))
+        r = np.fromiter(itertools.islice(self._replies, self._replies_head, None), np.float64, n)
         return int(((r > now - span) & (r <= now)).sum()) * 3600.0 / span
 
     def _forecast(self, now: float, ts: np.ndarray, reply: np.ndarray, backlog: int, median: float | None) -> str:

@@ -195,6 +195,28 @@ def crisisd_rate(
     marks: dict[str, float] = {}
     counts: dict[str, int] = {}
     threads: dict[str, dict[int, tuple[str, float]]] = {}
+    polled = {"s": 0.0}  # wall seconds the runner spent inside its consumer's poll
+
+    import daemon.kafka.runner as runner_module
+
+    make_consumer = runner_module.make_consumer
+
+    def timed_consumer(k: Any, **own: Any) -> Any:
+        consumer = make_consumer(k, **own)
+        if own.get("group_id") == k.group_id:  # the group consumer, not the changelog reader
+            inner = consumer.poll
+
+            def poll(*a: Any, **kw: Any) -> Any:
+                began = time.perf_counter()
+                try:
+                    return inner(*a, **kw)
+                finally:
+                    polled["s"] += time.perf_counter() - began
+
+            consumer.poll = poll
+        return consumer
+
+    runner_module.make_consumer = timed_consumer  # type: ignore[assignment]
 
     def watch() -> None:
         begin = time.perf_counter()
@@ -203,11 +225,13 @@ def crisisd_rate(
         marks["first"], marks["cpu_first"] = time.perf_counter(), time.process_time()
         threads["first"] = _threads_cpu()
         counts["first"] = runner.counters.consumed
+        marks["poll_first"] = polled["s"]
         while runner.counters.consumed < total and time.perf_counter() - begin < 900:
             time.sleep(0.005)
         marks["last"], marks["cpu_last"] = time.perf_counter(), time.process_time()
         threads["last"] = _threads_cpu()
         counts["last"] = runner.counters.consumed
+        marks["poll_last"] = polled["s"]
         runner.request_stop()
 
     marks["start"] = time.perf_counter()
@@ -219,7 +243,10 @@ def crisisd_rate(
 
         profiler = cProfile.Profile()
         profiler.enable()
-    runner.run()
+    try:
+        runner.run()
+    finally:
+        runner_module.make_consumer = make_consumer  # type: ignore[assignment]
     if profiler is not None:
         profiler.disable()
         _report_profile(profiler, client)
@@ -227,7 +254,9 @@ def crisisd_rate(
     # the first poll's batch is consumed before "first" is seen: rate over the rest
     n = counts["last"] - counts["first"]
     rate = Rate(n, marks["last"] - marks["first"], marks["cpu_last"] - marks["cpu_first"], _load())
-    return rate, marks["first"] - marks["start"], runner.counters, _cpu_split(threads["first"], threads["last"])
+    split = _cpu_split(threads["first"], threads["last"])
+    split["waiting in poll (wall)"] = marks["poll_last"] - marks["poll_first"]
+    return rate, marks["first"] - marks["start"], runner.counters, split
 
 
 def _report_profile(profiler: Any, client: str) -> None:
@@ -343,9 +372,11 @@ def main() -> int:
             f"{client:<14} crisisd / raw {r.per_s / same.per_s:7.1%} wall, {r.per_cpu_s / same.per_cpu_s:7.1%} CPU;"
             f"  crisisd / pipeline {r.per_s / pipe.per_s:7.1%} wall, {r.per_cpu_s / pipe.per_cpu_s:7.1%} CPU"
         )
+        waited = split.pop("waiting in poll (wall)")
         total = sum(split.values())
         shares = ", ".join(f"{k} {v:.1f}s ({v / max(total, 1e-9):.0%})" for k, v in split.items())
         print(f"{'':<14} CPU by thread: {shares}")
+        print(f"{'':<14} the runner waited in poll {waited:.2f}s of {r.wall:.1f}s ({waited / max(r.wall, 1e-9):.1%})")
         print(f"{'':<14} runner counters {counters}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
     return 0

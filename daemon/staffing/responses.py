@@ -19,6 +19,7 @@ Kaplan-Meier estimate rather than from the answered ones alone, which would look
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from typing import Any
@@ -31,6 +32,13 @@ from daemon.staffing.settings import StaffingSettings, parse_duration, parse_tar
 
 _RATE_WINDOW = 1800.0  # recent arrival and reply rates are measured over the last half hour
 _MAX_PLATFORMS = 1 << 16  # distinct platform names per brand; beyond, a mention gets the default target
+_FRESH_MIN = 1024  # ids kept as strings before the sorted index is rebuilt (more: a quarter of the rows)
+
+
+def _id_key(mention_id: str) -> int:
+    """A mention id's 64-bit key: blake2b, the same in every process (never Python's `hash`)."""
+    d = hashlib.blake2b(mention_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(d, "little")
 
 
 class ResponseTracker:
@@ -38,16 +46,20 @@ class ResponseTracker:
 
     Memory is bounded: at most `responses.max_tracked` mentions are remembered (the oldest go first)
     and mentions older than `responses.max_age` (event time) are forgotten. A tracked mention costs
-    its id in a dict plus 26 bytes of columns (id, time, first reply, platform code), and the figures
+    26 bytes of columns (id key, time, first reply, platform code) and 16 of index, and the figures
     are computed on those columns without a Python loop. Picklable.
     """
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
         # Rows [_head, _tail) of the columns are the tracked mentions in arrival order (about time
-        # order); _ids holds their ids, _index maps an id to its row + _offset.
-        self._index: dict[str, int] = {}
-        self._ids = np.empty(0, dtype=object)
+        # order). A mention's id is found through `_fresh` (id -> row + _offset) for the rows added
+        # since the index was last built, else by binary search of its 64-bit key in `_sorted_keys`
+        # (rebuilt from the live rows when `_fresh` grows): big brands hold no string per mention.
+        self._fresh: dict[str, int] = {}
+        self._keys = np.empty(0, dtype=np.uint64)  # _id_key of each row's id
+        self._sorted_keys = np.empty(0, dtype=np.uint64)
+        self._sorted_seq = np.empty(0, dtype=np.int64)  # row + _offset of each sorted key
         self._ts = np.empty(0, dtype=np.float64)
         self._reply = np.empty(0, dtype=np.float64)  # first reply time, nan while waiting
         self._plat = np.empty(0, dtype=np.uint16)  # code into _platforms
@@ -111,7 +123,10 @@ class ResponseTracker:
             self.observe_mention(m.id, m.ts, m.platform)
 
     def observe_mention(self, mention_id: str, ts: float, platform: str) -> None:
-        if mention_id in self._index or not math.isfinite(ts):
+        if not math.isfinite(ts):
+            return
+        key = _id_key(mention_id)
+        if self._find(mention_id, key) is not None:
             return
         code = self._codes.get(platform)
         if code is None:
@@ -127,19 +142,20 @@ class ResponseTracker:
         self._ts[row] = ts
         self._reply[row] = math.nan
         self._plat[row] = code
-        self._ids[row] = mention_id
+        self._keys[row] = key
         self._tail = row + 1
-        self._index[mention_id] = row + self._offset
+        self._fresh[mention_id] = row + self._offset
+        if len(self._fresh) > max(_FRESH_MIN, (self._tail - self._head) // 4):
+            self._build_index()
         if ts > self._latest:
             self._latest = ts
         self._prune()
 
     def observe_reply(self, in_reply_to: str, ts: float) -> None:
-        key = self._index.get(in_reply_to)
-        if key is None:
+        row = self._find(in_reply_to)
+        if row is None:
             self.unmatched_replies += 1
             return
-        row = key - self._offset
         first = float(self._reply[row])
         if not math.isnan(first):
             return  # only the first reply counts
@@ -147,6 +163,30 @@ class ResponseTracker:
         self._replies.append(ts)
         self.replies_seen += 1
         self._prune_replies()
+
+    def _find(self, mention_id: str, key: int | None = None) -> int | None:
+        """The row of a tracked mention, or None (`key`: its `_id_key`, when already computed)."""
+        seq = self._fresh.get(mention_id)
+        if seq is None:
+            keys = self._sorted_keys
+            if not len(keys):
+                return None
+            if key is None:
+                key = _id_key(mention_id)
+            i = int(keys.searchsorted(np.uint64(key)))
+            if i == len(keys) or int(keys[i]) != key:
+                return None
+            seq = int(self._sorted_seq[i])
+        row = seq - self._offset
+        return row if self._head <= row < self._tail else None  # else forgotten since
+
+    def _build_index(self) -> None:
+        """Sort the keys of the live rows; the ids added since need no string any more."""
+        keys = self._keys[self._head : self._tail]
+        order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[order]
+        self._sorted_seq = order.astype(np.int64) + (self._offset + self._head)
+        self._fresh = {}
 
     def _make_room(self) -> None:
         """Before appending to full columns: move the live rows to the front, doubling when needed."""
@@ -158,7 +198,7 @@ class ResponseTracker:
         """Copy the live rows to the front of new columns of `size` rows."""
         live = self._tail - self._head
         rows = slice(self._head, self._tail)
-        for name in ("_ts", "_reply", "_plat", "_ids"):
+        for name in ("_ts", "_reply", "_plat", "_keys"):
             old = getattr(self, name)
             col = np.empty(size, dtype=old.dtype)
             col[:live] = old[rows]
@@ -169,11 +209,9 @@ class ResponseTracker:
     def _prune(self) -> None:
         horizon = self._latest - max(self.max_age, self.window)
         limit = self.max_tracked
-        ts, ids, index = self._ts, self._ids, self._index
+        ts = self._ts
         head, tail = self._head, self._tail
         while tail > head and (tail - head > limit or ts[head] < horizon):
-            del index[ids[head]]
-            ids[head] = None
             if math.isnan(self._reply[head]):
                 self.forgotten += 1
             head += 1
@@ -202,8 +240,7 @@ class ResponseTracker:
             self.settings = settings
         if records is not None:
             n = len(records)
-            self._index = {k: i for i, k in enumerate(records)}
-            self._ids = np.array(list(records), dtype=object)
+            self._keys = np.fromiter((_id_key(k) for k in records), np.uint64, n)
             self._ts = np.fromiter((float(r[0]) for r in records.values()), np.float64, n)
             self._reply = np.fromiter((float(r[2]) for r in records.values()), np.float64, n)
             self._platforms, self._codes = [], {}
@@ -213,6 +250,7 @@ class ResponseTracker:
             self._plat = np.fromiter((self._codes[str(r[1])] for r in records.values()), np.uint16, n)
             self._head, self._tail, self._offset = 0, n, 0
             self._replies, self._replies_head = list(self._replies), 0
+            self._build_index()
 
     # -- output -----------------------------------------------------------------------------------
 

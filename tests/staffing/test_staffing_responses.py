@@ -8,6 +8,7 @@ import pytest
 
 from daemon.events import Mention
 from daemon.notification import ResponseFigures
+from daemon.staffing import responses
 from daemon.staffing.responses import ResponseTracker, _km_quantile
 from daemon.staffing.settings import StaffingSettings
 
@@ -179,7 +180,8 @@ def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: 
             replies.append(ts)
     old = {k: v for k, v in records.items() if float(v[0]) >= now - 3600.0}
     state = dict(vars(t))
-    for name in ("_index", "_ids", "_ts", "_reply", "_plat", "_head", "_tail", "_offset", "_platforms", "_codes"):
+    columns = ("_fresh", "_keys", "_sorted_keys", "_sorted_seq", "_ts", "_reply", "_plat")
+    for name in (*columns, "_head", "_tail", "_offset", "_platforms", "_codes"):
         state.pop(name)
     state["_records"] = dict(list(old.items())[-300:])
     state["settings"] = state.pop("_settings")
@@ -220,3 +222,20 @@ def test_settings_reload_changes_targets_at_once() -> None:
     assert t.figures(now=1800.0).target_attainment == 1.0  # twitter: 80/25m
     t.settings = msgspec.convert({"platforms": {"twitter": {"target": "80/15m"}}}, StaffingSettings)
     assert t.figures(now=1800.0).target_attainment == 0.0
+
+
+def test_the_sorted_id_index_finds_what_the_dict_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a big brand: most ids are found by binary search of their keys, not in a dict of strings
+    def run() -> tuple[ResponseFigures, int, int, int]:
+        t = _tracker(max_tracked=3000, max_age="6h", window="2h")
+        for i in range(20_000):
+            t.observe_mention(f"m{i}", 1.0 * i, ("twitter", "facebook")[i % 2])
+            t.observe_mention(f"m{i - 7}", 1.0 * i, "twitter")  # a duplicate delivery: ignored
+            if i % 3 == 0:
+                t.observe_reply(f"m{i - (i % 4000)}", 1.0 * i + 1)
+        assert len(t) == 3000
+        return t.figures(20_000.0), t.unmatched_replies, t.forgotten, t.replies_seen
+
+    indexed = run()
+    monkeypatch.setattr(responses, "_FRESH_MIN", 10**9)  # every id stays in the dict
+    assert run() == indexed

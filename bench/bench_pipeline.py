@@ -9,8 +9,9 @@ or your own JSONL file, read into memory first. Two densities:
 - `dense`: the same scenario at `--dense-scale` (1.0), only its busiest `--dense-hours` (1) of
   event time: klm's crisis at full volume beside the other brands' mornings, about 200 events per
   bucket (the load a daemon has to sustain when it matters). Every run starts from a snapshot of
-  a pipeline that has processed the stream before that hour (untimed), so the detectors are warm
-  and the crisis raises its incident as it would in a daemon that has been running.
+  a pipeline that has processed the stream before that hour (untimed), so its scorers, windows
+  and detectors carry the state of a daemon that has been running (with the defaults the hour
+  itself sends no notification: its per-bucket figures are mostly the detectors' and windows').
 
 and two language variants of each:
 

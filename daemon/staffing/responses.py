@@ -32,7 +32,7 @@ from daemon.staffing.settings import StaffingSettings, parse_duration, parse_tar
 
 _RATE_WINDOW = 1800.0  # recent arrival and reply rates are measured over the last half hour
 _MAX_PLATFORMS = 1 << 16  # distinct platform names per brand; beyond, a mention gets the default target
-_FRESH_MIN = 1024  # ids kept as strings before the sorted index is rebuilt (more: a quarter of the rows)
+_FRESH_MIN = 32  # ids kept as strings before the sorted index is rebuilt (more: a quarter of the rows)
 
 
 def _id_key(mention_id: str) -> int:

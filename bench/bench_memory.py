@@ -2,11 +2,11 @@
 
 Each point runs in a fresh child process (`--child`), so one point's garbage never inflates the
 next: it builds a `Pipeline`, feeds it synthetic events (valid JSON through `Pipeline.process`,
-`lang` given, 5 % brand replies answering a recent mention, a 50,000-word vocabulary so term
-tables are exercised), and reads VmRSS (resident now) and VmHWM (peak resident) from
-/proc/self/status before and after. Events are spread evenly over `--minutes` of event time
-(default 60), brands round-robin, authors cycling through `authors` distinct ids; the number of
-events is max(authors, 20 x brands, `--min-events`).
+`lang` given, 5 % brand replies answering a recent mention, a 50,000-word vocabulary that every
+brand draws from, so term tables are exercised at any number of brands), and reads VmRSS
+(resident now) and VmHWM (peak resident) from /proc/self/status before and after. Events are
+spread evenly over `--minutes` of event time (default 60), brands round-robin, authors cycling
+through `authors` distinct ids; the number of events is max(authors, 20 x brands, `--min-events`).
 
 The target: <= 500 MB at 10,000 brands and 1 million authors.
 
@@ -155,7 +155,7 @@ def child(
                 "kind": "reply",
             }
         else:
-            w = (i * 7919) % WORDS
+            w = (i * 7919 + (i // brands) * 104729) % WORDS  # every brand sees the whole vocabulary
             obj = {
                 "id": f"t:{i}",
                 "brand": brand,

@@ -9,7 +9,8 @@ through `crisisd score-series` (the daemon's detectors and incident tracker; ale
 opened or escalated), then ../shared/tools/nab_score.py scores the binary alerts (standard
 profile). Printed: the NAB score, windows hit, false alarms and each window's detection delay.
 
-Simulation: `crisisd simulate ash-crisis|normal --seed S --truth T` then `crisisd replay --json`;
+Simulation: `crisisd simulate ash-crisis|normal --seed S --truth T` then `crisisd replay --json`
+with each brand's time zone configured from the truth (as a deployment configures its brands);
 printed: the ash crisis' detection delay (event-time minutes from onset to `detected_at` of the
 first incident of the crisis brand at or after onset) and sev1/sev2 incidents in normal weeks.
 """
@@ -20,6 +21,7 @@ import argparse
 import concurrent.futures
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -93,33 +95,48 @@ def run_sim(seeds: list[int], normal_days: int, crisis_days: int) -> None:
         print("== simulation: `crisisd simulate` is not available yet; skipped")
         return
     print("== simulation (crisisd simulate + crisisd replay --json)")
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in seeds:
-            for scenario, days in (("ash-crisis", crisis_days), ("normal", normal_days)):
-                f = Path(tmp) / f"{scenario}-{seed}.jsonl"
-                truth = Path(tmp) / f"{scenario}-{seed}.truth.json"
-                r = _crisisd(
-                    "simulate", scenario, "--days", str(days), "--seed", str(seed), "-o", str(f), "--truth", str(truth)
-                )
-                if r.returncode != 0:
-                    print(f"  simulate {scenario} seed {seed} failed: {r.stderr.strip()}")
-                    continue
-                r = _crisisd("replay", str(f), "--json", "--dead-letter", str(Path(tmp) / "dl.jsonl"))
-                if r.returncode != 0:
-                    print(f"  replay {scenario} seed {seed} failed: {r.stderr.strip()}")
-                    continue
-                notes = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
-                opened = [n for n in notes if n.get("type") == "incident.opened"]
-                sev12 = [n for n in notes if n.get("severity") in ("sev1", "sev2")]
-                ids12 = sorted({n["incident_id"] for n in sev12})
-                t = json.loads(truth.read_text())
-                if scenario == "ash-crisis":
-                    print("  " + _crisis_line(seed, t, opened, ids12))
-                else:
-                    print(
-                        f"  normal     seed={seed} days={days}: incidents={len(opened)} "
-                        f"sev1/sev2={len(ids12)} {ids12[:5]}"
-                    )
+    runs = [
+        (seed, scenario, days)
+        for seed in seeds
+        for scenario, days in (("ash-crisis", crisis_days), ("normal", normal_days))
+    ]
+    with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        for line in pool.map(lambda run: _sim_one(Path(tmp), *run), runs):  # each run is its own processes
+            print("  " + line, flush=True)
+
+
+def _sim_one(tmp: Path, seed: int, scenario: str, days: int) -> str:
+    f = tmp / f"{scenario}-{seed}.jsonl"
+    truth = tmp / f"{scenario}-{seed}.truth.json"
+    r = _crisisd("simulate", scenario, "--days", str(days), "--seed", str(seed), "-o", str(f), "--truth", str(truth))
+    if r.returncode != 0:
+        return f"simulate {scenario} seed {seed} failed: {r.stderr.strip()}"
+    config = _brand_timezones(truth, tmp / f"{scenario}-{seed}.yaml")
+    dead = tmp / f"{scenario}-{seed}.dead.jsonl"
+    r = _crisisd("replay", str(f), "--config", str(config), "--json", "--dead-letter", str(dead))
+    f.unlink()  # a 28-day stream is about 1.5 GB
+    if r.returncode != 0:
+        return f"replay {scenario} seed {seed} failed: {r.stderr.strip()}"
+    notes = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    opened = [n for n in notes if n.get("type") == "incident.opened"]
+    sev12 = [n for n in notes if n.get("severity") in ("sev1", "sev2")]
+    ids12 = sorted({n["incident_id"] for n in sev12})
+    t = json.loads(truth.read_text())
+    if scenario == "ash-crisis":
+        return _crisis_line(seed, t, opened, ids12)
+    return f"normal     seed={seed} days={days}: incidents={len(opened)} sev1/sev2={len(ids12)} {ids12[:5]}"
+
+
+def _brand_timezones(truth: Path, config: Path) -> Path:
+    """A configuration with each simulated brand's daily curve in its audience's time zone, as a
+    deployment sets `detection.brands.<brand>.volume.timezone` (and as `crisisd demo` does): without
+    it, the daylight-saving switch moves a European brand's morning by an hour in UTC."""
+    brands = json.loads(truth.read_text())["brands"]
+    lines = ["detection:", "  brands:"]
+    for b in brands:
+        lines += [f"    {json.dumps(b['brand'])}:", "      volume:", f"        timezone: {json.dumps(b['tz'])}"]
+    config.write_text("\n".join(lines) + "\n")
+    return config
 
 
 def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str]) -> str:

@@ -18,6 +18,7 @@ from daemon.incidents import IncidentChange, IncidentTracker, iso_minute
 from daemon.notification import (
     NegativityFigures,
     Notification,
+    ResponseFigures,
     SampleMention,
     Timeline,
     VolumeFigures,
@@ -94,6 +95,7 @@ class BrandDetection:
     # -- notification object -------------------------------------------------------------------
     def _notification(self, c: IncidentChange, a: Assessment) -> Notification:
         resolved = c.type == "resolved"
+        figures = self.responses.figures(c.at)
         return Notification(
             type=_CHANGE_TYPES[c.type],  # type: ignore[arg-type]
             incident_id=c.incident_id,
@@ -111,7 +113,7 @@ class BrandDetection:
             top_terms=list(c.top_terms),
             languages={k: round(v, 3) for k, v in sorted(c.languages.items())},
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
-            staffing=None if resolved else self.planner.suggest(self._load(c)),
+            staffing=None if resolved else self.planner.suggest(self._load(c, figures)),
             seq=c.seq,
             summary=_summary(c),
             peak_per_hour=round(c.peak_per_hour, 1),
@@ -119,11 +121,11 @@ class BrandDetection:
             replies=c.replies,
             resolved_at=iso_minute(c.resolved_at) if c.resolved_at is not None else None,
             flags=list(c.flags),
-            responses=self.responses.figures(c.at),
+            responses=figures,
             timeline=self._timeline(a.seconds) if c.type != "updated" else None,
         )
 
-    def _load(self, c: IncidentChange) -> SurgeLoad:
+    def _load(self, c: IncidentChange, figures: ResponseFigures) -> SurgeLoad:
         platforms: dict[str, int] = {}
         intents: dict[str, int] = {}
         span = 0
@@ -144,7 +146,6 @@ class BrandDetection:
             hours = (recent[-1][0] - recent[0][0]) / 3600.0
             if hours > 0:
                 trend = (recent[-1][1] - recent[0][1]) / hours
-        figures = self.responses.figures(c.at)
         return SurgeLoad(
             mentions_per_hour=by_platform,
             intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},

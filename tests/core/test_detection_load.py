@@ -58,7 +58,7 @@ def test_recent_mix_keeps_counts_not_terms() -> None:
     last = d.recent[-1]
     assert last.by_platform == {"twitter": 19, "facebook": 2} and last.seconds == 60
     assert not hasattr(last, "terms")  # a closed bucket's terms and samples are not kept
-    load = d._load(_change(1200.0))
+    load = d._load(_change(1200.0), d.responses.figures(1200.0))
     assert sum(load.mentions_per_hour.values()) == 900.0
 
 
@@ -68,12 +68,12 @@ def test_checkpoint_with_old_bucket_mixes_gives_the_same_load() -> None:
     d = BrandDetection("klm", settings)
     for i in range(20):
         d.on_bucket(_bucket(60.0 * i, twitter=i, facebook=2))
-    expected = d._load(_change(1200.0))
+    expected = d._load(_change(1200.0), d.responses.figures(1200.0))
     old = pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
     old.recent.clear()
     for i in range(5, 20):
         b = _bucket(60.0 * i, twitter=i, facebook=2)
         old.recent.append(Bucket(b.brand, b.start, b.seconds, by_platform=b.by_platform, by_intent=b.by_intent))
-    assert old._load(_change(1200.0)) == expected
+    assert old._load(_change(1200.0), d.responses.figures(1200.0)) == expected
     again = pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))  # _Mix pickles
-    assert again._load(_change(1200.0)) == expected
+    assert again._load(_change(1200.0), again.responses.figures(1200.0)) == expected

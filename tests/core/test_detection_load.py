@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pickle
+import random
+from collections import deque
 
 from config.settings import load_settings
-from daemon.detection import BrandDetection
+from daemon.detection import BrandDetection, Mixes, _Mix
 from daemon.incidents import IncidentChange
 from daemon.windows import Bucket
 
@@ -55,9 +57,8 @@ def test_recent_mix_keeps_counts_not_terms() -> None:
     for i in range(20):
         d.on_bucket(_bucket(60.0 * i, twitter=i, facebook=2))
     assert len(d.recent) == 15
-    last = d.recent[-1]
-    assert last.by_platform == {"twitter": 19, "facebook": 2} and last.seconds == 60
-    assert not hasattr(last, "terms")  # a closed bucket's terms and samples are not kept
+    assert d.recent.totals() == ({"twitter": sum(range(5, 20)), "facebook": 30}, {"complaint": 180, "praise": 30})
+    assert not hasattr(d.recent, "terms")  # a closed bucket's terms and samples are not kept
     load = d._load(_change(1200.0), d.responses.figures(1200.0))
     assert sum(load.mentions_per_hour.values()) == 900.0
 
@@ -69,11 +70,50 @@ def test_checkpoint_with_old_bucket_mixes_gives_the_same_load() -> None:
     for i in range(20):
         d.on_bucket(_bucket(60.0 * i, twitter=i, facebook=2))
     expected = d._load(_change(1200.0), d.responses.figures(1200.0))
-    old = pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
-    old.recent.clear()
-    for i in range(5, 20):
-        b = _bucket(60.0 * i, twitter=i, facebook=2)
-        old.recent.append(Bucket(b.brand, b.start, b.seconds, by_platform=b.by_platform, by_intent=b.by_intent))
-    assert old._load(_change(1200.0), d.responses.figures(1200.0)) == expected
-    again = pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))  # _Mix pickles
+    for kind in (Bucket, _Mix):
+        state = dict(d.__dict__)
+        ring: deque[Bucket | _Mix] = deque(maxlen=15)
+        for i in range(3, 20):
+            b = _bucket(60.0 * i, twitter=i, facebook=2)
+            ring.append(b if kind is Bucket else _Mix(b))
+        state["recent"] = ring
+        old = BrandDetection.__new__(BrandDetection)
+        old.__setstate__(state)
+        assert isinstance(old.recent, Mixes) and len(old.recent) == 15
+        assert old._load(_change(1200.0), d.responses.figures(1200.0)) == expected
+    again = pickle.loads(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))  # Mixes pickles
     assert again._load(_change(1200.0), again.responses.figures(1200.0)) == expected
+
+
+def _reference(buckets: list[Bucket], maxlen: int) -> tuple[dict[str, int], dict[str, int]]:
+    """What the deque of per-bucket dicts summed (names in first-seen order)."""
+    platforms: dict[str, int] = {}
+    intents: dict[str, int] = {}
+    for b in buckets[-maxlen:]:
+        for k, v in b.by_platform.items():
+            platforms[k] = platforms.get(k, 0) + v
+        for k, v in b.by_intent.items():
+            intents[k] = intents.get(k, 0) + v
+    return platforms, intents
+
+
+def test_mixes_sum_like_the_dicts_they_replace_as_names_come_and_go() -> None:
+    rng = random.Random(7)
+    names = ["twitter", "facebook", "instagram", "complaint", "x"]  # a name can be a platform and an intent
+    for maxlen in (1, 3, 15):
+        m = Mixes(maxlen)
+        seen: list[Bucket] = []
+        for i in range(400):
+            quiet = rng.random() < 0.3  # empty buckets, runs of them included
+            pool = names[: rng.randint(1, len(names))]
+            bp = {} if quiet else {k: rng.randint(1, 50) for k in rng.sample(pool, rng.randint(0, len(pool)))}
+            bi = {} if quiet else {k: rng.randint(1, 9) for k in rng.sample(pool, rng.randint(0, len(pool)))}
+            b = Bucket("klm", 60.0 * i, 60, by_platform=bp, by_intent=bi)
+            m.append(b)
+            seen.append(b)
+            assert len(m) == min(i + 1, maxlen)
+            assert m.totals() == _reference(seen, maxlen)
+            assert len(m.platforms) + len(m.intents) <= len(names) * 2  # names no kept row counts leave
+            if i % 50 == 0:
+                m = pickle.loads(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))
+                assert m.totals() == _reference(seen, maxlen)

@@ -9,7 +9,8 @@ Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
   row is in use, up to `sketch_width`: a brand with a small vocabulary keeps a small sketch;
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
-  window, of the terms that have decayed to nothing.
+  window, of the terms that have decayed to nothing: a dict from term to position and an array
+  of doubles (no float object per term).
 
 A term's sketch cells come from a keyed blake2b hash (the same in every process, unlike `hash()`),
 computed once per term and kept in a bounded process-wide cache.
@@ -39,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -104,9 +106,11 @@ class TopicDetector(Detector):
         self._first: float | None = None
         self._last: float | None = None
         self._total = 0.0  # decayed authors, scaled like the sketch
-        # term -> recent author count decayed over the window, stored scaled by
-        # exp((t - _r_ref) / window) so that time passing costs nothing
-        self._recent: dict[str, float] = {}
+        # recent author count of term `t`, decayed over the window: _values[_index[t]], stored
+        # scaled by exp((t - _r_ref) / window) so that time passing costs nothing; positions
+        # follow the index's order (a term's first arrival since the table was last rebuilt)
+        self._index: dict[str, int] = {}
+        self._values = array("d")
         self._r_ref: float | None = None
         self._recent_total = 0.0  # decayed recent authors (stored scaled the same way)
         self._pruned_at: float | None = None  # when `_recent` was last cleared of faded terms
@@ -173,26 +177,26 @@ class TopicDetector(Detector):
 
     def read(self, bucket: Bucket) -> TopicReading:
         s = self.settings
-        if not self.warm or not (self._recent or bucket.terms):
+        if not self.warm or not (self._index or bucket.terms):
             return TopicReading(0.0, 0.0, False, (), self.warm)
         f = self._decay(bucket.start)
-        stored, terms = self._recent, bucket.terms
+        stored, values, terms = self._index, self._values, bucket.terms
         need = s.min_authors
         counts: dict[str, float] = {}
         for term, n in terms.items():
-            c = stored.get(term, 0.0) * f + n
+            i = stored.get(term)
+            c = (0.0 if i is None else values[i]) * f + n
             if c >= need:
                 counts[term] = c
         if stored and f > 0:
             # stored terms strong enough without this bucket: found with numpy, not a Python loop
-            values = np.fromiter(stored.values(), np.float64, len(stored))
-            strong = np.flatnonzero(values * f >= need)
+            strong = np.flatnonzero(np.frombuffer(values, np.float64) * f >= need)
             if len(strong):
                 names = list(stored)
                 for i in strong.tolist():
                     term = names[i]
                     if term not in terms:
-                        counts[term] = stored[term] * f
+                        counts[term] = values[i] * f
         authors = self._recent_total * f + _authors(bucket)
         correction = math.log10(max(len(stored) + len(terms), 1))
         scored = []
@@ -230,30 +234,41 @@ class TopicDetector(Detector):
         exponent = (t - self._r_ref) / self._window()
         if exponent > _RESCALE_EXP:  # renormalise the stored values (rare)
             g = math.exp(-exponent)
-            self._recent = {k: v * g for k, v in self._recent.items() if v * g >= _MIN_RECENT}
+            self._keep([(k, v * g) for k, v in zip(self._index, self._values, strict=True) if v * g >= _MIN_RECENT])
             self._recent_total *= g
             self._r_ref, exponent = t, 0.0
         scale = math.exp(exponent)
-        recent = self._recent
+        index, values = self._index, self._values
         intern = sys.intern  # one string per term for all brands, not one per brand and bucket
         for term, n in bucket.terms.items():
-            v = recent.get(term)
-            if v is None:
-                recent[intern(term)] = n * scale
+            i = index.get(term)
+            if i is None:
+                index[intern(term)] = len(values)
+                values.append(n * scale)
             else:
-                recent[term] = v + n * scale
+                values[i] = values[i] + n * scale
         self._recent_total += _authors(bucket) * scale
         limit = self.settings.candidates
         floor = _MIN_RECENT * scale
-        if len(recent) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
-            keep = sorted(((v, k) for k, v in recent.items() if v >= floor), reverse=True)[:limit]
-            self._recent = {k: v for v, k in keep}
+        if len(index) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
+            keep = sorted(((v, k) for k, v in zip(index, values, strict=True) if v >= floor), reverse=True)[:limit]
+            self._keep([(k, v) for v, k in keep])
             self._pruned_at = t
         elif self._pruned_at is None or t - self._pruned_at >= self._window():
             # once per window: forget the terms that have faded (a quiet brand keeps few)
-            if any(v < floor for v in recent.values()):
-                self._recent = {k: v for k, v in recent.items() if v >= floor}
+            if values and bool((np.frombuffer(values, np.float64) < floor).any()):
+                self._keep([(k, v) for k, v in zip(index, values, strict=True) if v >= floor])
             self._pruned_at = t
+
+    def _keep(self, items: list[tuple[str, float]]) -> None:
+        """Rebuild the heavy-hitter table from (term, stored value) pairs, in that order."""
+        self._index = {k: i for i, (k, _) in enumerate(items)}
+        self._values = array("d", [v for _, v in items])
+
+    @property
+    def _recent(self) -> dict[str, float]:
+        """The heavy-hitter table as a dict, term -> stored value (tests, inspection)."""
+        return dict(zip(self._index, self._values, strict=True))
 
     def learn_one(self, bucket: Bucket) -> None:
         t = bucket.start
@@ -285,9 +300,13 @@ class TopicDetector(Detector):
             self._grow()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Checkpoints written before the sketch was float32, lazy and adaptive restore as they were."""
+        """Checkpoints written before the sketch was float32, lazy and adaptive, or before the
+        heavy-hitter table was an index and an array (a dict of floats), restore as they were."""
         state.setdefault("_pruned_at", None)
+        recent = state.pop("_recent", None)
         self.__dict__.update(state)
+        if recent is not None:
+            self._keep(list(recent.items()))
 
 
 def _poisson_surprises(xs: list[float], mus: list[float]) -> list[float]:

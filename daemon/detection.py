@@ -31,6 +31,7 @@ from detectors.brand import Assessment, BrandDetector
 if TYPE_CHECKING:
     from config.settings import Settings
     from daemon.enrich import TextScore
+    from daemon.staffing.settings import StaffingSettings
 
 # Buckets over which the current load mix (platforms, intents) is measured for staffing.
 _LOAD_SPAN = 15
@@ -45,8 +46,7 @@ class BrandDetection:
         self.detector = BrandDetector(settings.detection, seed=0, brand=brand)
         self.tracker = IncidentTracker(settings.detection)
         self.responses = ResponseTracker(settings.staffing)
-        self.planner = StaffingPlanner(settings.staffing)
-        self.actionable_intents = frozenset(settings.staffing.actionable_intents)
+        self.planner, self.actionable_intents = _staffing(settings.staffing)
         self.history = History(settings.pipeline.timeline_buckets)
         self.recent = Mixes(_LOAD_SPAN)  # recent buckets' platform and intent counts, for the staffing load
 
@@ -66,9 +66,8 @@ class BrandDetection:
             self.detector.settings = settings.detection.for_brand(self.brand)
         self.tracker.settings = settings.detection
         self.tracker._effective.clear()
-        self.planner = StaffingPlanner(settings.staffing)
+        self.planner, self.actionable_intents = _staffing(settings.staffing)
         self.responses.settings = settings.staffing
-        self.actionable_intents = frozenset(settings.staffing.actionable_intents)
 
     def observe_mention(self, m: Mention, score: TextScore) -> None:
         if score.intent in self.actionable_intents:  # only these wait for a reply
@@ -161,6 +160,20 @@ class BrandDetection:
             negativity_share=[round(x[4], 3) for x in h],
             baseline_negativity_share=[round(x[5], 3) for x in h],
         )
+
+
+_STAFFING: dict[int, tuple[StaffingSettings, StaffingPlanner, frozenset[str]]] = {}
+
+
+def _staffing(settings: StaffingSettings) -> tuple[StaffingPlanner, frozenset[str]]:
+    """The planner and the actionable intents of these settings, one pair shared by every brand
+    (the planner keeps nothing but its settings)."""
+    hit = _STAFFING.get(id(settings))
+    if hit is None or hit[0] is not settings:
+        if len(_STAFFING) >= 8:  # reloads replace the settings: keep the latest few
+            _STAFFING.clear()
+        hit = _STAFFING[id(settings)] = (settings, StaffingPlanner(settings), frozenset(settings.actionable_intents))
+    return hit[1], hit[2]
 
 
 class History:

@@ -3,8 +3,11 @@
 One crisis is one incident:
 
 - *open* when a signal has fired for `open_buckets` consecutive buckets (two by default: a burst
-  gone by the next bucket is not a crisis), or at once when a signal's surprise reaches
-  `instant_factor` times its firing level;
+  gone by the next bucket is not a crisis) and is either corroborated by a second firing signal
+  (volume with negativity or an emerging topic) or has stayed elevated `confirm_minutes` of event
+  time after it first fired (a lone signal: one viral repost or a bot's flush is gone within
+  minutes, whatever the bucket width), or at once when a signal's surprise reaches `instant_factor` times its
+  firing level;
   the incident combines every signal that fires while it is open (volume, negativity, topic) and
   its id names the first: ``<brand>-<YYYYMMDDTHHMM>Z-<signal>`` from `started_at`;
 - *updated* only when something a responder acts on changes: severity escalates (never
@@ -28,8 +31,8 @@ close (event time) of the bucket that opened it, so a replay gives the same ids 
 ...     changes += tr.step(b, det.update(b))
 >>> [(c.type, c.incident_id, c.severity) for c in changes if c.reason != "load"]  # doctest: +NORMALIZE_WHITESPACE
 [('opened', 'acme-19700102T0100Z-volume', 'sev2'), ('resolved', 'acme-19700102T0100Z-volume', 'sev2')]
->>> round(changes[0].ratio, 1), changes[0].detected_at - changes[0].started_at  # confirmed by a 2nd bucket
-(5.7, 120.0)
+>>> round(changes[0].ratio, 1), changes[0].detected_at - changes[0].started_at  # volume alone: 15 minutes
+(3.5, 900.0)
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Literal
 
 from daemon.windows import Bucket, Sample, sample_weight
 from detectors.brand import SIGNALS, Assessment, severity_rank
-from detectors.settings import DetectionSettings, Severity
+from detectors.settings import DetectionSettings, IncidentSettings, Severity
 
 ChangeType = Literal["opened", "updated", "resolved"]
 MAX_SAMPLES = 5
@@ -146,6 +149,7 @@ class _BrandState:
     streak: int = 0  # consecutive elevated (not quiet) buckets while idle
     since: float | None = None  # where the streak's anomaly began
     peak: Severity | None = None  # the streak's highest severity so far
+    fired: float | None = None  # where the firing span of the streak's first firing bucket began
     run: _Run = field(default_factory=_Run)
     last_activity: float = float("-inf")  # end of the last non-quiet bucket after a resolution
     last_severity: Severity | None = None  # of the last resolved incident
@@ -177,7 +181,7 @@ class IncidentTracker:
         s = self._settings(a.brand).incidents
         inc = st.incident
         if inc is None:
-            return self._idle(st, bucket, a, s.open_buckets, s.instant_factor, s.cooldown_minutes * 60)
+            return self._idle(st, bucket, a, s)
         st.run.add(a)
         if not a.quiet:
             inc.quiet_seconds = 0.0
@@ -198,7 +202,7 @@ class IncidentTracker:
             st.last_severity = inc.severity
             st.run = _Run()
             st.streak = 0
-            st.since = st.peak = None
+            st.since = st.peak = st.fired = None
             return [change]
         reason = ""
         previous = inc.severity
@@ -227,17 +231,15 @@ class IncidentTracker:
         st: _BrandState,
         bucket: Bucket,
         a: Assessment,
-        open_buckets: int,
-        instant_factor: float,
-        cooldown: float,
+        s: IncidentSettings,
     ) -> list[IncidentChange]:
         if a.quiet:
             st.streak = 0
-            st.since = st.peak = None
+            st.since = st.peak = st.fired = None
             st.run = _Run()
             return []
         st.run.add(a)
-        in_cooldown = a.end - st.last_activity < cooldown
+        in_cooldown = a.end - st.last_activity < s.cooldown_minutes * 60
         st.streak += 1
         began = a.elevated_since if a.elevated_since is not None else a.start
         st.since = began if st.since is None else min(st.since, began)
@@ -246,13 +248,23 @@ class IncidentTracker:
         if severity_rank(a.severity) > severity_rank(st.peak):
             st.peak = a.severity
         severity: Severity = st.peak or a.severity
+        fired = getattr(st, "fired", None)  # (absent from checkpoints of older versions)
+        if fired is None:
+            st.fired = fired = _firing_since(a)
+        started = st.since if st.since is not None else a.start
         # score = surprise / (surprise + level): at least instant_factor x level opens at once
-        if st.streak < open_buckets and a.score < instant_factor / (instant_factor + 1.0):
+        instant = a.score >= s.instant_factor / (s.instant_factor + 1.0)
+        # otherwise the anomaly must persist (open_buckets), and be corroborated by a second signal
+        # or have been significant for confirm_minutes of event time (a lone signal's burst is
+        # gone by then): counted from where the span that first fired began, so a long span
+        # firing is evidence of a long excess already
+        corroborated = len(a.signals) >= 2
+        lasted = a.end - fired >= s.confirm_minutes * 60
+        if not instant and (st.streak < s.open_buckets or not (corroborated or lasted)):
             return []
         if in_cooldown and severity_rank(severity) <= severity_rank(st.last_severity):
             st.last_activity = a.end  # the same trouble: the cool-down goes on
             return []
-        started = st.since if st.since is not None else a.start
         primary = next(s for s in SIGNALS if s in a.signals)
         stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(started))
         st.count += 1
@@ -317,6 +329,16 @@ class IncidentTracker:
             previous_severity=previous,
             reason=reason,
         )
+
+
+def _firing_since(a: Assessment) -> float:
+    """Start of the longest span a firing signal of this bucket fired on."""
+    spans = [1]
+    if "volume" in a.signals:
+        spans.append(a.volume.span_buckets)
+    if "negativity" in a.signals:
+        spans.append(a.negativity.span_buckets)
+    return a.start - (max(spans) - 1) * a.seconds
 
 
 def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, ...]:

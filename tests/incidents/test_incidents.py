@@ -58,8 +58,9 @@ def calm(i: int) -> tuple[Bucket, Assessment]:
 
 
 def crisis(
-    i: int, sev: str = "sev2", signals: tuple[str, ...] = ("volume",), m: int = 100
+    i: int, sev: str = "sev2", signals: tuple[str, ...] = ("volume", "negativity"), m: int = 100
 ) -> tuple[Bucket, Assessment]:
+    """A firing bucket; two signals by default (corroborated: confirmed by `open_buckets` alone)."""
     return assess(i, surprise=12.0, severity=sev, signals=signals, mentions=m, negative=m // 2)
 
 
@@ -96,6 +97,30 @@ def test_a_burst_gone_by_the_next_bucket_opens_nothing_unless_overwhelming() -> 
     steps = [calm(0), assess(1, surprise=4.0), crisis(2)]
     (c,) = run(tr, steps)
     assert c.type == "opened" and c.started_at == T0 + 60 and c.detected_at == T0 + 180
+
+
+def lone(i: int, seconds: int = 60, firing: bool = True) -> tuple[Bucket, Assessment]:
+    """A firing bucket of the volume signal alone (or a calm one), `seconds` wide."""
+    if firing:
+        b, a = assess(i, surprise=12.0, severity="sev2", signals=("volume",), mentions=100, negative=20)
+    else:
+        b, a = calm(i)
+    start = T0 + i * seconds
+    return replace(b, start=start, seconds=seconds), replace(a, start=start, end=start + seconds, seconds=seconds)
+
+
+def test_a_lone_signal_must_last_confirm_minutes_of_event_time() -> None:
+    for seconds in (60, 300):  # 1-minute and 5-minute buckets confirm alike
+        n = 15 * 60 // seconds  # buckets in the default 15 minutes
+        tr = IncidentTracker()
+        short = [lone(i, seconds, firing=i < n - 1) for i in range(n + 5)]
+        assert run(tr, short) == []  # gone before a quarter of an hour
+        tr = IncidentTracker()
+        (c,) = [c for c in run(tr, [lone(i, seconds) for i in range(n + 3)]) if c.type == "opened"]
+        assert c.signals == ("volume",) and c.detected_at - c.started_at == 15 * 60
+    tr = IncidentTracker(DetectionSettings(incidents=IncidentSettings(confirm_minutes=0)))
+    (c,) = [c for c in run(tr, [lone(i) for i in range(5)]) if c.type == "opened"]
+    assert c.detected_at == T0 + 120  # without it: open_buckets alone
 
 
 def test_hysteresis_elevated_but_not_firing_keeps_it_open() -> None:

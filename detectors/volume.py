@@ -4,7 +4,8 @@ The expected count of a bucket is ``level x hour_of_day[h] x day_of_week[d]``, a
 (exponentially weighted, with fast 1/n rates during warm-up). Counts are negative binomial around it:
 variance = mu + dispersion x mu^2, the dispersion learned from the residuals (moment estimator),
 so the same threshold is sound for one mention an hour (Poisson-like) and thousands a minute
-(dominated by the relative error). Each bucket tests several spans (the last 1, 5, 15 minutes by
+(dominated by the relative error); the dispersion is a bounded-influence (winsorised) moment
+estimate, so bursts do not inflate it. Each bucket tests several spans (the last 1, 5, 15 minutes by
 default): the sum of observed counts against the sum of expectations, the upper tail probability as
 a surprise, Bonferroni-corrected for the number of spans, gated by an effect size (ratio and
 minimum mentions) so tiny but "significant" wiggles of huge brands never fire.
@@ -37,9 +38,16 @@ from detectors.settings import VolumeSettings
 from detectors.stats import nb_surprise
 
 _PRIOR_DISPERSION = 0.1
+# Huber's k: a span's squared residual teaches the dispersion at most k^2 x its current variance.
+# Deliberately not rescaled to Gaussian consistency: the dispersion describes the bulk of the
+# counts (what a normal hour looks like), the heavy tail of bursts is left to the adaptive firing
+# level (peaks over threshold), instead of inflating the variance for every time scale. For a
+# sparse brand (a few mentions a bucket) the Poisson part dominates the capped residual and the
+# estimate tends to `min_dispersion`: Poisson in the bulk, the bursts again left to the firing level.
+_WINSOR_K2 = 1.5**2
 _DISPERSION_HALF_LIFE_HOURS = 24.0
 _EP_PRIOR_RATE = 0.05  # episodes a day before any data
-_EP_PRIOR_DAYS = 20.0
+_EP_PRIOR_DAYS = 5.0  # the prior rate weighs a few days: a bursty brand's own episodes soon outweigh it
 _EP_PRIOR_EXCESS = 5.0
 _EP_MAX_EXCESS = 50.0  # one monster event must not deafen the brand
 _EPISODE_GAP_SECONDS = 3600.0
@@ -332,7 +340,11 @@ class VolumeDetector(Detector):
             self._n_disp += 1
             a = max(self._a_disp, 1.0 / (self._n_disp + 1))
             for j, (obs, exp) in enumerate(totals):
-                self._e2[j] += a * ((obs - exp) ** 2 - exp - self._e2[j])
+                # bounded influence (winsorised at k sigmas of the current variance): a burst
+                # moves the dispersion by a bounded step, so a noisy hour does not deafen the
+                # brand's long spans for a day; the bursts' tail is `firing_level`'s business
+                r2 = min((obs - exp) ** 2, _WINSOR_K2 * (exp + self.span_dispersion(j) * exp * exp))
+                self._e2[j] += a * (r2 - exp - self._e2[j])
                 self._m2[j] += a * (exp * exp - self._m2[j])
         if s.seasonality:
             season = mu / max(self.level, 1e-9) if self.level > 0 else 1.0

@@ -52,6 +52,16 @@ def test_volume_level_shift_is_learned_eventually() -> None:
     assert not any(fired[-DAY:])  # no paging forever
 
 
+def test_volume_a_learned_burst_moves_the_dispersion_by_a_bounded_step() -> None:
+    det = VolumeDetector(seed=0)  # the burst falls in the burn-in: it is learned, not kept out
+    for i, b in enumerate(stream(6, DAY + 60, 20.0, dispersion=0.02)):
+        if i >= DAY:
+            b.mentions *= 3  # one noisy hour
+        det.update(b)
+    # winsorised moments: a plain moment estimate would be near 1 (variance ~ mu^2, deaf for a day)
+    assert det.span_dispersion(0) < 0.4
+
+
 def test_negativity_rise_with_flat_volume_fires_small_counts_do_not() -> None:
     det = NegativityDetector(seed=0)
     bs = list(stream(4, W + 60, 30.0, neg_share=0.25))

@@ -28,8 +28,10 @@ False
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.windows import Bucket
@@ -115,21 +117,24 @@ class VolumeDetector(Detector):
         self.first_t: float | None = None
         self.n = 0
         self.level = 0.0
-        self.hod = [1.0] * 24
-        self.dow = [1.0] * 7
+        # flat arrays of doubles, not lists of float objects (memory: one per brand)
+        self.hod = array("d", [1.0] * 24)
+        self.dow = array("d", [1.0] * 7)
         # ratio-of-sums estimates: factor = (observed + prior) / (expected without it + prior)
-        self._hod_num = [0.0] * 24
-        self._hod_den = [0.0] * 24
-        self._dow_num = [0.0] * 7
-        self._dow_den = [0.0] * 7
+        self._hod_num = array("d", bytes(8 * 24))
+        self._hod_den = array("d", bytes(8 * 24))
+        self._dow_num = array("d", bytes(8 * 7))
+        self._dow_den = array("d", bytes(8 * 7))
         self._spans: list[int] = []
         # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
         self._n_disp = 0
         self._tz_cache: list[float | None] = [None, 0.0]
         self._e2: list[float] = []
         self._m2: list[float] = []
-        # ring of the previous buckets' (clipped observed, expected) and running sums per span
-        self._ring: list[tuple[float, float]] = []
+        # ring of the previous buckets' (clipped observed, expected), interleaved in one flat array
+        # (slot i at [2i], [2i + 1]: 16 bytes a slot, where a list of tuples took ~128), and the
+        # running sums per span
+        self._ring = array("d")
         self._head = 0
         self._filled = 0
         self._sum_o: list[float] = []
@@ -155,7 +160,7 @@ class VolumeDetector(Detector):
         k = len(spans)
         self._e2, self._m2 = [0.0] * k, [0.0] * k
         self._sum_o, self._sum_e = [0.0] * k, [0.0] * k
-        self._ring = [(0.0, 0.0)] * max(1, max(spans) - 1)
+        self._ring = array("d", bytes(16 * max(1, max(spans) - 1)))
         per_hour = 3600 / seconds
         self._a_level = _alpha(s.level_half_life_hours * per_hour)
         self._a_hod = _alpha(s.seasonal_half_life_days * per_hour)  # a slot sees per_hour updates a day
@@ -293,17 +298,20 @@ class VolumeDetector(Detector):
         mu = max(self.expected(bucket.start), 1e-6)
         xc = self._clip(float(bucket.mentions), mu)
         self._totals = (bucket.start, self._span_totals(xc, mu))
-        ring, size = self._ring, len(self._ring)
+        ring = self._ring
+        size = len(ring) // 2
         for j, span in enumerate(self._spans):
             if span <= 1:
                 continue
             self._sum_o[j] += xc
             self._sum_e[j] += mu
             if self._filled >= span - 1:  # the bucket leaving this span's previous (span - 1)
-                o, e = ring[(self._head - (span - 1)) % size]
-                self._sum_o[j] -= o
-                self._sum_e[j] -= e
-        ring[self._head] = (xc, mu)
+                i = 2 * ((self._head - (span - 1)) % size)
+                self._sum_o[j] -= ring[i]
+                self._sum_e[j] -= ring[i + 1]
+        i = 2 * self._head
+        ring[i] = xc
+        ring[i + 1] = mu
         self._head = (self._head + 1) % size
         self._filled = min(self._filled + 1, size)
         self._pushes += 1
@@ -311,12 +319,25 @@ class VolumeDetector(Detector):
             self._resum()
 
     def _resum(self) -> None:
-        size = len(self._ring)
+        ring = self._ring
+        size = len(ring) // 2
         for j, span in enumerate(self._spans):
             k = min(span - 1, self._filled)
-            items = [self._ring[(self._head - 1 - i) % size] for i in range(k)]
-            self._sum_o[j] = sum(o for o, _ in items)
-            self._sum_e[j] = sum(e for _, e in items)
+            slots = [2 * ((self._head - 1 - i) % size) for i in range(k)]  # newest first, as summed before
+            self._sum_o[j] = sum(ring[i] for i in slots)
+            self._sum_e[j] = sum(ring[i + 1] for i in slots)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # checkpoints before the flat layout hold the ring as a list of (observed, expected) tuples
+        # and the seasonal factors as lists of floats: same doubles, converted in place
+        ring = state.get("_ring")
+        if isinstance(ring, list):
+            state["_ring"] = array("d", [v for pair in ring for v in pair])
+        for name in ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den"):
+            v = state.get(name)
+            if isinstance(v, list):
+                state[name] = array("d", v)
+        self.__dict__.update(state)
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:

@@ -149,7 +149,7 @@ class _BrandState:
     streak: int = 0  # consecutive elevated (not quiet) buckets while idle
     since: float | None = None  # where the streak's anomaly began
     peak: Severity | None = None  # the streak's highest severity so far
-    fired: float | None = None  # where the firing span of the streak's first firing bucket began
+    fired: float | None = None  # streak's first bucket: start of its longest firing span, else its own start
     run: _Run = field(default_factory=_Run)
     last_activity: float = float("-inf")  # end of the last non-quiet bucket after a resolution
     last_severity: Severity | None = None  # of the last resolved incident
@@ -332,7 +332,7 @@ class IncidentTracker:
 
 
 def _firing_since(a: Assessment) -> float:
-    """Start of the longest span a firing signal of this bucket fired on."""
+    """Start of the longest span a firing signal of this bucket fired on (the bucket's own start if none fired)."""
     spans = [1]
     if "volume" in a.signals:
         spans.append(a.volume.span_buckets)

@@ -25,8 +25,9 @@ False
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from dataclasses import dataclass
+from typing import Any
 
 from daemon.windows import Bucket
 from detectors.base import Detector, score_from_surprise
@@ -62,7 +63,14 @@ class NegativityDetector(Detector):
         self.neg = 0.0  # decayed negatives
         self.total = 0.0  # decayed mentions
         self.seen = 0  # mentions ever learned
-        self._recent: deque[tuple[int, int]] = deque()
+        # the last buckets' (negative, mentions) as running totals in two rings of int64: the sum
+        # over any span is one subtraction, and a brand holds 16 bytes per bucket, not two objects
+        self._cum_k = 0
+        self._cum_n = 0
+        self._ring_k = array("q", [0])
+        self._ring_n = array("q", [0])
+        self._head = 0  # ring position of the latest running totals
+        self._stored = 0  # buckets held (at most the longest span)
         self._spans: list[int] = []
         self._decay = 1.0
         # per span: EWMAs of (k - n p)^2 - n p (1 - p) and n (n - 1) p (1 - p): the intra-span
@@ -75,7 +83,9 @@ class NegativityDetector(Detector):
         s = self.settings
         self.bucket_seconds = seconds
         self._spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
-        self._recent = deque(maxlen=max(self._spans))
+        self._cum_k = self._cum_n = self._head = self._stored = 0
+        self._ring_k = array("q", [0]) * (max(self._spans) + 1)
+        self._ring_n = array("q", [0]) * (max(self._spans) + 1)
         self._decay = 0.5 ** (seconds / (s.baseline_half_life_hours * 3600))
         self._v1 = [0.0] * len(self._spans)
         self._v2 = [0.0] * len(self._spans)
@@ -99,14 +109,12 @@ class NegativityDetector(Detector):
         if not self.warm:
             share = bucket.negative / bucket.mentions if bucket.mentions else 0.0
             return NegativityReading(0.0, 0.0, False, share, p0, 1, bucket.negative, bucket.mentions, False)
-        recent = list(self._recent)
         correction = math.log10(len(self._spans))
         best = (0.0, 1, bucket.negative, bucket.mentions)
         for span in self._spans:
-            k, n = bucket.negative, bucket.mentions
-            for kk, nn in recent[len(recent) - (span - 1) :] if span > 1 else ():
-                k += kk
-                n += nn
+            k, n = self._last(span - 1)
+            k += bucket.negative
+            n += bucket.mentions
             if n == 0 or k < s.min_negative or k / n < p0 + s.min_delta:
                 continue
             m = self.strength(self._spans.index(span))
@@ -135,7 +143,24 @@ class NegativityDetector(Detector):
     def observe(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
             self._configure(bucket.seconds)
-        self._recent.append((bucket.negative, bucket.mentions))
+        self._push(bucket.negative, bucket.mentions)
+
+    def _push(self, negative: int, mentions: int) -> None:
+        self._cum_k += negative
+        self._cum_n += mentions
+        size = len(self._ring_k)
+        self._head = (self._head + 1) % size
+        self._ring_k[self._head] = self._cum_k
+        self._ring_n[self._head] = self._cum_n
+        self._stored = min(self._stored + 1, size - 1)
+
+    def _last(self, m: int) -> tuple[int, int]:
+        """(negatives, mentions) over the last `m` stored buckets (fewer if fewer are held)."""
+        m = min(m, self._stored)
+        if m <= 0:
+            return 0, 0
+        i = (self._head - m) % len(self._ring_k)
+        return self._cum_k - self._ring_k[i], self._cum_n - self._ring_n[i]
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
@@ -143,15 +168,25 @@ class NegativityDetector(Detector):
         if self.warm:  # learn how much spans stray from the baseline share (overdispersion)
             p0 = self.baseline_share
             q = p0 * (1.0 - p0)
-            recent = list(self._recent)  # `observe` already appended this bucket
             a = max(self._a_var, 1.0 / (self._n_var + 1))
             for j, span in enumerate(self._spans):
-                part = recent[-span:]
-                k = sum(x for x, _ in part)
-                n = sum(y for _, y in part)
+                k, n = self._last(span)  # `observe` already stored this bucket
                 self._v1[j] += a * ((k - n * p0) ** 2 - n * q - self._v1[j])
                 self._v2[j] += a * (n * (n - 1) * q - self._v2[j])
             self._n_var += 1
         self.neg = self.neg * self._decay + bucket.negative
         self.total = self.total * self._decay + bucket.mentions
         self.seen += bucket.mentions
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Checkpoints written when the recent buckets were a deque of (negative, mentions) pairs
+        restore into the rings."""
+        recent = state.pop("_recent", None)
+        self.__dict__.update(state)
+        if recent is not None:
+            self._cum_k = self._cum_n = self._head = self._stored = 0
+            size = (recent.maxlen or len(recent)) + 1
+            self._ring_k = array("q", [0]) * size
+            self._ring_n = array("q", [0]) * size
+            for k, n in recent:
+                self._push(k, n)

@@ -153,8 +153,11 @@ def partition_of(key: bytes, partitions: int) -> int:
 
 def run_group(
     bootstrap: str, topic: str, total: int, replicas: int, timeout: float, client: str = "kafka-python"
-) -> tuple[float, float, list[int]]:
-    """(events/s, startup seconds, exit codes) for `replicas` processes in a new group."""
+) -> tuple[float, float, list[int], float, float]:
+    """(events/s, startup seconds, exit codes, CPUs busy, events per CPU-second) for `replicas`
+    processes in a new group, the last two over the same window as the rate: CPUs busy near the
+    free cores means the group is CPU-bound; events per CPU-second flat across replica counts
+    means the replicas add no work of their own (on a shared machine, this one is the steadier)."""
     state = tempfile.mkdtemp(prefix=f"bench-scaleout-{replicas}-")
     group = f"{topic}-g{replicas}"
     env = dict(os.environ)
@@ -180,15 +183,16 @@ def run_group(
         cmd = [sys.executable, "-m", "daemon.cli", "run", "--notify-file", os.path.join(state, "notified.jsonl")]
         procs.append((subprocess.Popen(cmd, cwd=REPO, env=env_r, stdout=log, stderr=log), log))
     first_at = first_n = None
+    cpu0 = cpu1 = float("nan")
     done_at = None
     try:
         while time.perf_counter() - started < timeout:
             n = committed()
             now = time.perf_counter()
             if n > 0 and first_at is None:
-                first_at, first_n = now, n
+                first_at, first_n, cpu0 = now, n, _cpu_seconds(p.pid for p, _ in procs)
             if n >= total:
-                done_at = now
+                done_at, cpu1 = now, _cpu_seconds(p.pid for p, _ in procs)
                 break
             if any(p.poll() is not None for p, _ in procs):
                 break
@@ -207,9 +211,23 @@ def run_group(
         committed.close()
     if first_at is None or done_at is None or first_n is None:
         print(f"  {replicas} replicas did not finish (logs in {state})", flush=True)
-        return 0.0, float("nan"), codes
+        return 0.0, float("nan"), codes, float("nan"), float("nan")
     rate = (total - first_n) / max(1e-9, done_at - first_at)
-    return rate, first_at - started, codes
+    busy = (cpu1 - cpu0) / max(1e-9, done_at - first_at)
+    return rate, first_at - started, codes, busy, (total - first_n) / max(1e-9, cpu1 - cpu0)
+
+
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds of running processes so far (Linux /proc; NaN elsewhere)."""
+    total = 0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    except OSError:
+        return float("nan")
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,12 +288,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         base = None
         for r in args.replicas:
-            rate, startup, codes = run_group(bootstrap, topic, len(lines), r, args.timeout, args.client)
+            rate, startup, codes, busy, per_cpu = run_group(bootstrap, topic, len(lines), r, args.timeout, args.client)
             base = base or rate
             speedup = rate / base if base else 0.0
             print(
                 f"replicas {r}   {rate:>9,.0f} events/s  x{speedup:4.2f}  "
-                f"(startup {startup:4.1f}s, exit codes {codes}, "
+                f"({per_cpu:,.0f} per CPU-second, {busy:.2f} CPUs busy; startup {startup:4.1f}s, exit codes {codes}, "
                 f"load {os.getloadavg()[0]:.2f})",
                 flush=True,
             )

@@ -90,3 +90,17 @@ def test_a_first_event_from_long_ago_does_not_build_millions_of_buckets() -> Non
     assert closed[0].start == 0.0 and closed[0].mentions == 1
     assert len(closed) <= 7 * 24 * 60 + 2
     assert closed[-1].end <= 1_271_396_530.0
+
+
+def test_hourly_caps_resume_from_a_checkpoint_of_either_key_layout() -> None:
+    import pickle
+
+    settings = WindowSettings(allowed_lateness_seconds=0, author_cap_per_hour=5)
+    w = BrandWindows("klm", settings)
+    feed(w, [(mention(i, 10.0 + i, author="troll"), NEG) for i in range(3)])
+    old = pickle.loads(pickle.dumps(w))
+    old._author_hour = {"troll": 3}  # the caps as checkpoints before int keys held them
+    for restored in (pickle.loads(pickle.dumps(w)), pickle.loads(pickle.dumps(old))):
+        buckets = feed(restored, [(mention(10 + i, 20.0 + i, author="troll"), NEG) for i in range(5)])
+        buckets += restored.flush()
+        assert sum(b.mentions for b in buckets) == 5 and sum(b.capped for b in buckets) == 3

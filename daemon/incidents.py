@@ -258,7 +258,9 @@ class IncidentTracker:
         # or have been significant for confirm_minutes of event time (a lone signal's burst is
         # gone by then): counted from where the span that first fired began, so a long span
         # firing is evidence of a long excess already
-        corroborated = len(a.signals) >= 2
+        # (two signals, one of them past its own threshold: a pair made significant only by
+        # Fisher's combination is one test of two weak hints, which must last like a lone signal)
+        corroborated = len(a.signals) >= 2 and bool(_own_firing(a))
         lasted = a.end - fired >= s.confirm_minutes * 60
         if not instant and (st.streak < s.open_buckets or not (corroborated or lasted)):
             return []
@@ -333,12 +335,19 @@ class IncidentTracker:
 
 def _firing_since(a: Assessment) -> float:
     """Start of the longest span a firing signal of this bucket fired on (the bucket's own start if none fired)."""
+    own = _own_firing(a)
     spans = [1]
-    if "volume" in a.signals:
+    if "volume" in own:
         spans.append(a.volume.span_buckets)
-    if "negativity" in a.signals:
+    if "negativity" in own:
         spans.append(a.negativity.span_buckets)
     return a.start - (max(spans) - 1) * a.seconds
+
+
+def _own_firing(a: Assessment) -> list[str]:
+    """The firing signals that passed their own threshold (not only through Fisher's combination)."""
+    alone = {"volume": a.volume.firing, "negativity": a.negativity.firing, "topic": a.topic.firing}
+    return [name for name in a.signals if alone.get(name, False)]
 
 
 def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, ...]:

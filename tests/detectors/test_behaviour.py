@@ -81,7 +81,7 @@ def test_topic_memory_is_bounded_whatever_the_vocabulary() -> None:
     det = TopicDetector(TopicSettings(candidates=32, sketch_width=128), seed=0)
     for i in range(500):
         det.update(Bucket("acme", i * 60.0, 60, mentions=50, terms={f"w{i}-{k}": 1 for k in range(50)}))
-    assert len(det._recent) <= 32 and det._sketch.shape == (4, 128)
+    assert len(det._recent) <= 32 and det._sketch.shape == (det.settings.sketch_depth, 128)
 
 
 def _learned(det, buckets):

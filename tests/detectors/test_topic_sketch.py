@@ -22,7 +22,8 @@ def test_no_sketch_until_terms_and_a_small_one_for_a_small_vocabulary() -> None:
     assert det._sketch is None  # a brand without text costs no sketch
     for i in range(30, 200):
         det.update(_bucket(i, {"flight": 2, "bag": 1, "refund": 1}))
-    assert det._sketch is not None and det._sketch.shape == (4, 64) and det._sketch.dtype == np.float32
+    assert det._sketch is not None and det._sketch.dtype == np.float32
+    assert det._sketch.shape == (TopicSettings().sketch_depth, 64)
 
 
 def test_the_sketch_doubles_with_the_vocabulary_and_never_underestimates() -> None:
@@ -58,7 +59,7 @@ def test_a_checkpoint_of_the_older_full_float64_sketch_still_reads() -> None:
     for i in range(180):
         det.update(_bucket(i, {"flight": 3, "bag": 1}))
     state = dict(det.__dict__)
-    old = np.zeros((4, 1024))  # the older layout: float64, full width from the start
+    old = np.zeros((len(det._sketch), 1024))  # the older layout: float64, full width from the start
     old[:, :64] = det._sketch
     for k in range(1, 16):
         old[:, 64 * k : 64 * (k + 1)] = det._sketch

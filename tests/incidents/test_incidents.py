@@ -123,6 +123,26 @@ def test_a_lone_signal_must_last_confirm_minutes_of_event_time() -> None:
     assert c.detected_at == T0 + 120  # without it: open_buckets alone
 
 
+def jointly(i: int, own: str | None = None) -> tuple[Bucket, Assessment]:
+    """Volume and negativity firing only through Fisher's combination (or `own` past its own threshold too)."""
+    b, a = crisis(i)
+    vol, neg = replace(a.volume, firing=own == "volume"), replace(a.negativity, firing=own == "negativity")
+    return b, replace(a, volume=vol, negativity=neg)
+
+
+def test_two_signals_significant_only_together_must_last_like_a_lone_one() -> None:
+    tr = IncidentTracker()
+    brief = [jointly(i) if i < 10 else calm(i) for i in range(40)]
+    assert run(tr, brief) == []  # two weak hints for ten minutes: not a crisis
+    tr = IncidentTracker()
+    (c,) = [c for c in run(tr, [jointly(i) for i in range(20)]) if c.type == "opened"]
+    assert c.detected_at - c.started_at == 15 * 60
+    for own in ("volume", "negativity"):  # one of them significant alone: corroborated at once
+        tr = IncidentTracker()
+        (c,) = [c for c in run(tr, [jointly(i, own) for i in range(5)]) if c.type == "opened"]
+        assert c.detected_at == T0 + 120
+
+
 def test_hysteresis_elevated_but_not_firing_keeps_it_open() -> None:
     tr = IncidentTracker()
     steps = [crisis(i) for i in range(5)]

@@ -183,8 +183,9 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     confirm_minutes: _NonNeg = 15.0
     """A lone signal (volume alone, say) opens an incident only once this many minutes of event time
     have passed since the span it first fired on began, the brand elevated all along and the signal
-    firing again; two signals firing together (volume with negativity or an emerging topic)
-    corroborate each other and need only `open_buckets`. Minutes, not buckets, so 1-minute and
+    firing again; two signals firing together (volume with negativity or an emerging topic), one of
+    them past its own threshold, corroborate each other and need only `open_buckets` (two made
+    significant only by their combination must last like a lone one). Minutes, not buckets, so 1-minute and
     5-minute buckets confirm alike: a burst gone within a quarter of an hour is not a crisis."""
     close_fraction: _Share = 0.5
     """Hysteresis: a signal counts as quiet once its surprise is below this fraction of its

@@ -127,7 +127,7 @@ class BrandWindows:
         self.max_ts: float | None = None
         self.stats = WindowStats()
         # author -> mentions this event-time hour, keyed by the id's CRC-32 (an int, not the id's
-        # string: a brand with 100 authors an hour holds ~5 KB less; the same in every process, so
+        # string: a brand with 100 authors an hour holds ~1 KB less; the same in every process, so
         # a checkpoint resumes the caps; two authors sharing a key share a cap, rarely and mildly)
         self._author_hour: dict[int, int] = {}
         self._author_hour_start = 0.0

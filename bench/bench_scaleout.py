@@ -26,10 +26,9 @@ figure shows the CPU limit, not crisisd's (with 2 CPUs, 3 replicas cannot exceed
 load average and CPU count are printed with it, and for each count the replicas' CPUs busy and
 events per CPU-second over the measured window (/proc).
 
-Measured (balanced, 6 partitions, 178,404 messages, 2 CPUs shared with other work at load 2-6):
-each partition 29,678-29,773 messages; kafka-python 1/2/3 replicas 3,765-5,582, 3,743-6,583 and
-3,457-8,360 events/s, at 4,100-5,800 events per CPU-second whatever the count: the rate followed
-the CPUs the group got, not the partitioning. Figures and loads: bench/README.md.
+Measured (balanced, 6 partitions, 178,404 messages, 29,678-29,773 per partition, a quiet 2-CPU
+machine): kafka-python 1/2/3 replicas 6,893, 13,452 (x1.95) and 11,238 events/s; confluent 6,366,
+12,462 (x1.96) and 11,298: growth up to the CPUs there are. Figures and loads: bench/README.md.
 
     python bench/bench_scaleout.py                               # balanced: 60 brands, 6 partitions
     python bench/bench_scaleout.py --stream ash-crisis           # the crisis day (one brand is 74 %)

@@ -83,9 +83,7 @@ class NegativityDetector(Detector):
         s = self.settings
         self.bucket_seconds = seconds
         self._spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
-        self._cum_k = self._cum_n = self._head = self._stored = 0
-        self._ring_k = array("q", [0]) * (max(self._spans) + 1)
-        self._ring_n = array("q", [0]) * (max(self._spans) + 1)
+        self._empty_rings(max(self._spans))
         self._decay = 0.5 ** (seconds / (s.baseline_half_life_hours * 3600))
         self._v1 = [0.0] * len(self._spans)
         self._v2 = [0.0] * len(self._spans)
@@ -145,6 +143,12 @@ class NegativityDetector(Detector):
             self._configure(bucket.seconds)
         self._push(bucket.negative, bucket.mentions)
 
+    def _empty_rings(self, buckets: int) -> None:
+        """Rings for the running totals of the last `buckets` buckets, none stored yet."""
+        self._cum_k = self._cum_n = self._head = self._stored = 0
+        self._ring_k = array("q", [0]) * (buckets + 1)
+        self._ring_n = array("q", [0]) * (buckets + 1)
+
     def _push(self, negative: int, mentions: int) -> None:
         self._cum_k += negative
         self._cum_n += mentions
@@ -184,9 +188,6 @@ class NegativityDetector(Detector):
         recent = state.pop("_recent", None)
         self.__dict__.update(state)
         if recent is not None:
-            self._cum_k = self._cum_n = self._head = self._stored = 0
-            size = (recent.maxlen or len(recent)) + 1
-            self._ring_k = array("q", [0]) * size
-            self._ring_n = array("q", [0]) * size
+            self._empty_rings(recent.maxlen or len(recent))
             for k, n in recent:
                 self._push(k, n)

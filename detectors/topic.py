@@ -4,9 +4,10 @@ Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
 
 - a count-min sketch (`sketch_depth` x at most `sketch_width` float32, conservative update) of each
   term's exponentially decayed author count: its usual rate (decay is lazy: counts are stored
-  scaled by exp(t / tau), rescaled rarely). It is allocated with the brand's first terms, 64 wide, and doubles (each new
-  half a copy of the old cells, so no estimate ever drops below the true count) whenever half of a
-  row is in use, up to `sketch_width`: a brand with a small vocabulary keeps a small sketch;
+  scaled by exp(t / tau), rescaled rarely). It is allocated with the brand's first terms, 64
+  wide, and doubles (each new half a copy of the old cells, so no estimate ever drops below the
+  true count) whenever half of a row is in use, up to `sketch_width`: a brand with a small
+  vocabulary keeps a small sketch;
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
   window, of the terms that have decayed to nothing: a dict from term to position and an array

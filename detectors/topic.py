@@ -10,8 +10,9 @@ Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
   vocabulary keeps a small sketch;
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
-  window, of the terms that have decayed to nothing: a dict from term to position and an array
-  of doubles (no float object per term).
+  window, of the terms that have decayed to nothing: a list of the (interned) terms and an array
+  of their doubles (no float object per term). The term -> position dict it needs is built for
+  the bucket at hand and dropped (a long-lived dict of ~100 terms takes ~4.5 KB per brand).
 
 A term's sketch cells come from a keyed blake2b hash (the same in every process, unlike `hash()`),
 computed once per term and kept in a bounded process-wide cache.
@@ -109,10 +110,10 @@ class TopicDetector(Detector):
         self._first: float | None = None
         self._last: float | None = None
         self._total = 0.0  # decayed authors, scaled like the sketch
-        # recent author count of term `t`, decayed over the window: _values[_index[t]], stored
-        # scaled by exp((t - _r_ref) / window) so that time passing costs nothing; positions
-        # follow the index's order (a term's first arrival since the table was last rebuilt)
-        self._index: dict[str, int] = {}
+        # recent author count of the term _terms[i], decayed over the window: _values[i], stored
+        # scaled by exp((t - _r_ref) / window) so that time passing costs nothing; terms are in
+        # the order of their first arrival since the table was last rebuilt
+        self._terms: list[str] = []
         self._values = array("d")
         self._r_ref: float | None = None
         self._recent_total = 0.0  # decayed recent authors (stored scaled the same way)
@@ -181,10 +182,11 @@ class TopicDetector(Detector):
 
     def read(self, bucket: Bucket) -> TopicReading:
         s = self.settings
-        if not self.warm or not (self._index or bucket.terms):
+        if not self.warm or not (self._terms or bucket.terms):
             return TopicReading(0.0, 0.0, False, (), self.warm)
         f = self._decay(bucket.start)
-        stored, values, terms = self._index, self._values, bucket.terms
+        table, values, terms = self._terms, self._values, bucket.terms
+        stored = self._positions() if table and terms else {}
         need = s.min_authors
         counts: dict[str, float] = {}
         for term, n in terms.items():
@@ -192,17 +194,16 @@ class TopicDetector(Detector):
             c = (0.0 if i is None else values[i]) * f + n
             if c >= need:
                 counts[term] = c
-        if stored and f > 0:
+        if table and f > 0:
             # stored terms strong enough without this bucket: found with numpy, not a Python loop
             strong = np.flatnonzero(np.frombuffer(values, np.float64) * f >= need)
             if len(strong):
-                names = list(stored)
                 for i in strong.tolist():
-                    term = names[i]
+                    term = table[i]
                     if term not in terms:
                         counts[term] = values[i] * f
         authors = self._recent_total * f + _authors(bucket)
-        correction = math.log10(max(len(stored) + len(terms), 1))
+        correction = math.log10(max(len(table) + len(terms), 1))
         scored = []
         if counts:
             floor_share = s.floor_share
@@ -238,41 +239,46 @@ class TopicDetector(Detector):
         exponent = (t - self._r_ref) / self._window()
         if exponent > _RESCALE_EXP:  # renormalise the stored values (rare)
             g = math.exp(-exponent)
-            self._keep([(k, v * g) for k, v in zip(self._index, self._values, strict=True) if v * g >= _MIN_RECENT])
+            self._keep([(k, v * g) for k, v in zip(self._terms, self._values, strict=True) if v * g >= _MIN_RECENT])
             self._recent_total *= g
             self._r_ref, exponent = t, 0.0
         scale = math.exp(exponent)
-        index, values = self._index, self._values
+        names, values = self._terms, self._values
+        index = self._positions() if names and bucket.terms else {}
         intern = sys.intern  # one string per term for all brands, not one per brand and bucket
         for term, n in bucket.terms.items():
             i = index.get(term)
             if i is None:
-                index[intern(term)] = len(values)
+                names.append(intern(term))
                 values.append(n * scale)
             else:
                 values[i] = values[i] + n * scale
         self._recent_total += _authors(bucket) * scale
         limit = self.settings.candidates
         floor = _MIN_RECENT * scale
-        if len(index) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
-            keep = sorted(((v, k) for k, v in zip(index, values, strict=True) if v >= floor), reverse=True)[:limit]
+        if len(names) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
+            keep = sorted(((v, k) for k, v in zip(names, values, strict=True) if v >= floor), reverse=True)[:limit]
             self._keep([(k, v) for v, k in keep])
             self._pruned_at = t
         elif self._pruned_at is None or t - self._pruned_at >= self._window():
             # once per window: forget the terms that have faded (a quiet brand keeps few)
             if values and bool((np.frombuffer(values, np.float64) < floor).any()):
-                self._keep([(k, v) for k, v in zip(index, values, strict=True) if v >= floor])
+                self._keep([(k, v) for k, v in zip(names, values, strict=True) if v >= floor])
             self._pruned_at = t
 
     def _keep(self, items: list[tuple[str, float]]) -> None:
         """Rebuild the heavy-hitter table from (term, stored value) pairs, in that order."""
-        self._index = {k: i for i, (k, _) in enumerate(items)}
+        self._terms = [k for k, _ in items]
         self._values = array("d", [v for _, v in items])
+
+    def _positions(self) -> dict[str, int]:
+        """Term -> position in the table, for one bucket (never kept: see the module docstring)."""
+        return {term: i for i, term in enumerate(self._terms)}
 
     @property
     def _recent(self) -> dict[str, float]:
         """The heavy-hitter table as a dict, term -> stored value (tests, inspection)."""
-        return dict(zip(self._index, self._values, strict=True))
+        return dict(zip(self._terms, self._values, strict=True))
 
     def learn_one(self, bucket: Bucket) -> None:
         t = bucket.start
@@ -310,12 +316,18 @@ class TopicDetector(Detector):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Checkpoints written before the sketch was float32, lazy and adaptive, or before the
-        heavy-hitter table was an index and an array (a dict of floats), restore as they were."""
+        heavy-hitter table was a list of terms and an array (a dict of floats, then a dict from
+        term to position and the array), restore as they were."""
         state.setdefault("_pruned_at", None)
         recent = state.pop("_recent", None)
+        index = state.pop("_index", None)
         self.__dict__.update(state)
         if recent is not None:
             self._keep(list(recent.items()))
+        elif index is not None:
+            self._terms = sorted(index, key=index.__getitem__)
+        # unpickled strings are new objects: share them with the other brands again
+        self._terms = [sys.intern(t) for t in self._terms]
 
 
 def _poisson_surprises(xs: list[float], mus: list[float]) -> list[float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from daemon.enrich import TextScore
 from daemon.events import Mention
-from daemon.windows import BrandWindows, WindowSettings
+from daemon.windows import BrandWindows, WindowSettings, _author_key
 
 NEG = TextScore("en", 0.9, True, "complaint")
 POS = TextScore("en", 0.1, False, "praise")
@@ -100,7 +100,37 @@ def test_hourly_caps_resume_from_a_checkpoint_of_either_key_layout() -> None:
     feed(w, [(mention(i, 10.0 + i, author="troll"), NEG) for i in range(3)])
     old = pickle.loads(pickle.dumps(w))
     old._author_hour = {"troll": 3}  # the caps as checkpoints before int keys held them
-    for restored in (pickle.loads(pickle.dumps(w)), pickle.loads(pickle.dumps(old))):
+    older = pickle.loads(pickle.dumps(w))
+    older._author_hour = {_author_key("troll"): 3}  # ...and before AuthorCounts held them
+    for restored in (pickle.loads(pickle.dumps(w)), pickle.loads(pickle.dumps(old)), pickle.loads(pickle.dumps(older))):
         buckets = feed(restored, [(mention(10 + i, 20.0 + i, author="troll"), NEG) for i in range(5)])
         buckets += restored.flush()
         assert sum(b.mentions for b in buckets) == 5 and sum(b.capped for b in buckets) == 3
+
+
+def test_author_counts_agree_with_a_dict_across_merges() -> None:
+    import pickle
+    import random
+
+    from daemon.author_counts import AuthorCounts
+
+    rng = random.Random(7)
+    counts, plain = AuthorCounts(), {}
+    for _ in range(5_000):
+        key = rng.randrange(1 << 32) if rng.random() < 0.5 else rng.choice([*plain] or [1])
+        want = plain.get(key, 0) + 1
+        assert counts.add(key, limit=20) == want
+        if want <= 20:
+            plain[key] = want
+        if rng.random() < 0.01:
+            counts = pickle.loads(pickle.dumps(counts))
+    assert len(counts) == len(plain)
+    assert all(counts.get(k) == n for k, n in plain.items())
+
+
+def test_author_counts_stop_tracking_new_authors_at_capacity() -> None:
+    from daemon.author_counts import AuthorCounts
+
+    counts = AuthorCounts()
+    assert [counts.add(k, capacity=3) for k in (1, 2, 3, 4, 4, 1)] == [1, 1, 1, 1, 1, 2]
+    assert len(counts) == 3

@@ -321,7 +321,7 @@ class TopicDetector(Detector):
         state.setdefault("_pruned_at", None)
         recent = state.pop("_recent", None)
         index = state.pop("_index", None)
-        self.__dict__.update(state)
+        vars(self).update(state)
         if recent is not None:
             self._keep(list(recent.items()))
         elif index is not None:

@@ -23,8 +23,9 @@ event-time order. Severity rules (see `detectors.settings.SeveritySettings` for 
 from __future__ import annotations
 
 import math
-from collections import deque
+from array import array
 from dataclasses import dataclass, field
+from typing import Any
 
 from daemon.windows import Bucket, Sample
 from detectors.negativity import NegativityDetector, NegativityReading
@@ -34,6 +35,7 @@ from detectors.volume import VolumeDetector, VolumeReading
 
 SIGNALS = ("volume", "negativity", "topic")
 _MIN_DUPLICATES = 10
+_DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 
 
@@ -100,13 +102,22 @@ class BrandDetector:
         self.volume: VolumeDetector | None = None
         self.negativity: NegativityDetector | None = None
         self.topic: TopicDetector | None = None
-        self._dups: deque[tuple[int, int, float]] = deque(maxlen=5)
+        # the last `_DUP_BUCKETS` buckets' (near duplicates, mentions, expected), oldest first, as
+        # one flat array of doubles (~180 bytes, where a deque of tuples took ~1 KB a brand)
+        self._dups = array("d")
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
         self._load: float | None = None
         self._sticky: set[str] = set()
         if brand is not None:
             self._build(brand)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Checkpoints from when `_dups` was a deque of (duplicates, mentions, expected) resume it."""
+        dups = state.get("_dups")
+        if not isinstance(dups, array):
+            state["_dups"] = array("d", [float(x) for row in dups or () for x in row])
+        self.__dict__.update(state)
 
     @property
     def _neg_threshold(self) -> float:
@@ -154,16 +165,19 @@ class BrandDetector:
         signals = tuple(name for name in SIGNALS if firing[name])
         v_fire, n_fire, t_fire = firing["volume"], firing["negativity"], firing["topic"]
         # flags
-        self._dups.append((b.near_duplicates, b.mentions, v.expected))
-        dup = sum(d for d, _, _ in self._dups)
-        excess = sum(m for _, m, _ in self._dups) - sum(e for _, _, e in self._dups)
+        dups = self._dups
+        if len(dups) >= 3 * _DUP_BUCKETS:
+            del dups[:3]
+        dups.extend((b.near_duplicates, b.mentions, v.expected))
+        dup = sum(dups[0::3])
+        total = sum(dups[1::3])
+        excess = total - sum(dups[2::3])
         if b.max_reach >= f.viral_reach:
             self._viral_until = b.start + 3600
         share = b.negative_share if b.mentions else 0.0
         found: set[str] = set()
         if (v_fire or t_fire) and n.baseline - share >= f.positive_margin and b.mentions:
             found.add("positive")  # more mentions, or a new topic, in a happier mood: a campaign
-        total = sum(m for _, m, _ in self._dups)
         if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0) and 2 * dup >= total:
             found.add("coordinated")
         if b.start <= self._viral_until:

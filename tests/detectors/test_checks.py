@@ -75,3 +75,17 @@ def test_brand_detector_pickles_mid_stream() -> None:
         det.update(b)
     clone = pickle.loads(pickle.dumps(det))
     assert [det.update(b) for b in bs[500:]] == [clone.update(b) for b in bs[500:]]
+
+
+def test_brand_detector_resumes_a_checkpoint_with_the_deque_of_duplicates() -> None:
+    from collections import deque
+
+    bs = _buckets()
+    det = BrandDetector(DetectionSettings(), seed=3)
+    for b in bs[:500]:
+        det.update(b)
+    old = pickle.loads(pickle.dumps(det))
+    flat = list(old._dups)
+    old._dups = deque((tuple(flat[i : i + 3]) for i in range(0, len(flat), 3)), maxlen=5)  # the earlier layout
+    clone = pickle.loads(pickle.dumps(old))
+    assert [det.update(b) for b in bs[500:]] == [clone.update(b) for b in bs[500:]]

@@ -8,12 +8,19 @@ learned as normal, for at most `max_protect_buckets` in a row, after which a las
 learned after all (otherwise it would page forever). During the warm-up (`grace period`) scores are 0.
 
 Every detector pickles (checkpoints), and the same inputs give the same scores (seeds injected).
+A brand holds one detector of each kind, so subclasses may keep their state in `__slots__` (no
+instance dict); with or without slots, the state pickles as one dict of attributes, the form of the
+checkpoints written when every detector had an instance dict.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import math
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from daemon.windows import Bucket
 
@@ -29,8 +36,46 @@ def score_from_surprise(surprise: float, threshold: float) -> float:
     return surprise / (surprise + threshold)
 
 
+def span_buckets(windows_minutes: Iterable[int], seconds: int) -> tuple[int, ...]:
+    """The spans of `windows_minutes` in whole buckets, ascending.
+
+    >>> span_buckets((1, 5, 15, 60, 240), 60), span_buckets((1, 5, 15), 300)
+    ((1, 5, 15, 60, 240), (1, 3))
+    """
+    return shared_spans(sorted({max(1, round(m * 60 / seconds)) for m in windows_minutes}))
+
+
+_SHARED_SPANS: dict[tuple[int, ...], tuple[int, ...]] = {}
+
+
+def shared_spans(spans: Iterable[int]) -> tuple[int, ...]:
+    """One tuple for all the brands with these spans (few distinct ones), not one each.
+
+    >>> shared_spans([1, 5]) is shared_spans((1, 5))
+    True
+    """
+    key = tuple(spans)
+    return _SHARED_SPANS.setdefault(key, key)
+
+
+@functools.cache
+def _slot_names(cls: type) -> tuple[str, ...]:
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        slots = klass.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else [n for n in slots if n not in ("__dict__", "__weakref__")]
+    return tuple(names)
+
+
 class Detector(abc.ABC):
     """Base class: subclasses implement `score_one`, `learn_one` and `warm`."""
+
+    # No slot here: a subclass without __slots__ (TopicDetector) keeps all of its state, `seed`
+    # included, in its __dict__ as before, and one with __slots__ lists `BASE_SLOTS` among them.
+    # (A call, not the literal `()`, which mypy would check this class's assignments against.)
+    __slots__: tuple[str, ...] = tuple()
+    BASE_SLOTS = ("seed", "_protected", "max_protect_buckets")
+    """The attributes this class sets, for the __slots__ of subclasses that have them."""
 
     protect_score: float = 0.5
     """`update` does not learn from a bucket scoring at least this (the anomaly filter)."""
@@ -40,6 +85,27 @@ class Detector(abc.ABC):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._protected = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every attribute, held in slots or in the instance dict, as one dict."""
+        state = {name: getattr(self, name) for name in _slot_names(type(self)) if hasattr(self, name)}
+        if type(self).__dictoffset__:  # a subclass without __slots__
+            state.update(object.__getattribute__(self, "__dict__"))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore `__getstate__`'s dict: also the state of checkpoints from before the slots (a
+        subclass converts the entries of older layouts first; an unknown name raises)."""
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    if not TYPE_CHECKING:  # typed as object's: a subclass with a dict gets the real one
+
+        @property
+        def __dict__(self) -> Mapping[str, Any]:
+            """For slotted subclasses: a read-only view of the state, for code that reads
+            `vars(detector)` as it could when every detector had an instance dict."""
+            return MappingProxyType(self.__getstate__())
 
     @abc.abstractmethod
     def score_one(self, bucket: Bucket) -> float:

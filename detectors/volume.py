@@ -27,6 +27,7 @@ False
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.windows import Bucket
-from detectors.base import Detector, score_from_surprise
+from detectors.base import Detector, score_from_surprise, shared_spans, span_buckets
 from detectors.settings import VolumeSettings
 from detectors.stats import nb_surprise
 
@@ -102,6 +103,7 @@ def _hour_weights(t: float) -> tuple[tuple[int, float], tuple[int, float]]:
     return (h0 % 24, 1.0 - w1), ((h0 + 1) % 24, w1)
 
 
+@functools.cache  # one float object shared by the brands, not one each
 def _alpha(half_life_updates: float) -> float:
     return 1.0 - 0.5 ** (1.0 / max(half_life_updates, 1.0))
 
@@ -109,8 +111,47 @@ def _alpha(half_life_updates: float) -> float:
 class VolumeDetector(Detector):
     """Seasonal negative-binomial detector for one brand's mention counts."""
 
+    # one detector per brand: slots, not a per-instance dict (over 30 attributes: not key-shared)
+    __slots__ = (
+        *Detector.BASE_SLOTS,
+        "settings",
+        "threshold",
+        "bucket_seconds",
+        "first_t",
+        "n",
+        "level",
+        "hod",
+        "dow",
+        "_hod_num",
+        "_hod_den",
+        "_dow_num",
+        "_dow_den",
+        "_spans",
+        "_n_disp",
+        "_tz_cache",
+        "_e2",
+        "_m2",
+        "_ring",
+        "_head",
+        "_filled",
+        "_sum_o",
+        "_sum_e",
+        "_pushes",
+        "_totals",
+        "_ep_n",
+        "_ep_days",
+        "_ep_excess",
+        "_ep_w",
+        "_episode",
+        "_a_level",
+        "_a_hod",
+        "_a_dow",
+        "_a_disp",
+    )
+
     def __init__(self, settings: VolumeSettings | None = None, sensitivity: float = 1.0, seed: int = 0) -> None:
         super().__init__(seed)
+        self.max_protect_buckets = Detector.max_protect_buckets  # set by `_configure`
         self.settings = settings or VolumeSettings()
         self.threshold = self.settings.threshold / sensitivity
         self.bucket_seconds = 0
@@ -125,22 +166,24 @@ class VolumeDetector(Detector):
         self._hod_den = array("d", bytes(8 * 24))
         self._dow_num = array("d", bytes(8 * 7))
         self._dow_den = array("d", bytes(8 * 7))
-        self._spans: list[int] = []
+        self._spans: tuple[int, ...] = ()
         # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
         self._n_disp = 0
         self._tz_cache: list[float | None] = [None, 0.0]
-        self._e2: list[float] = []
-        self._m2: list[float] = []
+        self._e2 = array("d")
+        self._m2 = array("d")
         # ring of the previous buckets' (clipped observed, expected), interleaved in one flat array
         # (slot i at [2i], [2i + 1]: 16 bytes a slot, where a list of tuples took ~128), and the
         # running sums per span
         self._ring = array("d")
         self._head = 0
         self._filled = 0
-        self._sum_o: list[float] = []
-        self._sum_e: list[float] = []
+        self._sum_o = array("d")
+        self._sum_e = array("d")
         self._pushes = 0
-        self._totals: tuple[float, list[tuple[float, float]]] | None = None
+        # the span sums the last observed bucket was scored with: [start, observed 0, expected 0,
+        # observed 1, ...], written in place by `observe` for `learn_one` (start NaN: none)
+        self._totals = array("d")
         # peaks over threshold: decayed episode count, exposure (days), excess sum and weight
         self._ep_n = _EP_PRIOR_RATE * _EP_PRIOR_DAYS
         self._ep_days = _EP_PRIOR_DAYS
@@ -155,12 +198,13 @@ class VolumeDetector(Detector):
             raise ValueError(f"bucket width changed from {self.bucket_seconds} to {seconds}")
         s = self.settings
         self.bucket_seconds = seconds
-        spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
-        self._spans = spans
+        spans = self._spans = span_buckets(s.windows_minutes, seconds)
         k = len(spans)
-        self._e2, self._m2 = [0.0] * k, [0.0] * k
-        self._sum_o, self._sum_e = [0.0] * k, [0.0] * k
-        self._ring = array("d", bytes(16 * max(1, max(spans) - 1)))
+        zeros = array("d", [0.0])
+        self._e2, self._m2 = zeros * k, zeros * k
+        self._sum_o, self._sum_e = zeros * k, zeros * k
+        self._totals = array("d", [math.nan]) * (1 + 2 * k)
+        self._ring = zeros * (2 * max(1, max(spans) - 1))  # sized exactly (array(bytes) over-allocates)
         per_hour = 3600 / seconds
         self._a_level = _alpha(s.level_half_life_hours * per_hour)
         self._a_hod = _alpha(s.seasonal_half_life_days * per_hour)  # a slot sees per_hour updates a day
@@ -297,7 +341,11 @@ class VolumeDetector(Detector):
             self._configure(bucket.seconds)
         mu = max(self.expected(bucket.start), 1e-6)
         xc = self._clip(float(bucket.mentions), mu)
-        self._totals = (bucket.start, self._span_totals(xc, mu))
+        totals = self._totals
+        totals[0] = bucket.start
+        for j, (obs, exp) in enumerate(self._span_totals(xc, mu)):
+            totals[1 + 2 * j] = obs
+            totals[2 + 2 * j] = exp
         ring = self._ring
         size = len(ring) // 2
         for j, span in enumerate(self._spans):
@@ -328,16 +376,29 @@ class VolumeDetector(Detector):
             self._sum_e[j] = sum(ring[i + 1] for i in slots)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # checkpoints before the flat layout hold the ring as a list of (observed, expected) tuples
-        # and the seasonal factors as lists of floats: same doubles, converted in place
+        """Checkpoints of the older layouts restore with the same doubles: the ring as a list of
+        (observed, expected) tuples, the seasonal factors and the per-span figures as lists of
+        floats, the scored sums as `(start, [(observed, expected), ...])` or None, and a detector
+        never configured without `max_protect_buckets` (it was the class default)."""
+        state = dict(state)
         ring = state.get("_ring")
         if isinstance(ring, list):
             state["_ring"] = array("d", [v for pair in ring for v in pair])
-        for name in ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den"):
+        for name in ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den", "_e2", "_m2", "_sum_o", "_sum_e"):
             v = state.get(name)
             if isinstance(v, list):
                 state[name] = array("d", v)
-        self.__dict__.update(state)
+        if "_spans" in state:
+            state["_spans"] = shared_spans(state["_spans"])
+        totals = state.get("_totals")
+        if not isinstance(totals, array):
+            k = len(state.get("_spans", ()))
+            state["_totals"] = array("d", [math.nan]) * (1 + 2 * k) if k else array("d")
+            if totals is not None:
+                start, sums = totals
+                state["_totals"] = array("d", [start, *(v for pair in sums for v in pair)])
+        state.setdefault("max_protect_buckets", Detector.max_protect_buckets)
+        super().__setstate__(state)
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
@@ -356,7 +417,11 @@ class VolumeDetector(Detector):
         mu = max(self.expected(t), 1e-6)
         xc = self._clip(x, mu) if self.protecting else x  # burn-in: the model itself is still wrong
         # span dispersions, from the sums the bucket was scored with (`observe` ran first)
-        totals = self._totals[1] if self._totals and self._totals[0] == t else self._span_totals(xc, mu)
+        cached = self._totals
+        if cached[0] == t:
+            totals = [(cached[1 + 2 * j], cached[2 + 2 * j]) for j in range(len(self._spans))]
+        else:
+            totals = self._span_totals(xc, mu)
         if self.warm:  # before, the expectation itself is still being learned
             self._n_disp += 1
             a = max(self._a_disp, 1.0 / (self._n_disp + 1))

@@ -1,8 +1,11 @@
-"""The volume detector's flat state (ring and seasonal factors as arrays of doubles) pickles, and
-checkpoints of the older layout (a list of tuples, lists of floats) restore and continue identically."""
+"""The volume detector's flat state (ring, seasonal factors and per-span figures as arrays) pickles,
+and checkpoints of the older layouts (an instance dict; a list of tuples, lists of floats, the
+scored sums as a tuple) restore and continue identically."""
 
 from __future__ import annotations
 
+import copyreg
+import math
 import pickle
 from array import array
 from typing import Any
@@ -31,16 +34,41 @@ def _run(det: VolumeDetector, bs: list[Bucket]) -> list[Any]:
     return out
 
 
-def _old_layout(det: VolumeDetector) -> VolumeDetector:
-    """A copy of `det` whose state is in the layout of checkpoints before the arrays."""
-    old = object.__new__(VolumeDetector)
-    state = dict(det.__dict__)
+class _Checkpoint:
+    """Pickles as the older code pickled an instance of `cls` whose __dict__ was `state`."""
+
+    def __init__(self, cls: type, state: dict[str, Any]) -> None:
+        self.cls, self.state = cls, state
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # pickle checks that NEWOBJ's class is the object's
+        return self.cls
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return copyreg.__newobj__, (self.cls,), self.state  # type: ignore[attr-defined]
+
+
+def _old_layout(det: VolumeDetector) -> dict[str, Any]:
+    """The state of `det` in the layout of checkpoints before the arrays (an instance dict)."""
+    state = det.__getstate__()
     ring = state["_ring"]
     state["_ring"] = [(ring[i], ring[i + 1]) for i in range(0, len(ring), 2)]
-    for name in _SEASONAL:
+    for name in (*_SEASONAL, "_e2", "_m2", "_sum_o", "_sum_e", "_spans"):
         state[name] = list(state[name])
-    old.__dict__.update(state)
-    return old
+    totals = state.pop("_totals")
+    if len(totals) and not math.isnan(totals[0]):
+        state["_totals"] = (totals[0], [(totals[i], totals[i + 1]) for i in range(1, len(totals), 2)])
+    else:
+        state["_totals"] = None
+    if not det.bucket_seconds:
+        del state["max_protect_buckets"]  # the class default until configured
+    return state
+
+
+def _restore(state: dict[str, Any]) -> VolumeDetector:
+    det = pickle.loads(pickle.dumps(_Checkpoint(VolumeDetector, state)))
+    assert isinstance(det, VolumeDetector)
+    return det
 
 
 def test_ring_is_flat_and_pickle_round_trip_continues_identically() -> None:
@@ -61,17 +89,17 @@ def test_old_layout_checkpoint_restores_and_continues_identically() -> None:
     _run(ref, bs[:800])
     _run(det, bs[:800])
     old = _old_layout(det)
-    assert isinstance(old._ring, list) and isinstance(old._ring[0], tuple)
-    restored = pickle.loads(pickle.dumps(old))
+    assert isinstance(old["_ring"], list) and isinstance(old["_ring"][0], tuple)
+    restored = _restore(old)
     assert isinstance(restored._ring, array) and restored._ring == ref._ring
     assert all(isinstance(getattr(restored, name), array) for name in _SEASONAL)
-    assert restored.__dict__ == ref.__dict__  # same doubles everywhere
+    assert restored.__getstate__() == ref.__getstate__()  # same doubles everywhere
     assert _run(restored, bs[800:]) == _run(ref, bs[800:])
 
 
 def test_unconfigured_old_layout_restores() -> None:
     old = _old_layout(VolumeDetector(seed=0))
-    assert old._ring == []
-    restored = pickle.loads(pickle.dumps(old))
+    assert old["_ring"] == [] and old["_totals"] is None and "max_protect_buckets" not in old
+    restored = _restore(old)
     bs = _buckets()[:300]
     assert _run(restored, bs) == _run(VolumeDetector(seed=0), bs)

@@ -30,13 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.windows import Bucket
-from detectors.base import Detector, score_from_surprise
+from detectors.base import Detector, score_from_surprise, shared_spans, span_buckets
 from detectors.settings import NegativitySettings
 from detectors.stats import betabinom_surprise
 
 _VAR_HALF_LIFE_HOURS = 48.0
 _VAR_MIN_BUCKETS = 120
 _MIN_STRENGTH = 20.0  # never more tolerant than a baseline known from 20 mentions
+# the rings hold the running totals modulo 2^32 (unsigned C ints): a difference modulo 2^32 is the
+# exact sum of a span while the span holds fewer than 4 billion mentions
+_RING_TYPE = "I"
+_RING_MOD = 1 << (8 * array(_RING_TYPE).itemsize)
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,38 +59,62 @@ class NegativityReading:
 class NegativityDetector(Detector):
     """Beta-binomial test of the negative share over several spans, against a decayed baseline."""
 
+    # one detector per brand: slots, not a per-instance dict
+    __slots__ = (
+        *Detector.BASE_SLOTS,
+        "settings",
+        "threshold",
+        "bucket_seconds",
+        "neg",
+        "total",
+        "seen",
+        "_cum_k",
+        "_cum_n",
+        "_ring_k",
+        "_ring_n",
+        "_head",
+        "_stored",
+        "_spans",
+        "_decay",
+        "_v1",
+        "_v2",
+        "_n_var",
+        "_a_var",
+    )
+
     def __init__(self, settings: NegativitySettings | None = None, sensitivity: float = 1.0, seed: int = 0) -> None:
         super().__init__(seed)
+        self.max_protect_buckets = Detector.max_protect_buckets  # set by `_configure`
         self.settings = settings or NegativitySettings()
         self.threshold = self.settings.threshold / sensitivity
         self.bucket_seconds = 0
         self.neg = 0.0  # decayed negatives
         self.total = 0.0  # decayed mentions
         self.seen = 0  # mentions ever learned
-        # the last buckets' (negative, mentions) as running totals in two rings of int64: the sum
-        # over any span is one subtraction, and a brand holds 16 bytes per bucket, not two objects
+        # the last buckets' (negative, mentions) as running totals in two rings of 32-bit ints: the
+        # sum over any span is one subtraction, and a brand holds 8 bytes per bucket, not two objects
         self._cum_k = 0
         self._cum_n = 0
-        self._ring_k = array("q", [0])
-        self._ring_n = array("q", [0])
+        self._ring_k = array(_RING_TYPE, [0])
+        self._ring_n = array(_RING_TYPE, [0])
         self._head = 0  # ring position of the latest running totals
         self._stored = 0  # buckets held (at most the longest span)
-        self._spans: list[int] = []
+        self._spans: tuple[int, ...] = ()
         self._decay = 1.0
         # per span: EWMAs of (k - n p)^2 - n p (1 - p) and n (n - 1) p (1 - p): the intra-span
         # correlation rho of negatives (scorer drift, topics of the day), so strength = 1/rho - 1
-        self._v1: list[float] = []
-        self._v2: list[float] = []
+        self._v1 = array("d")
+        self._v2 = array("d")
         self._n_var = 0
 
     def _configure(self, seconds: int) -> None:
         s = self.settings
         self.bucket_seconds = seconds
-        self._spans = sorted({max(1, round(m * 60 / seconds)) for m in s.windows_minutes})
+        self._spans = span_buckets(s.windows_minutes, seconds)
         self._empty_rings(max(self._spans))
         self._decay = 0.5 ** (seconds / (s.baseline_half_life_hours * 3600))
-        self._v1 = [0.0] * len(self._spans)
-        self._v2 = [0.0] * len(self._spans)
+        self._v1 = array("d", [0.0]) * len(self._spans)
+        self._v2 = array("d", [0.0]) * len(self._spans)
         self._a_var = 1.0 - 0.5 ** (seconds / (_VAR_HALF_LIFE_HOURS * 3600))
         self.max_protect_buckets = max(1, int(6 * 3600 / seconds))
 
@@ -146,16 +174,16 @@ class NegativityDetector(Detector):
     def _empty_rings(self, buckets: int) -> None:
         """Rings for the running totals of the last `buckets` buckets, none stored yet."""
         self._cum_k = self._cum_n = self._head = self._stored = 0
-        self._ring_k = array("q", [0]) * (buckets + 1)
-        self._ring_n = array("q", [0]) * (buckets + 1)
+        self._ring_k = array(_RING_TYPE, [0]) * (buckets + 1)
+        self._ring_n = array(_RING_TYPE, [0]) * (buckets + 1)
 
     def _push(self, negative: int, mentions: int) -> None:
         self._cum_k += negative
         self._cum_n += mentions
         size = len(self._ring_k)
         self._head = (self._head + 1) % size
-        self._ring_k[self._head] = self._cum_k
-        self._ring_n[self._head] = self._cum_n
+        self._ring_k[self._head] = self._cum_k % _RING_MOD
+        self._ring_n[self._head] = self._cum_n % _RING_MOD
         self._stored = min(self._stored + 1, size - 1)
 
     def _last(self, m: int) -> tuple[int, int]:
@@ -164,7 +192,7 @@ class NegativityDetector(Detector):
         if m <= 0:
             return 0, 0
         i = (self._head - m) % len(self._ring_k)
-        return self._cum_k - self._ring_k[i], self._cum_n - self._ring_n[i]
+        return (self._cum_k - self._ring_k[i]) % _RING_MOD, (self._cum_n - self._ring_n[i]) % _RING_MOD
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:
@@ -183,10 +211,23 @@ class NegativityDetector(Detector):
         self.seen += bucket.mentions
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Checkpoints written when the recent buckets were a deque of (negative, mentions) pairs
-        restore into the rings."""
+        """Checkpoints of the older layouts restore: an instance dict with the running totals in
+        rings of int64 and the per-span figures as lists of floats, or, older, the recent buckets as
+        a deque of (negative, mentions) pairs."""
+        state = dict(state)
         recent = state.pop("_recent", None)
-        self.__dict__.update(state)
+        for name in ("_ring_k", "_ring_n"):
+            ring = state.get(name)
+            if ring is not None and ring.typecode != _RING_TYPE:
+                state[name] = array(_RING_TYPE, [v % _RING_MOD for v in ring])
+        for name in ("_v1", "_v2"):
+            v = state.get(name)
+            if isinstance(v, list):
+                state[name] = array("d", v)
+        if "_spans" in state:
+            state["_spans"] = shared_spans(state["_spans"])
+        state.setdefault("max_protect_buckets", Detector.max_protect_buckets)
+        super().__setstate__(state)
         if recent is not None:
             self._empty_rings(recent.maxlen or len(recent))
             for k, n in recent:

@@ -243,27 +243,27 @@ class TopicDetector(Detector):
             self._recent_total *= g
             self._r_ref, exponent = t, 0.0
         scale = math.exp(exponent)
-        names, values = self._terms, self._values
-        index = self._positions() if names and bucket.terms else {}
+        table, values = self._terms, self._values
+        index = self._positions() if table and bucket.terms else {}
         intern = sys.intern  # one string per term for all brands, not one per brand and bucket
         for term, n in bucket.terms.items():
             i = index.get(term)
             if i is None:
-                names.append(intern(term))
+                table.append(intern(term))
                 values.append(n * scale)
             else:
                 values[i] = values[i] + n * scale
         self._recent_total += _authors(bucket) * scale
         limit = self.settings.candidates
         floor = _MIN_RECENT * scale
-        if len(names) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
-            keep = sorted(((v, k) for k, v in zip(names, values, strict=True) if v >= floor), reverse=True)[:limit]
+        if len(table) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
+            keep = sorted(((v, k) for k, v in zip(table, values, strict=True) if v >= floor), reverse=True)[:limit]
             self._keep([(k, v) for v, k in keep])
             self._pruned_at = t
         elif self._pruned_at is None or t - self._pruned_at >= self._window():
             # once per window: forget the terms that have faded (a quiet brand keeps few)
             if values and bool((np.frombuffer(values, np.float64) < floor).any()):
-                self._keep([(k, v) for k, v in zip(names, values, strict=True) if v >= floor])
+                self._keep([(k, v) for k, v in zip(table, values, strict=True) if v >= floor])
             self._pruned_at = t
 
     def _keep(self, items: list[tuple[str, float]]) -> None:

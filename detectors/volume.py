@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from array import array
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,6 +104,18 @@ def _hour_weights(t: float) -> tuple[tuple[int, float], tuple[int, float]]:
     return (h0 % 24, 1.0 - w1), ((h0 + 1) % 24, w1)
 
 
+_FLOAT32 = struct.Struct("f")
+
+
+def _float32(x: float) -> float:
+    """`x` rounded to the nearest float32, as the ring stores it.
+
+    >>> _float32(0.1) == 0.1, _float32(_float32(0.1)) == _float32(0.1), _float32(12.0)
+    (False, True, 12.0)
+    """
+    return float(_FLOAT32.unpack(_FLOAT32.pack(x))[0])
+
+
 @functools.cache  # one float object shared by the brands, not one each
 def _alpha(half_life_updates: float) -> float:
     return 1.0 - 0.5 ** (1.0 / max(half_life_updates, 1.0))
@@ -173,9 +186,9 @@ class VolumeDetector(Detector):
         self._e2 = array("d")
         self._m2 = array("d")
         # ring of the previous buckets' (clipped observed, expected), interleaved in one flat array
-        # (slot i at [2i], [2i + 1]: 16 bytes a slot, where a list of tuples took ~128), and the
-        # running sums per span
-        self._ring = array("d")
+        # of float32 (slot i at [2i], [2i + 1]: 8 bytes a slot, where a list of tuples took ~128),
+        # and the running sums per span (float64, of exactly the float32 values stored)
+        self._ring = array("f")
         self._head = 0
         self._filled = 0
         self._sum_o = array("d")
@@ -204,7 +217,7 @@ class VolumeDetector(Detector):
         self._e2, self._m2 = zeros * k, zeros * k
         self._sum_o, self._sum_e = zeros * k, zeros * k
         self._totals = array("d", [math.nan]) * (1 + 2 * k)
-        self._ring = zeros * (2 * max(1, max(spans) - 1))  # sized exactly (array(bytes) over-allocates)
+        self._ring = array("f", [0.0]) * (2 * max(1, max(spans) - 1))
         per_hour = 3600 / seconds
         self._a_level = _alpha(s.level_half_life_hours * per_hour)
         self._a_hod = _alpha(s.seasonal_half_life_days * per_hour)  # a slot sees per_hour updates a day
@@ -346,6 +359,9 @@ class VolumeDetector(Detector):
         for j, (obs, exp) in enumerate(self._span_totals(xc, mu)):
             totals[1 + 2 * j] = obs
             totals[2 + 2 * j] = exp
+        # the sums add the values as the ring stores them (float32), and subtract them as stored
+        # when they leave: no residue of the rounding stays in the sums
+        xc, mu = _float32(xc), _float32(mu)
         ring = self._ring
         size = len(ring) // 2
         for j, span in enumerate(self._spans):
@@ -376,14 +392,18 @@ class VolumeDetector(Detector):
             self._sum_e[j] = sum(ring[i + 1] for i in slots)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Checkpoints of the older layouts restore with the same doubles: the ring as a list of
-        (observed, expected) tuples, the seasonal factors and the per-span figures as lists of
-        floats, the scored sums as `(start, [(observed, expected), ...])` or None, and a detector
-        never configured without `max_protect_buckets` (it was the class default)."""
+        """Checkpoints of the older layouts restore: the ring of doubles (an array, or a list of
+        (observed, expected) tuples) rounded to float32 and the running sums re-summed from it, the
+        seasonal factors and the per-span figures (lists of floats) with the same doubles, the
+        scored sums as `(start, [(observed, expected), ...])` or None, and a detector never
+        configured without `max_protect_buckets` (it was the class default)."""
         state = dict(state)
         ring = state.get("_ring")
         if isinstance(ring, list):
-            state["_ring"] = array("d", [v for pair in ring for v in pair])
+            ring = array("d", [v for pair in ring for v in pair])
+        rounded = isinstance(ring, array) and ring.typecode != "f"
+        if isinstance(ring, array) and rounded:
+            state["_ring"] = array("f", ring)
         for name in ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den", "_e2", "_m2", "_sum_o", "_sum_e"):
             v = state.get(name)
             if isinstance(v, list):
@@ -399,6 +419,8 @@ class VolumeDetector(Detector):
                 state["_totals"] = array("d", [start, *(v for pair in sums for v in pair)])
         state.setdefault("max_protect_buckets", Detector.max_protect_buckets)
         super().__setstate__(state)
+        if rounded and self._spans:
+            self._resum()  # the sums of the stored values, not of the doubles before the rounding
 
     def learn_one(self, bucket: Bucket) -> None:
         if self.bucket_seconds != bucket.seconds:

@@ -103,3 +103,23 @@ def test_unconfigured_old_layout_restores() -> None:
     restored = _restore(old)
     bs = _buckets()[:300]
     assert _run(restored, bs) == _run(VolumeDetector(seed=0), bs)
+
+
+def _ring_sums(det: VolumeDetector) -> list[tuple[float, float]]:
+    """Each span's sums of its stored (observed, expected), exactly (fsum)."""
+    ring, size = det._ring, len(det._ring) // 2
+    out = []
+    for span in det._spans:
+        slots = [2 * ((det._head - 1 - i) % size) for i in range(min(span - 1, det._filled))]
+        out.append((math.fsum(ring[i] for i in slots), math.fsum(ring[i + 1] for i in slots)))
+    return out
+
+
+def test_float32_ring_and_its_running_sums_do_not_drift_apart() -> None:
+    det = VolumeDetector(seed=0)
+    for n, b in enumerate(_buckets()):
+        r = det.read(b)
+        det.after_score(b, r.score, r)
+        if n % 97 == 0 or 700 <= n < 760:
+            assert list(zip(det._sum_o, det._sum_e, strict=True)) == _ring_sums(det)
+    assert det._ring.typecode == "f" and det._pushes < 4096  # the periodic re-summing never ran

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import functools
 import math
+from array import array
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -97,7 +98,8 @@ class Detector(abc.ABC):
         """Restore `__getstate__`'s dict: also the state of checkpoints from before the slots (a
         subclass converts the entries of older layouts first; an unknown name raises)."""
         for name, value in state.items():
-            setattr(self, name, value)
+            # an unpickled array has room to grow (read in chunks): its slice is sized exactly
+            setattr(self, name, value[:] if isinstance(value, array) else value)
 
     if not TYPE_CHECKING:  # typed as object's: a subclass with a dict gets the real one
 

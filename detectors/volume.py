@@ -133,7 +133,6 @@ class VolumeDetector(Detector):
         "first_t",
         "n",
         "level",
-        "hod",
         "dow",
         "_hod_num",
         "_hod_den",
@@ -172,13 +171,13 @@ class VolumeDetector(Detector):
         self.n = 0
         self.level = 0.0
         # flat arrays of doubles, not lists of float objects (memory: one per brand)
-        self.hod = array("d", [1.0] * 24)
         self.dow = array("d", [1.0] * 7)
-        # ratio-of-sums estimates: factor = (observed + prior) / (expected without it + prior)
-        self._hod_num = array("d", bytes(8 * 24))
-        self._hod_den = array("d", bytes(8 * 24))
-        self._dow_num = array("d", bytes(8 * 7))
-        self._dow_den = array("d", bytes(8 * 7))
+        # ratio-of-sums estimates: factor = (observed + prior) / (expected without it + prior); the
+        # hour-of-day factors are not stored, their prior being fixed (`_hour_factor`)
+        self._hod_num = array("d", [0.0]) * 24
+        self._hod_den = array("d", [0.0]) * 24
+        self._dow_num = array("d", [0.0]) * 7
+        self._dow_den = array("d", [0.0]) * 7
         self._spans: tuple[int, ...] = ()
         # per span: EWMAs of (S - E)^2 - E and E^2, S/E the span's observed/expected sums
         self._n_disp = 0
@@ -230,7 +229,10 @@ class VolumeDetector(Detector):
             return self.level
         lt = self._local(t)
         (h0, w0), (h1, w1) = _hour_weights(lt)
-        return self.level * (w0 * self.hod[h0] + w1 * self.hod[h1]) * self.dow[day_of_week(lt)]
+        return self.level * (w0 * self._hour_factor(h0) + w1 * self._hour_factor(h1)) * self.dow[day_of_week(lt)]
+
+    def _hour_factor(self, h: int) -> float:
+        return min(max((self._hod_num[h] + _HOD_PRIOR) / (self._hod_den[h] + _HOD_PRIOR), 0.05), 20.0)
 
     def _local(self, t: float) -> float:
         """Local wall-clock seconds of `t` in the brand's time zone (DST moves the daily curve)."""
@@ -394,7 +396,7 @@ class VolumeDetector(Detector):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Checkpoints of the older layouts restore: the ring of doubles (an array, or a list of
         (observed, expected) tuples) rounded to float32 and the running sums re-summed from it, the
-        seasonal factors and the per-span figures (lists of floats) with the same doubles, the
+        seasonal sums and the per-span figures (lists of floats) with the same doubles, the
         scored sums as `(start, [(observed, expected), ...])` or None, and a detector never
         configured without `max_protect_buckets` (it was the class default)."""
         state = dict(state)
@@ -404,7 +406,8 @@ class VolumeDetector(Detector):
         rounded = isinstance(ring, array) and ring.typecode != "f"
         if isinstance(ring, array) and rounded:
             state["_ring"] = array("f", ring)
-        for name in ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den", "_e2", "_m2", "_sum_o", "_sum_e"):
+        state.pop("hod", None)  # a function of `_hod_num` and `_hod_den` (as it was computed)
+        for name in ("dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den", "_e2", "_m2", "_sum_o", "_sum_e"):
             v = state.get(name)
             if isinstance(v, list):
                 state[name] = array("d", v)
@@ -461,14 +464,12 @@ class VolumeDetector(Detector):
             # seasonal factors as ratios of decayed sums: sound for sparse counts (no 1/0.01 ratios)
             # the daily curve is piecewise linear between hour centres: each bucket teaches the
             # two hours around it, in proportion to its weight in its expectation
-            prior = _HOD_PRIOR
             curve = 0.0
             for hh, w in _hour_weights(lt):
                 f = 1.0 - self._a_hod * w
                 self._hod_num[hh] = self._hod_num[hh] * f + w * xc / self.dow[d]
                 self._hod_den[hh] = self._hod_den[hh] * f + w * self.level
-                self.hod[hh] = min(max((self._hod_num[hh] + prior) / (self._hod_den[hh] + prior), 0.05), 20.0)
-                curve += w * self.hod[hh]
+                curve += w * self._hour_factor(hh)
             f = 1.0 - self._a_dow
             self._dow_num[d] = self._dow_num[d] * f + xc
             self._dow_den[d] = self._dow_den[d] * f + self.level * curve

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copyreg
 import math
 import pickle
+import sys
 from array import array
 from typing import Any
 
@@ -15,7 +16,7 @@ from detector_streams import stream
 from daemon.windows import Bucket
 from detectors.volume import VolumeDetector
 
-_SEASONAL = ("hod", "dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den")
+_SEASONAL = ("dow", "_hod_num", "_hod_den", "_dow_num", "_dow_den")
 
 
 def _buckets() -> list[Bucket]:
@@ -55,6 +56,7 @@ def _old_layout(det: VolumeDetector) -> dict[str, Any]:
     state["_ring"] = [(ring[i], ring[i + 1]) for i in range(0, len(ring), 2)]
     for name in (*_SEASONAL, "_e2", "_m2", "_sum_o", "_sum_e", "_spans"):
         state[name] = list(state[name])
+    state["hod"] = [det._hour_factor(h) for h in range(24)]  # stored then
     totals = state.pop("_totals")
     if len(totals) and not math.isnan(totals[0]):
         state["_totals"] = (totals[0], [(totals[i], totals[i + 1]) for i in range(1, len(totals), 2)])
@@ -79,6 +81,7 @@ def test_ring_is_flat_and_pickle_round_trip_continues_identically() -> None:
     assert all(isinstance(getattr(det, name), array) for name in _SEASONAL)
     clone = pickle.loads(pickle.dumps(det))
     assert clone._ring == det._ring
+    assert sys.getsizeof(clone._ring) == sys.getsizeof(det._ring)  # restored without spare room
     # past the running sums' periodic re-summing (every 4096 pushes) too
     assert _run(clone, bs[800:]) == _run(det, bs[800:])
 

@@ -19,9 +19,8 @@ import abc
 import functools
 import math
 from array import array
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from daemon.windows import Bucket
 
@@ -100,14 +99,6 @@ class Detector(abc.ABC):
         for name, value in state.items():
             # an unpickled array has room to grow (read in chunks): its slice is sized exactly
             setattr(self, name, value[:] if isinstance(value, array) else value)
-
-    if not TYPE_CHECKING:  # typed as object's: a subclass with a dict gets the real one
-
-        @property
-        def __dict__(self) -> Mapping[str, Any]:
-            """For slotted subclasses: a read-only view of the state, for code that reads
-            `vars(detector)` as it could when every detector had an instance dict."""
-            return MappingProxyType(self.__getstate__())
 
     @abc.abstractmethod
     def score_one(self, bucket: Bucket) -> float:

@@ -40,7 +40,7 @@ def test_a_checkpoint_of_the_deque_layout_resumes_exactly() -> None:
     for b in buckets[:400]:
         det.update(b)
     longest = max(det._spans)
-    state = {k: v for k, v in det.__dict__.items() if not k.startswith(("_ring", "_cum", "_head", "_stored"))}
+    state = {k: v for k, v in det.__getstate__().items() if not k.startswith(("_ring", "_cum", "_head", "_stored"))}
     state["_recent"] = deque(((b.negative, b.mentions) for b in buckets[400 - longest : 400]), maxlen=longest)
     old = NegativityDetector.__new__(NegativityDetector)
     old.__setstate__(state)

@@ -35,6 +35,7 @@ from detectors.volume import VolumeDetector, VolumeReading
 
 SIGNALS = ("volume", "negativity", "topic")
 _MIN_DUPLICATES = 10
+_NO_FLAGS: frozenset[str] = frozenset()  # one object for every brand without a sticky flag (216 bytes each)
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 
@@ -108,15 +109,17 @@ class BrandDetector:
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
         self._load: float | None = None
-        self._sticky: set[str] = set()
+        self._sticky = _NO_FLAGS
         if brand is not None:
             self._build(brand)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Checkpoints from when `_dups` was a deque of (duplicates, mentions, expected) resume it."""
+        """Checkpoints from when `_dups` was a deque of (duplicates, mentions, expected) and the
+        sticky flags a set resume them."""
         dups = state.get("_dups")
         if not isinstance(dups, array):
             state["_dups"] = array("d", [float(x) for row in dups or () for x in row])
+        state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
         self.__dict__.update(state)
 
     @property
@@ -185,9 +188,10 @@ class BrandDetector:
         if b.capped and b.capped >= b.mentions:
             found.add("troll")
         # a flag holds for the rest of the anomaly it explained (its long spans fire on)
-        self._sticky |= found
+        if found - self._sticky:
+            self._sticky = self._sticky | found
         if n_fire and "viral" in self._sticky:
-            self._sticky.discard("viral")  # negativity followed the viral post: a real problem
+            self._sticky = self._sticky - {"viral"}  # negativity followed the viral post: a real problem
         flags = sorted(self._sticky & {"positive", "coordinated", "viral", "troll"})
         # severity
         sev: Severity | None = None
@@ -218,7 +222,7 @@ class BrandDetector:
         )
         if quiet:
             self._elevated_since = None
-            self._sticky = set()
+            self._sticky = _NO_FLAGS
         elif self._elevated_since is None:
             # the anomaly began where the firing span began
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)

@@ -77,7 +77,7 @@ def test_brand_detector_pickles_mid_stream() -> None:
     assert [det.update(b) for b in bs[500:]] == [clone.update(b) for b in bs[500:]]
 
 
-def test_brand_detector_resumes_a_checkpoint_with_the_deque_of_duplicates() -> None:
+def test_brand_detector_resumes_a_checkpoint_with_the_deque_of_duplicates_and_a_set_of_flags() -> None:
     from collections import deque
 
     bs = _buckets()
@@ -87,5 +87,6 @@ def test_brand_detector_resumes_a_checkpoint_with_the_deque_of_duplicates() -> N
     old = pickle.loads(pickle.dumps(det))
     flat = list(old._dups)
     old._dups = deque((tuple(flat[i : i + 3]) for i in range(0, len(flat), 3)), maxlen=5)  # the earlier layout
+    old._sticky = set(old._sticky)
     clone = pickle.loads(pickle.dumps(old))
     assert [det.update(b) for b in bs[500:]] == [clone.update(b) for b in bs[500:]]

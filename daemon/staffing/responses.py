@@ -32,7 +32,23 @@ from daemon.staffing.settings import StaffingSettings, parse_duration, parse_tar
 
 _RATE_WINDOW = 1800.0  # recent arrival and reply rates are measured over the last half hour
 _MAX_PLATFORMS = 1 << 16  # distinct platform names per brand; beyond, a mention gets the default target
-_FRESH_MIN = 32  # ids kept as strings before the sorted index is rebuilt (more: a quarter of the rows)
+_FRESH_MIN = 32  # ids kept in a dict before the sorted index is rebuilt (more: 1/_FRESH_SHARE of the rows)
+_FRESH_SHARE = 16
+_MIN_ROWS = 16  # columns of a brand's first mentions; they grow by half as needed
+
+
+def _shared_empty(dtype: type[np.generic]) -> np.ndarray:
+    """A column of a brand that never tracked a mention: one for all brands, replaced when written."""
+    column = np.empty(0, dtype=dtype)
+    column.flags.writeable = False
+    return column
+
+
+_NO_TIMES = _shared_empty(np.float64)
+_NO_DELAYS = _shared_empty(np.float32)
+_NO_CODES = _shared_empty(np.uint8)
+_NO_KEYS = _shared_empty(np.uint64)
+_NO_SEQS = _shared_empty(np.int32)
 
 
 def _id_key(mention_id: str) -> int:
@@ -41,31 +57,38 @@ def _id_key(mention_id: str) -> int:
     return int.from_bytes(d, "little")
 
 
+def _code_type(platforms: int) -> type[np.unsignedinteger[Any]]:
+    return np.uint8 if platforms <= 256 else np.uint16
+
+
 class ResponseTracker:
     """Customer mentions needing a reply and the brand's first replies to them, for one brand.
 
     Memory is bounded: at most `responses.max_tracked` mentions are remembered (the oldest go first)
     and mentions older than `responses.max_age` (event time) are forgotten. A tracked mention costs
-    26 bytes of columns (id key, time, first reply, platform code) and 16 of index, and the figures
+    13 bytes of columns (time, first-reply delay, platform code) and 12 of index, and the figures
     are computed on those columns without a Python loop. Picklable.
     """
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
         # Rows [_head, _tail) of the columns are the tracked mentions in arrival order (about time
-        # order). A mention's id is found through `_fresh` (id -> row + _offset) for the rows added
-        # since the index was last built, else by binary search of its 64-bit key in `_sorted_keys`
-        # (rebuilt from the live rows when `_fresh` grows): big brands hold no string per mention.
-        self._fresh: dict[str, int] = {}
-        self._keys = np.empty(0, dtype=np.uint64)  # _id_key of each row's id
-        self._sorted_keys = np.empty(0, dtype=np.uint64)
-        self._sorted_seq = np.empty(0, dtype=np.int64)  # row + _offset of each sorted key
-        self._ts = np.empty(0, dtype=np.float64)
-        self._reply = np.empty(0, dtype=np.float64)  # first reply time, nan while waiting
-        self._plat = np.empty(0, dtype=np.uint16)  # code into _platforms
+        # order); a row's sequence number is row + _offset. A mention is found by the 64-bit key of
+        # its id: in `_fresh` (key -> sequence number) for the rows added since the index was last
+        # built, else by binary search in `_sorted_keys` (rebuilt, without the forgotten rows, when
+        # `_fresh` grows). The index holds the only copy of the keys.
+        self._fresh: dict[int, int] = {}
+        self._sorted_keys = _NO_KEYS
+        self._sorted_seq = _NO_SEQS  # sequence number - _index_base of each sorted key
+        self._index_base = 0
+        self._ts = _NO_TIMES
+        # Seconds from the mention to its first reply, nan while waiting. float32: whole seconds
+        # exactly up to 194 days, other delays within 2^-24 of their value (under 1 ms below 4.5 h).
+        self._delay = _NO_DELAYS
+        self._plat = _NO_CODES  # code into _platforms; uint16 from the 257th platform name on
         self._head = 0
         self._tail = 0
-        self._offset = 0  # _index value of row 0
+        self._offset = 0
         self._platforms: list[str] = []
         self._codes: dict[str, int] = {}
         self._replies: list[float] = []  # times of first replies, arrival order, from _replies_head on
@@ -126,7 +149,7 @@ class ResponseTracker:
         if not math.isfinite(ts):
             return
         key = _id_key(mention_id)
-        if self._find(mention_id, key) is not None:
+        if self._find(key) is not None:
             return
         code = self._codes.get(platform)
         if code is None:
@@ -136,69 +159,82 @@ class ResponseTracker:
             if code is None:
                 code = self._codes[platform] = len(self._platforms)
                 self._platforms.append(platform)
+                self._plat = self._plat.astype(_code_type(len(self._platforms)), copy=False)
         if self._tail == len(self._ts):
             self._make_room()
         row = self._tail
         self._ts[row] = ts
-        self._reply[row] = math.nan
+        self._delay[row] = math.nan
         self._plat[row] = code
-        self._keys[row] = key
         self._tail = row + 1
-        self._fresh[mention_id] = row + self._offset
-        if len(self._fresh) > max(_FRESH_MIN, (self._tail - self._head) // 4):
+        self._fresh[key] = row + self._offset
+        if len(self._fresh) > max(_FRESH_MIN, (self._tail - self._head) // _FRESH_SHARE):
             self._build_index()
         if ts > self._latest:
             self._latest = ts
         self._prune()
 
     def observe_reply(self, in_reply_to: str, ts: float) -> None:
-        row = self._find(in_reply_to)
+        row = self._find(_id_key(in_reply_to))
         if row is None:
             self.unmatched_replies += 1
             return
-        first = float(self._reply[row])
-        if not math.isnan(first):
+        if not math.isnan(self._delay[row]):
             return  # only the first reply counts
-        self._reply[row] = max(float(self._ts[row]), ts)  # a reply stamped before its mention: clock skew, count as 0
+        self._delay[row] = max(0.0, ts - float(self._ts[row]))  # stamped before its mention: clock skew, 0
         self._replies.append(ts)
         self.replies_seen += 1
         self._prune_replies()
 
-    def _find(self, mention_id: str, key: int | None = None) -> int | None:
-        """The row of a tracked mention, or None (`key`: its `_id_key`, when already computed)."""
-        seq = self._fresh.get(mention_id)
+    def _find(self, key: int) -> int | None:
+        """The row of the tracked mention whose id has this `_id_key`, or None."""
+        seq = self._fresh.get(key)
         if seq is None:
             keys = self._sorted_keys
-            if not len(keys):
-                return None
-            if key is None:
-                key = _id_key(mention_id)
             i = int(keys.searchsorted(np.uint64(key)))
             if i == len(keys) or int(keys[i]) != key:
                 return None
-            seq = int(self._sorted_seq[i])
+            seq = int(self._sorted_seq[i]) + self._index_base
         row = seq - self._offset
         return row if self._head <= row < self._tail else None  # else forgotten since
 
     def _build_index(self) -> None:
-        """Sort the keys of the live rows; the ids added since need no string any more."""
-        keys = self._keys[self._head : self._tail]
+        """Merge the fresh keys into the sorted index, leaving out the rows forgotten since."""
+        first = self._offset + self._head  # sequence number of the oldest tracked mention
+        old_seq = self._sorted_seq.astype(np.int64) + self._index_base
+        fresh_seq = np.fromiter(self._fresh.values(), np.int64, len(self._fresh))
+        fresh_keys = np.fromiter(self._fresh.keys(), np.uint64, len(self._fresh))
+        kept, fresh = old_seq >= first, fresh_seq >= first
+        # Older rows first: equal keys (a 64-bit collision) stay in arrival order, and the stable
+        # sort merges the sorted run and the few fresh keys in about linear time.
+        keys = np.concatenate((self._sorted_keys[kept], fresh_keys[fresh]))
+        seq = np.concatenate((old_seq[kept], fresh_seq[fresh]))
+        self._index(keys, seq, first)
+
+    def _index(self, keys: np.ndarray, seq: np.ndarray, base: int) -> None:
+        """Sort these keys of tracked rows (sequence numbers `seq`, from `base` on) as the index."""
         order = np.argsort(keys, kind="stable")
         self._sorted_keys = keys[order]
-        self._sorted_seq = order.astype(np.int64) + (self._offset + self._head)
+        # Relative to the oldest row, in 32 bits: the index spans at most max_tracked rows and a 16th
+        self._sorted_seq = (seq[order] - base).astype(np.int32)
+        self._index_base = base
         self._fresh = {}
 
+    def _room(self, live: int) -> int:
+        """Rows for columns that hold `live` rows: room for half as many again, but for no more than
+        a quarter of the memory bound (a brand at its bound moves its rows every `max_tracked / 4`)."""
+        bound = max(live, self.max_tracked)
+        return max(_MIN_ROWS, min(live + live // 2, bound + bound // 4))
+
     def _make_room(self) -> None:
-        """Before appending to full columns: move the live rows to the front, doubling when needed."""
-        live = self._tail - self._head
-        size = len(self._ts)
-        self._compact(size if self._head and live <= size // 2 else max(64, 2 * size))
+        """Before appending to full columns: move the live rows to the front of new columns."""
+        self._compact(self._room(self._tail - self._head))
 
     def _compact(self, size: int) -> None:
         """Copy the live rows to the front of new columns of `size` rows."""
         live = self._tail - self._head
         rows = slice(self._head, self._tail)
-        for name in ("_ts", "_reply", "_plat", "_keys"):
+        for name in ("_ts", "_delay", "_plat"):
             old = getattr(self, name)
             col = np.empty(size, dtype=old.dtype)
             col[:live] = old[rows]
@@ -212,13 +248,13 @@ class ResponseTracker:
         ts = self._ts
         head, tail = self._head, self._tail
         while tail > head and (tail - head > limit or ts[head] < horizon):
-            if math.isnan(self._reply[head]):
+            if math.isnan(self._delay[head]):
                 self.forgotten += 1
             head += 1
         self._head = head
         size = len(ts)
         if size > 1024 and head > size // 2:  # over half the columns forgotten: give the memory back
-            self._compact(max(64, 2 * (tail - head)))
+            self._compact(self._room(tail - head))
 
     def _prune_replies(self) -> None:
         """Reply times only count for the recent reply rate: keep what a figure may still ask for."""
@@ -232,25 +268,41 @@ class ResponseTracker:
         self._replies_head = head
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore; a checkpoint of the older record-per-mention layout is converted."""
+        """Restore; checkpoints of the two older layouts are converted (the same figures follow).
+
+        Before the delay column (to 1be7386): an id key column `_keys`, a float64 `_reply` column of
+        first-reply times and a uint16 `_plat`. Before the columns: `_records`, id -> record.
+        """
         records = state.pop("_records", None)
+        keys = state.pop("_keys", None)
+        reply_times = state.pop("_reply", None)
         settings = state.pop("settings", None)
         self.__dict__.update(state)
         if settings is not None:
             self.settings = settings
         if records is not None:
             n = len(records)
-            self._keys = np.fromiter((_id_key(k) for k in records), np.uint64, n)
             self._ts = np.fromiter((float(r[0]) for r in records.values()), np.float64, n)
-            self._reply = np.fromiter((float(r[2]) for r in records.values()), np.float64, n)
-            self._platforms, self._codes = [], {}
+            reply = np.fromiter((float(r[2]) for r in records.values()), np.float64, n)
+            self._delay = (reply - self._ts).astype(np.float32)
+            self._codes = {}
             for r in records.values():
                 self._codes.setdefault(str(r[1]), len(self._codes))
             self._platforms = list(self._codes)
-            self._plat = np.fromiter((self._codes[str(r[1])] for r in records.values()), np.uint16, n)
+            codes = (self._codes[str(r[1])] for r in records.values())
+            self._plat = np.fromiter(codes, _code_type(len(self._platforms)), n)
             self._head, self._tail, self._offset = 0, n, 0
             self._replies, self._replies_head = list(self._replies), 0
-            self._build_index()
+            keys = np.fromiter((_id_key(k) for k in records), np.uint64, n)
+            self._index(keys, np.arange(n), 0)
+        elif keys is not None:
+            rows = slice(self._head, self._tail)
+            self._ts = self._ts[rows].copy()
+            self._delay = (reply_times[rows] - self._ts).astype(np.float32)
+            self._plat = self._plat[rows].astype(_code_type(len(self._platforms)))
+            self._offset += self._head
+            self._head, self._tail = 0, len(self._ts)
+            self._index(keys[rows], np.arange(self._offset, self._offset + self._tail), self._offset)
 
     # -- output -----------------------------------------------------------------------------------
 
@@ -263,18 +315,21 @@ class ResponseTracker:
         if self._tail == self._head or not self.replies_seen:
             return ResponseFigures()
         rows = slice(self._head, self._tail)
-        ts, reply = self._ts[rows], self._reply[rows]
+        ts, delay = self._ts[rows], self._delay[rows]
         targets = np.array([self._target(p) for p in self._platforms])[self._plat[rows]]
         seen = ts <= now
-        answered = seen & (reply <= now)  # nan compares False: unanswered
+        age = now - ts
+        # In float32, as the delays are stored: a reply stamped at `now` is in whatever the rounding
+        # (and so is one stamped less than a float32 step of the mention's age after `now`).
+        answered = seen & (delay <= age.astype(np.float32))  # nan compares False: unanswered
         waiting = seen & ~answered & (ts >= now - self.max_age)
         backlog = int(waiting.sum())
         win = seen & (ts >= now - self.window)
         n = int(win.sum())
         n_ans = int((win & answered).sum())
         if n == 0:
-            return ResponseFigures(backlog=backlog, breach_forecast=self._forecast(now, ts, reply, backlog, None))
-        frt = np.where(answered, reply - ts, now - ts)[win]
+            return ResponseFigures(backlog=backlog, breach_forecast=self._forecast(now, ts, backlog, None))
+        frt = np.where(answered, delay, age)[win]
         event = answered[win]
         median = _km_quantile(frt, event, 0.5)
         p90 = _km_quantile(frt, event, 0.9)
@@ -288,7 +343,7 @@ class ResponseTracker:
             median_first_response_minutes=None if median is None else round(median / 60.0, 2),
             p90_first_response_minutes=None if p90 is None else round(p90 / 60.0, 2),
             backlog=backlog,
-            breach_forecast=self._forecast(now, ts, reply, backlog, median),
+            breach_forecast=self._forecast(now, ts, backlog, median),
             target_attainment=None if attainment is None else round(attainment, 4),
             mentions=n,
             answered=n_ans,
@@ -309,7 +364,7 @@ class ResponseTracker:
         r = np.fromiter(itertools.islice(self._replies, self._replies_head, None), np.float64, n)
         return int(((r > now - span) & (r <= now)).sum()) * 3600.0 / span
 
-    def _forecast(self, now: float, ts: np.ndarray, reply: np.ndarray, backlog: int, median: float | None) -> str:
+    def _forecast(self, now: float, ts: np.ndarray, backlog: int, median: float | None) -> str:
         """When the median first reply passes `breach_after`, from a fluid model of the queue.
 
         With replies going out at the recent rate and mentions arriving at theirs, a new mention

@@ -180,7 +180,7 @@ def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: 
             replies.append(ts)
     old = {k: v for k, v in records.items() if float(v[0]) >= now - 3600.0}
     state = dict(vars(t))
-    columns = ("_fresh", "_keys", "_sorted_keys", "_sorted_seq", "_ts", "_reply", "_plat")
+    columns = ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat")
     for name in (*columns, "_head", "_tail", "_offset", "_platforms", "_codes"):
         state.pop(name)
     state["_records"] = dict(list(old.items())[-300:])
@@ -239,3 +239,163 @@ def test_the_sorted_id_index_finds_what_the_dict_would(monkeypatch: pytest.Monke
     indexed = run()
     monkeypatch.setattr(responses, "_FRESH_MIN", 10**9)  # every id stays in the dict
     assert run() == indexed
+
+
+def _stream(n: int = 1200) -> list[tuple[str, str, float, str]]:
+    """Mentions ("m", id, ts, platform) and brand replies ("r", id, ts, ""), in arrival order: stamps
+    to the millisecond, first replies after seconds to 15 minutes, some stamped before their mention
+    (clock skew), some repeated, some to mentions the tracker never saw."""
+    t0 = 1_271_396_530.0
+    events: list[tuple[str, str, float, str]] = []
+    due: dict[int, list[tuple[str, str, float, str]]] = {}
+    for i in range(n):
+        ts = t0 + 6.0 * i + 0.001 * (i * 7 % 1000)
+        events.append(("m", f"m{i}", ts, ("twitter", "facebook", "instagram")[i % 3]))
+        events.extend(due.pop(i, []))
+        if i % 97 == 0:
+            events.append(("r", f"x{i}", ts, ""))
+        if i % 41 == 0:
+            due.setdefault(i + 1, []).append(("r", f"m{i}", ts - 3.0, ""))
+        elif i % 3 != 2:
+            k = 1 + (i * 37) % 150
+            due.setdefault(i + k, []).append(("r", f"m{i}", ts + 6.0 * k - 2.5 + 0.0007 * i, ""))
+            if i % 10 == 0:
+                due.setdefault(i + k + 3, []).append(("r", f"m{i}", ts + 6.0 * k + 30.0, ""))
+    return events
+
+
+def _feed(t: ResponseTracker, events: list[tuple[str, str, float, str]]) -> None:
+    for kind, key, ts, platform in events:
+        if kind == "m":
+            t.observe_mention(key, ts, platform)
+        else:
+            t.observe_reply(key, ts)
+
+
+def _id_key_column_state(t: ResponseTracker, events: list[tuple[str, str, float, str]]) -> dict[str, object]:
+    """`t`'s state in the layout checkpointed up to 1be7386, built by hand from the stream `t` saw:
+    an id key column beside the index, first replies as float64 times, uint16 platform codes, a
+    sorted index of some rows (the first of them forgotten since) and a dict of the ids added after."""
+    mentions = [(key, ts, platform) for kind, key, ts, platform in events if kind == "m"][-len(t) :]
+    first_reply: dict[str, float] = {}
+    for kind, key, ts, _ in events:
+        if kind == "r":
+            first_reply.setdefault(key, ts)
+    forgotten, spare, offset = 5, 40, 3_000_000_000  # sequence numbers past 2^31
+    rows = forgotten + len(mentions) + spare
+    keys = np.full(rows, 12345, dtype=np.uint64)
+    ts_col = np.full(rows, np.inf)
+    reply = np.full(rows, -np.inf)  # rows outside [head, tail) hold anything
+    plat = np.full(rows, 7, dtype=np.uint16)
+    platforms = sorted({p for _, _, p in mentions})
+    fresh: dict[str, int] = {}
+    for row, (key, ts, platform) in enumerate(mentions, start=forgotten):
+        keys[row] = responses._id_key(key)
+        ts_col[row] = ts
+        reply[row] = max(ts, first_reply[key]) if key in first_reply else np.nan
+        plat[row] = platforms.index(platform)
+        if row >= 200:
+            fresh[key] = row + offset
+    order = np.argsort(keys[:200], kind="stable")
+    state = dict(vars(t))
+    for name in ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat"):
+        state.pop(name)
+    state.update(
+        _keys=keys,
+        _ts=ts_col,
+        _reply=reply,
+        _plat=plat,
+        _sorted_keys=keys[:200][order],
+        _sorted_seq=order.astype(np.int64) + offset,
+        _fresh=fresh,
+        _head=forgotten,
+        _tail=forgotten + len(mentions),
+        _offset=offset,
+        _platforms=platforms,
+        _codes={p: i for i, p in enumerate(platforms)},
+    )
+    return state
+
+
+def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> None:
+    events = _stream()
+    t = _tracker(max_tracked=300, max_age="6h", window="1h")
+    _feed(t, events[:-40])
+    restored = ResponseTracker.__new__(ResponseTracker)
+    restored.__setstate__(pickle.loads(pickle.dumps(_id_key_column_state(t, events[:-40]))))
+    last = events[-41][2]
+    # what 1be7386 computed from the same stream, to the digit
+    expected = [
+        ResponseFigures(
+            response_rate=0.5067,
+            median_first_response_minutes=11.17,
+            backlog=148,
+            breach_forecast="at current staffing the median first reply passes 30 minutes in about 15 minutes",
+            target_attainment=0.76,
+            mentions=300,
+            answered=152,
+            replies_per_hour=402.0,
+        ),
+        ResponseFigures(
+            response_rate=0.36,
+            median_first_response_minutes=10.97,
+            backlog=96,
+            breach_forecast="at current staffing the backlog of 96 clears in about 55 minutes",
+            target_attainment=1.0,
+            mentions=150,
+            answered=54,
+            replies_per_hour=404.0,
+        ),
+        ResponseFigures(
+            response_rate=0.5067,
+            median_first_response_minutes=14.57,
+            backlog=148,
+            breach_forecast="no brand replies in the last 30 minutes; 148 mentions are waiting",
+            target_attainment=0.5067,
+            mentions=300,
+            answered=152,
+            replies_per_hour=0.0,
+        ),
+    ]
+    for now, figures in zip((last, last - 900.0, last + 1800.0), expected, strict=True):
+        assert restored.figures(now) == t.figures(now) == figures
+    assert len(restored) == 300 and restored._sorted_seq.dtype == np.int32
+    # the rest of the stream: replies to ids of the old index and of its dict, new mentions
+    _feed(t, events[-40:])
+    _feed(restored, events[-40:])
+    then = ResponseFigures(
+        response_rate=0.5167,
+        median_first_response_minutes=10.67,
+        backlog=145,
+        breach_forecast="at current staffing the median first reply passes 30 minutes in about 20 minutes",
+        target_attainment=0.7635,
+        mentions=300,
+        answered=155,
+        replies_per_hour=408.0,
+    )
+    assert restored.figures(events[-1][2]) == t.figures(events[-1][2]) == then
+    counters = ("forgotten", "unmatched_replies", "replies_seen")
+    assert [getattr(restored, c) for c in counters] == [getattr(t, c) for c in counters] == [293, 13, 762]
+
+
+def test_platform_codes_widen_past_256_names() -> None:
+    platforms = {f"p{i}": {"target": "80/1m" if i % 2 else "80/1h"} for i in range(300)}
+    t = ResponseTracker(msgspec.convert({"platforms": platforms}, StaffingSettings))
+    for i in range(600):
+        t.observe_mention(f"m{i}", float(i), f"p{i % 300}")
+        t.observe_reply(f"m{i}", i + 300.0)  # 5 minutes: meets the 1h targets only
+    assert t._plat.dtype == np.uint16 and len(t._platforms) == 300
+    assert t.figures(now=1000.0).target_attainment == 0.5
+
+
+def test_a_tracked_mention_costs_about_25_bytes() -> None:
+    t = _tracker(max_tracked=20_000, max_age="6h", window="2h")
+    idle = _tracker()
+    assert idle._ts is _tracker()._ts  # brands without mentions share their empty columns
+    for i in range(100_000):
+        t.observe_mention(f"m{i}", float(i), "twitter")
+        if len(t._fresh) == 0:
+            columns = t._ts.nbytes + t._delay.nbytes + t._plat.nbytes  # 13 bytes a row
+            index = t._sorted_keys.nbytes + t._sorted_seq.nbytes  # 12 bytes a tracked mention
+            assert columns <= 13 * 1.25 * 20_000 and index <= 12 * (len(t) + 1)  # + the one pruned after
+        assert len(t._fresh) <= max(32, len(t) // 16)

@@ -19,6 +19,7 @@ Kaplan-Meier estimate rather than from the answered ones alone, which would look
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -57,7 +58,14 @@ def _id_key(mention_id: str) -> int:
     return int.from_bytes(d, "little")
 
 
+@functools.lru_cache(maxsize=256)
+def _seconds(duration: str) -> float:
+    """A duration setting in seconds: one float for all the brands (they share their settings)."""
+    return parse_duration(duration)
+
+
 def _code_type(platforms: int) -> type[np.unsignedinteger[Any]]:
+    """The platform codes' type for a brand with this many platform names."""
     return np.uint8 if platforms <= 256 else np.uint16
 
 
@@ -69,6 +77,31 @@ class ResponseTracker:
     13 bytes of columns (time, first-reply delay, platform code) and 12 of index, and the figures
     are computed on those columns without a Python loop. Picklable.
     """
+
+    __slots__ = (
+        "_breach_after",
+        "_codes",
+        "_delay",
+        "_fresh",
+        "_head",
+        "_index_base",
+        "_latest",
+        "_max_age",
+        "_offset",
+        "_plat",
+        "_platforms",
+        "_replies",
+        "_replies_head",
+        "_settings",
+        "_sorted_keys",
+        "_sorted_seq",
+        "_tail",
+        "_ts",
+        "_window",
+        "forgotten",
+        "replies_seen",
+        "unmatched_replies",
+    )
 
     def __init__(self, settings: StaffingSettings) -> None:
         self.settings = settings
@@ -83,7 +116,7 @@ class ResponseTracker:
         self._index_base = 0
         self._ts = _NO_TIMES
         # Seconds from the mention to its first reply, nan while waiting. float32: whole seconds
-        # exactly up to 194 days, other delays within 2^-24 of their value (under 1 ms below 4.5 h).
+        # exactly up to 194 days, others to 2^-24 of their value (under a millisecond below 4.5 h).
         self._delay = _NO_DELAYS
         self._plat = _NO_CODES  # code into _platforms; uint16 from the 257th platform name on
         self._head = 0
@@ -110,10 +143,9 @@ class ResponseTracker:
     def settings(self, settings: StaffingSettings) -> None:
         self._settings = settings
         r = settings.responses
-        self._window = parse_duration(r.window)
-        self._max_age = parse_duration(r.max_age)
-        self._breach_after = parse_duration(r.breach_after)
-        self._targets: dict[str, float] = {}  # platform -> first-response target, in seconds
+        self._window = _seconds(r.window)
+        self._max_age = _seconds(r.max_age)
+        self._breach_after = _seconds(r.breach_after)
 
     @property
     def window(self) -> float:
@@ -267,19 +299,23 @@ class ResponseTracker:
             head = 0
         self._replies_head = head
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The attributes by name: a checkpoint reads as those of the `__dict__` of older versions."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore; checkpoints of the two older layouts are converted (the same figures follow).
 
-        Before the delay column (to 1be7386): an id key column `_keys`, a float64 `_reply` column of
-        first-reply times and a uint16 `_plat`. Before the columns: `_records`, id -> record.
+        Before the delay column (up to 13ac77c): an id key column `_keys`, a float64 `_reply` column of
+        first-reply times and a uint16 `_plat`. Before the columns: `_records`, id -> record. What
+        else older versions kept (a per-brand cache of parsed targets, `_targets`) is left out.
         """
-        records = state.pop("_records", None)
-        keys = state.pop("_keys", None)
-        reply_times = state.pop("_reply", None)
-        settings = state.pop("settings", None)
-        self.__dict__.update(state)
-        if settings is not None:
-            self.settings = settings
+        for name in self.__slots__:
+            if name in state:
+                setattr(self, name, state[name])
+        settings = state["settings"] if "settings" in state else state["_settings"]  # the records layout's name
+        self.settings = settings  # parsed anew, into the floats the other brands hold
+        records, keys = state.get("_records"), state.get("_keys")
         if records is not None:
             n = len(records)
             self._ts = np.fromiter((float(r[0]) for r in records.values()), np.float64, n)
@@ -298,7 +334,7 @@ class ResponseTracker:
         elif keys is not None:
             rows = slice(self._head, self._tail)
             self._ts = self._ts[rows].copy()
-            self._delay = (reply_times[rows] - self._ts).astype(np.float32)
+            self._delay = (state["_reply"][rows] - self._ts).astype(np.float32)
             self._plat = self._plat[rows].astype(_code_type(len(self._platforms)))
             self._offset += self._head
             self._head, self._tail = 0, len(self._ts)
@@ -351,10 +387,8 @@ class ResponseTracker:
         )
 
     def _target(self, platform: str) -> float:
-        t = self._targets.get(platform)
-        if t is None:
-            t = self._targets[platform] = parse_target(self._settings.platform(platform).target)[1]
-        return t
+        """The platform's first-response target in seconds (`parse_target` caches, for all brands)."""
+        return parse_target(self._settings.platform(platform).target)[1]
 
     def _reply_rate(self, now: float) -> float:
         span = min(_RATE_WINDOW, self.window)

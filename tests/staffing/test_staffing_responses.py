@@ -179,7 +179,7 @@ def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: 
             records[key][2] = max(float(records[key][0]), ts)
             replies.append(ts)
     old = {k: v for k, v in records.items() if float(v[0]) >= now - 3600.0}
-    state = dict(vars(t))
+    state = t.__getstate__()
     columns = ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat")
     for name in (*columns, "_head", "_tail", "_offset", "_platforms", "_codes"):
         state.pop(name)
@@ -273,7 +273,7 @@ def _feed(t: ResponseTracker, events: list[tuple[str, str, float, str]]) -> None
 
 
 def _id_key_column_state(t: ResponseTracker, events: list[tuple[str, str, float, str]]) -> dict[str, object]:
-    """`t`'s state in the layout checkpointed up to 1be7386, built by hand from the stream `t` saw:
+    """`t`'s state in the layout checkpointed up to 13ac77c, built by hand from the stream `t` saw:
     an id key column beside the index, first replies as float64 times, uint16 platform codes, a
     sorted index of some rows (the first of them forgotten since) and a dict of the ids added after."""
     mentions = [(key, ts, platform) for kind, key, ts, platform in events if kind == "m"][-len(t) :]
@@ -297,7 +297,7 @@ def _id_key_column_state(t: ResponseTracker, events: list[tuple[str, str, float,
         if row >= 200:
             fresh[key] = row + offset
     order = np.argsort(keys[:200], kind="stable")
-    state = dict(vars(t))
+    state = t.__getstate__()
     for name in ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat"):
         state.pop(name)
     state.update(
@@ -313,6 +313,7 @@ def _id_key_column_state(t: ResponseTracker, events: list[tuple[str, str, float,
         _offset=offset,
         _platforms=platforms,
         _codes={p: i for i, p in enumerate(platforms)},
+        _targets={"twitter": 1500.0},  # parsed targets, cached per brand
     )
     return state
 
@@ -324,7 +325,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
     restored = ResponseTracker.__new__(ResponseTracker)
     restored.__setstate__(pickle.loads(pickle.dumps(_id_key_column_state(t, events[:-40]))))
     last = events[-41][2]
-    # what 1be7386 computed from the same stream, to the digit
+    # what 13ac77c computed from the same stream, to the digit
     expected = [
         ResponseFigures(
             response_rate=0.5067,
@@ -392,6 +393,7 @@ def test_a_tracked_mention_costs_about_25_bytes() -> None:
     t = _tracker(max_tracked=20_000, max_age="6h", window="2h")
     idle = _tracker()
     assert idle._ts is _tracker()._ts  # brands without mentions share their empty columns
+    assert idle._max_age is t._max_age  # and the parsed settings
     for i in range(100_000):
         t.observe_mention(f"m{i}", float(i), "twitter")
         if len(t._fresh) == 0:

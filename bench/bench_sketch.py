@@ -67,7 +67,7 @@ def measure(buckets: list[dict[str, int]], vocabulary: int, depth: int, width: i
     unseen = est[true == 0] / total
     over = (est[true > 0] - true[true > 0]) / total
     return [*(float(x) for x in (unseen.mean(), *np.quantile(unseen, [0.5, 0.9, 0.99]))), float(over.mean()),
-            depth * width_used * 4]  # fmt: skip
+            det._sketch.nbytes if conservative else depth * width_used * 4]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,19 @@
 
 Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
 
-- a count-min sketch (`sketch_depth` x at most `sketch_width` float32, conservative update) of each
+- a count-min sketch (`sketch_depth` x at most `sketch_width` cells, conservative update) of each
   term's exponentially decayed author count: its usual rate (decay is lazy: counts are stored
   scaled by exp(t / tau), rescaled rarely). It is allocated with the brand's first terms, 64
   wide, and doubles (each new half a copy of the old cells, so no estimate ever drops below the
   true count) whenever half of a row is in use, up to `sketch_width`: a brand with a small
-  vocabulary keeps a small sketch;
+  vocabulary keeps a small sketch. A cell is a 16-bit count of steps of a per-brand `unit` (half
+  the bytes of float32 cells: 4 KB a brand at full width); the unit grows with the counts (cells
+  halved, rounding up, when one would pass 65,535), so a step is at most 1/32,768 of the largest
+  count, and the lazy decay's rescale only changes the unit. Updates round to a whole step at
+  random, up with the probability of the fraction (the coin: the term's hash and the bucket's
+  start, so a replay draws the same): unbiased, where always rounding up would add up to a step
+  per update, which lifts the estimates of a big brand's unseen terms above `floor_share`
+  (bench/bench_sketch.py: float32 and 16-bit cells give the same accuracy);
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
   window, of the terms that have decayed to nothing: a list of the (interned) terms and an array
@@ -60,6 +67,8 @@ _RESCALE_EXP = 40.0
 # recent counts below this are forgotten: a quarter of an author is noise, and a quiet brand keeps
 # ~40 % fewer terms than at 0.05 (bench/bench_memory.py)
 _MIN_RECENT = 0.25
+_CELL_MAX = np.iinfo(np.uint16).max
+_FIRST_UNIT = 1.0 / 64  # a new sketch's step: 1/64 of an author, up to 1,024 authors a cell before it grows
 _MIN_WIDTH = 64  # a new sketch's width (it doubles with the vocabulary up to `sketch_width`)
 _HASH_CACHE_SIZE = 1 << 16  # terms whose hash is remembered, process-wide (cleared when full)
 _HASHES: dict[bytes, dict[str, int]] = {}  # hash key -> term -> 64-bit keyed blake2b
@@ -105,7 +114,8 @@ class TopicDetector(Detector):
         s = self.settings = settings or TopicSettings()
         self.threshold = s.threshold / sensitivity
         self._key = seed.to_bytes(8, "little", signed=True)
-        self._sketch: np.ndarray | None = None  # allocated with the first terms learned
+        self._sketch: np.ndarray | None = None  # uint16, allocated with the first terms learned
+        self._unit = _FIRST_UNIT  # what one step of a cell counts (scaled like `_total`)
         self._tau = s.baseline_half_life_hours * 3600 / math.log(2)
         self._t_ref: float | None = None  # sketch values are scaled by exp((t - t_ref) / tau)
         self._first: float | None = None
@@ -141,7 +151,7 @@ class TopicDetector(Detector):
             return np.zeros(len(terms))
         cols = self._cells(terms, *sk.shape)
         rows = np.arange(sk.shape[0])[None, :]
-        return sk[rows, cols].min(axis=1).astype(np.float64)
+        return sk[rows, cols].min(axis=1) * self._unit
 
     def _usual_share(self, term: str) -> float:
         """The share of authors who usually use the term (decayed; the sketch's scale cancels)."""
@@ -163,6 +173,13 @@ class TopicDetector(Detector):
         while sk.shape[1] * 2 <= limit and 2 * np.count_nonzero(sk[0]) > sk.shape[1]:
             sk = np.concatenate((sk, sk), axis=1)
         self._sketch = sk
+
+    def _coarsen(self, shift: int) -> None:
+        """Make the unit 2**shift times larger: the cells divided, rounded up (upper bounds stay)."""
+        sk = self._sketch
+        assert sk is not None
+        self._sketch = ((sk.astype(np.uint32) + ((1 << shift) - 1)) >> shift).astype(np.uint16)
+        self._unit *= 1 << shift
 
     # -- river interface ------------------------------------------------------------------------
 
@@ -289,8 +306,7 @@ class TopicDetector(Detector):
             self._t_ref = t
         exponent = (t - self._t_ref) / self._tau
         if exponent > _RESCALE_EXP:
-            if self._sketch is not None:
-                self._sketch *= np.float32(math.exp(-exponent))
+            self._unit *= math.exp(-exponent)
             self._total *= math.exp(-exponent)
             self._t_ref = t
             exponent = 0.0
@@ -301,7 +317,7 @@ class TopicDetector(Detector):
         sk = self._sketch
         if sk is None:
             s = self.settings
-            sk = self._sketch = np.zeros((s.sketch_depth, _start_width(s.sketch_width)), dtype=np.float32)
+            sk = self._sketch = np.zeros((s.sketch_depth, _start_width(s.sketch_width)), dtype=np.uint16)
         depth, width = sk.shape
         cols = self._cells(bucket.terms, depth, width)
         flat = (cols + (np.arange(depth, dtype=np.uint64) * np.uint64(width))[None, :]).ravel().astype(np.intp)
@@ -309,17 +325,34 @@ class TopicDetector(Detector):
         # conservative update: a term's cells rise only to its estimate plus this count, never
         # by the count on top of other terms' mass, so estimates stay >= the true counts with far
         # less collision noise (half the rows give the accuracy of plain updates: bench/bench_sketch.py)
-        cells = sk.reshape(-1)
-        est = cells[flat].reshape(-1, depth).min(axis=1)
-        np.maximum.at(cells, flat, np.repeat((est + add).astype(np.float32), depth))
+        est = sk.reshape(-1)[flat].reshape(-1, depth).min(axis=1)
+        # in steps of the unit, rounded at random (see the module docstring)
+        x = np.fromiter((_term_hash(self._key, t) for t in bucket.terms), dtype=np.uint64, count=len(bucket.terms))
+        coin = ((x ^ np.uint64(int(t) & 0xFFFFFFFFFFFF)) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)
+        exact = est + add / self._unit
+        steps = np.floor(exact + coin.astype(np.float64) / 2.0**53)
+        top = float(steps.max())
+        if top > _CELL_MAX:
+            shift = math.ceil(math.log2(top / _CELL_MAX))
+            self._coarsen(shift)
+            sk = self._sketch
+            assert sk is not None
+            steps = np.ceil(steps / (1 << shift))
+        np.maximum.at(sk.reshape(-1), flat, np.repeat(steps.astype(np.uint16), depth))
         if width < self.settings.sketch_width:
             self._grow()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Checkpoints written before the sketch was float32, lazy and adaptive, or before the
+        """Checkpoints written before the sketch was 16-bit steps, float32, lazy and adaptive, or before the
         heavy-hitter table was a list of terms and an array (a dict of floats, then a dict from
         term to position and the array), restore as they were."""
         state.setdefault("_pruned_at", None)
+        sketch = state.get("_sketch")
+        if sketch is not None and sketch.dtype != np.uint16:  # counts as floats: steps of a unit
+            unit = max(_FIRST_UNIT, float(sketch.max()) / _CELL_MAX)
+            state["_sketch"] = np.ceil(np.asarray(sketch, np.float64) / unit).astype(np.uint16)
+            state["_unit"] = unit
+        state.setdefault("_unit", _FIRST_UNIT)
         recent = state.pop("_recent", None)
         index = state.pop("_index", None)
         vars(self).update(state)

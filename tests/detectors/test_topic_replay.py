@@ -1,5 +1,7 @@
-"""The topic detector's readings on a replayed stream are exactly those recorded before its
-heavy-hitter table changed layout (scores, firing, top terms and their order, and the table).
+"""The topic detector's readings on a replayed stream are those recorded before its heavy-hitter
+table changed layout: firing, top terms and their order, and the table exactly; scores and
+surprises within 1 % (or 0.01 and 0.05), since the sketch's cells became 16-bit steps rounded
+at random (float32 cells gave the recorded figures).
 
 The stream has a recurring vocabulary, new terms arriving all along, two bursts of new words and
 a burst of a usual word; with `candidates` 16 the table is pruned to its heaviest terms, and 600
@@ -14,6 +16,8 @@ import json
 import random
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from daemon.windows import Bucket
 from detectors.settings import TopicSettings
@@ -62,7 +66,11 @@ def test_readings_are_those_recorded() -> None:
     expected = json.loads(EXPECTED.read_text())
     for name, settings in SETTINGS.items():
         got = json.loads(json.dumps(_replay(settings)))  # the same float -> text round trip
-        assert got["readings"] == expected[name]["readings"], name
+        assert len(got["readings"]) == len(expected[name]["readings"])
+        for k, (g, e) in enumerate(zip(got["readings"], expected[name]["readings"], strict=True)):
+            assert g[2:] == e[2:], (name, k)  # firing, top terms, warm
+            assert g[0] == pytest.approx(e[0], rel=0.01, abs=0.01), (name, k)
+            assert g[1] == pytest.approx(e[1], rel=0.01, abs=0.05), (name, k)
         assert got["table"] == expected[name]["table"], name
     # the stream exercises what it should: topics fire, and terms are reported
     assert any(r[2] for r in expected["pruned"]["readings"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 
 from daemon.windows import Bucket
 from detectors.settings import TopicSettings
@@ -22,7 +23,7 @@ def test_no_sketch_until_terms_and_a_small_one_for_a_small_vocabulary() -> None:
     assert det._sketch is None  # a brand without text costs no sketch
     for i in range(30, 200):
         det.update(_bucket(i, {"flight": 2, "bag": 1, "refund": 1}))
-    assert det._sketch is not None and det._sketch.dtype == np.float32
+    assert det._sketch is not None and det._sketch.dtype == np.uint16
     assert det._sketch.shape == (TopicSettings().sketch_depth, 64)
 
 
@@ -70,3 +71,23 @@ def test_a_checkpoint_of_the_older_full_float64_sketch_still_reads() -> None:
     b = _bucket(181, {"flight": 3, "ash": 8, "volcano": 6})
     assert restored.read(b).top_terms == det.read(b).top_terms
     assert pickle.loads(pickle.dumps(restored)).read(b) == restored.read(b)
+
+
+def test_sixteen_bit_cells_follow_counts_far_beyond_65535_steps() -> None:
+    det = TopicDetector(TopicSettings(baseline_half_life_hours=1e6), seed=0)
+    truth = {"the": 0, "flight": 0, "rare": 0}
+    for i in range(400):
+        terms = {"the": 5_000, "flight": 700 + i % 7, "rare": 1 if i % 10 == 0 else 0}
+        terms = {t: n for t, n in terms.items() if n}
+        for t, n in terms.items():
+            truth[t] += n
+        det.learn_one(_bucket(i, terms))
+    assert det._sketch is not None and det._sketch.dtype == np.uint16
+    assert det._unit > 1.0  # coarsened many times over: 2 million authors of "the"
+    est = dict(zip(truth, det._estimates(list(truth)).tolist(), strict=True))
+    assert est["the"] == pytest.approx(truth["the"], rel=1e-3)
+    assert est["flight"] == pytest.approx(truth["flight"], rel=1e-2)
+    assert est["rare"] <= truth["rare"] + 2 * det._unit  # a step or two of rounding, no more
+    again = TopicDetector(TopicSettings(baseline_half_life_hours=1e6), seed=0)
+    again.__setstate__(pickle.loads(pickle.dumps(det)).__getstate__())
+    assert np.array_equal(again._sketch, det._sketch) and again._unit == det._unit

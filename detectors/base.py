@@ -90,7 +90,7 @@ class Detector(abc.ABC):
         """Every attribute, held in slots or in the instance dict, as one dict."""
         state = {name: getattr(self, name) for name in _slot_names(type(self)) if hasattr(self, name)}
         if type(self).__dictoffset__:  # a subclass without __slots__
-            state.update(object.__getattribute__(self, "__dict__"))
+            state.update(vars(self))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

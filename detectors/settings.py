@@ -117,7 +117,7 @@ class TopicSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     baseline_half_life_hours: _Pos = 72.0
     """Memory of a term's usual rate."""
     sketch_width: Annotated[int, msgspec.Meta(ge=64)] = 1024
-    """Count-min sketch width (bounded memory: width x depth floats per brand)."""
+    """Count-min sketch width (bounded memory: width x depth 16-bit cells per brand)."""
     sketch_depth: Annotated[int, msgspec.Meta(ge=1, le=8)] = 2
     """Count-min sketch depth (rows; conservative update makes 2 as accurate as 4 plain rows)."""
     candidates: Annotated[int, msgspec.Meta(ge=4)] = 256

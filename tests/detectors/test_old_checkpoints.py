@@ -9,12 +9,13 @@ with the scores of the buckets that followed."""
 from __future__ import annotations
 
 import base64
-import copyreg
 import math
 import pickle
 import random
 import zlib
 from typing import Any
+
+from old_pickles import OldCheckpoint
 
 from daemon.windows import Bucket
 from detectors.negativity import NegativityDetector
@@ -41,25 +42,10 @@ def _buckets(seed: int, start: int, n: int, burst: tuple[int, int]) -> list[Buck
     return out
 
 
-class _Checkpoint:
-    """Pickles as the older code pickled an instance of `cls` whose __dict__ was `state`: NEWOBJ of
-    the class, then BUILD with the dict."""
-
-    def __init__(self, cls: type, state: dict[str, Any]) -> None:
-        self.cls, self.state = cls, state
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # pickle checks that NEWOBJ's class is the object's
-        return self.cls
-
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return copyreg.__newobj__, (self.cls,), self.state  # type: ignore[attr-defined]
-
-
 def _restore(blob: str, cls: type, settings: object) -> tuple[Any, dict[str, Any]]:
     saved = pickle.loads(zlib.decompress(base64.b64decode(blob)))
     state = dict(saved["state"], settings=settings)
-    return pickle.loads(pickle.dumps(_Checkpoint(cls, state))), saved
+    return pickle.loads(pickle.dumps(OldCheckpoint(cls, state))), saved
 
 
 def test_volume_checkpoint_of_the_dict_layout_restores_and_scores_as_before() -> None:

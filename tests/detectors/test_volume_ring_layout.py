@@ -4,7 +4,6 @@ scored sums as a tuple) restore and continue identically."""
 
 from __future__ import annotations
 
-import copyreg
 import math
 import pickle
 import sys
@@ -12,6 +11,7 @@ from array import array
 from typing import Any
 
 from detector_streams import stream
+from old_pickles import OldCheckpoint
 
 from daemon.windows import Bucket
 from detectors.volume import VolumeDetector
@@ -35,20 +35,6 @@ def _run(det: VolumeDetector, bs: list[Bucket]) -> list[Any]:
     return out
 
 
-class _Checkpoint:
-    """Pickles as the older code pickled an instance of `cls` whose __dict__ was `state`."""
-
-    def __init__(self, cls: type, state: dict[str, Any]) -> None:
-        self.cls, self.state = cls, state
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # pickle checks that NEWOBJ's class is the object's
-        return self.cls
-
-    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return copyreg.__newobj__, (self.cls,), self.state  # type: ignore[attr-defined]
-
-
 def _old_layout(det: VolumeDetector) -> dict[str, Any]:
     """The state of `det` in the layout of checkpoints before the arrays (an instance dict)."""
     state = det.__getstate__()
@@ -68,7 +54,7 @@ def _old_layout(det: VolumeDetector) -> dict[str, Any]:
 
 
 def _restore(state: dict[str, Any]) -> VolumeDetector:
-    det = pickle.loads(pickle.dumps(_Checkpoint(VolumeDetector, state)))
+    det = pickle.loads(pickle.dumps(OldCheckpoint(VolumeDetector, state)))
     assert isinstance(det, VolumeDetector)
     return det
 

@@ -19,7 +19,6 @@ Kaplan-Meier estimate rather than from the answered ones alone, which would look
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import math
@@ -56,12 +55,6 @@ def _id_key(mention_id: str) -> int:
     """A mention id's 64-bit key: blake2b, the same in every process (never Python's `hash`)."""
     d = hashlib.blake2b(mention_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
     return int.from_bytes(d, "little")
-
-
-@functools.lru_cache(maxsize=256)
-def _seconds(duration: str) -> float:
-    """A duration setting in seconds: one float for all the brands (they share their settings)."""
-    return parse_duration(duration)
 
 
 def _code_type(platforms: int) -> type[np.unsignedinteger[Any]]:
@@ -143,9 +136,10 @@ class ResponseTracker:
     def settings(self, settings: StaffingSettings) -> None:
         self._settings = settings
         r = settings.responses
-        self._window = _seconds(r.window)
-        self._max_age = _seconds(r.max_age)
-        self._breach_after = _seconds(r.breach_after)
+        # parse_duration caches: one float for all the brands (they share their settings)
+        self._window = parse_duration(r.window)
+        self._max_age = parse_duration(r.max_age)
+        self._breach_after = parse_duration(r.breach_after)
 
     @property
     def window(self) -> float:

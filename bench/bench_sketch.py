@@ -51,23 +51,23 @@ def measure(buckets: list[dict[str, int]], vocabulary: int, depth: int, width: i
         if conservative:
             det.learn_one(Bucket("b", i * 60.0, 60, mentions=10, authors=10, terms=terms))
         else:  # plain count-min on the detector's own hashes, full width from the start
-            cols = det._cells(terms, depth, width) + (np.arange(depth) * width)[None, :]
+            cols = det._cells(det._hashes(terms), depth, width) + (np.arange(depth) * width)[None, :]
             np.add.at(plain, cols.ravel().astype(np.intp), np.repeat(np.fromiter(terms.values(), float), depth))
     total = len(buckets) * 10
     names = [f"w{w}" for w in range(vocabulary)]
     if conservative:
         assert det._sketch is not None
         est = det._estimates(names)
-        width_used = det._sketch.shape[1]
+        size = det._sketch.nbytes
     else:
-        cols = det._cells(names, depth, width)
+        cols = det._cells(det._hashes(names), depth, width)
         est = plain.reshape(depth, width)[np.arange(depth)[None, :], cols].min(axis=1)
-        width_used = width
+        size = plain.astype(np.float32).nbytes  # as float32 cells
     true = np.array([truth.get(t, 0) for t in names], dtype=float)
     unseen = est[true == 0] / total
     over = (est[true > 0] - true[true > 0]) / total
     return [*(float(x) for x in (unseen.mean(), *np.quantile(unseen, [0.5, 0.9, 0.99]))), float(over.mean()),
-            det._sketch.nbytes if conservative else depth * width_used * 4]  # fmt: skip
+            size]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,11 +134,16 @@ class TopicDetector(Detector):
 
     # -- sketch ---------------------------------------------------------------------------------
 
-    def _cells(self, terms: Iterable[str], depth: int, width: int) -> np.ndarray:
-        """Sketch columns of each term, shape (terms, depth): double hashing of the keyed hash (row i
-        of a sketch is the same whatever its depth, so a deeper checkpoint's first rows stay valid)."""
+    def _hashes(self, terms: Iterable[str]) -> np.ndarray:
+        """The terms' keyed 64-bit hashes."""
         key = self._key
-        x = np.fromiter((_term_hash(key, t) for t in terms), dtype=np.uint64)
+        return np.fromiter((_term_hash(key, t) for t in terms), dtype=np.uint64)
+
+    @staticmethod
+    def _cells(x: np.ndarray, depth: int, width: int) -> np.ndarray:
+        """Sketch columns of each term of `_hashes` x, shape (terms, depth): double hashing of the
+        keyed hash (row i of a sketch is the same whatever its depth, so a deeper checkpoint's first
+        rows stay valid)."""
         h1 = x & np.uint64(0xFFFFFFFF)
         h2 = (x >> np.uint64(32)) | np.uint64(1)
         i = np.arange(depth, dtype=np.uint64)
@@ -149,7 +154,7 @@ class TopicDetector(Detector):
         sk = self._sketch
         if sk is None or not terms:
             return np.zeros(len(terms))
-        cols = self._cells(terms, *sk.shape)
+        cols = self._cells(self._hashes(terms), *sk.shape)
         rows = np.arange(sk.shape[0])[None, :]
         return sk[rows, cols].min(axis=1) * self._unit
 
@@ -319,7 +324,8 @@ class TopicDetector(Detector):
             s = self.settings
             sk = self._sketch = np.zeros((s.sketch_depth, _start_width(s.sketch_width)), dtype=np.uint16)
         depth, width = sk.shape
-        cols = self._cells(bucket.terms, depth, width)
+        x = self._hashes(bucket.terms)  # once: for the cells and for the rounding's coin
+        cols = self._cells(x, depth, width)
         flat = (cols + (np.arange(depth, dtype=np.uint64) * np.uint64(width))[None, :]).ravel().astype(np.intp)
         add = np.fromiter(bucket.terms.values(), dtype=np.float64, count=len(bucket.terms)) * scale
         # conservative update: a term's cells rise only to its estimate plus this count, never
@@ -327,7 +333,6 @@ class TopicDetector(Detector):
         # less collision noise (half the rows give the accuracy of plain updates: bench/bench_sketch.py)
         est = sk.reshape(-1)[flat].reshape(-1, depth).min(axis=1)
         # in steps of the unit, rounded at random (see the module docstring)
-        x = np.fromiter((_term_hash(self._key, t) for t in bucket.terms), dtype=np.uint64, count=len(bucket.terms))
         coin = ((x ^ np.uint64(int(t) & 0xFFFFFFFFFFFF)) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)
         exact = est + add / self._unit
         steps = np.floor(exact + coin.astype(np.float64) / 2.0**53)

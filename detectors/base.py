@@ -96,6 +96,10 @@ class Detector(abc.ABC):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore `__getstate__`'s dict: also the state of checkpoints from before the slots (a
         subclass converts the entries of older layouts first; an unknown name raises)."""
+        if "_spans" in state:
+            state = {**state, "_spans": shared_spans(state["_spans"])}
+        if "max_protect_buckets" not in state:  # a detector never configured kept the class default
+            state = {**state, "max_protect_buckets": Detector.max_protect_buckets}
         for name, value in state.items():
             # an unpickled array has room to grow (read in chunks): its slice is sized exactly
             setattr(self, name, value[:] if isinstance(value, array) else value)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from daemon.windows import Bucket
-from detectors.base import Detector, score_from_surprise, shared_spans, span_buckets
+from detectors.base import Detector, score_from_surprise, span_buckets
 from detectors.settings import NegativitySettings
 from detectors.stats import betabinom_surprise
 
@@ -224,9 +224,6 @@ class NegativityDetector(Detector):
             v = state.get(name)
             if isinstance(v, list):
                 state[name] = array("d", v)
-        if "_spans" in state:
-            state["_spans"] = shared_spans(state["_spans"])
-        state.setdefault("max_protect_buckets", Detector.max_protect_buckets)
         super().__setstate__(state)
         if recent is not None:
             self._empty_rings(recent.maxlen or len(recent))

@@ -360,7 +360,7 @@ class TopicDetector(Detector):
         state.setdefault("_unit", _FIRST_UNIT)
         recent = state.pop("_recent", None)
         index = state.pop("_index", None)
-        vars(self).update(state)
+        super().__setstate__(state)
         if recent is not None:
             self._keep(list(recent.items()))
         elif index is not None:

@@ -37,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.windows import Bucket
-from detectors.base import Detector, score_from_surprise, shared_spans, span_buckets
+from detectors.base import Detector, score_from_surprise, span_buckets
 from detectors.settings import VolumeSettings
 from detectors.stats import nb_surprise
 
@@ -396,9 +396,9 @@ class VolumeDetector(Detector):
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Checkpoints of the older layouts restore: the ring of doubles (an array, or a list of
         (observed, expected) tuples) rounded to float32 and the running sums re-summed from it, the
-        seasonal sums and the per-span figures (lists of floats) with the same doubles, the
-        scored sums as `(start, [(observed, expected), ...])` or None, and a detector never
-        configured without `max_protect_buckets` (it was the class default)."""
+        seasonal sums and the per-span figures (lists of floats) with the same doubles, and the
+        scored sums as `(start, [(observed, expected), ...])` or None (`Detector.__setstate__`
+        shares the spans and fills in `max_protect_buckets`)."""
         state = dict(state)
         ring = state.get("_ring")
         if isinstance(ring, list):
@@ -411,8 +411,6 @@ class VolumeDetector(Detector):
             v = state.get(name)
             if isinstance(v, list):
                 state[name] = array("d", v)
-        if "_spans" in state:
-            state["_spans"] = shared_spans(state["_spans"])
         totals = state.get("_totals")
         if not isinstance(totals, array):
             k = len(state.get("_spans", ()))
@@ -420,7 +418,6 @@ class VolumeDetector(Detector):
             if totals is not None:
                 start, sums = totals
                 state["_totals"] = array("d", [start, *(v for pair in sums for v in pair)])
-        state.setdefault("max_protect_buckets", Detector.max_protect_buckets)
         super().__setstate__(state)
         if rounded and self._spans:
             self._resum()  # the sums of the stored values, not of the doubles before the rounding

@@ -122,6 +122,7 @@ class BrandDetection:
             mentions=c.mentions,
             replies=c.replies,
             resolved_at=iso_minute(c.resolved_at) if c.resolved_at is not None else None,
+            updated_at=iso_minute(c.at),
             flags=list(c.flags),
             responses=figures,
             timeline=self._timeline(a.seconds) if c.type != "updated" else None,

@@ -108,6 +108,9 @@ class Notification(msgspec.Struct, frozen=True):
     mentions: int | None = None
     replies: int | None = None
     resolved_at: str | None = None
+    # Event time of this notification (the watermark when it was raised): detected_at for the
+    # opening one, later for updates; null in records written before the field existed.
+    updated_at: str | None = None
     flags: list[str] = []
     responses: ResponseFigures | None = None
     timeline: Timeline | None = None

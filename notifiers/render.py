@@ -189,6 +189,8 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     context = [f"Incident {n.incident_id}", f"started {n.started_at}", f"detected {n.detected_at}"]
     if resolved and n.resolved_at:
         context.append(f"resolved {n.resolved_at}")
+    elif n.updated_at and n.updated_at != n.detected_at:
+        context.append(f"updated {n.updated_at}")
     if n.flags:
         context.append("flags: " + ", ".join(n.flags))
     return Message(
@@ -214,8 +216,9 @@ def thread_text(n: Notification) -> str:
     >>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
     >>> thread_text(Notification(type="incident.updated", incident_id="i", brand="b",
     ...     severity="sev2", signals=["volume"], started_at="", detected_at="2010-04-16T06:00:00Z",
-    ...     seq=3, volume=VolumeFigures(900, 300, 3.0), negativity=NegativityFigures(0.5, 0.2)))  # doctest: +ELLIPSIS
-    'Update 3 at 2010-04-16T06:00:00Z: SEV2, volume 900/h (3.0× expected), negativity 50% (usually 20%), signals...'
+    ...     seq=3, updated_at="2010-04-16T07:15:00Z", volume=VolumeFigures(900, 300, 3.0),
+    ...     negativity=NegativityFigures(0.5, 0.2)))  # doctest: +ELLIPSIS
+    'Update 3 at 2010-04-16T07:15:00Z: SEV2, volume 900/h (3.0× expected), negativity 50% (usually 20%), signals...'
     """
     if n.type == "incident.resolved":
         m = render(n)
@@ -226,7 +229,7 @@ def thread_text(n: Notification) -> str:
         return text + (f". {n.summary}" if n.summary else "")
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
     text = (
-        f"{kind} at {n.detected_at}: {n.severity.upper()}, volume {_num(n.volume.observed_per_hour)}/h"
+        f"{kind} at {n.updated_at or n.detected_at}: {n.severity.upper()}, volume {_num(n.volume.observed_per_hour)}/h"
         f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
         f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )

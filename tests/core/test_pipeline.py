@@ -35,6 +35,22 @@ def test_replay_is_deterministic(settings: Settings, lines: list[bytes]) -> None
     assert replay(settings, lines) == first
 
 
+def test_each_notification_carries_its_own_event_time(settings: Settings, lines: list[bytes]) -> None:
+    p = Pipeline(settings)
+    notes = [n for raw in lines for n in p.process(raw).notifications] + p.flush()
+    by_incident: dict[str, list[str]] = {}
+    for n in notes:
+        assert n.updated_at is not None
+        if n.type == "incident.opened":
+            assert n.updated_at == n.detected_at
+        if n.type == "incident.resolved":
+            assert n.updated_at == n.resolved_at
+        by_incident.setdefault(n.incident_id, []).append(n.updated_at)
+    # an on-call manager reads the thread as a timeline: updates are stamped when they happened
+    assert any(len(set(times)) > 1 for times in by_incident.values())
+    assert all(times == sorted(times) for times in by_incident.values())
+
+
 def test_restore_from_snapshot_resumes_exactly(settings: Settings, lines: list[bytes]) -> None:
     expected = replay(settings, lines)
     cut = len(lines) * 2 // 3

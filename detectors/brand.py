@@ -38,6 +38,7 @@ _MIN_DUPLICATES = 10
 _NO_FLAGS: frozenset[str] = frozenset()  # one object for every brand without a sticky flag (216 bytes each)
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
+_POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
 
 
 def severity_rank(sev: Severity | None) -> int:
@@ -110,6 +111,9 @@ class BrandDetector:
         self._elevated_since: float | None = None
         self._load: float | None = None
         self._sticky = _NO_FLAGS
+        # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
+        self._run_mentions = 0
+        self._run_negative = 0
         if brand is not None:
             self._build(brand)
 
@@ -120,6 +124,8 @@ class BrandDetector:
         if not isinstance(dups, array):
             state["_dups"] = array("d", [float(x) for row in dups or () for x in row])
         state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
+        state.setdefault("_run_mentions", 0)  # older checkpoints: the mood is counted from here on
+        state.setdefault("_run_negative", 0)
         self.__dict__.update(state)
 
     @property
@@ -178,9 +184,15 @@ class BrandDetector:
         if b.max_reach >= f.viral_reach:
             self._viral_until = b.start + 3600
         share = b.negative_share if b.mentions else 0.0
+        self._run_mentions += b.mentions
+        self._run_negative += b.negative
+        # more mentions, or a new topic, in a happier mood: a campaign. The mood is the whole
+        # anomaly's, and its shortfall must be significant: one calm minute of a crisis (3 of 8
+        # negative) is noise, and the flag would silence the crisis for the rest of its run.
+        happy = self._happier(n.baseline, f.positive_margin)
         found: set[str] = set()
-        if (v_fire or t_fire) and n.baseline - share >= f.positive_margin and b.mentions:
-            found.add("positive")  # more mentions, or a new topic, in a happier mood: a campaign
+        if (v_fire or t_fire) and happy:
+            found.add("positive")
         if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0) and 2 * dup >= total:
             found.add("coordinated")
         if b.start <= self._viral_until:
@@ -192,6 +204,8 @@ class BrandDetector:
             self._sticky = self._sticky | found
         if n_fire and "viral" in self._sticky:
             self._sticky = self._sticky - {"viral"}  # negativity followed the viral post: a real problem
+        if not happy and "positive" in self._sticky:
+            self._sticky = self._sticky - {"positive"}  # the anomaly's mood turned: not a campaign after all
         flags = sorted(self._sticky & {"positive", "coordinated", "viral", "troll"})
         # severity
         sev: Severity | None = None
@@ -223,6 +237,7 @@ class BrandDetector:
         if quiet:
             self._elevated_since = None
             self._sticky = _NO_FLAGS
+            self._run_mentions = self._run_negative = 0
         elif self._elevated_since is None:
             # the anomaly began where the firing span began
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)
@@ -251,6 +266,14 @@ class BrandDetector:
             by_lang=dict(b.by_lang),
             samples=tuple(b.samples),
         )
+
+    def _happier(self, baseline: float, margin: float) -> bool:
+        """Is the current anomaly's negative share `margin` below baseline, beyond chance?"""
+        n = self._run_mentions
+        if not n:
+            return False
+        short = baseline - self._run_negative / n
+        return short >= margin and short >= _POSITIVE_Z * math.sqrt(baseline * (1.0 - baseline) / n)
 
 
 def fisher(s1: float, s2: float) -> float:

@@ -142,7 +142,8 @@ class FlagSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     incident stays at `flag_max_severity`."""
     positive_margin: _Share = 0.1
     """A volume spike whose negative share is this far *below* baseline is a positive spike
-    (a campaign)."""
+    (a campaign). The share is the whole anomaly's so far, and it must also fall short by two
+    standard errors: one calm minute of a crisis is not a campaign."""
     flag_max_severity: Severity = "sev3"
     """Highest severity of an incident that is only a coordinated campaign (a `watch`)."""
     campaign_max_severity: Literal["none", "sev3", "sev2", "sev1"] = "none"

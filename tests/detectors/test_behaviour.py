@@ -131,6 +131,17 @@ def test_positive_campaign_opens_nothing_by_default_and_at_most_sev3_when_watche
     assert "positive" in changes[-1].flags
 
 
+def test_a_calm_minute_inside_a_crisis_is_not_a_campaign() -> None:
+    bs = list(stream(5, W + 180, 10.0))
+    for k, b in enumerate(bs[W:]):  # x4 volume, 90 % negative, but one calm minute an hour in
+        b.mentions *= 4
+        b.negative = 1 if k == 60 else int(b.mentions * 0.9)
+    opened, changes = _incidents(bs)
+    assert len(opened) == 1
+    assert all("positive" not in c.flags for c in changes)
+    assert min(c.severity for c in changes) == "sev1"  # sev1 sorts first
+
+
 def test_coordinated_campaign_is_flagged_and_capped() -> None:
     bs = list(stream(7, W + 120, 20.0))
     for b in bs[W : W + 60]:

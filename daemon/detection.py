@@ -21,6 +21,7 @@ from daemon.notification import (
     Notification,
     ResponseFigures,
     SampleMention,
+    StaffingFigures,
     Timeline,
     VolumeFigures,
 )
@@ -96,7 +97,6 @@ class BrandDetection:
 
     # -- notification object -------------------------------------------------------------------
     def _notification(self, c: IncidentChange, a: Assessment) -> Notification:
-        resolved = c.type == "resolved"
         figures = self.responses.figures(c.at)
         return Notification(
             type=_CHANGE_TYPES[c.type],  # type: ignore[arg-type]
@@ -115,7 +115,7 @@ class BrandDetection:
             top_terms=list(c.top_terms),
             languages={k: round(v, 3) for k, v in sorted(c.languages.items())},
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
-            staffing=None if resolved else self.planner.suggest(self._load(c, figures)),
+            staffing=self._staffing(c, figures),
             seq=c.seq,
             summary=_summary(c),
             peak_per_hour=round(c.peak_per_hour, 1),
@@ -127,6 +127,14 @@ class BrandDetection:
             responses=figures,
             timeline=self._timeline(a.seconds) if c.type != "updated" else None,
         )
+
+    def _staffing(self, c: IncidentChange, figures: ResponseFigures) -> StaffingFigures | None:
+        """The suggestion for now; once resolved, only while it still asks for something: the volume
+        is back to normal but a backlog needs people to clear it, or people can stand down."""
+        s = self.planner.suggest(self._load(c, figures))
+        if c.type == "resolved" and not (s.backlog_agents or s.stand_down):
+            return None
+        return s
 
     def _load(self, c: IncidentChange, figures: ResponseFigures) -> SurgeLoad:
         platforms, intents = self.recent.totals()

@@ -226,7 +226,11 @@ def thread_text(n: Notification) -> str:
             f"{k.lower()} {v}" for k, v in m.figures if k in ("Duration", "Peak", "Mentions", "Brand replies")
         )
         text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}" if figs else "Resolved."
-        return text + (f". {n.summary}" if n.summary else "")
+        text += f". {n.summary}" if n.summary else ""
+        st = n.staffing
+        if st is not None and st.backlog_agents:
+            text += f" Still {st.backlog:,} mentions waiting: {st.backlog_agents} agents to clear them (see staffing)."
+        return text
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
     text = (
         f"{kind} at {n.updated_at or n.detected_at}: {n.severity.upper()}, volume {_num(n.volume.observed_per_hour)}/h"

@@ -117,3 +117,24 @@ def test_mixes_sum_like_the_dicts_they_replace_as_names_come_and_go() -> None:
             if i % 50 == 0:
                 m = pickle.loads(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))
                 assert m.totals() == _reference(seen, maxlen)
+
+
+def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_people() -> None:
+    import dataclasses
+
+    from detectors.brand import BrandDetector
+
+    d = BrandDetection("klm", load_settings(env={}))
+    for i in range(20):
+        d.on_bucket(_bucket(60.0 * i, twitter=5, facebook=2))
+    a = BrandDetector(seed=0).update(_bucket(1200.0, twitter=5, facebook=2))
+    resolved = dataclasses.replace(_change(1260.0), type="resolved", resolved_at=1260.0, observed_per_hour=100.0)
+    assert d._notification(resolved, a).staffing is None  # nothing waiting: nothing to ask
+    for i in range(601):  # 601 complaints in the last ten minutes, one answered
+        d.responses.observe_mention(f"twitter:{i}", 660.0 + i, "twitter")
+    d.responses.observe_reply("twitter:0", 700.0)
+    note = d._notification(resolved, a)
+    assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
+    from notifiers.render import thread_text
+
+    assert "Still 600 mentions waiting" in thread_text(note)

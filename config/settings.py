@@ -213,6 +213,9 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str]) -> st
     if " - at `$." in message:
         message, _, where = message.rpartition(" - at `$.")
         field = where.rstrip("`")
+        while " - at `$." in message:  # an error from inside a section's own check (a brand's override)
+            message, _, inner = message.rpartition(" - at `$.")
+            field += "." + inner.rstrip("`")
     elif message.startswith("Object contains unknown field"):
         field = message.split("`")[1] if "`" in message else ""
         message = "unknown field"

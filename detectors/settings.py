@@ -220,7 +220,10 @@ class DetectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
             try:
                 self.for_brand(brand)
             except (msgspec.ValidationError, TypeError) as exc:
-                raise msgspec.ValidationError(f"brands.{brand}: {exc}") from None
+                # a ValueError, so that msgspec adds where `detection` is; the override's own path
+                # goes inside, for the configuration's error message to join them
+                message, _, inner = str(exc).partition(" - at `$")
+                raise ValueError(f"{message} - at `$.brands.{brand}{inner.rstrip('`')}`") from None
 
     def for_brand(self, brand: str) -> DetectionSettings:
         """The effective settings of one brand (the defaults merged with its override)."""

@@ -70,6 +70,8 @@ def test_nested_fields_are_overridable_by_environment(env: dict[str, str], value
         ("kafka:\n  sasl_plain_password: 5\n", "kafka.sasl_plain_password:"),
         ("http:\n  port: 70000\n", "http.port:"),
         ("windows:\n  bucket_seconds: fast\n", "windows.bucket_seconds:"),
+        ("detection:\n  brands:\n    klm:\n      sensitivity: -1\n", "detection.brands.klm.sensitivity: Expected"),
+        ("detection:\n  brands:\n    klm:\n      volume: {threshold: x}\n", "detection.brands.klm.volume.threshold:"),
     ],
 )  # fmt: skip
 def test_validation_errors_name_nested_fields(tmp_path: Path, yaml_text: str, named: str) -> None:

@@ -219,16 +219,21 @@ class BrandWindows:
             b.negative += 1
         elif score.negativity <= 0.25:
             b.positive += 1
-        if score.intent in ("complaint", "question"):
+        # A share (retweet) adds to the volume and the mood, but it waits for no reply and is not
+        # a copy: in a real crisis half the mentions can be retweets, and counted as near-duplicates
+        # they would flag the crisis as a coordinated campaign and cap its severity.
+        share = is_share(m)
+        intent = "share" if share else score.intent
+        if intent in ("complaint", "question"):
             b.actionable += 1
         lang = score.lang
         b.by_lang[lang] = b.by_lang.get(lang, 0) + 1
         b.by_platform[m.platform] = b.by_platform.get(m.platform, 0) + 1
-        b.by_intent[score.intent] = b.by_intent.get(score.intent, 0) + 1
+        b.by_intent[intent] = b.by_intent.get(intent, 0) + 1
         reach = (m.followers or 0) + (m.shares or 0)
         if reach > b.max_reach:
             b.max_reach = reach
-        key = zlib.crc32(" ".join(terms).encode("utf-8", "surrogatepass")) if terms else 0
+        key = zlib.crc32(" ".join(terms).encode("utf-8", "surrogatepass")) if terms and not share else 0
         if key:
             other = b._texts.get(key)
             if other is None:
@@ -244,6 +249,11 @@ class BrandWindows:
                 elif len(bt) < s.max_terms_per_bucket:
                     bt[t] = 1
         _offer_sample(b, m, score, reach)
+
+
+def is_share(m: Mention) -> bool:
+    """A reshare of someone else's post: `kind: share`, or a classic retweet's text ("RT @user: ...")."""
+    return m.kind == "share" or m.text.startswith("RT @")
 
 
 def _author_key(author_id: str) -> int:

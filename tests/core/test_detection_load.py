@@ -6,6 +6,8 @@ import pickle
 import random
 from collections import deque
 
+import msgspec
+
 from config.settings import load_settings
 from daemon.detection import BrandDetection, Mixes, _Mix
 from daemon.incidents import IncidentChange
@@ -138,3 +140,18 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     from notifiers.render import thread_text
 
     assert "Still 600 mentions waiting" in thread_text(note)
+
+
+def test_a_share_waits_for_no_reply() -> None:
+    from daemon.enrich import TextScore
+    from daemon.events import Mention
+
+    d = BrandDetection("klm", load_settings(env={}))
+    complaint = TextScore("en", 0.9, True, "complaint")
+    post = Mention(id="t:1", brand="klm", platform="twitter", ts=100.0, text="my flight is cancelled", author_id="u1")
+    d.observe_mention(post, complaint)
+    d.observe_mention(Mention(**{**msgspec.structs.asdict(post), "id": "t:2", "kind": "share"}), complaint)
+    d.observe_mention(Mention(**{**msgspec.structs.asdict(post), "id": "t:3", "text": "RT @u1: my flight"}), complaint)
+    d.observe_mention(Mention(**{**msgspec.structs.asdict(post), "id": "t:4"}), complaint)
+    d.responses.observe_reply("t:4", 150.0)
+    assert d.responses.figures(200.0).backlog == 1  # t:1 waits; its shares do not

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from daemon.enrich import TextScore
 from daemon.events import Mention
 from daemon.windows import BrandWindows, WindowSettings, _author_key
@@ -81,6 +83,19 @@ def test_terms_count_once_per_author_and_near_duplicates_are_seen() -> None:
     assert b.terms["ash"] == 4  # one author counts once
     assert b.near_duplicates == 3  # same text from three other authors
     assert b.authors == 4 and b.max_author == 3
+
+
+def test_shares_count_as_mentions_but_are_neither_copies_nor_waiting_for_a_reply() -> None:
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    w.add(mention(0, 1), NEG, ["ash"])
+    for i in range(1, 4):  # retweets of it, marked as the contract says or only by their text
+        m = mention(i, 2)
+        m = msgspec.structs.replace(m, kind="share") if i < 3 else msgspec.structs.replace(m, text="RT @u0: text 0")
+        w.add(m, NEG, ["ash"])
+    [b] = w.flush()
+    assert (b.mentions, b.negative, b.terms["ash"]) == (4, 4, 4)
+    assert b.near_duplicates == 0  # a retweet ring is not a copy-paste campaign
+    assert b.actionable == 1 and b.by_intent == {"complaint": 1, "share": 3}
 
 
 def test_a_first_event_from_long_ago_does_not_build_millions_of_buckets() -> None:

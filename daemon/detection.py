@@ -27,7 +27,7 @@ from daemon.notification import (
 )
 from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.responses import ResponseTracker
-from daemon.windows import Bucket, is_share
+from daemon.windows import Bucket
 from detectors.brand import Assessment, BrandDetector
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class BrandDetection:
         self.responses.settings = settings.staffing
 
     def observe_mention(self, m: Mention, score: TextScore) -> None:
-        if score.intent in self.actionable_intents and not is_share(m):  # only these wait for a reply
+        if score.intent in self.actionable_intents and not m.is_share:  # only these wait for a reply
             self.responses.observe_mention(m.id, m.ts, m.platform)
 
     def observe_reply(self, m: Mention) -> None:

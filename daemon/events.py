@@ -59,6 +59,11 @@ class Mention(msgspec.Struct, frozen=True, gc=False):
     shares: int | None = None
     url: str | None = None
 
+    @property
+    def is_share(self) -> bool:
+        """A reshare of someone else's post: `kind: share`, or a classic retweet's text ("RT @user: ...")."""
+        return self.kind == "share" or self.text.startswith("RT @")
+
 
 class InvalidEvent(msgspec.Struct, frozen=True):
     """Why an event was rejected. `reason` is a stable code, `detail` is for humans."""

@@ -222,7 +222,7 @@ class BrandWindows:
         # A share (retweet) adds to the volume and the mood, but it waits for no reply and is not
         # a copy: in a real crisis half the mentions can be retweets, and counted as near-duplicates
         # they would flag the crisis as a coordinated campaign and cap its severity.
-        share = is_share(m)
+        share = m.is_share
         intent = "share" if share else score.intent
         if intent in ("complaint", "question"):
             b.actionable += 1
@@ -249,11 +249,6 @@ class BrandWindows:
                 elif len(bt) < s.max_terms_per_bucket:
                     bt[t] = 1
         _offer_sample(b, m, score, reach)
-
-
-def is_share(m: Mention) -> bool:
-    """A reshare of someone else's post: `kind: share`, or a classic retweet's text ("RT @user: ...")."""
-    return m.kind == "share" or m.text.startswith("RT @")
 
 
 def _author_key(author_id: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import random
 from collections import deque
@@ -10,8 +11,12 @@ import msgspec
 
 from config.settings import load_settings
 from daemon.detection import BrandDetection, Mixes, _Mix
+from daemon.enrich import TextScore
+from daemon.events import Mention
 from daemon.incidents import IncidentChange
 from daemon.windows import Bucket
+from detectors.brand import BrandDetector
+from notifiers.render import thread_text
 
 
 def _bucket(start: float, twitter: int, facebook: int) -> Bucket:
@@ -122,10 +127,6 @@ def test_mixes_sum_like_the_dicts_they_replace_as_names_come_and_go() -> None:
 
 
 def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_people() -> None:
-    import dataclasses
-
-    from detectors.brand import BrandDetector
-
     d = BrandDetection("klm", load_settings(env={}))
     for i in range(20):
         d.on_bucket(_bucket(60.0 * i, twitter=5, facebook=2))
@@ -137,15 +138,10 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     d.responses.observe_reply("twitter:0", 700.0)
     note = d._notification(resolved, a)
     assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
-    from notifiers.render import thread_text
-
     assert "Still 600 mentions waiting" in thread_text(note)
 
 
 def test_a_share_waits_for_no_reply() -> None:
-    from daemon.enrich import TextScore
-    from daemon.events import Mention
-
     d = BrandDetection("klm", load_settings(env={}))
     complaint = TextScore("en", 0.9, True, "complaint")
     post = Mention(id="t:1", brand="klm", platform="twitter", ts=100.0, text="my flight is cancelled", author_id="u1")

@@ -18,9 +18,10 @@ Bounded memory per brand, whatever the vocabulary, and little for a quiet brand:
 - a heavy-hitter table of at most `candidates` terms with their recent (decayed over
   `window_minutes`) author counts, pruned to the strongest (space-saving style) and, once per
   window, of the terms that have decayed to nothing: a list of the (interned) terms and an array
-  of their doubles (no float object per term). The term -> position dict it needs is built for
-  the bucket at hand and dropped: kept, it took 1.6 KB at 83 terms and 3.3 KB from 86 to 170,
-  where the list takes 8 bytes a term (1.2 KB less per brand: bench/bench_memory.py).
+  of their doubles (no float object per term). The term -> position dict it needs is built once
+  for the bucket at hand (by `read`, reused by `observe`) and dropped: kept, it took 1.6 KB at 83
+  terms and 3.3 KB from 86 to 170, where the list takes 8 bytes a term (1.2 KB less per brand:
+  bench/bench_memory.py).
 
 A term's sketch cells come from a keyed blake2b hash (the same in every process, unlike `hash()`),
 computed once per term and kept in a bounded process-wide cache.
@@ -131,6 +132,7 @@ class TopicDetector(Detector):
         self._pruned_at: float | None = None  # when `_recent` was last cleared of faded terms
         self.bucket_seconds = 0
         self.max_protect_buckets = 360
+        self._read_positions: dict[str, int] | None = None  # `_positions()` from `read` until `observe` (never saved)
 
     # -- sketch ---------------------------------------------------------------------------------
 
@@ -210,6 +212,7 @@ class TopicDetector(Detector):
         f = self._decay(bucket.start)
         table, values, terms = self._terms, self._values, bucket.terms
         stored = self._positions() if table and terms else {}
+        self._read_positions = stored or None  # `observe` of this bucket looks up the same table
         need = s.min_authors
         counts: dict[str, float] = {}
         for term, n in terms.items():
@@ -267,7 +270,10 @@ class TopicDetector(Detector):
             self._r_ref, exponent = t, 0.0
         scale = math.exp(exponent)
         table, values = self._terms, self._values
-        index = self._positions() if table and bucket.terms else {}
+        index = self._read_positions
+        if index is None:
+            index = self._positions() if table and bucket.terms else {}
+        self._read_positions = None  # the table changes from here on
         intern = sys.intern  # one string per term for all brands, not one per brand and bucket
         for term, n in bucket.terms.items():
             i = index.get(term)
@@ -291,6 +297,7 @@ class TopicDetector(Detector):
 
     def _keep(self, items: list[tuple[str, float]]) -> None:
         """Rebuild the heavy-hitter table from (term, stored value) pairs, in that order."""
+        self._read_positions = None  # positions in the old table
         self._terms = [k for k, _ in items]
         self._values = array("d", [v for _, v in items])
 
@@ -347,6 +354,11 @@ class TopicDetector(Detector):
         if width < self.settings.sketch_width:
             self._grow()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_read_positions", None)
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Checkpoints written before the sketch was 16-bit steps, float32, lazy and adaptive, or before the
         heavy-hitter table was a list of terms and an array (a dict of floats, then a dict from
@@ -359,7 +371,8 @@ class TopicDetector(Detector):
             state["_unit"] = unit
         state.setdefault("_unit", _FIRST_UNIT)
         recent = state.pop("_recent", None)
-        index = state.pop("_index", None)
+        index = state.pop("_index", None)  # the term -> position dict of older checkpoints
+        self._read_positions = None
         super().__setstate__(state)
         if recent is not None:
             self._keep(list(recent.items()))

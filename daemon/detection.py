@@ -113,7 +113,8 @@ class BrandDetection:
             ),
             negativity=NegativityFigures(share=round(c.negativity_share, 3), baseline_share=round(c.baseline_share, 3)),
             top_terms=list(c.top_terms),
-            languages={k: round(v, 3) for k, v in sorted(c.languages.items())},
+            # a language at 0.0 % after rounding says nothing (one `und` mention among thousands)
+            languages={k: r for k, v in sorted(c.languages.items()) if (r := round(v, 3)) > 0},
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
             staffing=self._staffing(c, figures),
             seq=c.seq,

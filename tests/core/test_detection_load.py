@@ -151,3 +151,10 @@ def test_a_share_waits_for_no_reply() -> None:
     d.observe_mention(Mention(**{**msgspec.structs.asdict(post), "id": "t:4"}), complaint)
     d.responses.observe_reply("t:4", 150.0)
     assert d.responses.figures(200.0).backlog == 1  # t:1 waits; its shares do not
+
+
+def test_languages_rounding_to_zero_are_left_out() -> None:
+    d = BrandDetection("klm", load_settings(env={}))
+    change = dataclasses.replace(_change(1200.0), type="updated", languages={"en": 0.9996, "und": 0.0004})
+    n = d._notification(change, d.detector.update(_bucket(1200.0, twitter=5, facebook=0)))
+    assert n.languages == {"en": 1.0}

@@ -410,9 +410,15 @@ class ResponseTracker:
                 return ""
             return f"no brand replies in the last {_minutes_text(span / 60.0)}; {backlog} mentions are waiting"
         wait_now = backlog / replies  # hours
-        if (median is not None and median >= self.breach_after) or wait_now >= limit:
-            current = max(wait_now * 60.0, (median or 0.0) / 60.0)
-            return f"the median first reply already takes about {_minutes_text(current)} (limit {label})"
+        # What was measured (the median of the window's first replies) and what the queue projects
+        # (a new mention's wait at the recent reply rate) are said as such, never one for the other.
+        wait = _minutes_text(wait_now * 60.0)
+        waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits about {wait}"
+        if median is not None and median >= self.breach_after:
+            text = f"the median first reply takes about {_minutes_text(median / 60.0)} (limit {label})"
+            return text + f"; {waits}" if wait_now * 3600.0 > median else text
+        if wait_now >= limit:
+            return f"{waits} for a first reply (limit {label})"
         if arrivals > replies:
             hours = (limit * replies - backlog) / (arrivals - replies)
             return f"at current staffing the median first reply passes {label} in about {_minutes_text(hours * 60.0)}"
@@ -442,11 +448,14 @@ def _km_quantile(durations: np.ndarray, event: np.ndarray, q: float) -> float | 
 
 
 def _minutes_text(minutes: float) -> str:
-    """Rounded for a sentence: '4 minutes', '40 minutes', '2 hours'.
+    """Rounded for a sentence: '4 minutes', '40 minutes', '2 hours'; beyond two days a projection
+    of the queue says nothing more precise (replies have all but stopped).
 
-    >>> _minutes_text(0.4), _minutes_text(7.2), _minutes_text(41.0), _minutes_text(130.0)
-    ('1 minute', '7 minutes', '40 minutes', '2 hours')
+    >>> _minutes_text(0.4), _minutes_text(7.2), _minutes_text(41.0), _minutes_text(130.0), _minutes_text(5e5)
+    ('1 minute', '7 minutes', '40 minutes', '2 hours', 'more than 2 days')
     """
+    if minutes > 2880:
+        return "more than 2 days"
     if minutes >= 90:
         hours = round(minutes / 60.0)
         return f"{hours} hours"

@@ -391,10 +391,16 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     if f.forecast:
         last = f.forecast[-1]
         queue_now = f.agents_needed - f.backlog_agents
-        if last < queue_now and load.trend_per_hour <= 0:
+        hours = len(f.forecast)
+        if last < queue_now and load.trend_per_hour < 0:
             parts.append(
-                f"The surge is decaying: about {last} needed in {len(f.forecast)} h; "
-                f"plan to stand down {queue_now - last} then."
+                f"The surge is decaying: about {last} needed in {hours} h; plan to stand down {queue_now - last} then."
+            )
+        elif last < queue_now and load.trend_per_hour == 0:
+            # no trend in the last hour: the forecast is the configured decay, an assumption, said as one
+            parts.append(
+                f"No clear trend over the last hour; if it eases as surges do (half-life"
+                f" {s.decay_half_life_hours:g} h), about {last} are needed in {hours} h."
             )
         elif last > queue_now:
             parts.append(f"Still growing: about {last} needed in {len(f.forecast)} h.")

@@ -260,7 +260,7 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     forecast_hours: Annotated[int, msgspec.Meta(ge=0, le=48)] = 3
     """Hours ahead of the short forecast (one point per hour)."""
     decay_half_life_hours: Annotated[float, msgspec.Meta(gt=0)] = 4.0
-    """Half-life of the excess over the baseline once the surge stops growing (no trend given)."""
+    """Half-life of the excess over the baseline in the forecast when the last hour shows no clear trend."""
     range_spread: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.2
     """Relative uncertainty of the arrival rate; the range covers rate x (1 -/+ spread) over the forecast."""
     min_language_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.02

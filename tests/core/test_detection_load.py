@@ -8,6 +8,7 @@ import random
 from collections import deque
 
 import msgspec
+import pytest
 
 from config.settings import load_settings
 from daemon.detection import BrandDetection, Mixes, _Mix
@@ -158,3 +159,18 @@ def test_languages_rounding_to_zero_are_left_out() -> None:
     change = dataclasses.replace(_change(1200.0), type="updated", languages={"en": 0.9996, "und": 0.0004})
     n = d._notification(change, d.detector.update(_bucket(1200.0, twitter=5, facebook=0)))
     assert n.languages == {"en": 1.0}
+
+
+def test_a_noisy_plateau_has_no_load_trend() -> None:
+    """The staffing forecast's trend is fitted over the last hour: a crisis plateau with minute-to-minute
+    noise is flat, where the difference of two single buckets swung by thousands per hour."""
+    rng = random.Random(7)
+    d = BrandDetection("klm", load_settings(env={}))
+    for i in range(90):
+        n = rng.randint(60, 120)  # 3,600-7,200/h around a flat 5,400/h
+        d.on_bucket(_bucket(60.0 * i, twitter=n, facebook=0))
+    assert d._load(_change(5400.0), d.responses.figures(5400.0)).trend_per_hour == 0.0
+    for i in range(90, 150):
+        d.on_bucket(_bucket(60.0 * i, twitter=90 + 2 * (i - 90), facebook=0))  # +7,200/h per hour
+    trend = d._load(_change(9000.0), d.responses.figures(9000.0)).trend_per_hour
+    assert trend == pytest.approx(7200.0, rel=0.05)

@@ -106,6 +106,13 @@ def test_decaying_surge_gets_stand_down_advice(settings: StaffingSettings) -> No
     assert "decaying" in f.advice
 
 
+def test_no_trend_says_the_decay_is_an_assumption(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(_load(trend_per_hour=0.0, baseline_per_hour=200.0))
+    assert f.forecast[-1] < f.agents_needed
+    assert "decaying" not in f.advice and "stand down" not in f.advice
+    assert "No clear trend over the last hour; if it eases as surges do (half-life 4 h)" in f.advice
+
+
 def test_growing_surge_forecast(settings: StaffingSettings) -> None:
     f = StaffingPlanner(settings).suggest(_load(trend_per_hour=1500.0))
     assert f.forecast == sorted(f.forecast) and f.forecast[0] > f.agents_needed

@@ -70,6 +70,15 @@ def _num(x: float) -> str:
 
 
 def _pct(x: float) -> str:
+    """A share as a whole percentage; a share that is not zero never shows as "0%".
+
+    >>> _pct(0.364), _pct(0.004), _pct(0.0), _pct(0.998)
+    ('36%', '<1%', '0%', '>99%')
+    """
+    if 0 < x < 0.005:
+        return "<1%"
+    if 0.995 <= x < 1:
+        return ">99%"
     return f"{100 * x:.0f}%"
 
 

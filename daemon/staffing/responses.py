@@ -413,7 +413,8 @@ class ResponseTracker:
         # What was measured (the median of the window's first replies) and what the queue projects
         # (a new mention's wait at the recent reply rate) are said as such, never one for the other.
         wait = _minutes_text(wait_now * 60.0)
-        waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits about {wait}"
+        about = "" if wait.startswith("more than") else "about "
+        waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits {about}{wait}"
         if median is not None and median >= self.breach_after:
             text = f"the median first reply takes about {_minutes_text(median / 60.0)} (limit {label})"
             return text + f"; {waits}" if wait_now * 3600.0 > median else text

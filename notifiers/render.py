@@ -69,6 +69,15 @@ def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
 
 
+def _largest_first(counts: dict[str, int]) -> str:
+    """Counts the way a manager reads them: the largest first (the object keeps its keys sorted).
+
+    >>> _largest_first({"en": 96, "mk": 5, "nl": 76})
+    'en 96 · nl 76 · mk 5'
+    """
+    return " · ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _pct(x: float) -> str:
     """A share as a whole percentage; a share that is not zero never shows as "0%".
 
@@ -126,9 +135,9 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         if s.range is not None:
             lines.append(f"Range: {s.range[0]}–{s.range[1]} agents")
         if s.by_language:
-            lines.append("By language: " + " · ".join(f"{k} {v}" for k, v in s.by_language.items()))
+            lines.append("By language: " + _largest_first(s.by_language))
         if s.by_skill:
-            lines.append("By skill: " + " · ".join(f"{k} {v}" for k, v in s.by_skill.items()))
+            lines.append("By skill: " + _largest_first(s.by_skill))
         if s.sla_target:
             extra = ""
             if s.service_level is not None:

@@ -24,6 +24,7 @@ from daemon.notification import (
     StaffingFigures,
     Timeline,
     VolumeFigures,
+    human_duration,
 )
 from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.responses import ResponseTracker
@@ -415,9 +416,9 @@ def _summary(c: IncidentChange) -> str:
     signals = " and ".join(what.get(s, s) for s in c.signals) or "unusual activity"
     terms = f" ({', '.join(c.top_terms[:3])})" if c.top_terms else ""
     if c.type == "resolved":
-        minutes = ((c.resolved_at or c.at) - c.started_at) / 60.0
+        took = human_duration((c.resolved_at or c.at) - c.started_at)
         return (
-            f"{c.brand}: back to normal after {minutes:.0f} min; peak {c.peak_per_hour:,.0f}/h, "
+            f"{c.brand}: back to normal after {took}; peak {c.peak_per_hour:,.0f}/h, "
             f"{c.mentions:,} mentions, {c.replies:,} replies."
         )
     return (

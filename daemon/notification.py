@@ -125,3 +125,13 @@ def to_json(n: Notification) -> bytes:
 
 def from_json(raw: bytes) -> Notification:
     return msgspec.json.decode(raw, type=Notification)
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people, as every message says it.
+
+    >>> human_duration(34380), human_duration(2700), human_duration(-5)
+    ('9h 33m', '45m', '0m')
+    """
+    minutes = max(0, int(seconds // 60))
+    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.notification import Notification, SampleMention
+from daemon.notification import Notification, SampleMention, human_duration
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -107,14 +107,12 @@ def duration_text(start: str, end: str | None) -> str:
     a, b = _parse(start), _parse(end or "")
     if a is None or b is None:
         return "unknown"
-    minutes = max(0, int((b - a).total_seconds() // 60))
-    return f"{minutes // 60}h {minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+    return human_duration((b - a).total_seconds())
 
 
 def headline(n: Notification) -> str:
-    if n.type == "incident.resolved":
-        base = f"The incident on {n.brand} is resolved after {duration_text(n.started_at, n.resolved_at)}."
-        return f"{base} {n.summary}" if n.summary else base
+    if n.type == "incident.resolved":  # the summary says how long, the peak and the totals
+        return n.summary or f"The incident on {n.brand} is resolved after {duration_text(n.started_at, n.resolved_at)}."
     if n.summary:
         return n.summary
     text = f"Mentions of {n.brand} are at {n.volume.ratio:.1f}× the usual volume"
@@ -243,8 +241,8 @@ def thread_text(n: Notification) -> str:
         figs = ", ".join(
             f"{k.lower()} {v}" for k, v in m.figures if k in ("Duration", "Peak", "Mentions", "Brand replies")
         )
-        text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}" if figs else "Resolved."
-        text += f". {n.summary}" if n.summary else ""
+        # the figures are the summary's, so it is not repeated
+        text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}." if figs else f"Resolved. {n.summary}".strip()
         st = n.staffing
         if st is not None and st.backlog_agents:
             text += f" Still {st.backlog:,} mentions waiting: {st.backlog_agents} agents to clear them (see staffing)."

@@ -11,7 +11,7 @@ import pytest
 from slack_helpers import note
 
 from notifiers.console import ConsoleNotifier
-from notifiers.render import render
+from notifiers.render import render, thread_text
 from notifiers.slack.blocks import root_blocks
 from notifiers.slack.testing import SlackEmulator
 
@@ -49,3 +49,13 @@ def test_console_prints_the_same_content_as_the_slack_root(slack: SlackEmulator,
 def test_doctests(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_resolved_messages_say_duration_and_totals_once() -> None:
+    """The resolved headline is the summary, and the thread line does not repeat it after its figures."""
+    summary = "klm: back to normal after 4h 00m; peak 8,000/h, 12,000 mentions, 800 replies."
+    n = note(3, type="incident.resolved", summary=summary, staffing=None)
+    assert render(n).headline == summary
+    assert thread_text(n) == (
+        "Resolved at 2010-04-16T09:40:00Z: duration 4h 00m, peak 8,000/h, mentions 12,000, brand replies 800."
+    )

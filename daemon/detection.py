@@ -152,7 +152,7 @@ class BrandDetection:
         by_platform = {k: rate * v / total for k, v in sorted(platforms.items())} if total else {"other": rate}
         n_intents = sum(intents.values())
         rows = self.history.last(len(self.history))
-        recent = [(t, rate) for t, rate, *_ in rows if rows[-1][0] - t < _TREND_SECONDS]
+        recent = [(t, per_hour) for t, per_hour, *_ in rows if rows[-1][0] - t < _TREND_SECONDS]
         return SurgeLoad(
             mentions_per_hour=by_platform,
             intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},

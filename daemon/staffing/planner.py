@@ -403,7 +403,7 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
                 f" {s.decay_half_life_hours:g} h), about {last} are needed in {hours} h."
             )
         elif last > queue_now:
-            parts.append(f"Still growing: about {last} needed in {len(f.forecast)} h.")
+            parts.append(f"Still growing: about {last} needed in {hours} h.")
     if f.stand_down:
         parts.append(f"{f.stand_down} of those on shift can stand down now.")
     return " ".join(parts)

@@ -412,20 +412,18 @@ class ResponseTracker:
         wait_now = backlog / replies  # hours
         # What was measured (the median of the window's first replies) and what the queue projects
         # (a new mention's wait at the recent reply rate) are said as such, never one for the other.
-        wait = _minutes_text(wait_now * 60.0)
-        about = "" if wait.startswith("more than") else "about "
-        waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits {about}{wait}"
+        waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits {_about(wait_now * 60.0)}"
         if median is not None and median >= self.breach_after:
-            text = f"the median first reply takes about {_minutes_text(median / 60.0)} (limit {label})"
+            text = f"the median first reply takes {_about(median / 60.0)} (limit {label})"
             return text + f"; {waits}" if wait_now * 3600.0 > median else text
         if wait_now >= limit:
             return f"{waits} for a first reply (limit {label})"
         if arrivals > replies:
             hours = (limit * replies - backlog) / (arrivals - replies)
-            return f"at current staffing the median first reply passes {label} in about {_minutes_text(hours * 60.0)}"
+            return f"at current staffing the median first reply passes {label} in {_about(hours * 60.0)}"
         if backlog > 0 and replies > arrivals:
             hours = backlog / (replies - arrivals)
-            return f"at current staffing the backlog of {backlog} clears in about {_minutes_text(hours * 60.0)}"
+            return f"at current staffing the backlog of {backlog} clears in {_about(hours * 60.0)}"
         return ""
 
 
@@ -446,6 +444,16 @@ def _km_quantile(durations: np.ndarray, event: np.ndarray, q: float) -> float | 
     survival = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
     hit = np.flatnonzero((1.0 - survival >= q - 1e-12) & e)
     return float(d[hit[0]]) if len(hit) else None
+
+
+def _about(minutes: float) -> str:
+    """'about 40 minutes', or 'more than 2 days' (not 'about more than ...').
+
+    >>> _about(41.0), _about(5e5)
+    ('about 40 minutes', 'more than 2 days')
+    """
+    text = _minutes_text(minutes)
+    return text if text.startswith("more than") else f"about {text}"
 
 
 def _minutes_text(minutes: float) -> str:

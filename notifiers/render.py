@@ -176,11 +176,12 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     if r is not None:
         parts = []
         if r.response_rate is not None:
-            parts.append(f"response rate {_pct(r.response_rate)}")
+            counts = f" ({r.answered:,} of {r.mentions:,} answered)" if r.mentions else ""
+            parts.append(f"response rate {_pct(r.response_rate)}{counts}")
         if r.median_first_response_minutes is not None:
             parts.append(f"median first response {r.median_first_response_minutes:.0f} min")
         if r.backlog:
-            parts.append(f"backlog {r.backlog}")
+            parts.append(f"backlog {r.backlog:,}")
         if r.breach_forecast:
             parts.append(r.breach_forecast)
         if parts:

@@ -408,7 +408,7 @@ class ResponseTracker:
         if replies <= 0:
             if backlog == 0:
                 return ""
-            return f"no brand replies in the last {_minutes_text(span / 60.0)}; {backlog} mentions are waiting"
+            return f"no brand replies in the last {_minutes_text(span / 60.0)}; {backlog:,} mentions are waiting"
         wait_now = backlog / replies  # hours
         # What was measured (the median of the window's first replies) and what the queue projects
         # (a new mention's wait at the recent reply rate) are said as such, never one for the other.
@@ -423,7 +423,7 @@ class ResponseTracker:
             return f"at current staffing the median first reply passes {label} in {_about(hours * 60.0)}"
         if backlog > 0 and replies > arrivals:
             hours = backlog / (replies - arrivals)
-            return f"at current staffing the backlog of {backlog} clears in {_about(hours * 60.0)}"
+            return f"at current staffing the backlog of {backlog:,} clears in {_about(hours * 60.0)}"
         return ""
 
 

@@ -10,6 +10,7 @@ import json
 import pytest
 from slack_helpers import note
 
+from daemon.notification import ResponseFigures
 from notifiers.console import ConsoleNotifier
 from notifiers.render import render, thread_text
 from notifiers.slack.blocks import root_blocks
@@ -59,3 +60,9 @@ def test_resolved_messages_say_duration_and_totals_once() -> None:
     assert thread_text(n) == (
         "Resolved at 2010-04-16T09:40:00Z: duration 4h 00m, peak 8,000/h, mentions 12,000, brand replies 800."
     )
+
+
+def test_replies_line_gives_the_counts_behind_a_tiny_response_rate() -> None:
+    figures = ResponseFigures(response_rate=0.0025, mentions=14020, answered=35, backlog=13901)
+    replies = dict(render(note(2, type="incident.updated", responses=figures)).figures)["Replies"]
+    assert replies == "response rate <1% (35 of 14,020 answered), backlog 13,901"

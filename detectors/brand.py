@@ -219,13 +219,17 @@ class BrandDetector:
             sev = "sev2" if n.share - n.baseline >= sev_s.sev2_negativity_delta else "sev3"
         elif t_fire:
             sev = "sev3"
-        if sev and "coordinated" in flags and severity_rank(sev) > severity_rank(f.flag_max_severity):
-            sev = f.flag_max_severity
-        elif sev and {"positive", "viral"}.intersection(flags):
-            cap = f.campaign_max_severity
-            if cap == "none":
-                sev = None
-            elif severity_rank(sev) > severity_rank(cap):
+        # each flag caps the severity, and the strictest cap holds: the brand's own promotion is
+        # positive *and* near-identical posts, and must not page as a coordinated campaign just
+        # because a bucket's raw severity happened to pass the coordinated cap
+        caps: list[Severity | None] = []
+        if "coordinated" in flags:
+            caps.append(f.flag_max_severity)
+        if {"positive", "viral"}.intersection(flags):
+            caps.append(None if f.campaign_max_severity == "none" else f.campaign_max_severity)
+        if sev and caps:
+            cap = min(caps, key=severity_rank)
+            if severity_rank(sev) > severity_rank(cap):
                 sev = cap
         score = max(v.score, n.score, t.score)
         close = s.incidents.close_fraction

@@ -154,6 +154,23 @@ def test_coordinated_campaign_is_flagged_and_capped() -> None:
     assert "coordinated" in changes[-1].flags
 
 
+def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:
+    """The brand's own promotion: many accounts posting the same happy text. Positive caps at
+    `campaign_max_severity` (none by default), coordinated at `flag_max_severity` (sev3): none holds,
+    whatever raw severity a bucket reaches (a sev3 watch used to open when it reached sev2)."""
+    bs = list(stream(7, W + 240, 20.0))
+    for k, b in enumerate(bs[W : W + 180]):
+        extra = 150
+        b.mentions += extra
+        b.near_duplicates = extra  # happy copies: the negatives stay the usual ones
+        if 150 <= k < 160:  # ten angrier minutes: a bucket's raw severity passes sev3
+            b.negative = int(b.mentions * 0.6)
+    assert _incidents(bs)[0] == []
+    opened, changes = _incidents(bs, WATCH_CAMPAIGNS)
+    assert opened and all(c.severity == "sev3" for c in changes)
+    assert {"coordinated", "positive"} <= set(changes[-1].flags)
+
+
 def test_viral_post_without_negativity_is_capped() -> None:
     bs = list(stream(8, W + 120, 20.0))
     bs[W].max_reach = 2_000_000

@@ -406,22 +406,42 @@ class _Mix:
         self.by_intent = b.by_intent
 
 
+_HAPPENING = {
+    "negativity": "anger rising",
+    "topic": "a new topic emerging",
+}
+
+
+def _volume_phrase(ratio: float) -> str | None:
+    """Volume as the sentence's own figures show it: the detector may still fire on an hours-long
+    excess when the current load is back to normal, and "spiking" beside "421/h against 433/h" misleads."""
+    if ratio >= 2.0:
+        return "mentions spiking"
+    if ratio >= 1.2:
+        return "mentions above normal"
+    return None
+
+
 def _summary(c: IncidentChange) -> str:
-    """One sentence on what is happening, in event time."""
-    what = {
-        "volume": "mentions spiking",
-        "negativity": "anger rising",
-        "topic": "a new topic emerging",
-    }
-    signals = " and ".join(what.get(s, s) for s in c.signals) or "unusual activity"
-    terms = f" ({', '.join(c.top_terms[:3])})" if c.top_terms else ""
+    """One sentence on what is happening now, in event time: the signals firing in this change's
+    bucket (a signal that fired earlier in the incident and has calmed is not said to be rising)."""
     if c.type == "resolved":
         took = human_duration((c.resolved_at or c.at) - c.started_at)
         return (
             f"{c.brand}: back to normal after {took}; peak {c.peak_per_hour:,.0f}/h, "
             f"{c.mentions:,} mentions, {c.replies:,} replies."
         )
+    said = [_volume_phrase(c.ratio) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
+    phrases = [p for p in said if p]
+    if "topic" in c.firing and c.top_terms:
+        phrases[-1] += f" ({', '.join(c.top_terms[:3])})"
+    if not phrases:
+        happening = "still elevated" if c.type == "updated" else "unusual activity"
+    elif len(phrases) == 1:
+        happening = phrases[0]
+    else:
+        happening = f"{', '.join(phrases[:-1])} and {phrases[-1]}"
     return (
-        f"{c.brand}: {signals}{terms}: {c.observed_per_hour:,.0f}/h against {c.expected_per_hour:,.0f}/h normal, "
+        f"{c.brand}: {happening}: {c.observed_per_hour:,.0f}/h against {c.expected_per_hour:,.0f}/h normal, "
         f"{c.negativity_share:.0%} negative (normally {c.baseline_share:.0%})."
     )

@@ -89,6 +89,7 @@ class IncidentChange:
     resolved_at: float | None = None
     previous_severity: Severity | None = None
     reason: str = ""  # why an update was sent: "severity", "signals", "load"
+    firing: tuple[str, ...] = ()  # the signals firing in this change's bucket, in SIGNALS order
 
     @property
     def alert(self) -> bool:
@@ -330,6 +331,7 @@ class IncidentTracker:
             resolved_at=resolved_at,
             previous_severity=previous,
             reason=reason,
+            firing=a.signals,
         )
 
 

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from config.settings import load_settings
-from daemon.detection import BrandDetection, Mixes, _Mix
+from daemon.detection import BrandDetection, Mixes, _Mix, _summary
 from daemon.enrich import TextScore
 from daemon.events import Mention
 from daemon.incidents import IncidentChange
@@ -174,3 +174,25 @@ def test_a_noisy_plateau_has_no_load_trend() -> None:
         d.on_bucket(_bucket(60.0 * i, twitter=90 + 2 * (i - 90), facebook=0))  # +7,200/h per hour
     trend = d._load(_change(9000.0), d.responses.figures(9000.0)).trend_per_hour
     assert trend == pytest.approx(7200.0, rel=0.05)
+
+
+def test_the_summary_speaks_of_the_signals_firing_now() -> None:
+    """An update after the volume calmed does not say "mentions spiking" (the incident's signals
+    still list every signal seen, for the title), nor does one where the volume detector still fires
+    on an hours-long excess while the load in the sentence is back to normal."""
+    opened = dataclasses.replace(
+        _change(1200.0), signals=("volume", "negativity", "topic"), firing=("volume", "negativity", "topic")
+    )
+    assert _summary(opened).startswith(
+        "klm: mentions spiking, anger rising and a new topic emerging (ash): 900/h against 100/h normal"
+    )
+    calmed = dataclasses.replace(
+        opened, type="updated", seq=5, firing=("negativity",), observed_per_hour=110.0, ratio=1.1
+    )
+    assert _summary(calmed) == "klm: anger rising: 110/h against 100/h normal, 70% negative (normally 25%)."
+    long_excess = dataclasses.replace(calmed, firing=("volume", "negativity"))
+    assert _summary(long_excess) == _summary(calmed)
+    above = dataclasses.replace(long_excess, observed_per_hour=150.0, ratio=1.5)
+    assert _summary(above).startswith("klm: mentions above normal and anger rising: 150/h against 100/h")
+    easing = dataclasses.replace(calmed, firing=())
+    assert _summary(easing).startswith("klm: still elevated: 110/h")

@@ -102,10 +102,10 @@ def _verdict(truth: Truth, notes: list[Notification]) -> str:
             if peak:
                 s = max(peak, key=lambda n: n.staffing.agents_needed if n.staffing else 0).staffing
                 assert s is not None
-                langs = ", ".join(f"{k} {v}" for k, v in sorted(s.by_language.items(), key=lambda kv: -kv[1]))
+                langs = ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_language.items(), key=lambda kv: -kv[1]))
                 lines.append(
-                    f"staffing at peak: {s.agents_needed} agents on the queue, {s.to_schedule} to schedule, "
-                    f"{s.on_shift} on shift, call in {s.call_in} ({langs}); target {s.sla_target}"
+                    f"staffing at peak: {s.agents_needed:,} agents on the queue, {s.to_schedule:,} to schedule, "
+                    f"{s.on_shift:,} on shift, call in {s.call_in:,} ({langs}); target {s.sla_target}"
                 )
     for d in truth.distractors:
         lo, hi = _ts(d.start) - 3600, _ts(d.end) + 3600

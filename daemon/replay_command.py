@@ -122,12 +122,12 @@ def _emitter(json_out: bool) -> Callable[[Notification], object]:
 
 def summary(pipeline: Pipeline, seconds: float) -> str:
     s = pipeline.stats
-    invalid = ", ".join(f"{k} {v}" for k, v in sorted(s.invalid.items())) or "none"
+    invalid = ", ".join(f"{k} {v:,}" for k, v in sorted(s.invalid.items())) or "none"
     rate = s.consumed / seconds if seconds > 0 else 0.0
     return (
-        f"crisisd: {s.consumed} events in {seconds:.1f}s ({rate:,.0f}/s): {s.valid} valid, "
-        f"{s.invalid_total} invalid ({invalid}), {s.late} late, {s.duplicate} duplicate, "
-        f"{s.replies} brand replies; {s.notifications} notifications"
+        f"crisisd: {s.consumed:,} events in {seconds:.1f}s ({rate:,.0f}/s): {s.valid:,} valid, "
+        f"{s.invalid_total:,} invalid ({invalid}), {s.late:,} late, {s.duplicate:,} duplicate, "
+        f"{s.replies:,} brand replies; {s.notifications:,} notifications"
     )
 
 

@@ -368,42 +368,55 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     lo, hi = f.range or (f.agents_needed, f.agents_needed)
     if f.agents_needed == 0:
         return "No replies needed at this load."
-    span = f" (range {lo}-{hi})" if lo != hi else ""
+    span = f" (range {lo:,}-{hi:,})" if lo != hi else ""
     if f.call_in > 0:
         parts.append(
-            f"Call in {f.call_in}: {f.agents_needed} people answering at once{span}, "
-            f"{f.to_schedule} on the schedule with {round(s.shrinkage * 100)} % shrinkage, {f.on_shift} on shift."
+            f"Call in {f.call_in:,}: {f.agents_needed:,} people answering at once{span}, "
+            f"{f.to_schedule:,} on the schedule with {round(s.shrinkage * 100)}% shrinkage, {f.on_shift:,} on shift."
         )
     else:
-        parts.append(f"The {f.on_shift} on shift cover it: {f.agents_needed} answering at once{span}.")
+        parts.append(f"The {f.on_shift:,} on shift cover it: {f.agents_needed:,} answering at once{span}.")
     if len(f.by_language) > 1:
         parts.append(
-            "Languages: " + ", ".join(f"{k} {v}" for k, v in sorted(f.by_language.items(), key=lambda kv: -kv[1])) + "."
+            "Languages: "
+            + ", ".join(f"{k} {v:,}" for k, v in sorted(f.by_language.items(), key=lambda kv: -kv[1]))
+            + "."
         )
     if f.ask_first:
         parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
     if f.backlog_agents:
         parts.append(
-            f"{f.backlog_agents} of them clear the backlog of {f.backlog} within "
+            f"{f.backlog_agents:,} of them clear the backlog of {f.backlog:,} within "
             + (s.backlog_within if s.backlog_within else "the target")
             + "; release them after."
         )
     if f.forecast:
-        last = f.forecast[-1]
-        queue_now = f.agents_needed - f.backlog_agents
-        hours = len(f.forecast)
-        if last < queue_now and load.trend_per_hour < 0:
-            parts.append(
-                f"The surge is decaying: about {last} needed in {hours} h; plan to stand down {queue_now - last} then."
-            )
-        elif last < queue_now and load.trend_per_hour == 0:
-            # no trend in the last hour: the forecast is the configured decay, an assumption, said as one
-            parts.append(
-                f"No clear trend over the last hour; if it eases as surges do (half-life"
-                f" {s.decay_half_life_hours:g} h), about {last} are needed in {hours} h."
-            )
-        elif last > queue_now:
-            parts.append(f"Still growing: about {last} needed in {hours} h.")
+        parts.extend(_forecast_advice(f, load, s))
     if f.stand_down:
-        parts.append(f"{f.stand_down} of those on shift can stand down now.")
+        parts.append(f"{f.stand_down:,} of those on shift can stand down now.")
     return " ".join(parts)
+
+
+def _forecast_advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> list[str]:
+    """What the next hours ask of the team answering new mentions (the backlog's team is released
+    on its own schedule, so with a backlog the forecast is said of new mentions only)."""
+    last = f.forecast[-1]
+    queue_now = f.agents_needed - f.backlog_agents
+    hours = len(f.forecast)
+    if f.backlog_agents:
+        needed = f"new mentions will need about {last:,} in {hours} h ({queue_now:,} now)"
+        stand_down = f"plan to stand down {queue_now - last:,} of those then"
+    else:
+        needed = f"about {last:,} needed in {hours} h"
+        stand_down = f"plan to stand down {queue_now - last:,} then"
+    if last < queue_now and load.trend_per_hour < 0:
+        return [f"The surge is decaying: {needed}; {stand_down}."]
+    if last < queue_now and load.trend_per_hour == 0:
+        # no trend in the last hour: the forecast is the configured decay, an assumption, said as one
+        return [
+            f"No clear trend over the last hour; if it eases as surges do (half-life"
+            f" {s.decay_half_life_hours:g} h), {needed}."
+        ]
+    if last > queue_now:
+        return [f"Still growing: {needed}."]
+    return []

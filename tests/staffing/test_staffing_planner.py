@@ -169,3 +169,16 @@ def test_backlog_within_setting() -> None:
     assert "within 2h" in slow.advice
     with pytest.raises(msgspec.ValidationError, match="backlog_within"):
         msgspec.convert({"backlog_within": "later"}, StaffingSettings)
+
+
+def test_with_a_backlog_the_forecast_speaks_of_new_mentions(settings: StaffingSettings) -> None:
+    """The backlog's team is released on its own ("release them after"): the stand-down is counted
+    against those answering new mentions, not against everyone called in."""
+    f = StaffingPlanner(settings).suggest(_load(trend_per_hour=-1000.0, baseline_per_hour=200.0, backlog=20_000))
+    queue_now = f.agents_needed - f.backlog_agents
+    assert f.backlog_agents > 0
+    assert (
+        f"The surge is decaying: new mentions will need about {f.forecast[-1]:,} in 3 h ({queue_now:,} now);"
+        f" plan to stand down {queue_now - f.forecast[-1]:,} of those then." in f.advice
+    )
+    assert "backlog of 20,000" in f.advice

@@ -75,7 +75,7 @@ def _largest_first(counts: dict[str, int]) -> str:
     >>> _largest_first({"en": 96, "mk": 5, "nl": 76})
     'en 96 · nl 76 · mk 5'
     """
-    return " · ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return " · ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _pct(x: float) -> str:
@@ -128,10 +128,11 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     lines: list[str] = []
     if s is not None:
         lines.append(
-            f"Agents needed: {s.agents_needed} (schedule {s.to_schedule}; on shift {s.on_shift}; call in {s.call_in})"
+            f"Agents needed: {s.agents_needed:,} (schedule {s.to_schedule:,}; on shift {s.on_shift:,};"
+            f" call in {s.call_in:,})"
         )
         if s.range is not None:
-            lines.append(f"Range: {s.range[0]}–{s.range[1]} agents")
+            lines.append(f"Range: {s.range[0]:,}–{s.range[1]:,} agents")
         if s.by_language:
             lines.append("By language: " + _largest_first(s.by_language))
         if s.by_skill:
@@ -246,7 +247,8 @@ def thread_text(n: Notification) -> str:
         text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}." if figs else f"Resolved. {n.summary}".strip()
         st = n.staffing
         if st is not None and st.backlog_agents:
-            text += f" Still {st.backlog:,} mentions waiting: {st.backlog_agents} agents to clear them (see staffing)."
+            text += f" Still {st.backlog:,} mentions waiting: {st.backlog_agents:,} agents to clear them"
+            text += " (see staffing)."
         return text
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
     text = (
@@ -255,7 +257,7 @@ def thread_text(n: Notification) -> str:
         f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )
     if n.staffing is not None:
-        text += f"; staffing: {n.staffing.agents_needed} agents needed, call in {n.staffing.call_in}"
+        text += f"; staffing: {n.staffing.agents_needed:,} agents needed, call in {n.staffing.call_in:,}"
     return text
 
 

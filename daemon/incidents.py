@@ -12,7 +12,8 @@ One crisis is one incident:
   its id names the first: ``<brand>-<YYYYMMDDTHHMM>Z-<signal>`` from `started_at`;
 - *updated* only when something a responder acts on changes: severity escalates (never
   de-escalates while open: no flapping), a new signal joins, or the hourly load moved by
-  `load_change` since the last notification (at most every `min_update_minutes`);
+  `load_change` since the last notification (at most every `min_update_minutes`, and every
+  `watch_update_minutes` for a sev3 watch);
 - *resolved* after `quiet_minutes` in which every signal stayed below its hysteresis level
   (`close_fraction` of its threshold: firing and quiet are different levels);
 - *cool-down*: for `cooldown_minutes` after the brand's last anomaly, a new incident opens only if
@@ -214,7 +215,8 @@ class IncidentTracker:
             reason = "signals"
         elif (
             abs(load - inc.last_load) >= s.load_change * max(inc.last_load, 1e-9)
-            and a.end - inc.last_notified >= s.min_update_minutes * 60
+            and a.end - inc.last_notified
+            >= (s.watch_update_minutes if inc.severity == "sev3" else s.min_update_minutes) * 60
             and not a.quiet
         ):
             reason = "load"

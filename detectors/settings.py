@@ -199,6 +199,10 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Relative change of the hourly load (vs the last notification) that triggers an update."""
     min_update_minutes: _NonNeg = 10.0
     """Minimum minutes between load-only updates."""
+    watch_update_minutes: _NonNeg = 60.0
+    """Minimum minutes between load-only updates of a sev3 (watch) incident: a watch is posted, not
+    escalated, and a thread that chatters every few minutes about one teaches people to mute the
+    channel. Escalations and new signals are posted at once whatever the severity."""
 
 
 class DetectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -200,6 +200,20 @@ def test_load_change_updates_at_most_every_min_update_minutes() -> None:
     assert loads and all(b.at - a.at >= 600 for a, b in itertools.pairwise(changes))
 
 
+def test_a_watch_posts_load_updates_at_most_every_watch_update_minutes() -> None:
+    """A sev3 watch is posted, not escalated: its load is re-posted hourly at most; an escalation
+    is posted at once."""
+    tr = IncidentTracker()
+    steps = [crisis(i, "sev3", m=100 * (1 + i)) for i in range(130)]  # load keeps growing
+    steps += [crisis(130, "sev2", m=100 * 131)]
+    changes = run(tr, steps)
+    loads = [c for c in changes if c.reason == "load"]
+    assert len(loads) == 2 and all(b.at - a.at >= 3600 for a, b in itertools.pairwise(changes[:-1]))
+    assert changes[-1].reason == "severity" and changes[-1].at - changes[-2].at < 3600
+    hourly = IncidentTracker(DetectionSettings(incidents=IncidentSettings(watch_update_minutes=10.0)))
+    assert len([c for c in run(hourly, steps) if c.reason == "load"]) > 2 * len(loads)
+
+
 def test_severity_rank_of_opening_and_samples_name_top_terms() -> None:
     s1 = Sample("t:1", "my flight was cancelled, ash everywhere", None, "en", "twitter", 0.9, 10, "u1")
     s2 = Sample("t:2", "terrible service", None, "en", "twitter", 0.95, 10_000, "u2")

@@ -50,7 +50,6 @@ class Bucket:
     negative: int = 0
     positive: int = 0  # mentions with negativity <= 0.25
     negativity_sum: float = 0.0
-    actionable: int = 0  # complaints and questions: they need a reply
     replies: int = 0  # the brand's own replies
     authors: int = 0  # distinct authors in the bucket
     max_author: int = 0  # the most mentions one author made in the bucket (before the cap)
@@ -72,6 +71,13 @@ class Bucket:
     @property
     def negative_share(self) -> float:
         return self.negative / self.mentions if self.mentions else 0.0
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        # by name (a slotted object's pickle); checkpoints before 2026-12 also hold `actionable`,
+        # a count nothing read (staffing counts `staffing.actionable_intents` itself)
+        for name, value in state[1].items():
+            if name != "actionable":
+                setattr(self, name, value)
 
     def seal(self) -> Bucket:
         self.authors = len(self._authors)
@@ -224,8 +230,6 @@ class BrandWindows:
         # they would flag the crisis as a coordinated campaign and cap its severity.
         share = m.is_share
         intent = "share" if share else score.intent
-        if intent in ("complaint", "question"):
-            b.actionable += 1
         lang = score.lang
         b.by_lang[lang] = b.by_lang.get(lang, 0) + 1
         b.by_platform[m.platform] = b.by_platform.get(m.platform, 0) + 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import msgspec
+import pytest
 
 from daemon.enrich import TextScore
 from daemon.events import Mention
-from daemon.windows import BrandWindows, WindowSettings, _author_key
+from daemon.windows import BrandWindows, Bucket, WindowSettings, _author_key
 
 NEG = TextScore("en", 0.9, True, "complaint")
 POS = TextScore("en", 0.1, False, "praise")
@@ -95,7 +98,22 @@ def test_shares_count_as_mentions_but_are_neither_copies_nor_waiting_for_a_reply
     [b] = w.flush()
     assert (b.mentions, b.negative, b.terms["ash"]) == (4, 4, 4)
     assert b.near_duplicates == 0  # a retweet ring is not a copy-paste campaign
-    assert b.actionable == 1 and b.by_intent == {"complaint": 1, "share": 3}
+    assert b.by_intent == {"complaint": 1, "share": 3}
+
+
+def test_a_bucket_from_a_checkpoint_with_the_retired_actionable_count_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open buckets are in checkpoints; before 2026-12 they also held `actionable`."""
+    b = Bucket("klm", 60.0, 60, mentions=3, by_intent={"complaint": 2})
+    assert pickle.loads(pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)) == b
+    new_obj, args, (_, slots), *_ = b.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    # the pickle an older version wrote: the same slots, and the retired count among them
+    monkeypatch.setattr(
+        Bucket, "__reduce_ex__", lambda self, protocol: (new_obj, args, (None, {**slots, "actionable": 2}))
+    )
+    blob = pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
+    monkeypatch.undo()
+    old = pickle.loads(blob)
+    assert old == b and not hasattr(old, "actionable")
 
 
 def test_a_first_event_from_long_ago_does_not_build_millions_of_buckets() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from daemon.events import Mention
-from daemon.incidents import IncidentChange, IncidentTracker, iso_minute
+from daemon.incidents import IncidentChange, IncidentTracker, iso_minute, moved
 from daemon.notification import (
     NegativityFigures,
     Notification,
@@ -58,6 +58,9 @@ class BrandDetection:
         self.planner, self.actionable_intents = _staffing(settings.staffing)
         self.history = History(settings.pipeline.timeline_buckets)
         self.recent = Mixes(_LOAD_SPAN)  # recent buckets' platform and intent counts, for the staffing load
+        # agents needed in the last notification (0 when it had none; None: unknown, from a checkpoint
+        # of an older version)
+        self.notified_agents: int | None = 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         h = state.get("history")
@@ -66,6 +69,7 @@ class BrandDetection:
         r = state.get("recent")
         if isinstance(r, deque):  # checkpoints before `Mixes` hold a deque of `_Mix` (or of sealed Buckets)
             state["recent"] = Mixes(r.maxlen or _LOAD_SPAN, r)
+        state.setdefault("notified_agents", None)  # older checkpoints: measured from the next look
         self.__dict__.update(state)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -100,7 +104,27 @@ class BrandDetection:
                 a.negativity.baseline,
             )
         )
-        return [self._notification(c, a) for c in self.tracker.step(b, a)]
+        changes = self.tracker.step(b, a)
+        out = [self._notification(c, a) for c in changes] if changes else self._staffing_update(a)
+        for n in out:
+            self.notified_agents = n.staffing.agents_needed if n.staffing is not None else 0
+        return out
+
+    def _staffing_update(self, a: Assessment) -> list[Notification]:
+        """An update when the staffing suggestion moved by `load_change` since the last notification
+        while the load did not: a backlog that builds for hours under a steady volume needs people
+        called in as surely as a spike does."""
+        c = self.tracker.pending_update(a, "staffing")
+        if c is None:
+            return []
+        s = self._staffing(c, self.responses.figures(c.at))
+        needed = s.agents_needed if s is not None else 0
+        if self.notified_agents is None:
+            self.notified_agents = needed
+        if not moved(self.notified_agents, needed, self.tracker.incident_settings(c.brand).load_change):
+            return []
+        self.tracker.sent(c)
+        return [self._notification(c, a)]
 
     # -- notification object -------------------------------------------------------------------
     def _notification(self, c: IncidentChange, a: Assessment) -> Notification:

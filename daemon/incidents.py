@@ -12,8 +12,9 @@ One crisis is one incident:
   its id names the first: ``<brand>-<YYYYMMDDTHHMM>Z-<signal>`` from `started_at`;
 - *updated* only when something a responder acts on changes: severity escalates (never
   de-escalates while open: no flapping), a new signal joins, or the hourly load moved by
-  `load_change` since the last notification (at most every `min_update_minutes`, and every
-  `watch_update_minutes` for a sev3 watch);
+  `load_change` since the last notification, and so (found downstream, `pending_update`) has the
+  staffing suggestion: at most every `min_update_minutes`, and every `watch_update_minutes` for a
+  sev3 watch;
 - *resolved* after `quiet_minutes` in which every signal stayed below its hysteresis level
   (`close_fraction` of its threshold: firing and quiet are different levels);
 - *cool-down*: for `cooldown_minutes` after the brand's last anomaly, a new incident opens only if
@@ -169,6 +170,9 @@ class IncidentTracker:
     def open_incidents(self) -> list[Incident]:
         return [st.incident for st in self._brands.values() if st.incident is not None]
 
+    def incident_settings(self, brand: str) -> IncidentSettings:
+        return self._settings(brand).incidents
+
     def _settings(self, brand: str) -> DetectionSettings:
         s = self._effective.get(brand)
         if s is None:
@@ -213,21 +217,42 @@ class IncidentTracker:
             reason = "severity"
         elif len(inc.signals) > len(inc.notified_signals):
             reason = "signals"
-        elif (
-            abs(load - inc.last_load) >= s.load_change * max(inc.last_load, 1e-9)
-            and a.end - inc.last_notified
-            >= (s.watch_update_minutes if inc.severity == "sev3" else s.min_update_minutes) * 60
-            and not a.quiet
-        ):
+        elif moved(inc.last_load, load, s.load_change) and _may_update(inc, a, s) and not a.quiet:
             reason = "load"
         if not reason:
             return []
-        inc.seq += 1
-        change = self._change("updated", inc, st, a, previous=previous, reason=reason)
+        return [self._updated(inc, st, a, previous, reason)]
+
+    def pending_update(self, a: Assessment, reason: str) -> IncidentChange | None:
+        """The update the brand's open incident would send now for a reason found downstream (its
+        staffing moved, say), if one may be sent now; nothing changes until `sent` is called with it.
+        Call it after `step` of the same assessment, when `step` returned nothing."""
+        st = self._brands.get(a.brand)
+        inc = st.incident if st is not None else None
+        if st is None or inc is None or not _may_update(inc, a, self._settings(a.brand).incidents):
+            return None
+        return self._change("updated", inc, st, a, previous=inc.severity, reason=reason, seq=inc.seq + 1)
+
+    def sent(self, c: IncidentChange) -> None:
+        """Record a `pending_update` as sent."""
+        st = self._brands.get(c.brand)
+        inc = st.incident if st is not None else None
+        if inc is not None and inc.id == c.incident_id and c.seq == inc.seq + 1:
+            self._mark_sent(inc, c.seq, c.observed_per_hour, c.at)
+
+    def _updated(
+        self, inc: Incident, st: _BrandState, a: Assessment, previous: Severity, reason: str
+    ) -> IncidentChange:
+        change = self._change("updated", inc, st, a, previous=previous, reason=reason, seq=inc.seq + 1)
+        self._mark_sent(inc, change.seq, a.observed_per_hour, a.end)
+        return change
+
+    @staticmethod
+    def _mark_sent(inc: Incident, seq: int, load: float, at: float) -> None:
+        inc.seq = seq
         inc.last_load = load
-        inc.last_notified = a.end
+        inc.last_notified = at
         inc.notified_signals = tuple(sorted(inc.signals))
-        return [change]
 
     def _idle(
         self,
@@ -301,6 +326,7 @@ class IncidentTracker:
         previous: Severity | None = None,
         reason: str = "",
         resolved_at: float | None = None,
+        seq: int | None = None,
     ) -> IncidentChange:
         run = st.run
         terms = sorted(inc.top_terms.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -310,7 +336,7 @@ class IncidentTracker:
             type=kind,
             incident_id=inc.id,
             brand=inc.brand,
-            seq=inc.seq,
+            seq=inc.seq if seq is None else seq,
             severity=inc.severity,
             signals=tuple(s for s in SIGNALS if s in inc.signals),
             flags=tuple(sorted(inc.flags)),
@@ -335,6 +361,22 @@ class IncidentTracker:
             reason=reason,
             firing=a.signals,
         )
+
+
+def moved(before: float, now: float, fraction: float) -> bool:
+    """Has a figure moved by `fraction` of its last notified value (either way)?
+
+    >>> moved(100.0, 150.0, 0.5), moved(100.0, 149.0, 0.5), moved(0.0, 1.0, 0.5)
+    (True, False, True)
+    """
+    return abs(now - before) >= fraction * max(before, 1e-9)
+
+
+def _may_update(inc: Incident, a: Assessment, s: IncidentSettings) -> bool:
+    """Has enough event time passed since the incident's last notification for a load or staffing
+    update (a sev3 watch waits `watch_update_minutes`)?"""
+    wait = s.watch_update_minutes if inc.severity == "sev3" else s.min_update_minutes
+    return a.end - inc.last_notified >= wait * 60
 
 
 def _firing_since(a: Assessment) -> float:

@@ -247,8 +247,12 @@ class BrandDetector:
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)
             self._elevated_since = b.start - (span - 1) * b.seconds
         per_hour = b.mentions / b.seconds * 3600
-        # smoothed over ~3 buckets, but jumps up at once: staffing must see a surge immediately
-        self._load = per_hour if self._load is None else max(per_hour, 0.6 * self._load + 0.4 * per_hour)
+        # Rises at once with the last three buckets' mean (staffing must see a surge immediately),
+        # eases like an average of ~3: one busy minute in a crisis's swings is not a new load, and
+        # the figure people read (and the updates it triggers) should not swing with every minute.
+        last = dups[-2::-3][:3]  # this bucket's and the two before's mentions, newest first
+        rising = sum(last) / len(last) / b.seconds * 3600
+        self._load = rising if self._load is None else max(rising, 0.6 * self._load + 0.4 * per_hour)
         return Assessment(
             brand=b.brand,
             start=b.start,

@@ -196,11 +196,12 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     cooldown_minutes: _NonNeg = 180.0
     """After a resolution, a new incident for the brand opens only if more severe than the last."""
     load_change: _Pos = 0.5
-    """Relative change of the hourly load (vs the last notification) that triggers an update."""
+    """Relative change of the hourly load, or of the agents the staffing suggestion needs (a backlog
+    that builds under a steady load), since the last notification that triggers an update."""
     min_update_minutes: _NonNeg = 10.0
-    """Minimum minutes between load-only updates."""
+    """Minimum minutes between load or staffing updates."""
     watch_update_minutes: _NonNeg = 60.0
-    """Minimum minutes between load-only updates of a sev3 (watch) incident: a watch is posted, not
+    """Minimum minutes between load or staffing updates of a sev3 (watch) incident: a watch is posted, not
     escalated, and a thread that chatters every few minutes about one teaches people to mute the
     channel. Escalations and new signals are posted at once whatever the severity."""
 

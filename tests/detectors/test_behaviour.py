@@ -222,3 +222,22 @@ def test_daily_curve_follows_local_time_across_a_dst_switch() -> None:
         return fired
 
     assert run("Europe/Amsterdam") == 0
+
+
+def test_the_load_rises_with_a_surge_within_three_buckets_but_not_with_one_busy_minute() -> None:
+    """The load people read (and staffing, and load updates) follows the last three buckets' mean
+    upwards at once, and does not jump to one busy minute of a crisis's swings."""
+    det = BrandDetector(seed=0)
+    t0 = 1_700_000_000.0 - 1_700_000_000.0 % 86400
+
+    def load(i: int, n: int) -> float:
+        return det.update(Bucket("acme", t0 + 60 * i, 60, mentions=n, by_lang={"en": n})).observed_per_hour
+
+    for i in range(30):
+        load(i, 50)
+    assert load(30, 50) == 3000.0
+    blip = load(31, 150)  # one minute at 9,000/h
+    assert 3000.0 < blip <= 0.6 * 3000.0 + 0.4 * 9000.0
+    assert load(32, 50) < blip
+    surge = [load(i, 150) for i in range(40, 44)]  # a surge that lasts
+    assert surge[2] == surge[3] == 9000.0

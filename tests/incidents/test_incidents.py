@@ -6,7 +6,12 @@ import itertools
 import pickle
 from dataclasses import replace
 
+import pytest
+
+from config.settings import load_settings
+from daemon.detection import BrandDetection
 from daemon.incidents import IncidentChange, IncidentTracker
+from daemon.notification import StaffingFigures
 from daemon.windows import Bucket, Sample
 from detectors.brand import Assessment
 from detectors.negativity import NegativityReading
@@ -212,6 +217,45 @@ def test_a_watch_posts_load_updates_at_most_every_watch_update_minutes() -> None
     assert changes[-1].reason == "severity" and changes[-1].at - changes[-2].at < 3600
     hourly = IncidentTracker(DetectionSettings(incidents=IncidentSettings(watch_update_minutes=10.0)))
     assert len([c for c in run(hourly, steps) if c.reason == "load"]) > 2 * len(loads)
+
+
+def test_a_pending_update_changes_nothing_until_sent() -> None:
+    """A downstream reason (the staffing moved) may update an open incident as often as the load may."""
+    tr = IncidentTracker()
+    changes = run(tr, [crisis(i) for i in range(5)])  # a steady load: opened, no load update
+    assert [c.type for c in changes] == ["opened"]
+    assert tr.pending_update(crisis(5)[1], "staffing") is None  # too soon: 4 minutes after opening
+    run(tr, [crisis(i) for i in range(5, 12)])
+    pending = tr.pending_update(crisis(11)[1], "staffing")
+    assert pending is not None and (pending.type, pending.seq, pending.reason) == ("updated", 2, "staffing")
+    assert tr.pending_update(crisis(11)[1], "staffing") == pending  # not sent: still pending
+    tr.sent(pending)
+    assert tr.pending_update(crisis(12)[1], "staffing") is None  # sent: the next waits its turn
+    run(tr, [crisis(i) for i in range(12, 22)])
+    later = tr.pending_update(crisis(21)[1], "staffing")
+    assert later is not None and later.seq == 3
+    assert tr.pending_update(assess(21, brand="other")[1], "staffing") is None  # no incident open
+
+
+def test_a_backlog_building_under_a_steady_load_updates_the_incident(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load holds, so the tracker sends nothing; the staffing suggestion grows with the backlog,
+    and each 50 % move is posted (at most every `min_update_minutes`)."""
+    d = BrandDetection("klm", load_settings(env={}))
+    steps = iter([crisis(i) for i in range(120)])
+    monkeypatch.setattr(d.detector, "update", lambda b: next(steps)[1])
+    needed = iter(range(10, 1000, 2))  # two more agents a minute as the backlog grows
+
+    def staffing(c: IncidentChange, figures: object) -> StaffingFigures:
+        n = next(needed)
+        return StaffingFigures(agents_needed=n, to_schedule=n, on_shift=0, call_in=n)
+
+    monkeypatch.setattr(d, "_staffing", staffing)
+    notes = [n for i in range(120) for n in d.on_bucket(crisis(i)[0])]
+    assert notes[0].type == "incident.opened" and all(n.type == "incident.updated" for n in notes[1:])
+    agents = [n.staffing.agents_needed for n in notes if n.staffing is not None]
+    assert len(agents) == len(notes) >= 4
+    assert all(b >= 1.5 * a for a, b in itertools.pairwise(agents))
+    assert [n.seq for n in notes] == list(range(1, len(notes) + 1))
 
 
 def test_severity_rank_of_opening_and_samples_name_top_terms() -> None:

@@ -90,7 +90,7 @@ class IncidentChange:
     replies: int  # brand replies since started_at
     resolved_at: float | None = None
     previous_severity: Severity | None = None
-    reason: str = ""  # why an update was sent: "severity", "signals", "load"
+    reason: str = ""  # why an update was sent: "severity", "signals", "load", "staffing"
     firing: tuple[str, ...] = ()  # the signals firing in this change's bucket, in SIGNALS order
 
     @property

@@ -61,6 +61,7 @@ class BrandDetection:
         # agents needed in the last notification (0 when it had none; None: unknown, from a checkpoint
         # of an older version)
         self.notified_agents: int | None = 0
+        self.staffing_checked = -math.inf  # event time the staffing was last looked at for an update
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         h = state.get("history")
@@ -70,6 +71,7 @@ class BrandDetection:
         if isinstance(r, deque):  # checkpoints before `Mixes` hold a deque of `_Mix` (or of sealed Buckets)
             state["recent"] = Mixes(r.maxlen or _LOAD_SPAN, r)
         state.setdefault("notified_agents", None)  # older checkpoints: measured from the next look
+        state.setdefault("staffing_checked", -math.inf)
         self.__dict__.update(state)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -114,9 +116,14 @@ class BrandDetection:
         """An update when the staffing suggestion moved by `load_change` since the last notification
         while the load did not: a backlog that builds for hours under a steady volume needs people
         called in as surely as a spike does."""
+        # looked at once per `min_update_minutes` (the response figures and Erlang solves of a busy
+        # brand cost milliseconds: not every bucket)
+        if a.end - self.staffing_checked < self.tracker.incident_settings(self.brand).min_update_minutes * 60:
+            return []
         c = self.tracker.pending_update(a, "staffing")
         if c is None:
             return []
+        self.staffing_checked = a.end
         s = self._staffing(c, self.responses.figures(c.at))
         needed = s.agents_needed if s is not None else 0
         if self.notified_agents is None:

@@ -36,6 +36,8 @@ from detectors.volume import VolumeDetector, VolumeReading
 SIGNALS = ("volume", "negativity", "topic")
 _MIN_DUPLICATES = 10
 _NO_FLAGS: frozenset[str] = frozenset()  # one object for every brand without a sticky flag (216 bytes each)
+_LOAD_SECONDS = 900  # the load is averaged over a quarter hour (a staffing interval)...
+_LOAD_RISE_SECONDS = 180  # ...or over the last three minutes when those are busier
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 _POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
@@ -109,7 +111,7 @@ class BrandDetector:
         self._dups = array("d")
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
-        self._load: float | None = None
+        self._counts = array("d")  # the last quarter hour's bucket counts, oldest first: the load
         self._sticky = _NO_FLAGS
         # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
         self._run_mentions = 0
@@ -126,6 +128,8 @@ class BrandDetector:
         state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
         state.setdefault("_run_mentions", 0)  # older checkpoints: the mood is counted from here on
         state.setdefault("_run_negative", 0)
+        if state.pop("_load", None) is not None or "_counts" not in state:  # the load was an EWMA before
+            state["_counts"] = array("d")
         self.__dict__.update(state)
 
     @property
@@ -246,13 +250,7 @@ class BrandDetector:
             # the anomaly began where the firing span began
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)
             self._elevated_since = b.start - (span - 1) * b.seconds
-        per_hour = b.mentions / b.seconds * 3600
-        # Rises at once with the last three buckets' mean (staffing must see a surge immediately),
-        # eases like an average of ~3: one busy minute in a crisis's swings is not a new load, and
-        # the figure people read (and the updates it triggers) should not swing with every minute.
-        last = dups[-2::-3][:3]  # this bucket's and the two before's mentions, newest first
-        rising = sum(last) / len(last) / b.seconds * 3600
-        self._load = rising if self._load is None else max(rising, 0.6 * self._load + 0.4 * per_hour)
+        load = self._observe_load(b)
         return Assessment(
             brand=b.brand,
             start=b.start,
@@ -270,10 +268,24 @@ class BrandDetector:
             mentions=b.mentions,
             negative=b.negative,
             replies=b.replies,
-            observed_per_hour=self._load,
+            observed_per_hour=load,
             by_lang=dict(b.by_lang),
             samples=tuple(b.samples),
         )
+
+    def _observe_load(self, b: Bucket) -> float:
+        """The current load in mentions per hour: the last quarter hour's mean, or the last three
+        minutes' when higher. A surge shows within three minutes (staffing must see it at once), and
+        the figure people read, staff for and are updated on does not swing with each minute of a
+        crisis's bursts (minutes at 3,000-9,000/h around a 5,500/h plateau) nor drop with one calm one.
+        """
+        counts = self._counts
+        keep = max(1, round(_LOAD_SECONDS / b.seconds))
+        if len(counts) >= keep:
+            del counts[: len(counts) - keep + 1]
+        counts.append(b.mentions)
+        fast = counts[-max(1, round(_LOAD_RISE_SECONDS / b.seconds)) :]
+        return max(sum(counts) / len(counts), sum(fast) / len(fast)) / b.seconds * 3600
 
     def _happier(self, baseline: float, margin: float) -> bool:
         """Is the current anomaly's negative share `margin` below baseline, beyond chance?"""

@@ -446,6 +446,9 @@ def _km_quantile(durations: np.ndarray, event: np.ndarray, q: float) -> float | 
     return float(d[hit[0]]) if len(hit) else None
 
 
+_BEYOND_MINUTES = 2880.0  # two days: a longer wait is said as "more than 2 days"
+
+
 def _about(minutes: float) -> str:
     """'about 40 minutes', or 'more than 2 days' (not 'about more than ...').
 
@@ -453,7 +456,7 @@ def _about(minutes: float) -> str:
     ('about 40 minutes', 'more than 2 days')
     """
     text = _minutes_text(minutes)
-    return text if text.startswith("more than") else f"about {text}"
+    return text if minutes > _BEYOND_MINUTES else f"about {text}"
 
 
 def _minutes_text(minutes: float) -> str:
@@ -463,7 +466,7 @@ def _minutes_text(minutes: float) -> str:
     >>> _minutes_text(0.4), _minutes_text(7.2), _minutes_text(41.0), _minutes_text(130.0), _minutes_text(5e5)
     ('1 minute', '7 minutes', '40 minutes', '2 hours', 'more than 2 days')
     """
-    if minutes > 2880:
+    if minutes > _BEYOND_MINUTES:
         return "more than 2 days"
     if minutes >= 90:
         hours = round(minutes / 60.0)

@@ -165,6 +165,7 @@ class BrandDetection:
             flags=list(c.flags),
             responses=figures,
             timeline=self._timeline(a.seconds) if c.type != "updated" else None,
+            reason=c.reason,
         )
 
     def _staffing(self, c: IncidentChange, figures: ResponseFigures) -> StaffingFigures | None:

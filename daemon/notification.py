@@ -114,6 +114,9 @@ class Notification(msgspec.Struct, frozen=True):
     flags: list[str] = []
     responses: ResponseFigures | None = None
     timeline: Timeline | None = None
+    # Why an incident.updated was raised: "severity", "signals", "load" or "staffing" ("" otherwise,
+    # and in records written before the field existed).
+    reason: str = ""
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

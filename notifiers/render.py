@@ -228,6 +228,14 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     )
 
 
+_REASONS = {
+    "severity": "escalated",
+    "signals": "a new signal",
+    "load": "the load moved",
+    "staffing": "the staffing need moved",
+}
+
+
 def thread_text(n: Notification) -> str:
     """One timeline line for the incident's thread (plain text).
 
@@ -251,8 +259,10 @@ def thread_text(n: Notification) -> str:
             text += " (see staffing)."
         return text
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
+    why = f" ({_REASONS[n.reason]})" if n.reason in _REASONS else ""
     text = (
-        f"{kind} at {n.updated_at or n.detected_at}: {n.severity.upper()}, volume {_num(n.volume.observed_per_hour)}/h"
+        f"{kind} at {n.updated_at or n.detected_at}{why}: {n.severity.upper()},"
+        f" volume {_num(n.volume.observed_per_hour)}/h"
         f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
         f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )

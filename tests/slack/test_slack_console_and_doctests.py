@@ -66,3 +66,11 @@ def test_replies_line_gives_the_counts_behind_a_tiny_response_rate() -> None:
     figures = ResponseFigures(response_rate=0.0025, mentions=14020, answered=35, backlog=13901)
     replies = dict(render(note(2, type="incident.updated", responses=figures)).figures)["Replies"]
     assert replies == "response rate <1% (35 of 14,020 answered), backlog 13,901"
+
+
+def test_the_thread_line_says_why_an_update_came() -> None:
+    """An update the load did not trigger (a backlog building) still says what moved."""
+    line = thread_text(note(4, type="incident.updated", reason="staffing", updated_at="2010-04-16T07:38:00Z"))
+    assert line.startswith("Update 4 at 2010-04-16T07:38:00Z (the staffing need moved): SEV1, volume ")
+    assert "; staffing: 34 agents needed, call in 36" in line
+    assert "(" not in thread_text(note(1)).split(":")[0], "the opening line needs no reason"

@@ -465,7 +465,7 @@ def _summary(c: IncidentChange) -> str:
         )
     said = [_volume_phrase(c.ratio) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
     phrases = [p for p in said if p]
-    if "topic" in c.firing and c.at - c.started_at >= 3600:  # hours in, the topic is no longer new
+    if "topic" in c.firing and c.type == "updated" and c.at - c.detected_at >= 3600:  # no longer new
         phrases[-1] = "the topic still trending"
     if "topic" in c.firing and c.top_terms:
         phrases[-1] += f" ({', '.join(c.top_terms[:3])})"

@@ -118,7 +118,8 @@ class BrandDetection:
         called in as surely as a spike does."""
         # looked at once per `min_update_minutes` (the response figures and Erlang solves of a busy
         # brand cost milliseconds: not every bucket)
-        if a.end - self.staffing_checked < self.tracker.incident_settings(self.brand).min_update_minutes * 60:
+        settings = self.tracker.incident_settings(self.brand)
+        if a.end - self.staffing_checked < settings.min_update_minutes * 60:
             return []
         c = self.tracker.pending_update(a, "staffing")
         if c is None:
@@ -128,7 +129,7 @@ class BrandDetection:
         needed = s.agents_needed if s is not None else 0
         if self.notified_agents is None:
             self.notified_agents = needed
-        if not moved(self.notified_agents, needed, self.tracker.incident_settings(c.brand).load_change):
+        if not moved(self.notified_agents, needed, settings.load_change):
             return []
         self.tracker.sent(c)
         return [self._notification(c, a)]

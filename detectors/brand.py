@@ -128,8 +128,8 @@ class BrandDetector:
         state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
         state.setdefault("_run_mentions", 0)  # older checkpoints: the mood is counted from here on
         state.setdefault("_run_negative", 0)
-        if state.pop("_load", None) is not None or "_counts" not in state:  # the load was an EWMA before
-            state["_counts"] = array("d")
+        state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
+        state.setdefault("_counts", array("d"))
         self.__dict__.update(state)
 
     @property

@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon.enrich import TextScorer
+from daemon.enrich.scorer import _CURVE_SHIFT, _CURVE_SLOPE, _RAW_CLIP
 
 _SENTIMENT = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
@@ -108,7 +109,7 @@ def _ceiling(rows: list[tuple[str, str, str, str]], bits: int, folds: int = 5, c
             ids = [i for i in scorer._feature_ids(group, chunks) if i != size]
             if bigrams:
                 ids += [(a * 1_000_003 + b) % size for a, b in itertools.pairwise(ids)]
-            raw = max(-8.0, min(8.0, scorer._scan(text, chunks, group).raw))
+            raw = max(-_RAW_CLIP, min(_RAW_CLIP, scorer._scan(text, chunks, group).raw))
             data += [(k, i, 1.0) for i in set(ids)] + [(k, size, raw), (k, size + 1, 1.0)]
         r, col, v = zip(*data, strict=True)
         x = sparse.csr_matrix((v, (r, col)), shape=(len(rows), size + 2))
@@ -125,7 +126,7 @@ def _ceiling(rows: list[tuple[str, str, str, str]], bits: int, folds: int = 5, c
                 return float(np.sum(np.logaddexp(0.0, z) - yt * z) + 0.5 / c * w[:size] @ w[:size]), grad
 
             w0 = np.zeros(size + 2)
-            w0[size], w0[size + 1] = 1.1, -0.22  # the lexicon curve, as the online model starts
+            w0[size], w0[size + 1] = _CURVE_SLOPE, -_CURVE_SHIFT  # the lexicon curve, as the online model starts
             w = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
             pred[~train] = x[~train] @ w >= 0.0
         _report(f"airline tweets, {folds}-fold batch ceiling [{name}]", list(gold.astype(bool)), list(pred))

@@ -17,6 +17,19 @@ class UsageError(Exception):
     """A usage or configuration problem: exit code 2, message names the field or file."""
 
 
+def check_input(path: str) -> None:
+    """An input FILE names something readable as a stream: `-` (stdin), a file, a pipe or a device
+    (`<(...)`, /dev/stdin), not a directory or nothing."""
+    import os
+
+    if path == "-":
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"{path}: is a directory")
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # exit 2 with one line naming the problem
         self.print_usage(sys.stderr)

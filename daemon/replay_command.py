@@ -28,7 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="JSONL file of mention events ('-' for stdin)")
     p.add_argument("--config", help="YAML configuration file")
     p.add_argument("--json", action="store_true", help="print one notification object per line")
-    p.add_argument("--dead-letter", help="where invalid lines go (default: FILE.dead-letter.jsonl)")
+    p.add_argument(
+        "--dead-letter",
+        help="where invalid lines go (default: FILE.dead-letter.jsonl; for stdin or a pipe, in the working directory)",
+    )
     p.set_defaults(func=replay_main)
 
     d = sub.add_parser("demo", help="the whole pipeline on a built-in ash-crisis scenario (no Kafka or Slack)")
@@ -131,21 +134,25 @@ def summary(pipeline: Pipeline, seconds: float) -> str:
     )
 
 
+def default_dead_letter(path: str) -> str:
+    """Beside a regular input file; for stdin, a pipe or a device (no directory to write beside),
+    in the working directory."""
+    if path == "-":
+        return "stdin.dead-letter.jsonl"
+    if Path(path).is_file():
+        return f"{path}.dead-letter.jsonl"
+    return f"{Path(path).name}.dead-letter.jsonl"
+
+
 def replay_main(args: argparse.Namespace) -> int:
+    from daemon.cli import check_input
     from daemon.log import configure_logging
     from daemon.pipeline import Pipeline
 
     settings = load(args.config)
     configure_logging(settings.log.format, settings.log.level)
-    if args.file != "-" and not Path(args.file).is_file():
-        from daemon.cli import UsageError
-
-        raise UsageError(f"{args.file}: no such file")
-    dl_path = (
-        args.dead_letter
-        or settings.dead_letter_file
-        or (f"{args.file}.dead-letter.jsonl" if args.file != "-" else "stdin.dead-letter.jsonl")
-    )
+    check_input(args.file)
+    dl_path = args.dead_letter or settings.dead_letter_file or default_dead_letter(args.file)
     dead_letter = DeadLetterFile(Path(dl_path))
     pipeline = Pipeline(settings)
     started = time.perf_counter()

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from daemon.cli import UsageError
+from daemon.cli import UsageError, check_input
 
 
 class _BrandOnly(msgspec.Struct):
@@ -88,8 +87,7 @@ def produce_file(path: str, topic: str, settings: Any, *, partitions: int = 6, c
 def main(args: argparse.Namespace) -> int:
     from config.settings import ConfigError, load_settings
 
-    if args.file != "-" and not Path(args.file).is_file():
-        raise UsageError(f"{args.file}: no such file")
+    check_input(args.file)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,36 @@ def test_replay_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert run("replay", str(tmp_path / "missing.jsonl")) == 2
     err = capsys.readouterr().err
     assert "missing.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_replay_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("replay", str(tmp_path)) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_replay_reads_a_pipe_and_dead_letters_in_the_working_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`crisisd replay <(zcat day.jsonl.gz)` hands the command a pipe: read it, and put the dead
+    letters in the working directory (there is nothing to write beside /dev/fd/63)."""
+    fifo = tmp_path / "events"
+    os.mkfifo(fifo)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+
+    def feed() -> None:
+        with open(fifo, "w") as fh:
+            fh.write(json.dumps(EVENT) + "\nnot json\n")
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    assert run("replay", str(fifo)) == 0
+    writer.join()
+    assert "1 valid, 1 invalid" in capsys.readouterr().err
+    dead = [json.loads(x) for x in (work / "events.dead-letter.jsonl").read_text().splitlines()]
+    assert [d["reason"] for d in dead] == ["not_json"]
 
 
 def test_replay_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,6 +23,29 @@ def test_detect(text: str, lang: str) -> None:
     assert language.detect(text) == lang
 
 
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        # short Serbian Cyrillic without ђ/ћ: no letter decides, and words Macedonian shares ("се",
+        # "од", "да") used to vote for Macedonian only
+        ("Ужасно, опет касни лет!", "sr"),
+        ("Мени се филм баш свидео. Од мене 8.5", "sr"),
+        ("Ерупција вулкана на Исланду: отказани летови због пепела", "sr"),
+        # Macedonian and Russian without their own letters
+        ("седам на аеродром и го чекам JU1294", "mk"),
+        ("Летот повторно доцни, ужасна услуга", "mk"),
+        ("Два спартаковца из трех", "ru"),
+    ],
+)
+def test_detect_short_cyrillic(text: str, lang: str) -> None:
+    assert language.detect(text) == lang
+
+
+def test_a_word_two_languages_share_votes_for_neither() -> None:
+    assert language._VOTES["се"] == language._VOTES["од"] == language._VOTES["и"] == ""
+    assert (language._VOTES["је"], language._VOTES["со"], language._VOTES["что"]) == ("src", "mk", "ru")
+
+
 def test_script() -> None:
     assert language.script("@brand https://t.co/abc Привет") == "Cyrl"
     assert language.script("Zdravo") == "Latn"

@@ -70,6 +70,7 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     mentions: int = 0  # mentions needing a reply in the window
     answered: int = 0
     replies_per_hour: float | None = None  # first replies per hour, last half hour of the window
+    window_minutes: int | None = None  # the stretch of event time the rate and the counts cover
 
 
 class Timeline(msgspec.Struct, frozen=True):

@@ -168,7 +168,12 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
             f"{_num(n.volume.observed_per_hour)}/h vs {_num(n.volume.expected_per_hour)}/h expected"
             f" ({n.volume.ratio:.1f}×)",
         ),
-        ("Negativity", f"{_pct(n.negativity.share)} vs {_pct(n.negativity.baseline_share)} usually"),
+        # of the incident's mentions so far, unlike the volume beside it (the current load): a
+        # resolved incident's 89% is the incident's mood, not today's
+        (
+            "Negativity",
+            f"{_pct(n.negativity.share)} of the incident's mentions vs {_pct(n.negativity.baseline_share)} usually",
+        ),
     ]
     if n.languages:
         top = sorted(n.languages.items(), key=lambda kv: -kv[1])[:5]
@@ -177,8 +182,10 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     if r is not None:
         parts = []
         if r.response_rate is not None:
+            # the rate is of recent mentions, not of the incident's: say which
+            within = f" in the last {human_duration(r.window_minutes * 60)}" if r.window_minutes else ""
             counts = f" ({r.answered:,} of {r.mentions:,} answered)" if r.mentions else ""
-            parts.append(f"response rate {_pct(r.response_rate)}{counts}")
+            parts.append(f"response rate {_pct(r.response_rate)}{within}{counts}")
         if r.median_first_response_minutes is not None:
             parts.append(f"median first response {r.median_first_response_minutes:.0f} min")
         if r.backlog:

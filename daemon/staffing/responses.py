@@ -378,6 +378,7 @@ class ResponseTracker:
             mentions=n,
             answered=n_ans,
             replies_per_hour=round(replies, 2),
+            window_minutes=round(self.window / 60),
         )
 
     def _target(self, platform: str) -> float:

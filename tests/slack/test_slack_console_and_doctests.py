@@ -63,9 +63,16 @@ def test_resolved_messages_say_duration_and_totals_once() -> None:
 
 
 def test_replies_line_gives_the_counts_behind_a_tiny_response_rate() -> None:
-    figures = ResponseFigures(response_rate=0.0025, mentions=14020, answered=35, backlog=13901)
+    figures = ResponseFigures(response_rate=0.0025, mentions=14020, answered=35, backlog=13901, window_minutes=120)
     replies = dict(render(note(2, type="incident.updated", responses=figures)).figures)["Replies"]
-    assert replies == "response rate <1% (35 of 14,020 answered), backlog 13,901"
+    assert replies == "response rate <1% in the last 2h 00m (35 of 14,020 answered), backlog 13,901"
+
+
+def test_figures_say_which_stretch_each_covers() -> None:
+    """The volume is the current load; the negativity is the incident's mentions so far, so a
+    resolved incident's 89% does not read as today's mood."""
+    figures = dict(render(note(9, type="incident.resolved")).figures)
+    assert figures["Negativity"].endswith("of the incident's mentions vs 24% usually")
 
 
 def test_the_thread_line_says_why_an_update_came() -> None:

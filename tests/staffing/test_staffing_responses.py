@@ -340,6 +340,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
             mentions=300,
             answered=152,
             replies_per_hour=402.0,
+            window_minutes=60,
         ),
         ResponseFigures(
             response_rate=0.36,
@@ -350,6 +351,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
             mentions=150,
             answered=54,
             replies_per_hour=404.0,
+            window_minutes=60,
         ),
         ResponseFigures(
             response_rate=0.5067,
@@ -360,6 +362,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
             mentions=300,
             answered=152,
             replies_per_hour=0.0,
+            window_minutes=60,
         ),
     ]
     for now, figures in zip((last, last - 900.0, last + 1800.0), expected, strict=True):
@@ -377,6 +380,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
         mentions=300,
         answered=155,
         replies_per_hour=408.0,
+        window_minutes=60,
     )
     assert restored.figures(events[-1][2]) == t.figures(events[-1][2]) == then
     counters = ("forgotten", "unmatched_replies", "replies_seen")

@@ -61,9 +61,14 @@ for _lang, _words in {
 _EKAVIAN = frozenset(
     "gde ovde negde nigde svet sveta vreme lepo lep lepa lepi reč reči dete devojka pesma pesme mesto "
     "mesta celo ceo uvek videti verovati posle pre hteo mleko reka belo beo čovek čoveka covek nedelja deca "
-    "vredi vest vesti sreća sreca srećan srecan mesec meseca sećam secam sedim volela mogla želela zelela "
+    "vredi vest vesti mesec meseca sećam secam sedim volela mogla želela zelela "
     "uspeh uspeo primer telo dve razumeo razumem verujem verovatno verovati hteo htela videla videli lepše lepse "
-    "ocena ocenu ocene oceni takođe takodje svideo svidela svidelo pesnik mesta dešava desava".split()
+    "ocena ocenu ocene oceni takođe takodje svideo svidela svidelo pesnik mesta dešava desava "
+    # frequent words beyond the first list: prices, seats, changes, "next", "funny"
+    "ocenom oceniti deo delovi podseća podseca primetio primetila primetiti leto letos letnje letnji sneg "
+    "smešno smesno smeh zvezda zvezde pevač pevac pevati peva cena cene cenu cenom ceo cela celu celog vek "
+    "veka svetlo lepota beda bedno bedan sledeći sledeci sledeće sledece zamena zameniti izmena promena "
+    "promeniti promenili doneti doneo donela sedište sediste sedišta zauvek ponedeljak detetu".split()
 )
 _IJEKAVIAN = frozenset(
     "gdje ovdje negdje nigdje svijet svijeta vrijeme lijepo lijep lijepa lijepi riječ riječi rijec "
@@ -71,7 +76,12 @@ _IJEKAVIAN = frozenset(
     "prije htio mlijeko rijeka bijelo bijel čovjek čovjeka covjek nedjelja djeca vrijedi vijest vijesti "
     "mjesec mjeseca sjećam sjecam sjedim voljela željela zeljela uspjeh uspio primjer tijelo dvije razumio "
     "razumijem vjerujem vjerojatno vjerovatno htjela vidjela vidjeli ljepše ljepse ocjena ocjenu ocjene "
-    "svidio svidjela svidjelo dešava događa".split()
+    "svidio svidjela svidjelo dešava događa "
+    "ocjenom ocijeniti dio dijelovi podsjeća podsjeca primijetio primijetila primijetiti ljeto ljetos ljetnje "
+    "ljetni snijeg smiješno smijesno smijeh zvijezda zvijezde pjevač pjevac pjevati pjeva cijena cijene "
+    "cijenu cijenom cio cijela cijelu cijelog vijek vijeka svjetlo ljepota bijeda bijedno bijedan sljedeći "
+    "sljedeci sljedeće sljedece zamjena zamijeniti izmjena promjena promijeniti promijenili donijeti donio "
+    "donijela sjedište sjediste sjedišta zauvijek ponedjeljak djetetu".split()
 )
 _SYNTHETIC_FUTURE = ("aću", "iću", "aćeš", "ićeš", "aćemo", "ićemo", "aćete", "ićete")
 _SR_PAIRS = frozenset({("treba", "da"), ("da", "li")})
@@ -162,7 +172,8 @@ def _south_slavic_latin(words: list[str], text: str, langid_choice: str | None =
     if ek > ij:
         return "sr"
     if ij > ek:
-        return "bs" if bs > hr else "hr"
+        # ijekavian is Croatian or Bosnian: their own words decide, else py3langid between the two
+        return "bs" if bs > hr else "hr" if hr > bs else _langid(text, ("hr", "bs"))
     if hr > max(sr, bs):
         return "hr"
     if bs > sr:

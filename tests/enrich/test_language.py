@@ -41,6 +41,18 @@ def test_detect_short_cyrillic(text: str, lang: str) -> None:
     assert language.detect(text) == lang
 
 
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Cena karte je previsoka, sledeći put letim drugom kompanijom", "sr"),  # ekavian cena, sledeći
+        ("Cijena karte je previsoka, sljedeći put letim drugom kompanijom", "hr"),
+        ("Sreća da je let stigao na vrijeme", "hr"),  # sreća is every standard's: no yat vote for Serbian
+    ],
+)
+def test_yat_reflex_of_frequent_words(text: str, lang: str) -> None:
+    assert language.detect(text) == lang
+
+
 def test_a_word_two_languages_share_votes_for_neither() -> None:
     assert language._VOTES["се"] == language._VOTES["од"] == language._VOTES["и"] == ""
     assert (language._VOTES["је"], language._VOTES["со"], language._VOTES["что"]) == ("src", "mk", "ru")

@@ -62,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        print(f"crisisd: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        name, text = type(exc).__name__, str(exc)
+        # some clients' messages begin with their own class name ("KafkaTimeoutError: ...")
+        print(f"crisisd: failed: {text if text.startswith(name) else f'{name}: {text}'}", file=sys.stderr)
         return 1
 
 

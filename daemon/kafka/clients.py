@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from daemon.kafka.settings import KafkaSettings, client_config
 
@@ -102,6 +102,15 @@ def make_producer(s: KafkaSettings, **own: Any) -> Producer:
 
         return ConfluentProducer(translate(cfg, "producer"))
     return KafkaProducer(**_known(KafkaProducer, cfg))
+
+
+def client_errors(s: KafkaSettings) -> tuple[type[Exception], ...]:
+    """What the configured client raises when the brokers do not answer (or refuse us)."""
+    if s.client == "confluent":
+        from confluent_kafka import KafkaException
+
+        return (KafkaError, KafkaException)
+    return (KafkaError,)
 
 
 def make_admin(s: KafkaSettings, **own: Any) -> Admin:

@@ -44,6 +44,7 @@ from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore
 from daemon.kafka.clients import (
     Consumer,
     Producer,
+    client_errors,
     ensure_topics,
     make_admin,
     make_consumer,
@@ -62,6 +63,14 @@ log = logging.getLogger(__name__)
 
 STATS_INTERVAL_SECONDS = 1.0
 """Prometheus figures of the pipelines are refreshed at most this often while busy."""
+
+
+_CONNECT_ATTEMPT_SECONDS = 5.0
+_CONNECT_BACKOFF_MAX_SECONDS = 30.0
+
+
+class KafkaUnreachable(RuntimeError):
+    """The brokers did not answer within `kafka.connect_timeout_seconds` of the start (exit 1)."""
 
 
 class BudgetExceeded(RuntimeError):
@@ -149,6 +158,8 @@ class Runner:
         self._stats_due = False
         self._last_stats = float("-inf")
         self._budget = self._new_budget()
+        # why the brokers have not answered yet at start ("connecting" before the first try ends)
+        self._unreachable: str | None = "connecting"
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._store: StateStore | None = None
@@ -172,6 +183,7 @@ class Runner:
         """Checks for /readyz: each value is a bool or a mapping with an `ok` key."""
         pending = self.outbox.pending() if self.outbox is not None else 0
         return {
+            "brokers": {"ok": self._unreachable is None, "error": self._unreachable or ""},
             "group_joined": self._joined and not self._stop.is_set(),
             "partitions_restored": {"ok": not self._to_restore, "restoring": len(self._to_restore)},
             "outbox": {
@@ -186,7 +198,9 @@ class Runner:
 
     # -- life cycle ------------------------------------------------------------------------------
     def run(self) -> int:
-        self._start()
+        if not self._start():
+            log.info("stopped before Kafka answered")
+            return 0
         code = 0
         try:
             while not self._stop.is_set():
@@ -202,11 +216,43 @@ class Runner:
             self._shutdown(clean=not self._failed)
         return code
 
-    def _start(self) -> None:
+    def _await_brokers(self) -> bool:
+        """Topic discovery and creation, retried with backoff until the brokers answer; False if
+        a stop came first. Raises `KafkaUnreachable` after `connect_timeout_seconds`."""
         k = self.k
-        admin = make_admin(k)
+        bound = k.connect_timeout_seconds
+        deadline = self.clock.monotonic() + bound if bound > 0 else float("inf")
+        delay = 1.0
+        errors = client_errors(k)
+        while not self._stop.is_set():
+            left = deadline - self.clock.monotonic()
+            # kafka-python blocks a whole bootstrap attempt (30 s by default): keep each short so a
+            # stop is noticed within seconds (librdkafka's metadata calls time out in 10 s)
+            attempt_ms = int(min(_CONNECT_ATTEMPT_SECONDS, max(1.0, left)) * 1000)
+            try:
+                self._discover_topics(attempt_ms)
+                self._unreachable = None
+                return True
+            except errors as exc:
+                self._unreachable = str(exc)
+                left = deadline - self.clock.monotonic()
+                if left <= 0:
+                    raise KafkaUnreachable(
+                        f"Kafka at {','.join(k.bootstrap_servers)} did not answer within {bound:g} s: {exc}"
+                    ) from exc
+                log.warning(
+                    "Kafka not reachable yet; retrying",
+                    extra={"bootstrap_servers": k.bootstrap_servers, "error": str(exc), "retry_in_seconds": delay},
+                )
+                self._stop.wait(min(delay, left))
+                delay = min(2 * delay, _CONNECT_BACKOFF_MAX_SECONDS)
+        return False
+
+    def _discover_topics(self, attempt_ms: int) -> None:
+        k = self.k
+        admin = make_admin(k, bootstrap_timeout_ms=attempt_ms)
         try:
-            probe = make_consumer(k)
+            probe = make_consumer(k, bootstrap_timeout_ms=attempt_ms)
             try:
                 partitions = partition_count(probe, k.topic)
             finally:
@@ -223,6 +269,13 @@ class Runner:
                 )
         finally:
             admin.close()
+
+    def _start(self) -> bool:
+        """Clients, state store, notification log and outbox; False if stopped while waiting for
+        the brokers (nothing started then)."""
+        k = self.k
+        if not self._await_brokers():
+            return False
         # checkpoints come compressed (changelog.encode); dead letters are few
         self._producer = make_producer(k, acks="all", linger_ms=5, max_request_size=k.max_snapshot_bytes)
         reader = make_consumer(
@@ -254,6 +307,7 @@ class Runner:
         self._consumer.subscribe([k.topic], listener=_Listener(self))
         self._last_commit = self.clock.monotonic()
         log.info("consuming %s as %s in group %s", k.topic, self.replica, k.group_id)
+        return True
 
     def _shutdown(self, clean: bool) -> None:
         deadline = time.monotonic() + self.k.shutdown_timeout_seconds

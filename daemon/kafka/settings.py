@@ -86,6 +86,10 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     pause_above_pending: Annotated[int, msgspec.Meta(ge=1)] = 1000
     """Pause the partitions while the outbox holds more undelivered notifications than this;
     resume when it is back to half of it."""
+    connect_timeout_seconds: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    """At start, how long to wait for the brokers to answer (retrying with backoff, `/readyz`
+    unready, a stop exits 0 at once) before exiting 1; a daemon started beside its broker waits
+    for it instead of crash-looping. 0 waits for ever."""
     shutdown_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 20.0
     """SIGTERM: time allowed for the final checkpoint, commit and outbox drain before exiting."""
     max_snapshot_bytes: Annotated[int, msgspec.Meta(ge=1 << 20)] = 64 << 20

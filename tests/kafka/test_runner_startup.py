@@ -1,0 +1,73 @@
+"""Starting without a reachable broker: wait and report unready, exit 0 on a stop, 1 after the bound.
+
+A daemon started beside its broker (compose, a rolling restart) must not crash-loop while Kafka
+comes up, and a SIGTERM in that window must not wait for the client's own bootstrap timeout.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings, load_settings
+from daemon.kafka.runner import KafkaUnreachable, Runner
+from daemon.notification import Notification
+from notifiers.base import Delivery
+
+pytestmark = pytest.mark.kafka
+
+
+class Discard:
+    def send(self, n: Notification) -> Delivery:
+        return Delivery.done()
+
+    def close(self) -> None:
+        pass
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections are refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unreachable(tmp_path: Path, kafka_client: str, **env: str) -> Settings:
+    return load_settings(
+        env={
+            "CRISISD_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}",
+            "CRISISD_KAFKA_CLIENT": kafka_client,
+            "CRISISD_STATE_DIR": str(tmp_path / "state"),
+            **env,
+        }
+    )
+
+
+def test_a_stop_while_waiting_for_the_brokers_exits_0_within_seconds(tmp_path: Path, kafka_client: str) -> None:
+    runner = Runner(unreachable(tmp_path, kafka_client), Discard())
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 30
+    while runner.readiness()["brokers"]["error"] in ("", "connecting") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    checks = runner.readiness()
+    assert checks["brokers"]["ok"] is False and checks["brokers"]["error"]  # /readyz says why
+    stopped = time.monotonic()
+    runner.request_stop()
+    t.join(15)
+    assert not t.is_alive(), "the runner kept waiting for the brokers after a stop"
+    assert result == [0]
+    assert time.monotonic() - stopped < 12  # one bootstrap attempt at most, not the client's 30 s
+
+
+def test_brokers_that_never_answer_fail_after_the_bound_and_name_the_servers(tmp_path: Path, kafka_client: str) -> None:
+    s = unreachable(tmp_path, kafka_client, CRISISD_KAFKA_CONNECT_TIMEOUT_SECONDS="2")
+    started = time.monotonic()
+    with pytest.raises(KafkaUnreachable, match=r"Kafka at 127\.0\.0\.1:\d+ did not answer within 2 s"):
+        Runner(s, Discard()).run()
+    assert time.monotonic() - started < 20

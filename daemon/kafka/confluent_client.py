@@ -44,6 +44,47 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("daemon.kafka.librdkafka")
 
+
+class DropRepeats(logging.Filter):
+    """The same line at most once per `window` seconds, then with how many were dropped.
+
+    librdkafka reports every failed reconnect, tens a second per client while a broker is down
+    (390 lines in the first 11 s of a start without Kafka); one a window says as much.
+
+    >>> now = [0.0]
+    >>> f = DropRepeats(window=30.0, clock=lambda: now[0])
+    >>> def rec(msg): return logging.LogRecord("x", logging.ERROR, "", 0, msg, (), None)
+    >>> [f.filter(rec("refused")) for now[0] in (0.0, 1.0, 2.0)]
+    [True, False, False]
+    >>> r = rec("refused"); now[0] = 31.0; f.filter(r), r.getMessage()
+    (True, 'refused (and 2 more like it in the last 31 s)')
+    """
+
+    def __init__(self, window: float = 30.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self.clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}  # message -> (when it last passed, dropped since)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        now = self.clock()
+        last = self._seen.get(msg)
+        if last is not None and now - last[0] < self.window:
+            self._seen[msg] = (last[0], last[1] + 1)
+            return False
+        if len(self._seen) >= 1000:  # bounded: many distinct lines are not a flood of one
+            self._seen.clear()
+        self._seen[msg] = (now, 0)
+        if last is not None and last[1]:
+            record.msg, record.args = f"{msg} (and {last[1]} more like it in the last {now - last[0]:.0f} s)", ()
+        return True
+
+
+_repeats = DropRepeats()
+_rdlog.addFilter(_repeats)
+log.addFilter(_repeats)  # the error callback's "kafka client: ..." lines repeat the same way
+
 # kafka-python keyword -> librdkafka property (and a conversion)
 _COMMON: dict[str, tuple[str, Any]] = {
     "bootstrap_servers": ("bootstrap.servers", lambda v: v if isinstance(v, str) else ",".join(v)),

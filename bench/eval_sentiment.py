@@ -4,7 +4,8 @@
 
 For the airline tweets (Tweets_dev.csv) and each file of sentiment_dev/*/*.csv it prints precision,
 recall and F1 of the negative and the not-negative class and their mean (macro-F1), with the language
-given and with it detected, without any training on the labels; then the prequential run on the
+given and with it detected, without any training on the labels, and how often the detected language is
+the file's own (for Serbian also with the texts transliterated to Cyrillic); then the prequential run on the
 airline tweets in time order (predict, then learn the label: negative -1, neutral 0, positive +1),
 with the language given and detected, for a model of 2**B hashed word weights (`--bits`, default 12 as
 the daemon's scorer). `--ceiling` adds what the learned model's class reaches at best: a batch
@@ -24,7 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon.enrich import TextScorer
+from daemon.enrich.language import detect
 from daemon.enrich.scorer import _CURVE_SHIFT, _CURVE_SLOPE, _RAW_CLIP
+from daemon.simulate.text import to_cyrillic
 
 _SENTIMENT = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 
@@ -67,6 +70,7 @@ def _evaluate(name: str, rows: list[tuple[str, str, str, str]], errors: int) -> 
         if not given:
             langs = Counter(s.lang for s in scores)
             print(f"    detected languages: {dict(langs.most_common(6))}")
+            _language_id(rows, [s.lang for s in scores])
             if errors:
                 wrong = [(r, s) for r, s in zip(rows, scores, strict=True) if s.negative != (r[3] == "negative")]
                 for r, s in wrong[:errors]:
@@ -130,6 +134,19 @@ def _ceiling(rows: list[tuple[str, str, str, str]], bits: int, folds: int = 5, c
             w = minimize(loss, w0, jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
             pred[~train] = x[~train] @ w >= 0.0
         _report(f"airline tweets, {folds}-fold batch ceiling [{name}]", list(gold.astype(bool)), list(pred))
+
+
+def _language_id(rows: list[tuple[str, str, str, str]], detected: list[str]) -> None:
+    """The share of texts detected as the file's own language; for Serbian also in Cyrillic, the
+    same texts transliterated (Serbian is written in both scripts; no Cyrillic labelled set here)."""
+    own = [r[2] for r in rows]
+    hit = sum(d == g for d, g in zip(detected, own, strict=True)) / len(rows)
+    print(f"    detected as the file's own language: {hit:.3f}")
+    serbian = [r[1] for r in rows if r[2] == "sr"]
+    if serbian:
+        cyr = Counter(detect(to_cyrillic(t)) for t in serbian)
+        shares = ", ".join(f"{k} {v / len(serbian):.3f}" for k, v in cyr.most_common(3))
+        print(f"    the Serbian texts in Cyrillic (transliterated): {shares}")
 
 
 def main() -> int:

@@ -125,18 +125,25 @@ class BrandDetection:
         if c is None:
             return []
         self.staffing_checked = a.end
-        s = self._staffing(c, self.responses.figures(c.at))
+        figures = self.responses.figures(c.at)
+        s = self._staffing(c, figures)
         needed = s.agents_needed if s is not None else 0
         if self.notified_agents is None:
             self.notified_agents = needed
         if not moved(self.notified_agents, needed, settings.load_change):
             return []
         self.tracker.sent(c)
-        return [self._notification(c, a)]
+        return [self._notification(c, a, (figures, s))]
 
     # -- notification object -------------------------------------------------------------------
-    def _notification(self, c: IncidentChange, a: Assessment) -> Notification:
-        figures = self.responses.figures(c.at)
+    def _notification(
+        self, c: IncidentChange, a: Assessment, computed: tuple[ResponseFigures, StaffingFigures | None] | None = None
+    ) -> Notification:
+        """`computed`: the response figures and staffing of `c` when the caller has them already."""
+        if computed is None:
+            now = self.responses.figures(c.at)
+            computed = now, self._staffing(c, now)
+        figures, staffing = computed
         return Notification(
             type=_CHANGE_TYPES[c.type],  # type: ignore[arg-type]
             incident_id=c.incident_id,
@@ -155,7 +162,7 @@ class BrandDetection:
             # a language at 0.0 % after rounding says nothing (one `und` mention among thousands)
             languages={k: r for k, v in sorted(c.languages.items()) if (r := round(v, 3)) > 0},
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
-            staffing=self._staffing(c, figures),
+            staffing=staffing,
             seq=c.seq,
             summary=_summary(c),
             peak_per_hour=round(c.peak_per_hour, 1),

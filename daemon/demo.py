@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from daemon.notification import Notification, to_json
+from daemon.notification import Notification, largest_first, to_json
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -102,7 +102,7 @@ def _verdict(truth: Truth, notes: list[Notification]) -> str:
             if peak:
                 s = max(peak, key=lambda n: n.staffing.agents_needed if n.staffing else 0).staffing
                 assert s is not None
-                langs = ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_language.items(), key=lambda kv: -kv[1]))
+                langs = largest_first(s.by_language)
                 lines.append(
                     f"staffing at peak: {s.agents_needed:,} agents on the queue, {s.to_schedule:,} to schedule, "
                     f"{s.on_shift:,} on shift, call in {s.call_in:,} ({langs}); target {s.sla_target}"

@@ -5,6 +5,7 @@ Field names follow docs/cli.md (the public contract); extra fields may be added,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
@@ -129,6 +130,16 @@ def to_json(n: Notification) -> bytes:
 
 def from_json(raw: bytes) -> Notification:
     return msgspec.json.decode(raw, type=Notification)
+
+
+def largest_first(counts: Mapping[str, int], sep: str = ", ") -> str:
+    """Counts the way a manager reads them: the largest first, ties by name (every message and
+    the advice list languages and skills this way).
+
+    >>> largest_first({"en": 96, "mk": 5, "nl": 76, "hr": 5}), largest_first({"a": 1, "b": 2}, " · ")
+    ('en 96, nl 76, hr 5, mk 5', 'b 2 · a 1')
+    """
+    return sep.join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def human_duration(seconds: float) -> str:

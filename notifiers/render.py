@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.notification import Notification, SampleMention, human_duration
+from daemon.notification import Notification, SampleMention, human_duration, largest_first
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -67,15 +67,6 @@ class Message:
 
 def _num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
-
-
-def _largest_first(counts: dict[str, int]) -> str:
-    """Counts the way a manager reads them: the largest first (the object keeps its keys sorted).
-
-    >>> _largest_first({"en": 96, "mk": 5, "nl": 76})
-    'en 96 · nl 76 · mk 5'
-    """
-    return " · ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _pct(x: float) -> str:
@@ -134,9 +125,9 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         if s.range is not None:
             lines.append(f"Range: {s.range[0]:,}–{s.range[1]:,} agents")
         if s.by_language:
-            lines.append("By language: " + _largest_first(s.by_language))
+            lines.append("By language: " + largest_first(s.by_language, " · "))
         if s.by_skill:
-            lines.append("By skill: " + _largest_first(s.by_skill))
+            lines.append("By skill: " + largest_first(s.by_skill, " · "))
         if s.sla_target:
             extra = ""
             if s.service_level is not None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from daemon.notification import StaffingFigures
+from daemon.notification import StaffingFigures, largest_first
 from daemon.staffing.erlang import MAX_ERLANGS, StaffingAnswer, StaffingQuestion, solve
 from daemon.staffing.settings import (
     Person,
@@ -377,11 +377,7 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     else:
         parts.append(f"The {f.on_shift:,} on shift cover it: {f.agents_needed:,} answering at once{span}.")
     if len(f.by_language) > 1:
-        parts.append(
-            "Languages: "
-            + ", ".join(f"{k} {v:,}" for k, v in sorted(f.by_language.items(), key=lambda kv: -kv[1]))
-            + "."
-        )
+        parts.append("Languages: " + largest_first(f.by_language) + ".")
     if f.ask_first:
         parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
     if f.backlog_agents:

@@ -142,6 +142,9 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     vol = f"Volunteers signed up: {volunteers}"
     if status.volunteer_languages:
         vol += " (" + ", ".join(status.volunteer_languages) + ")"
+    if s is not None and s.call_in and volunteers:
+        # the suggestion does not know who pressed "I can help": say what is left to find
+        vol += f"; {max(0, s.call_in - volunteers):,} of the {s.call_in:,} to call in still to find"
     lines.append(vol)
     return lines
 

@@ -164,7 +164,7 @@ class BrandDetection:
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
             staffing=staffing,
             seq=c.seq,
-            summary=_summary(c),
+            summary=_summary(c, figures.backlog),
             peak_per_hour=round(c.peak_per_hour, 1),
             mentions=c.mentions,
             replies=c.replies,
@@ -462,15 +462,19 @@ def _volume_phrase(ratio: float) -> str | None:
     return None
 
 
-def _summary(c: IncidentChange) -> str:
+def _summary(c: IncidentChange, backlog: int = 0) -> str:
     """One sentence on what is happening now, in event time: the signals firing in this change's
-    bucket (a signal that fired earlier in the incident and has calmed is not said to be rising)."""
+    bucket (a signal that fired earlier in the incident and has calmed is not said to be rising).
+    A resolution with mentions still unanswered does not say "back to normal": whoever reads only
+    the headline must not stand the surge team down."""
     if c.type == "resolved":
         took = human_duration((c.resolved_at or c.at) - c.started_at)
-        return (
-            f"{c.brand}: back to normal after {took}; peak {c.peak_per_hour:,.0f}/h, "
-            f"{c.mentions:,} mentions, {c.replies:,} replies."
+        state = (
+            f"the surge is over after {took}, but {backlog:,} mentions still wait for a reply"
+            if backlog
+            else f"back to normal after {took}"
         )
+        return f"{c.brand}: {state}; peak {c.peak_per_hour:,.0f}/h, {c.mentions:,} mentions, {c.replies:,} replies."
     said = [_volume_phrase(c.ratio) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
     phrases = [p for p in said if p]
     if "topic" in c.firing and c.type == "updated" and c.at - c.detected_at >= 3600:  # no longer new

@@ -16,6 +16,7 @@ from config.settings import Settings
 from daemon import detection
 from daemon.dedup import RecentIds
 from daemon.enrich import TextScore, TextScorer
+from daemon.enrich.language import SOUTH_SLAVIC, SouthSlavicMix, normalise
 from daemon.events import InvalidEvent, Mention, decode
 from daemon.notification import Notification
 from daemon.windows import BrandWindows, Bucket
@@ -48,7 +49,7 @@ class Processed:
 class BrandState:
     """Everything the pipeline knows about one brand."""
 
-    __slots__ = ("brand", "detection", "mentions", "replies", "scorer", "windows")
+    __slots__ = ("brand", "detection", "mentions", "replies", "scorer", "south_slavic", "windows")
 
     def __init__(self, brand: str, settings: Settings) -> None:
         self.brand = brand
@@ -57,6 +58,13 @@ class BrandState:
         self.mentions = 0
         self.replies = 0
         self.scorer: TextScorer | None = None  # the brand's own learning scorer, once it sends sentiment
+        self.south_slavic = SouthSlavicMix()  # which of sr/hr/bs the brand's tagged events are
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Checkpoints from before `south_slavic` restore with an empty mix."""
+        self.south_slavic = SouthSlavicMix()
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 class Pipeline:
@@ -128,7 +136,10 @@ class Pipeline:
             # its vocabulary (per brand, so replay and any partitioning learn the same thing)
             state.scorer = TextScorer()
         scorer = state.scorer or self.scorer
-        score, terms = scorer.analyze(m.text, m.lang)
+        mix = state.south_slavic
+        score, terms = scorer.analyze(m.text, m.lang, None if m.lang else mix.prior())
+        if m.lang and score.lang in SOUTH_SLAVIC and normalise(m.lang) == score.lang:
+            mix.observe(score.lang)  # the source said so: the brand's mix for its untagged texts
         if m.sentiment is not None:
             # an upstream score wins, and teaches the brand's scorer
             scorer.learn(m.text, score.lang, m.sentiment)

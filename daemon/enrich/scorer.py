@@ -31,6 +31,7 @@ import math
 import re
 import zlib
 from array import array
+from collections.abc import Mapping
 from importlib import resources
 from itertools import chain, compress, repeat
 from typing import Literal
@@ -232,8 +233,9 @@ class TextScorer:
 
     # -- language -------------------------------------------------------------------------------
 
-    def _language(self, text: str, lang: str | None) -> tuple[str, str]:
-        """(language code, lexicon group) from the source's tag, else detected."""
+    def _language(self, text: str, lang: str | None, prior: Mapping[str, float] | None = None) -> tuple[str, str]:
+        """(language code, lexicon group) from the source's tag, else detected (`prior`: see
+        `language.detect`)."""
         if lang:
             hit = self._langs.get(lang)
             if hit is None:
@@ -243,7 +245,7 @@ class TextScorer:
                     self._langs[lang] = hit
             if hit[0] != "und":
                 return hit
-        code = language.detect(text)  # its own word tokens: "šta?" must vote as "šta"
+        code = language.detect(text, prior=prior)  # its own word tokens: "šta?" must vote as "šta"
         return code, language.GROUP.get(code, "en")
 
     # -- scanning -------------------------------------------------------------------------------
@@ -411,11 +413,14 @@ class TextScorer:
 
     # -- public API -----------------------------------------------------------------------------
 
-    def analyze(self, text: str, lang: str | None = None) -> tuple[TextScore, list[str]]:
-        """Score and topic terms together (what the pipeline calls per mention)."""
+    def analyze(
+        self, text: str, lang: str | None = None, prior: Mapping[str, float] | None = None
+    ) -> tuple[TextScore, list[str]]:
+        """Score and topic terms together (what the pipeline calls per mention, with the brand's
+        sr/hr/bs mix as `prior` for untagged Latin text)."""
         low = text.lower()
         chunks = low.split()
-        code, group = self._language(text, lang)
+        code, group = self._language(text, lang, prior)
         content = self._content(chunks, group)
         return self._decide(code, group, self._scan(text, chunks, group), text, chunks), self._terms(content)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from config.settings import Settings, load_settings
 from daemon.demo import run_demo
+from daemon.events import Mention, decode
 from daemon.notification import to_json
 from daemon.pipeline import Pipeline
 from daemon.simulate import generate
@@ -81,3 +83,34 @@ def test_demo_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     verdict = out.split("== verdict ==", 1)[1]
     assert "event-time minutes after onset" in verdict and "NOT DETECTED" not in verdict
     assert "staffing at peak" in verdict
+
+
+def _mention(i: int, brand: str, text: str, lang: str | None) -> bytes:
+    event = {"id": f"facebook:{brand}{i}", "brand": brand, "platform": "facebook", "created_at": 1271300000 + i,
+             "text": text, "author": {"id": f"u{i}"}}  # fmt: skip
+    return json.dumps(event | ({"lang": lang} if lang else {})).encode()
+
+
+def test_untagged_latin_text_takes_the_brands_tagged_mix(settings: Settings) -> None:
+    """A Serbian brand's untagged "Odličan film!" is Serbian, a Croatian brand's Croatian: only the
+    events the source tagged make the mix, never the detector's own guesses."""
+    p = Pipeline(settings)
+    for i in range(30):
+        p.process(_mention(i, "airserbia", "Let je bio u redu", "sr-Latn"))
+        p.process(_mention(i, "hrtelekom", "Mreža radi", "hr"))
+    got = {}
+    for brand in ("airserbia", "hrtelekom"):
+        m = decode(_mention(99, brand, "Odličan film!", None))
+        assert isinstance(m, Mention)
+        got[brand] = p._enrich(p.brands[brand], m)[0].lang
+    assert got == {"airserbia": "sr", "hrtelekom": "hr"}
+    assert p.brands["airserbia"].south_slavic.counts == [30, 0, 0]  # the untagged one is not counted
+
+
+def test_a_checkpoint_from_before_the_brand_mix_restores_with_an_empty_one(settings: Settings) -> None:
+    p = Pipeline(settings)
+    p.process(_mention(1, "airserbia", "Let je bio u redu", "sr"))
+    del p.brands["airserbia"].south_slavic  # as the older layout pickled it
+    restored = Pipeline.restore(settings, p.snapshot())
+    assert restored.brands["airserbia"].south_slavic.counts == [0, 0, 0]
+    restored.process(_mention(2, "airserbia", "Odličan film!", None))  # and it goes on

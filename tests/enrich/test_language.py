@@ -53,6 +53,22 @@ def test_yat_reflex_of_frequent_words(text: str, lang: str) -> None:
     assert language.detect(text) == lang
 
 
+def test_a_brands_mix_decides_only_what_the_text_leaves_open() -> None:
+    serbian, croatian = language.SouthSlavicMix(), language.SouthSlavicMix()
+    assert serbian.prior() is None  # no prior before a few tagged events
+    for _ in range(50):
+        serbian.observe("sr")
+        croatian.observe("hr")
+    open_text = "Odličan film!"  # no word tells the three standards apart
+    assert language.detect(open_text, prior=serbian.prior()) == "sr"
+    assert language.detect(open_text, prior=croatian.prior()) == "hr"
+    # the text's own evidence wins over the mix: nitko is Croatian, cijena ijekavian
+    assert language.detect("Let kasni dva sata, nitko ne javlja", prior=serbian.prior()) == "hr"
+    assert language.detect("Cijena je previsoka", prior=serbian.prior()) in ("hr", "bs")
+    # Serbian and Bosnian words alike ("niko"): not Croatian, whatever py3langid prefers
+    assert language.detect("Let kasni dva sata i niko se ne javlja") in ("sr", "bs")
+
+
 def test_a_word_two_languages_share_votes_for_neither() -> None:
     assert language._VOTES["се"] == language._VOTES["од"] == language._VOTES["и"] == ""
     assert (language._VOTES["је"], language._VOTES["со"], language._VOTES["что"]) == ("src", "mk", "ru")

@@ -31,10 +31,9 @@ _MK_ONLY = frozenset("ѓќѕ")
 _SR_MK = frozenset("јљњџ")
 _RU_ONLY = frozenset("ыэъёйщюяь")
 _SH_LAT_RE = re.compile("[čćšžđČĆŠŽĐ]")
-# a brand's mix as a Bayes prior on py3langid's log-likelihoods. On the simulated stream with a fifth
-# of the tags hidden: sr/hr/bs right 0.647 -> 0.669 (a Serbian brand 0.49 -> 0.58, a Croatian one
-# 0.84 -> 0.89, the evenly mixed ones within a point); weighing it 2 or 3 times gained 0.004 more
-# but cost the mixed brands up to 1.6 points
+# a brand's mix as a Bayes prior on py3langid's log-likelihoods (`bench/eval_language.py`: untagged
+# sr/hr/bs right 0.691 -> 0.724); weighing it 2 or 3 times gained 0.004 more on another stream but
+# cost the evenly mixed brands up to 1.6 points
 _PRIOR_WEIGHT = 1.0
 # one function word's weight against py3langid's log-likelihoods: every weight from 5 to 50 gave the
 # same accuracy on Serbian (real texts transliterated), Russian and simulated Macedonian, 2 less

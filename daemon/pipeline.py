@@ -137,7 +137,7 @@ class Pipeline:
             state.scorer = TextScorer()
         scorer = state.scorer or self.scorer
         mix = state.south_slavic
-        score, terms = scorer.analyze(m.text, m.lang, None if m.lang else mix.prior())
+        score, terms = scorer.analyze(m.text, m.lang, mix.prior())  # the prior serves detection only
         if m.lang and score.lang in SOUTH_SLAVIC and normalise(m.lang) == score.lang:
             mix.observe(score.lang)  # the source said so: the brand's mix for its untagged texts
         if m.sentiment is not None:

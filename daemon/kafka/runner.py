@@ -225,6 +225,8 @@ class Runner:
         delay = 1.0
         errors = client_errors(k)
         while not self._stop.is_set():
+            if self.heartbeat is not None:  # alive while waiting (/healthz); /readyz says not ready
+                self.heartbeat.beat()
             left = deadline - self.clock.monotonic()
             # kafka-python blocks a whole bootstrap attempt (30 s by default): keep each short so a
             # stop is noticed within seconds (librdkafka's metadata calls time out in 10 s)

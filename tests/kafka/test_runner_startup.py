@@ -29,6 +29,14 @@ class Discard:
         pass
 
 
+class Beats:
+    def __init__(self, beats: list[float]) -> None:
+        self.beats = beats
+
+    def beat(self) -> None:
+        self.beats.append(time.monotonic())
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (connections are refused at once)."""
     with socket.socket() as s:
@@ -48,7 +56,8 @@ def unreachable(tmp_path: Path, kafka_client: str, **env: str) -> Settings:
 
 
 def test_a_stop_while_waiting_for_the_brokers_exits_0_within_seconds(tmp_path: Path, kafka_client: str) -> None:
-    runner = Runner(unreachable(tmp_path, kafka_client), Discard())
+    beats: list[float] = []
+    runner = Runner(unreachable(tmp_path, kafka_client), Discard(), heartbeat=Beats(beats))
     result: list[int] = []
     t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
     t.start()
@@ -57,6 +66,7 @@ def test_a_stop_while_waiting_for_the_brokers_exits_0_within_seconds(tmp_path: P
         time.sleep(0.05)
     checks = runner.readiness()
     assert checks["brokers"]["ok"] is False and checks["brokers"]["error"]  # /readyz says why
+    assert beats  # /healthz stays live: waiting for the brokers is not a hung loop
     stopped = time.monotonic()
     runner.request_stop()
     t.join(15)

@@ -23,6 +23,7 @@ than kafka-python. What this adapter has to bridge:
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -43,6 +44,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("daemon.kafka.librdkafka")
+_DIGITS = re.compile(r"\d+")
 
 
 class DropRepeats(logging.Filter):
@@ -58,6 +60,8 @@ class DropRepeats(logging.Filter):
     [True, False, False]
     >>> r = rec("refused"); now[0] = 31.0; f.filter(r), r.getMessage()
     (True, 'refused (and 2 more like it in the last 31 s)')
+    >>> f.filter(rec("consumer-2: refused after 0ms")), f.filter(rec("consumer-6: refused after 4ms"))
+    (True, False)
     """
 
     def __init__(self, window: float = 30.0, clock: Any = time.monotonic) -> None:
@@ -68,14 +72,16 @@ class DropRepeats(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
+        # lines that differ only in numbers are alike: the client instance, "after 3ms", a port
+        key = _DIGITS.sub("#", msg)
         now = self.clock()
-        last = self._seen.get(msg)
+        last = self._seen.get(key)
         if last is not None and now - last[0] < self.window:
-            self._seen[msg] = (last[0], last[1] + 1)
+            self._seen[key] = (last[0], last[1] + 1)
             return False
         if len(self._seen) >= 1000:  # bounded: many distinct lines are not a flood of one
             self._seen.clear()
-        self._seen[msg] = (now, 0)
+        self._seen[key] = (now, 0)
         if last is not None and last[1]:
             record.msg, record.args = f"{msg} (and {last[1]} more like it in the last {now - last[0]:.0f} s)", ()
         return True

@@ -8,6 +8,7 @@ itself through an `add_parser(subparsers)` function; this module only dispatches
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -20,8 +21,6 @@ class UsageError(Exception):
 def check_input(path: str) -> None:
     """An input FILE names something readable as a stream: `-` (stdin), a file, a pipe or a device
     (`<(...)`, /dev/stdin), not a directory or nothing."""
-    import os
-
     if path == "-":
         return
     if os.path.isdir(path):

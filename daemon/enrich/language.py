@@ -153,12 +153,15 @@ def _langid(text: str, langs: tuple[str, ...]) -> str:
     return str(_identifier(langs).classify(text)[0])
 
 
-def _pick(text: str, langs: tuple[str, ...], prior: Mapping[str, float] | None) -> str:
-    """py3langid's choice among `langs`, with `prior` (log-weights, e.g. a brand's own mix) added."""
-    if not prior:
+def _pick(
+    text: str, langs: tuple[str, ...], evidence: Mapping[str, float] | None, weight: float = _PRIOR_WEIGHT
+) -> str:
+    """py3langid's choice among `langs`, with `weight` x `evidence` added to its log-likelihoods
+    (a brand's mix as log-shares, or function-word votes); py3langid's own choice without any."""
+    if not evidence:
         return _langid(text, langs)
     scores = _identifier(langs).rank(text)
-    return str(max(scores, key=lambda ls: ls[1] + _PRIOR_WEIGHT * prior.get(ls[0], 0.0))[0])
+    return str(max(scores, key=lambda ls: ls[1] + weight * evidence.get(ls[0], 0.0))[0])
 
 
 def _south_slavic_latin(
@@ -226,9 +229,7 @@ def _cyrillic(text: str, words: list[str]) -> str:
             votes["sr"] += 1
         elif v in votes:
             votes[v] += 1
-    langs = ("sr", "mk") if sr_mk and not ru_only else ("ru", "sr", "mk")
-    scores = _identifier(langs).rank(text)
-    return str(max(scores, key=lambda ls: ls[1] + _VOTE_WEIGHT * votes[ls[0]])[0])
+    return _pick(text, ("sr", "mk") if sr_mk and not ru_only else ("ru", "sr", "mk"), votes, _VOTE_WEIGHT)
 
 
 def detect(text: str, words: list[str] | None = None, prior: Mapping[str, float] | None = None) -> str:
@@ -315,8 +316,8 @@ class SouthSlavicMix:
         return self._prior
 
 
-SOUTH_SLAVIC = frozenset(("sr", "hr", "bs"))
 _MIX_LANGS = ("sr", "hr", "bs")
+SOUTH_SLAVIC = frozenset(_MIX_LANGS)
 _MIX_INDEX = {lang: i for i, lang in enumerate(_MIX_LANGS)}
 _MIX_MIN = 20
 _MIX_HORIZON = 2000

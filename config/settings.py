@@ -162,9 +162,14 @@ def _env_overrides(env: Mapping[str, str]) -> Iterator[tuple[tuple[str, ...], An
             if _is_secret(tp) and f"{name}_FILE" in env:
                 file = env[f"{name}_FILE"]
                 try:
-                    yield path, Path(file).read_text(encoding="utf-8").strip(), f"{name}_FILE"
+                    secret = Path(file).read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     raise ConfigError(f"{name}_FILE: cannot read {file}: {exc.strerror}") from None
+                except UnicodeDecodeError:
+                    raise ConfigError(f"{name}_FILE: {file} is not UTF-8 text") from None
+                if not secret:  # an unpopulated secret mount would turn Slack off without a word
+                    raise ConfigError(f"{name}_FILE: {file} is empty")
+                yield path, secret, f"{name}_FILE"
                 break
             if name in env:
                 yield path, _parse_env(env[name], tp), name
@@ -186,6 +191,8 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:

@@ -124,3 +124,12 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     chart: bool = True
     """Upload a PNG chart (volume and negativity against the expected band) to the thread."""
     escalation: EscalationSettings = EscalationSettings()
+
+    def __post_init__(self) -> None:
+        # caught by check-config, not first by `run` (without a bot token Slack is off anyway)
+        if self.interactivity == "socket" and _given(self.bot_token) and not _given(self.app_token):
+            raise ValueError("app_token: needed for interactivity: socket (SLACK_APP_TOKEN or SLACK_APP_TOKEN_FILE)")
+
+
+def _given(secret: Secret | None) -> bool:
+    return secret is not None and bool(secret.reveal())

@@ -78,14 +78,22 @@ def test_config_from_crisisd_config_env(tmp_path: Path) -> None:
         ("- 1\n- 2\n", {}, "mapping"),
         ("", {"CRISISD_HTTP_PORT": "99999"}, "CRISISD_HTTP_PORT"),
         ("", {"SLACK_BOT_TOKEN_FILE": "/nonexistent/token"}, "SLACK_BOT_TOKEN_FILE"),
+        ("", {"SLACK_BOT_TOKEN_FILE": "/dev/null"}, "SLACK_BOT_TOKEN_FILE: /dev/null is empty"),
+        ("slack:\n  interactivity: socket\n", {"SLACK_BOT_TOKEN": "xoxb-1"}, "slack: app_token: needed"),
+        ("http:\n  port: \udcff\n", {}, "not UTF-8 text"),
     ],
 )
 def test_errors_name_the_field(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(text)
+    cfg.write_bytes(text.encode("utf-8", "surrogateescape"))
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, env=env)
     assert needle in str(err.value)
+
+
+def test_socket_mode_without_a_bot_token_is_not_an_error() -> None:
+    """Without a bot token Slack is off, so a file checked without the secrets still passes."""
+    assert load_settings(env={"CRISISD_SLACK_INTERACTIVITY": "socket"}).slack.interactivity == "socket"
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:

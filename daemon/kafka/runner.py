@@ -246,9 +246,19 @@ class Runner:
                     "Kafka not reachable yet; retrying",
                     extra={"bootstrap_servers": k.bootstrap_servers, "error": str(exc), "retry_in_seconds": delay},
                 )
-                self._stop.wait(min(delay, left))
+                self._sleep_beating(min(delay, left))
                 delay = min(2 * delay, _CONNECT_BACKOFF_MAX_SECONDS)
         return False
+
+    def _sleep_beating(self, seconds: float) -> None:
+        """Wait out a backoff (or until a stop) and stay alive for /healthz: a 30 s backoff must not
+        outlast a shorter `http.liveness_timeout_seconds` and get the pod restarted while it waits."""
+        left = seconds
+        while left > 0 and not self._stop.is_set():
+            if self.heartbeat is not None:
+                self.heartbeat.beat()
+            self._stop.wait(min(1.0, left))
+            left -= 1.0
 
     def _discover_topics(self, attempt_ms: int) -> None:
         k = self.k

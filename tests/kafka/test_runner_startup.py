@@ -6,10 +6,12 @@ comes up, and a SIGTERM in that window must not wait for the client's own bootst
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -81,3 +83,22 @@ def test_brokers_that_never_answer_fail_after_the_bound_and_name_the_servers(tmp
     with pytest.raises(KafkaUnreachable, match=r"Kafka at 127\.0\.0\.1:\d+ did not answer within 2 s"):
         Runner(s, Discard()).run()
     assert time.monotonic() - started < 20
+
+
+def test_the_heartbeat_beats_through_a_backoff(tmp_path: Path, kafka_client: str) -> None:
+    """A 30 s backoff must not outlast a shorter liveness timeout: beats come about every second."""
+    beats: list[float] = []
+    runner = Runner(unreachable(tmp_path, kafka_client), Discard(), heartbeat=Beats(beats))
+    stop = threading.Event()
+    with (
+        mock.patch.object(Runner, "_discover_topics", side_effect=KafkaUnreachable("closed")),
+        mock.patch("daemon.kafka.runner.client_errors", return_value=(KafkaUnreachable,)),
+    ):
+        t = threading.Thread(target=lambda: (runner._await_brokers(), stop.set()), daemon=True)
+        t.start()
+        time.sleep(4.5)  # attempts at 0, 1 and 3 s, then a 4 s backoff
+        runner.request_stop()
+        t.join(5)
+    assert stop.is_set()
+    assert len(beats) >= 4
+    assert max(b - a for a, b in itertools.pairwise(beats)) < 2.0

@@ -229,9 +229,22 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str]) -> st
     if field.startswith("$."):
         field = field[2:]
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)
-    origin = sources.get(parts)
+    origin = _origin(parts, message, sources)
     src = f" (from {origin})" if origin else (f" (in {path})" if path else "")
     return f"{field or 'configuration'}: {message}{src}"
+
+
+def _origin(parts: tuple[str, ...], message: str, sources: dict[tuple[str, ...], str]) -> str | None:
+    """The environment variable behind the failing field: the field itself, the list or map it is
+    an item of (`broadcast[1]`), or the field a section's own check names first ("staffing:
+    backlog_within: ...")."""
+    for k in range(len(parts), 0, -1):
+        if parts[:k] in sources:
+            return sources[parts[:k]]
+    for path, name in sources.items():
+        if len(path) > len(parts) and path[: len(parts)] == parts and message.startswith(f"{path[len(parts)]}:"):
+            return name
+    return None
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def test_config_from_crisisd_config_env(tmp_path: Path) -> None:
         ("", {"SLACK_BOT_TOKEN_FILE": "/dev/null"}, "SLACK_BOT_TOKEN_FILE: /dev/null is empty"),
         ("slack:\n  interactivity: socket\n", {"SLACK_BOT_TOKEN": "xoxb-1"}, "slack: app_token: needed"),
         ("http:\n  port: \udcff\n", {}, "not UTF-8 text"),
+        ("", {"CRISISD_STAFFING_BACKLOG_WITHIN": "15 minutes"}, "(from CRISISD_STAFFING_BACKLOG_WITHIN)"),
+        ("", {"CRISISD_SLACK_ESCALATION_BROADCAST": "sev1,sev9"}, "(from CRISISD_SLACK_ESCALATION_BROADCAST)"),
     ],
 )
 def test_errors_name_the_field(tmp_path: Path, text: str, env: dict[str, str], needle: str) -> None:

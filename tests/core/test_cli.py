@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -92,6 +93,22 @@ def test_replay_counts_invalid_and_writes_dead_letter(tmp_path: Path, capsys: py
     dead = [json.loads(x) for x in (tmp_path / "in.jsonl.dead-letter.jsonl").read_text().splitlines()]
     assert [(d["line"], d["reason"]) for d in dead] == [(2, "not_json"), (4, "wrong_type")]
     assert dead[0]["original"] == "not json"
+
+
+def test_replay_reads_gzip_and_refuses_a_dead_letter_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [json.dumps(EVENT), "not json", json.dumps({**EVENT, "id": "twitter:2"})]
+    plain, packed = tmp_path / "in.jsonl", tmp_path / "in.jsonl.gz"
+    plain.write_text("\n".join(lines) + "\n")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert run("replay", str(plain)) == 0
+    want = capsys.readouterr().err.splitlines()[0].split("): ")[1]
+    assert run("replay", str(packed)) == 0
+    assert capsys.readouterr().err.splitlines()[0].split("): ")[1] == want  # the same counts
+    assert want.startswith("2 valid, 1 invalid")
+    assert run("replay", str(plain), "--dead-letter", str(tmp_path)) == 2
+    assert "the dead-letter file is a directory" in capsys.readouterr().err
 
 
 def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ as a file path in `<NAME>_FILE`. Errors name the field and its source.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
@@ -248,8 +249,17 @@ def _origin(parts: tuple[str, ...], message: str, sources: dict[tuple[str, ...],
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective configuration as plain data, secrets shown as '***'."""
-    return msgspec.to_builtins(settings, enc_hook=_enc_masked)
+    """The effective configuration as plain data, secrets shown as '***' (also the Kafka client's
+    own options that hold one, e.g. librdkafka's `sasl.password`)."""
+    data: dict[str, Any] = msgspec.to_builtins(settings, enc_hook=_enc_masked)
+    options = data.get("kafka", {}).get("client_options", {})
+    for key in options:
+        if _SECRET_OPTION.search(key):
+            options[key] = "***"
+    return data
+
+
+_SECRET_OPTION = re.compile(r"password|secret|token|credential|key\.pem$|(^|[._])key$", re.IGNORECASE)
 
 
 def effective_yaml(settings: Settings) -> str:

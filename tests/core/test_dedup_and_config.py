@@ -101,3 +101,15 @@ def test_socket_mode_without_a_bot_token_is_not_an_error() -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.yaml"):
         load_settings(tmp_path / "missing.yaml", env={})
+
+
+def test_kafka_client_options_holding_secrets_are_masked(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        'kafka:\n  client_options: {"sasl.password": s3cret, "ssl.key.location": /k.pem, "fetch.min.bytes": 1}\n'
+    )
+    s = load_settings(cfg, env={})
+    text = effective_yaml(s)
+    assert "s3cret" not in text and "sasl.password: '***'" in text
+    assert "/k.pem" in text and "fetch.min.bytes: 1" in text  # paths and tuning stay readable
+    assert s.kafka.client_options["sasl.password"] == "s3cret"  # the client still gets it

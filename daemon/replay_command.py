@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
-import io
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 
@@ -96,30 +94,6 @@ def run_stream(
         emit(note)
 
 
-def _read_lines(path: str) -> Iterator[bytes]:
-    from daemon.cli import UsageError
-
-    if path == "-":
-        yield from _maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer))
-        return
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, generator
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    with fh:
-        yield from _maybe_gzip(fh)
-
-
-def _maybe_gzip(fh: io.BufferedReader) -> Iterator[bytes]:
-    """The lines of a plain or gzip-compressed stream (by its magic bytes, so pipes work too): a
-    day archived as .jsonl.gz replays as it is, instead of as thousands of invalid lines."""
-    if fh.peek(2)[:2] == b"\x1f\x8b":
-        with gzip.open(fh) as gz:
-            yield from gz
-    else:
-        yield from fh
-
-
 def _emitter(json_out: bool) -> Callable[[Notification], object]:
     from daemon.notification import to_json
     from notifiers.console import ConsoleNotifier
@@ -157,7 +131,7 @@ def default_dead_letter(path: str) -> str:
 
 
 def replay_main(args: argparse.Namespace) -> int:
-    from daemon.cli import UsageError, check_input
+    from daemon.cli import UsageError, check_input, input_lines
     from daemon.log import configure_logging
     from daemon.pipeline import Pipeline
 
@@ -171,7 +145,7 @@ def replay_main(args: argparse.Namespace) -> int:
     pipeline = Pipeline(settings)
     started = time.perf_counter()
     try:
-        run_stream(pipeline, _read_lines(args.file), _emitter(args.json), dead_letter)
+        run_stream(pipeline, input_lines(args.file), _emitter(args.json), dead_letter)
     finally:
         dead_letter.close()
     sys.stdout.flush()

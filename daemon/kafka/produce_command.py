@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from daemon.cli import UsageError, check_input
+from daemon.cli import UsageError, check_input, input_lines
 
 
 class _BrandOnly(msgspec.Struct):
@@ -39,23 +39,11 @@ def brand_key(line: bytes) -> bytes | None:
 
 
 def read_lines(path: str) -> Iterator[bytes]:
-    """The non-empty lines of FILE (`-` is stdin), without their line ends."""
-    stream: Any
-    if path == "-":
-        stream = sys.stdin.buffer
-    else:
-        try:
-            stream = open(path, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        for raw in stream:
-            line = raw.rstrip(b"\r\n")
-            if line.strip():
-                yield line
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+    """The non-empty lines of FILE (`-` is stdin; plain or gzip), without their line ends."""
+    for raw in input_lines(path):
+        line = raw.rstrip(b"\r\n")
+        if line.strip():
+            yield line
 
 
 def produce_file(path: str, topic: str, settings: Any, *, partitions: int = 6, create: bool = True) -> tuple[int, int]:

@@ -127,9 +127,5 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     def __post_init__(self) -> None:
         # caught by check-config, not first by `run` (without a bot token Slack is off anyway)
-        if self.interactivity == "socket" and _given(self.bot_token) and not _given(self.app_token):
+        if self.interactivity == "socket" and self.bot_token and not self.app_token:  # an empty Secret is falsy
             raise ValueError("app_token: needed for interactivity: socket (SLACK_APP_TOKEN or SLACK_APP_TOKEN_FILE)")
-
-
-def _given(secret: Secret | None) -> bool:
-    return secret is not None and bool(secret.reveal())

@@ -164,3 +164,12 @@ def test_run_without_kafka_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_console_script_is_installed() -> None:
     out = subprocess.run([sys.executable, "-m", "daemon.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("crisisd ")
+
+
+def test_produce_reads_gzip_like_replay(tmp_path: Path) -> None:
+    from daemon.kafka.produce_command import read_lines
+
+    plain, packed = tmp_path / "in.jsonl", tmp_path / "in.jsonl.gz"
+    plain.write_bytes(b'{"a": 1}\r\n\n{"b": 2}\n')
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert list(read_lines(str(packed))) == list(read_lines(str(plain))) == [b'{"a": 1}', b'{"b": 2}']

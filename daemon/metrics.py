@@ -23,5 +23,9 @@ NOTIFICATIONS_FAILED = Counter("crisisd_notifications_failed", "Notifications gi
 OUTBOX_PENDING = Gauge("crisisd_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
 CONSUMER_LAG = Gauge("crisisd_consumer_lag", "Messages behind the partition end", ["partition"], registry=REGISTRY)
 PARTITIONS_ASSIGNED = Gauge("crisisd_partitions_assigned", "Partitions this replica owns", registry=REGISTRY)
-CHECKPOINT_AGE = Gauge("crisisd_checkpoint_age_seconds", "Seconds since the last checkpoint", registry=REGISTRY)
+CHECKPOINT_AGE = Gauge(
+    "crisisd_checkpoint_age_seconds",
+    "Seconds processed events have waited for a checkpoint (0 when all is saved)",
+    registry=REGISTRY,
+)
 PAUSED = Gauge("crisisd_consumer_paused", "1 while partitions are paused for backpressure", registry=REGISTRY)

@@ -154,7 +154,8 @@ class Runner:
         self._paused = False
         self._last_commit = 0.0
         self._since_commit = 0
-        self._last_checkpoint_wall: float | None = None
+        # wall time since which processed work has waited for a checkpoint (None: all saved)
+        self._unsaved_since: float | None = None
         self._stats_due = False
         self._last_stats = float("-inf")
         self._budget = self._new_budget()
@@ -410,8 +411,19 @@ class Runner:
         ):
             self._checkpoint(list(self._tasks), commit="sync")
         self._backpressure()
-        if self._last_checkpoint_wall is not None:
-            metrics.CHECKPOINT_AGE.set(max(0.0, self.clock.now() - self._last_checkpoint_wall))
+        self._publish_checkpoint_age()
+
+    def _publish_checkpoint_age(self) -> None:
+        """How long processed work has waited for a checkpoint; 0 when everything is saved, so
+        an idle healthy replica (no messages, nothing to save) never looks like a stuck one."""
+        if any(t.next_offset != t.checkpointed for t in self._tasks.values()):
+            now = self.clock.now()
+            if self._unsaved_since is None:
+                self._unsaved_since = now
+            metrics.CHECKPOINT_AGE.set(now - self._unsaved_since)
+        else:
+            self._unsaved_since = None
+            metrics.CHECKPOINT_AGE.set(0.0)
 
     def _hand(self, task: PartitionTask, notes: list[Notification]) -> None:
         """Step (1) of the checkpoint order, done per batch so incidents go out at once:
@@ -482,7 +494,6 @@ class Runner:
                 task.checkpointed = task.next_offset
         if wrote:
             self.counters.checkpoints += wrote
-            self._last_checkpoint_wall = self.clock.now()
         # (3) commit
         offsets = {
             tp: OffsetAndMetadata(t.next_offset, "", -1)

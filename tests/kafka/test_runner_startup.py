@@ -102,3 +102,33 @@ def test_the_heartbeat_beats_through_a_backoff(tmp_path: Path, kafka_client: str
     assert stop.is_set()
     assert len(beats) >= 4
     assert max(b - a for a, b in itertools.pairwise(beats)) < 2.0
+
+
+def test_checkpoint_age_counts_unsaved_work_only(tmp_path: Path) -> None:
+    """The documented alert (`checkpoint_age_seconds > 300`) must not page on a quiet night:
+    an idle replica with everything saved reads 0; work waiting for a checkpoint reads its wait."""
+    from daemon import metrics
+    from daemon.clock import FakeClock
+    from daemon.kafka.runner import PartitionTask
+
+    def age() -> float:
+        value = metrics.REGISTRY.get_sample_value("crisisd_checkpoint_age_seconds")
+        assert value is not None
+        return value
+
+    clock = FakeClock(1_000.0)
+    runner = Runner(unreachable(tmp_path, "kafka-python"), Discard(), clock=clock)
+    task = PartitionTask(tp=mock.Mock(), pipeline=mock.Mock(), next_offset=10, checkpointed=10)
+    runner._tasks = {task.tp: task}
+    runner._publish_checkpoint_age()
+    clock.advance(3_600)  # an hour without a message
+    runner._publish_checkpoint_age()
+    assert age() == 0.0
+    task.next_offset = 12  # two messages processed, not yet saved
+    runner._publish_checkpoint_age()
+    clock.advance(400)
+    runner._publish_checkpoint_age()
+    assert age() == 400.0
+    task.checkpointed = 12  # the checkpoint is written
+    runner._publish_checkpoint_age()
+    assert age() == 0.0

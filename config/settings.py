@@ -135,7 +135,14 @@ def _parse_env(value: str, tp: Any) -> Any:
     if tp is str or _is_secret(tp):
         return value
     origin = get_origin(tp)
-    if origin in (list, tuple) and value and not value.lstrip().startswith("["):
+    if origin in (list, tuple) and value:
+        if value.lstrip().startswith("["):  # a YAML list, or an item that begins with `[` (`[::1]:9092`)
+            try:
+                items = yaml.safe_load(value)
+            except yaml.YAMLError:
+                items = None
+            if isinstance(items, list):
+                return items
         return [v.strip() for v in value.split(",") if v.strip()]
     try:
         return yaml.safe_load(value)

@@ -81,7 +81,13 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.bootstrap_servers:
+        from daemon.kafka.settings import server_problem
+
         servers = [s.strip() for s in args.bootstrap_servers.split(",") if s.strip()]
+        for server in servers:  # struct replace skips the settings' own check
+            problem = server_problem(server)
+            if problem:
+                raise UsageError(f"--bootstrap-servers: {problem}")
         settings = msgspec.structs.replace(
             settings, kafka=msgspec.structs.replace(settings.kafka, bootstrap_servers=servers)
         )

@@ -12,6 +12,7 @@ config/settings.py), e.g. `CRISISD_KAFKA_BOOTSTRAP_SERVERS=k1:9092,k2:9092`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,7 +22,8 @@ from config.secrets import Secret
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bootstrap_servers: list[str] = []
-    """`host:port` list; empty means Kafka is not configured (`crisisd run` exits 2)."""
+    """`host:port` list (IPv6 as `[::1]:9092`); empty means Kafka is not configured (`crisisd run`
+    exits 2)."""
     topic: str = "mentions"
     """The mentions topic."""
     group_id: str = "crisisd"
@@ -100,6 +102,37 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     arguments of KafkaConsumer/KafkaProducer (e.g. `{request_timeout_ms: 30000}`); confluent:
     librdkafka properties (e.g. `{"fetch.wait.max.ms": 100}`), plus the kafka-python names
     crisisd itself sets, translated."""
+
+    def __post_init__(self) -> None:
+        for i, server in enumerate(self.bootstrap_servers):
+            problem = server_problem(server)
+            if problem:
+                # a ValueError, so that msgspec adds where `kafka` is; the entry's own path goes
+                # inside, for the configuration's error message to join them (as brand overrides do)
+                raise ValueError(f"{problem} - at `$.bootstrap_servers[{i}]`")
+
+
+# `host:port` or `[ipv6]:port`, optionally behind the `PROTOCOL://` both clients strip
+_SERVER = re.compile(r"^(?:[A-Za-z_]+://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d+)$")
+
+
+def server_problem(server: str) -> str | None:
+    """Why a bootstrap server entry is not `host:port`, or None. The clients would quietly assume
+    port 9092 for a bare host, and fail only at connect time on a bad port.
+
+    >>> server_problem("k1:9092"), server_problem("[::1]:9092")
+    (None, None)
+    >>> server_problem("broker")
+    "'broker' is not host:port (e.g. broker:9092; IPv6 as [::1]:9092)"
+    >>> server_problem("k1:99999")
+    "'k1:99999': port 99999 is not within 1 to 65535"
+    """
+    m = _SERVER.match(server)
+    if m is None:
+        return f"{server!r} is not host:port (e.g. broker:9092; IPv6 as [::1]:9092)"
+    if not 1 <= int(m.group(1)) <= 65535:
+        return f"{server!r}: port {int(m.group(1))} is not within 1 to 65535"
+    return None
 
 
 def client_config(s: KafkaSettings) -> dict[str, Any]:

@@ -173,3 +173,10 @@ def test_produce_reads_gzip_like_replay(tmp_path: Path) -> None:
     plain.write_bytes(b'{"a": 1}\r\n\n{"b": 2}\n')
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     assert list(read_lines(str(packed))) == list(read_lines(str(plain))) == [b'{"a": 1}', b'{"b": 2}']
+
+
+def test_produce_refuses_a_bootstrap_server_without_a_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps(EVENT) + "\n")
+    assert run("produce", str(f), "--topic", "t", "--bootstrap-servers", "k1:9092,broker") == 2
+    assert "--bootstrap-servers: 'broker' is not host:port" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,35 @@ def test_an_environment_error_names_the_variable() -> None:
     named = r"^detection.volume.threshold: .*\(from CRISISD_DETECTION_VOLUME_THRESHOLD\)"
     with pytest.raises(ConfigError, match=named):
         load_settings(None, env={"CRISISD_DETECTION_VOLUME_THRESHOLD": "-2"})
+
+
+@pytest.mark.parametrize("server", ["broker", "host:", "host:abc", "host:99999", "host:0", "::1:9092", "k 1:9092"])
+def test_a_bootstrap_server_without_a_valid_port_is_an_error_naming_the_entry(server: str) -> None:
+    named = rf"^kafka.bootstrap_servers\[1\]: '{re.escape(server)}'.* \(from CRISISD_KAFKA_BOOTSTRAP_SERVERS\)$"
+    with pytest.raises(ConfigError, match=named):
+        load_settings(None, env={"CRISISD_KAFKA_BOOTSTRAP_SERVERS": f"k1:9092,{server}"})
+
+
+def test_a_bootstrap_server_error_in_a_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("kafka:\n  bootstrap_servers: [k1:9092, k2]\n", encoding="utf-8")
+    named = rf"^kafka.bootstrap_servers\[1\]: 'k2' is not host:port .*\(in {re.escape(str(path))}\)$"
+    with pytest.raises(ConfigError, match=named):
+        load_settings(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("value", "servers"),
+    [
+        ("[::1]:9092", ["[::1]:9092"]),
+        ("[::1]:9092,k2:9093", ["[::1]:9092", "k2:9093"]),
+        ("[k1:9092, k2:9093]", ["k1:9092", "k2:9093"]),
+        ('["[::1]:9092"]', ["[::1]:9092"]),
+        ("SASL_SSL://k1:9093", ["SASL_SSL://k1:9093"]),
+    ],
+)  # fmt: skip
+def test_ipv6_and_listener_style_bootstrap_servers_pass(value: str, servers: list[str]) -> None:
+    assert load_settings(None, env={"CRISISD_KAFKA_BOOTSTRAP_SERVERS": value}).kafka.bootstrap_servers == servers
 
 
 def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    state_dir: str = "./state"
+    state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "./state"
     """Where the daemon keeps what must survive a restart on this machine (the notification outbox)."""
     dead_letter_file: str | None = None
     """Replay mode: where invalid lines go (JSONL with reason); default `<input>.dead-letter.jsonl`."""
@@ -236,6 +236,8 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str]) -> st
         message = "unknown field"
     if field.startswith("$."):
         field = field[2:]
+    if message == "Expected `str` of length >= 1":
+        message = "must not be empty"
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)
     origin = _origin(parts, message, sources)
     src = f" (from {origin})" if origin else (f" (in {path})" if path else "")

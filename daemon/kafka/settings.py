@@ -19,23 +19,26 @@ import msgspec
 
 from config.secrets import Secret
 
+# an empty topic or group name would fail only at run time
+_Name = Annotated[str, msgspec.Meta(min_length=1)]
+
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     bootstrap_servers: list[str] = []
     """`host:port` list (IPv6 as `[::1]:9092`); empty means Kafka is not configured (`crisisd run`
     exits 2)."""
-    topic: str = "mentions"
+    topic: _Name = "mentions"
     """The mentions topic."""
-    group_id: str = "crisisd"
+    group_id: _Name = "crisisd"
     """The consumer group; replicas with the same group share the partitions."""
     client_id: str = "crisisd"
     """Names this client in broker logs and quotas."""
-    state_topic: str = "crisisd-state"
+    state_topic: _Name = "crisisd-state"
     """Compacted changelog topic holding per-partition checkpoints (key = `<topic>:<partition>`).
     Created with as many partitions as the mentions topic when missing (`create_topics`)."""
-    dead_letter_topic: str = "crisisd-dead-letter"
+    dead_letter_topic: _Name = "crisisd-dead-letter"
     """Invalid events, with the original bytes and the reason in headers."""
-    notifications_topic: str = "crisisd-notifications"
+    notifications_topic: _Name = "crisisd-notifications"
     """Compacted log of delivered notifications (key = `<incident_id>#<seq>`) shared by all replicas,
     so a notification one replica delivered is never delivered again by another after a takeover."""
     create_topics: bool = True

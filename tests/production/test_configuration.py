@@ -118,6 +118,17 @@ def test_ipv6_and_listener_style_bootstrap_servers_pass(value: str, servers: lis
     assert load_settings(None, env={"CRISISD_KAFKA_BOOTSTRAP_SERVERS": value}).kafka.bootstrap_servers == servers
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["CRISISD_KAFKA_TOPIC", "CRISISD_KAFKA_GROUP_ID", "CRISISD_KAFKA_STATE_TOPIC", "CRISISD_KAFKA_DEAD_LETTER_TOPIC",
+     "CRISISD_KAFKA_NOTIFICATIONS_TOPIC", "CRISISD_STATE_DIR"],
+)  # fmt: skip
+def test_an_empty_topic_group_or_state_dir_is_an_error(name: str) -> None:
+    field = name.removeprefix("CRISISD_").lower().replace("kafka_", "kafka.", 1)
+    with pytest.raises(ConfigError, match=rf"^{field}: must not be empty \(from {name}\)$"):
+        load_settings(None, env={name: ""})
+
+
 def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("detection:\n  incidents:\n    quiet_minutes: 0\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from daemon.enrich import TextScore
 from daemon.events import Mention
 
 SAMPLE_CANDIDATES = 8  # per bucket, kept for incident messages
+MIN_BUCKET_SECONDS, MAX_BUCKET_SECONDS = 10, 3600  # `windows.bucket_seconds`; `score-series --bucket` too
 MAX_SILENCE_SECONDS = 7 * 24 * 3600  # empty buckets emitted for a gap at most this long
 
 
@@ -89,7 +90,7 @@ class Bucket:
 class WindowSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The `windows:` section of the configuration."""
 
-    bucket_seconds: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 60
+    bucket_seconds: Annotated[int, msgspec.Meta(ge=MIN_BUCKET_SECONDS, le=MAX_BUCKET_SECONDS)] = 60
     """Width of the event-time buckets every detector sees."""
     allowed_lateness_seconds: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 120
     """How far behind a brand's newest event an event may be and still count; older ones are counted as late."""

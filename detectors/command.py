@@ -8,7 +8,8 @@ rows where the daemon opens or escalates an incident (one alert per incident, no
 
 Rows are buckets: the bucket width is the series' spacing (the smallest gap between rows) unless
 `--bucket` says otherwise; with a wider `--bucket`, consecutive rows are summed into buckets and a
-bucket's score and alert land on the row that closes it. Missing rows are missing data, not zeros;
+bucket's score and alert land on the row that closes it. `--bucket` takes the widths the daemon
+allows (`windows.bucket_seconds`: 10 s to 1 h). Missing rows are missing data, not zeros;
 values are counts (rounded; a negative value reads as 0).
 """
 
@@ -28,7 +29,7 @@ from typing import Any, TextIO
 
 from daemon.cli import UsageError
 from daemon.incidents import IncidentTracker
-from daemon.windows import Bucket
+from daemon.windows import MAX_BUCKET_SECONDS, MIN_BUCKET_SECONDS, Bucket
 from detectors.brand import BrandDetector
 from detectors.settings import DetectionSettings
 
@@ -191,6 +192,11 @@ def main(args: argparse.Namespace) -> int:
             bucket = parse_duration(args.bucket)
         except ValueError as exc:
             raise UsageError(f"--bucket: {exc}") from None
+        if not MIN_BUCKET_SECONDS <= bucket <= MAX_BUCKET_SECONDS:  # the daemon's own bounds
+            raise UsageError(
+                f"--bucket: {args.bucket!r} is {bucket} s; buckets are {MIN_BUCKET_SECONDS} to "
+                f"{MAX_BUCKET_SECONDS} s, as in the daemon (windows.bucket_seconds)"
+            )
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = read_series(path, fh)
@@ -229,6 +235,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("input", metavar="IN.csv", help="CSV with columns timestamp,value")
     p.add_argument("-o", "--output", metavar="OUT.csv", help="output CSV (default: stdout)")
-    p.add_argument("--bucket", metavar="DURATION", help="bucket width, e.g. 5m (default: the series' spacing)")
+    p.add_argument(
+        "--bucket",
+        metavar="DURATION",
+        help="bucket width, 10s to 1h as in the daemon, e.g. 5m (default: the series' spacing)",
+    )
     p.add_argument("--config", metavar="FILE", help="configuration file (its detection: section is used)")
     p.set_defaults(func=main)

@@ -90,3 +90,21 @@ def test_missing_file_and_bad_bucket_exit_2(tmp_path: Path, capsys: pytest.Captu
     write_series(src, n=10)
     assert main(["score-series", str(src), "--bucket", "5 parsecs"]) == 2
     assert "--bucket" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bucket", ["5s", "9s", "61m", "2h", "7d"])
+def test_bucket_outside_the_daemons_bounds_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bucket: str
+) -> None:
+    src = tmp_path / "in.csv"
+    write_series(src, n=10)
+    assert main(["score-series", str(src), "--bucket", bucket]) == 2
+    err = capsys.readouterr().err
+    assert f"--bucket: {bucket!r}" in err and "10 to 3600 s" in err and "windows.bucket_seconds" in err
+
+
+@pytest.mark.parametrize("bucket", ["10s", "1h"])
+def test_bucket_at_the_daemons_bounds_is_accepted(tmp_path: Path, bucket: str) -> None:
+    src = tmp_path / "in.csv"
+    write_series(src, n=10)
+    assert main(["score-series", str(src), "-o", str(tmp_path / "out.csv"), "--bucket", bucket]) == 0

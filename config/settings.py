@@ -219,10 +219,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     try:
         return msgspec.convert(data, Settings, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(str(exc), path, sources)) from None
+        raise ConfigError(_explain(str(exc), path, sources, data)) from None
 
 
-def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str]) -> str:
+def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data: Any = None) -> str:
     """'Expected `int`, got `str` - at `$.kafka.port`' -> 'kafka.port: Expected `int`, got `str` (from ...)'."""
     field = ""
     if " - at `$." in message:
@@ -236,12 +236,55 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str]) -> st
         message = "unknown field"
     if field.startswith("$."):
         field = field[2:]
+    field = _name_map_keys(field, data)
     if message == "Expected `str` of length >= 1":
         message = "must not be empty"
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)
     origin = _origin(parts, message, sources)
     src = f" (from {origin})" if origin else (f" (in {path})" if path else "")
     return f"{field or 'configuration'}: {message}{src}"
+
+
+def _name_map_keys(field: str, data: Any) -> str:
+    """msgspec writes the key of a map as `[...]`: name it, as brand overrides are named
+    (`staffing.platforms.twitter.aht_minutes`). The key is that of the map's first value that does
+    not convert on its own, the one msgspec stopped at."""
+    if "[...]" not in field:
+        return field
+    hint: Any = Settings
+    node: Any = data
+    out = ""
+    for token in re.findall(r"[^.\[\]]+|\[[^\]]*\]", field):
+        base = _strip(hint)
+        origin = get_origin(base)
+        if token == "[...]" and origin is dict and isinstance(node, dict):
+            hint = get_args(base)[1]
+            key = next((k for k, v in node.items() if not _converts(v, hint)), None)
+            if key is None:
+                return field
+            out, node = f"{out}.{key}", node[key]
+        elif token.startswith("[") and origin in (list, tuple):
+            hint = get_args(base)[0]
+            i = int(token[1:-1]) if token[1:-1].isdigit() else -1
+            out, node = out + token, node[i] if isinstance(node, list) and 0 <= i < len(node) else None
+        elif not token.startswith("[") and origin is dict:  # a key already named (brand overrides)
+            hint = get_args(base)[1]
+            out, node = f"{out}.{token}", node.get(token) if isinstance(node, dict) else None
+        elif not token.startswith("[") and isinstance(base, type) and issubclass(base, msgspec.Struct):
+            hint = get_type_hints(base, include_extras=True).get(token, Any)
+            out, node = f"{out}.{token}", node.get(token) if isinstance(node, dict) else None
+        else:  # past what the schema tells: keep the rest as msgspec wrote it
+            hint, node = Any, None
+            out += token if token.startswith("[") else f".{token}"
+    return out.lstrip(".")
+
+
+def _converts(value: Any, hint: Any) -> bool:
+    try:
+        msgspec.convert(value, hint, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 def _origin(parts: tuple[str, ...], message: str, sources: dict[tuple[str, ...], str]) -> str | None:

@@ -73,6 +73,13 @@ def test_nested_fields_are_overridable_by_environment(env: dict[str, str], value
         ("windows:\n  bucket_seconds: fast\n", "windows.bucket_seconds:"),
         ("detection:\n  brands:\n    klm:\n      sensitivity: -1\n", "detection.brands.klm.sensitivity: Expected"),
         ("detection:\n  brands:\n    klm:\n      volume: {threshold: x}\n", "detection.brands.klm.volume.threshold:"),
+        ("staffing: {platforms: {twitter: {aht_minutes: -1}}}", "staffing.platforms.twitter.aht_minutes: Expected"),
+        ("staffing:\n  platforms:\n    twitter: {aht_minutes: 3}\n    instagram: {target: bad}\n",
+         "staffing.platforms.instagram: target:"),
+        ("staffing:\n  platforms:\n    instagram: {sla_seconds: 5}\n",
+         "staffing.platforms.instagram: Object contains unknown field `sla_seconds`"),
+        ("staffing:\n  skill_mix: {community_responder: x}\n", "staffing.skill_mix.community_responder: Expected"),
+        ("slack: {escalation: {urgency: {sev1: 0.5, sev2: 0}}}", "slack.escalation.urgency.sev2: Expected"),
     ],
 )  # fmt: skip
 def test_validation_errors_name_nested_fields(tmp_path: Path, yaml_text: str, named: str) -> None:
@@ -127,6 +134,12 @@ def test_an_empty_topic_group_or_state_dir_is_an_error(name: str) -> None:
     field = name.removeprefix("CRISISD_").lower().replace("kafka_", "kafka.", 1)
     with pytest.raises(ConfigError, match=rf"^{field}: must not be empty \(from {name}\)$"):
         load_settings(None, env={name: ""})
+
+
+def test_an_error_in_a_map_from_the_environment_names_the_key_and_the_variable() -> None:
+    named = r"^staffing.platforms.fb.aht_minutes: .*\(from CRISISD_STAFFING_PLATFORMS\)$"
+    with pytest.raises(ConfigError, match=named):
+        load_settings(None, env={"CRISISD_STAFFING_PLATFORMS": "{twitter: {aht_minutes: 3}, fb: {aht_minutes: 0}}"})
 
 
 def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:

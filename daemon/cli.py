@@ -8,6 +8,7 @@ itself through an `add_parser(subparsers)` function; this module only dispatches
 from __future__ import annotations
 
 import argparse
+import codecs
 import gzip
 import io
 import os
@@ -34,16 +35,17 @@ def check_input(path: str) -> None:
 def input_lines(path: str) -> Iterator[bytes]:
     """The raw lines of an input FILE (`-` is stdin), plain or gzip-compressed: recognised by its
     magic bytes, so pipes work too, and a day archived as .jsonl.gz is read as it is instead of as
-    thousands of invalid lines."""
+    thousands of invalid lines. A UTF-8 byte order mark (Windows tools write one) is dropped, or
+    line 1 would not be JSON."""
     if path == "-":
-        yield from _maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer))
+        yield from _without_bom(_maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer)))
         return
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, generator
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     with fh:
-        yield from _maybe_gzip(fh)
+        yield from _without_bom(_maybe_gzip(fh))
 
 
 def _maybe_gzip(fh: io.BufferedReader) -> Iterator[bytes]:
@@ -52,6 +54,13 @@ def _maybe_gzip(fh: io.BufferedReader) -> Iterator[bytes]:
             yield from gz
     else:
         yield from fh
+
+
+def _without_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
+    first = next(lines, None)
+    if first is not None:
+        yield first.removeprefix(codecs.BOM_UTF8)
+        yield from lines
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 import os
@@ -180,3 +181,17 @@ def test_produce_refuses_a_bootstrap_server_without_a_port(tmp_path: Path, capsy
     f.write_text(json.dumps(EVENT) + "\n")
     assert run("produce", str(f), "--topic", "t", "--bootstrap-servers", "k1:9092,broker") == 2
     assert "--bootstrap-servers: 'broker' is not host:port" in capsys.readouterr().err
+
+
+def test_a_utf8_bom_does_not_make_line_1_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from daemon.kafka.produce_command import read_lines
+
+    lines = [json.dumps(EVENT), json.dumps({**EVENT, "id": "twitter:2"})]
+    plain, packed = tmp_path / "in.jsonl", tmp_path / "in.jsonl.gz"
+    plain.write_bytes(codecs.BOM_UTF8 + "\n".join(lines).encode() + b"\n")  # as Notepad saves "UTF-8 with BOM"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for f in (plain, packed):
+        assert run("replay", str(f)) == 0
+        assert "2 valid, 0 invalid" in capsys.readouterr().err
+        assert list(read_lines(str(f))) == [line.encode() for line in lines]
+    assert not (tmp_path / "in.jsonl.dead-letter.jsonl").exists()

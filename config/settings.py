@@ -35,9 +35,10 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """The `log:` section."""
 
     format: Literal["auto", "json", "console"] = "auto"
-    """`auto`: readable on a terminal, JSON otherwise (containers)."""
+    """`auto`: readable on a terminal, JSON otherwise (containers); any case."""
     level: Literal["debug", "info", "warning", "error"] = "info"
-    """Lowest level written (to stderr; stdout is kept for `--json` output)."""
+    """Lowest level written (to stderr; stdout is kept for `--json` output); any case (`DEBUG`, as
+    Python's logging spells it)."""
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -216,10 +217,21 @@ def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, 
     for field_path, value, name in _env_overrides(env):
         _set(data, field_path, value)
         sources[field_path] = name
+    _fold_log_case(data)
     try:
         return msgspec.convert(data, Settings, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(_explain(str(exc), path, sources, data)) from None
+
+
+def _fold_log_case(data: dict[str, Any]) -> None:
+    """`CRISISD_LOG_LEVEL=DEBUG` (Python's logging spells levels in capitals) means `debug`;
+    likewise `JSON` for the format."""
+    log = data.get("log")
+    if isinstance(log, dict):
+        for name in ("level", "format"):
+            if isinstance(log.get(name), str):
+                log[name] = log[name].strip().lower()
 
 
 def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data: Any = None) -> str:
@@ -239,6 +251,12 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
     field = _name_map_keys(field, data)
     if message == "Expected `str` of length >= 1":
         message = "must not be empty"
+    elif message.startswith("Invalid enum value"):
+        from config.reference import fields
+
+        kind = next((f.type for f in fields() if f.path == field), "")
+        if kind.startswith("one of "):
+            message = f"{message}; expected {kind}"
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)
     origin = _origin(parts, message, sources)
     src = f" (from {origin})" if origin else (f" (in {path})" if path else "")

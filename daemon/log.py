@@ -90,6 +90,8 @@ def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[
     Standard-library records (kafka-python, the runner, the outbox) go through the same chain:
     context variables (partition, brand, incident) merged, secrets redacted, one renderer.
     """
+    if level.lower() not in _LEVELS:  # not quietly `info`
+        raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(_LEVELS)}")
     stream = stream or _CurrentStderr()
     if fmt == "auto":
         fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
@@ -106,7 +108,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[
             redact,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level.lower()]),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
@@ -132,5 +134,5 @@ def configure_logging(fmt: str = "auto", level: str = "info", secrets: Iterable[
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(_LEVELS.get(level, logging.INFO))
+    root.setLevel(_LEVELS[level.lower()])
     logging.getLogger("kafka").setLevel(max(logging.WARNING, root.level))  # chatty at INFO

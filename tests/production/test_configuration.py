@@ -142,6 +142,23 @@ def test_an_error_in_a_map_from_the_environment_names_the_key_and_the_variable()
         load_settings(None, env={"CRISISD_STAFFING_PLATFORMS": "{twitter: {aht_minutes: 3}, fb: {aht_minutes: 0}}"})
 
 
+@pytest.mark.parametrize("level", ["debug", "DEBUG", "Debug", " debug "])
+def test_the_log_level_is_read_in_any_case(tmp_path: Path, level: str) -> None:
+    assert load_settings(None, env={"CRISISD_LOG_LEVEL": level}).log.level == "debug"
+    path = tmp_path / "c.yaml"
+    path.write_text(f"log: {{level: '{level}', format: JSON}}\n", encoding="utf-8")
+    assert (load_settings(path, env={}).log.level, load_settings(path, env={}).log.format) == ("debug", "json")
+
+
+def test_an_unknown_log_level_is_an_error_listing_the_levels() -> None:
+    named = (
+        r"^log.level: Invalid enum value 'verbose'; expected one of debug, info, warning, error "
+        r"\(from CRISISD_LOG_LEVEL\)$"
+    )
+    with pytest.raises(ConfigError, match=named):
+        load_settings(None, env={"CRISISD_LOG_LEVEL": "verbose"})
+
+
 def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("detection:\n  incidents:\n    quiet_minutes: 0\n", encoding="utf-8")

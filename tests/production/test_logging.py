@@ -65,3 +65,12 @@ def test_reconfiguring_replaces_the_handler() -> None:
     configure_logging("json", "info", stream=io.StringIO())
     assert len(logging.getLogger().handlers) <= before + 1
     structlog.reset_defaults()
+
+
+def test_a_level_in_capitals_works_and_an_unknown_one_is_refused() -> None:
+    buf = io.StringIO()
+    configure_logging("json", "DEBUG", stream=buf)
+    structlog.get_logger("t").debug("seen")
+    assert json.loads(buf.getvalue())["event"] == "seen"
+    with pytest.raises(ValueError, match="unknown log level 'verbose'"):
+        configure_logging("json", "verbose", stream=io.StringIO())

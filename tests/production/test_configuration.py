@@ -159,6 +159,31 @@ def test_an_unknown_log_level_is_an_error_listing_the_levels() -> None:
         load_settings(None, env={"CRISISD_LOG_LEVEL": "verbose"})
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "named"),
+    [
+        ("kafka:\n  topic: a\nlog:\n  level: info\nkafka:\n  group_id: b\n",
+         "line 5 not valid YAML: duplicate key 'kafka' (first on line 1)"),
+        ("staffing:\n  platforms:\n    twitter: {aht_minutes: 3}\n    twitter: {aht_minutes: 4}\n",
+         "line 4 not valid YAML: duplicate key 'twitter' (first on line 3)"),
+        ("kafka: {topic: a, topic: b}\n", "line 1 not valid YAML: duplicate key 'topic' (first on line 1)"),
+    ],
+)  # fmt: skip
+def test_a_key_given_twice_is_an_error_naming_the_key_and_line(tmp_path: Path, yaml_text: str, named: str) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    assert str(err.value) == f"{path}: {named}"
+
+
+def test_a_merged_key_may_still_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("staffing:\n  default_platform: &p {aht_minutes: 3}\n  platforms:\n    x:\n      <<: *p\n"
+                    "      aht_minutes: 5\n", encoding="utf-8")  # fmt: skip
+    assert load_settings(path, env={}).staffing.platforms["x"].aht_minutes == 5
+
+
 def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("detection:\n  incidents:\n    quiet_minutes: 0\n", encoding="utf-8")

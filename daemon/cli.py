@@ -32,35 +32,48 @@ def check_input(path: str) -> None:
         raise UsageError(f"{path}: no such file")
 
 
-def input_lines(path: str) -> Iterator[bytes]:
+def input_lines(path: str, max_bytes: int | None = None) -> Iterator[bytes]:
     """The raw lines of an input FILE (`-` is stdin), plain or gzip-compressed: recognised by its
     magic bytes, so pipes work too, and a day archived as .jsonl.gz is read as it is instead of as
     thousands of invalid lines. A UTF-8 byte order mark (Windows tools write one) is dropped, or
-    line 1 would not be JSON."""
+    line 1 would not be JSON.
+
+    With `max_bytes`, a longer line (its line end included) comes cut to `max_bytes + 1` bytes, so
+    the caller can tell, and the rest of it is skipped unread into memory: one 100 MB line must not
+    take 100 MB."""
     if path == "-":
-        yield from _without_bom(_maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer)))
+        yield from _maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer), max_bytes)
         return
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, generator
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     with fh:
-        yield from _without_bom(_maybe_gzip(fh))
+        yield from _maybe_gzip(fh, max_bytes)
 
 
-def _maybe_gzip(fh: io.BufferedReader) -> Iterator[bytes]:
+def _maybe_gzip(fh: io.BufferedReader, max_bytes: int | None) -> Iterator[bytes]:
     if fh.peek(2)[:2] == b"\x1f\x8b":
         with gzip.open(fh) as gz:
-            yield from gz
+            yield from _unmarked(gz, max_bytes)
     else:
-        yield from fh
+        yield from _unmarked(fh, max_bytes)
 
 
-def _without_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
+def _unmarked(stream: io.BufferedIOBase, max_bytes: int | None) -> Iterator[bytes]:
+    lines = iter(stream) if max_bytes is None else _capped(stream, max_bytes)
     first = next(lines, None)
     if first is not None:
         yield first.removeprefix(codecs.BOM_UTF8)
         yield from lines
+
+
+def _capped(stream: io.BufferedIOBase, max_bytes: int) -> Iterator[bytes]:
+    while line := stream.readline(max_bytes + 1):
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 16)) and not rest.endswith(b"\n"):
+                pass
+        yield line
 
 
 class _Parser(argparse.ArgumentParser):

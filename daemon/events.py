@@ -158,6 +158,11 @@ def _minute(prefix: str, offset: str) -> float | None:
     return minute
 
 
+def text_too_long(text: str) -> bool:
+    """More than MAX_TEXT_BYTES of UTF-8 (the daemon's and `score-text`'s cap)."""
+    return len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES
+
+
 def decode(raw: bytes | str) -> Mention | InvalidEvent:
     """Decode one JSON message; never raises.
 
@@ -186,7 +191,7 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
     except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
         return InvalidEvent("not_json", "JSON nested too deeply")
     text = wire.text
-    if len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+    if text_too_long(text):
         return InvalidEvent("text_too_long", f"text is longer than {MAX_TEXT_BYTES} bytes")
     author = wire.author
     if not author.id:

@@ -2,10 +2,12 @@
 
 Each input line is a JSON object with `text` (string) and optionally `lang` (BCP 47 tag or null); the
 output line is the same object with `lang`, `negativity` (0..1), `negative` and `intent` added. A bad
-line (not UTF-8, not JSON, not an object, `text` missing or not a string, `lang` not a string) is
-skipped with `line N: reason` on stderr; blank lines are ignored. Exit codes: 0 all lines scored,
-1 some lines were skipped (the others are still written), 2 the input or output file cannot be opened.
-`-` reads standard input or writes standard output.
+line (not UTF-8, not JSON, not an object, `text` missing or not a string, `lang` not a string, a
+text over 64 KiB of UTF-8 as the daemon refuses it, a line over 1 MiB) is skipped with `line N:
+reason` on stderr, and an over-long line is never read into memory whole; blank lines are ignored.
+Exit codes: 0 all lines scored, 1 some lines were skipped (the others are still written), 2 the
+input or output file cannot be opened. `-` reads standard input or writes standard output; the
+input may be gzip-compressed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from typing import IO, Any
 
 import msgspec
 
-from daemon.cli import UsageError
+from daemon.cli import UsageError, check_input, input_lines
 from daemon.enrich.scorer import TextScorer
+from daemon.events import MAX_TEXT_BYTES, text_too_long
+
+# room for a text at the cap written with JSON escapes (`\u0001` is 6 bytes) and the line's other fields
+MAX_LINE_BYTES = 16 * MAX_TEXT_BYTES
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -49,6 +55,8 @@ def score_line(scorer: TextScorer, raw: bytes) -> bytes:
         raise BadLine("field text: missing")
     if not isinstance(obj["text"], str):
         raise BadLine(f"field text: expected a string, got {type(obj['text']).__name__}")
+    if text_too_long(obj["text"]):
+        raise BadLine(f"field text: longer than {MAX_TEXT_BYTES} bytes (the daemon's text_too_long)")
     lang = obj.get("lang")
     if lang is not None and not isinstance(lang, str):
         raise BadLine(f"field lang: expected a string or null, got {type(lang).__name__}")
@@ -60,9 +68,15 @@ def score_line(scorer: TextScorer, raw: bytes) -> bytes:
     return _encode(obj)
 
 
-def score_lines(scorer: TextScorer, lines: Iterable[bytes], on_error: Callable[[int, str], None]) -> Iterator[bytes]:
-    """Scored lines (without newline); bad ones are skipped and passed to `on_error(line_no, reason)`."""
+def score_lines(
+    scorer: TextScorer, lines: Iterable[bytes], on_error: Callable[[int, str], None], max_bytes: int = MAX_LINE_BYTES
+) -> Iterator[bytes]:
+    """Scored lines (without newline); bad ones are skipped and passed to `on_error(line_no, reason)`.
+    A line longer than `max_bytes` (as `input_lines(path, max_bytes)` cuts it) is a bad one."""
     for n, raw in enumerate(lines, 1):
+        if len(raw) > max_bytes:
+            on_error(n, f"longer than {max_bytes} bytes")
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -81,18 +95,15 @@ def main(args: argparse.Namespace) -> int:
         skipped += 1
         print(f"crisisd score-text: line {n}: {reason}", file=sys.stderr)
 
+    check_input(args.input)
     with ExitStack() as stack:
-        try:
-            src: IO[bytes] = sys.stdin.buffer if args.input == "-" else stack.enter_context(open(args.input, "rb"))
-        except OSError as exc:
-            raise UsageError(f"IN {args.input}: {exc.strerror}") from None
         try:
             dst: IO[bytes] = (
                 sys.stdout.buffer if args.output in (None, "-") else stack.enter_context(open(args.output, "wb"))
             )
         except OSError as exc:
             raise UsageError(f"-o {args.output}: {exc.strerror}") from None
-        for out in score_lines(scorer, src, report):
+        for out in score_lines(scorer, input_lines(args.input, MAX_LINE_BYTES), report):
             dst.write(out + b"\n")
         dst.flush()
     if skipped:

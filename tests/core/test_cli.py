@@ -195,3 +195,11 @@ def test_a_utf8_bom_does_not_make_line_1_invalid(tmp_path: Path, capsys: pytest.
         assert "2 valid, 0 invalid" in capsys.readouterr().err
         assert list(read_lines(str(f))) == [line.encode() for line in lines]
     assert not (tmp_path / "in.jsonl.dead-letter.jsonl").exists()
+
+
+def test_input_lines_cuts_a_line_over_the_cap_and_skips_its_rest(tmp_path: Path) -> None:
+    from daemon.cli import input_lines
+
+    f = tmp_path / "in.jsonl"
+    f.write_bytes(b"1234\n12345\n123456789\nok\n" + b"x" * 100)
+    assert list(input_lines(str(f), 5)) == [b"1234\n", b"12345\n", b"123456", b"ok\n", b"xxxxxx"]

@@ -60,3 +60,47 @@ def test_writes_to_stdout_by_default(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["score-text", str(src)]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["intent"] == "praise" and row["negative"] is False
+
+
+def test_texts_over_the_daemons_cap_are_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from daemon.events import MAX_TEXT_BYTES
+
+    at_cap = json.dumps({"text": "a" * MAX_TEXT_BYTES}).encode()
+    over = json.dumps({"text": "é" * (MAX_TEXT_BYTES // 2 + 1)}).encode()  # 2 bytes each in UTF-8
+    rc, rows, err = _run(tmp_path, [at_cap, over], capsys)
+    assert rc == 1 and len(rows) == 1
+    assert f"line 2: field text: longer than {MAX_TEXT_BYTES} bytes" in err
+
+
+def test_a_huge_line_is_skipped_without_reading_it_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import gzip
+    import tracemalloc
+
+    from daemon.cli import input_lines
+    from daemon.enrich.command import MAX_LINE_BYTES, score_lines
+    from daemon.enrich.scorer import TextScorer
+
+    huge = b'{"text": "' + b"x" * (20 << 20) + b'"}\n'
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"text": "first"}\n' + huge + b'{"text": "Thanks, great help!"}')
+    scorer, errors = TextScorer(), []
+    tracemalloc.start()
+    try:
+        out = list(score_lines(scorer, input_lines(str(src), MAX_LINE_BYTES), lambda n, r: errors.append((n, r))))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MAX_LINE_BYTES  # not the 20 MB line
+    assert [json.loads(o)["text"] for o in out] == ["first", "Thanks, great help!"]
+    assert errors == [(2, f"longer than {MAX_LINE_BYTES} bytes")]
+    packed = tmp_path / "in.jsonl.gz"
+    packed.write_bytes(gzip.compress(src.read_bytes()))
+    assert main(["score-text", str(packed), "-o", str(tmp_path / "out.jsonl")]) == 1
+    assert f"line 2: longer than {MAX_LINE_BYTES} bytes" in capsys.readouterr().err
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_byte_order_mark_does_not_make_line_1_bad(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, rows, err = _run(tmp_path, [b'\xef\xbb\xbf{"text": "Hvala, super!"}'], capsys)
+    assert rc == 0, err
+    assert rows[0]["intent"] == "praise"

@@ -108,10 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:
-        name, text = type(exc).__name__, str(exc)
-        # some clients' messages begin with their own class name ("KafkaTimeoutError: ...")
-        print(f"crisisd: failed: {text if text.startswith(name) else f'{name}: {text}'}", file=sys.stderr)
+        print(f"crisisd: failed: {describe(exc)}", file=sys.stderr)
         return 1
+
+
+def describe(exc: BaseException) -> str:
+    """`Class: message` of a failure; some clients' messages begin with their own class name
+    ("KafkaTimeoutError: ...") and are not prefixed twice."""
+    name, text = type(exc).__name__, str(exc)
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The console notifier: prints what the Slack message will say, as plain text.
 
 It shares `notifiers.render` with the Slack notifier, so `crisisd demo` shows the manager's view.
+`LogNotifier` says the same as one log record, for `crisisd run --json`, whose stderr is read by
+a log shipper that expects one JSON object per line.
 
 >>> import io
 >>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
@@ -18,6 +20,8 @@ from __future__ import annotations
 import sys
 import threading
 from typing import TextIO
+
+import structlog
 
 from daemon.notification import Notification
 from notifiers.base import Delivery
@@ -40,3 +44,28 @@ class ConsoleNotifier:
     def close(self) -> None:
         with self._lock:
             self._stream.flush()
+
+
+class LogNotifier:
+    """Each message as one `notification delivered` log record (the text in `message`), rendered
+    like every other log line: JSON in a container, readable on a terminal."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("notifiers.console")
+
+    def send(self, notification: Notification) -> Delivery:
+        n = notification
+        self._log.info(
+            "notification delivered",
+            type=n.type,
+            incident_id=n.incident_id,
+            seq=n.seq,
+            brand=n.brand,
+            severity=n.severity,
+            message=as_text(render(n)),
+            thread=thread_text(n),
+        )
+        return Delivery.done()
+
+    def close(self) -> None:
+        pass

@@ -4,9 +4,13 @@ Runs until SIGTERM/SIGINT, then finishes the batch in hand, checkpoints, commits
 outbox for at most `kafka.shutdown_timeout_seconds` and exits 0. Exit 2 when Kafka is not
 configured, 1 when the dead-letter budget stops consumption.
 
-The notifier: Slack when `slack.bot_token` is set, else the console (stdout, or stderr with
-`--json` so stdout carries only notification objects); `--notify-file FILE` appends each
-delivered notification to FILE as one JSON line instead (scripts, audits, tests).
+The notifier: Slack when `slack.bot_token` is set, else the console (stdout); `--notify-file FILE`
+appends each delivered notification to FILE as one JSON line instead (scripts, audits, tests).
+
+`--json` is for programs: stdout carries only notification objects, and stderr only log records,
+JSON unless `log.format: console` says otherwise (`auto` means JSON here, terminal or not). The
+console notifier's message becomes a log record (`notification delivered`), and so do the final
+counts and a failure.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import msgspec
 
-from daemon.cli import UsageError
+from daemon.cli import UsageError, describe
 from daemon.notification import Notification, to_json
 from notifiers.base import Delivery, Notifier
 
@@ -105,10 +109,11 @@ def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> No
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    from notifiers.console import ConsoleNotifier
+    from notifiers.console import ConsoleNotifier, LogNotifier
 
-    stream: TextIO = sys.stderr if json_out else sys.stdout
-    return ConsoleNotifier(stream)
+    if json_out:  # stdout is for notification objects; its human text would break stderr's log lines
+        return LogNotifier()
+    return ConsoleNotifier(sys.stdout)
 
 
 def _resolved_in_slack(incident_id: str, user: str) -> None:
@@ -129,8 +134,25 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not settings.kafka.bootstrap_servers:
         raise UsageError("kafka.bootstrap_servers: not configured")
-    configure_logging(settings.log.format, settings.log.level, secrets=secret_values(settings))
+    fmt = "json" if args.json and settings.log.format == "auto" else settings.log.format
+    configure_logging(fmt, settings.log.level, secrets=secret_values(settings))
     _stdlib_logging(settings.log.level)
+    if not args.json:
+        return _run(settings, args)
+    import structlog
+
+    log = structlog.get_logger("crisisd")
+    try:
+        return _run(settings, args, log)
+    except (UsageError, BrokenPipeError):  # exit 2, and 0 for a closed stdout, as for every command
+        raise
+    except Exception as exc:  # a log shipper reads stderr: the last line must be a record too
+        log.error("failed", error=describe(exc))
+        return 1
+
+
+def _run(settings: Any, args: argparse.Namespace, log: Any = None) -> int:
+    """The daemon until it stops; the counts at the end on stderr, as a log record when `log`."""
     from daemon.kafka.runner import Runner
     from daemon.lifecycle import Lifecycle
 
@@ -145,11 +167,21 @@ def main(args: argparse.Namespace) -> int:
     finally:
         stop_slack()
     c = runner.counters
-    print(
-        f"crisisd: consumed {c.consumed} messages, {c.dead_lettered} dead-lettered, "
-        f"{c.notifications_new} notifications handed, {c.checkpoints} checkpoints, {c.restores} restores",
-        file=sys.stderr,
-    )
+    counts = {
+        "consumed": c.consumed,
+        "dead_lettered": c.dead_lettered,
+        "notifications_handed": c.notifications_new,
+        "checkpoints": c.checkpoints,
+        "restores": c.restores,
+    }
+    if log is not None:
+        log.info("stopped", exit_code=code, **counts)
+    else:
+        print(
+            f"crisisd: consumed {c.consumed} messages, {c.dead_lettered} dead-lettered, "
+            f"{c.notifications_new} notifications handed, {c.checkpoints} checkpoints, {c.restores} restores",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -177,6 +209,7 @@ def _stdlib_logging(level: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.captureWarnings(True)  # a library's warnings as log records too, not bare stderr lines
     logging.getLogger("kafka").setLevel(logging.WARNING)
     # librdkafka (kafka.client: confluent) reports every reconnection of an idle link at INFO
     logging.getLogger("daemon.kafka.librdkafka").setLevel(logging.WARNING)
@@ -185,6 +218,10 @@ def _stdlib_logging(level: str) -> None:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: consume the mentions topic, notify incidents")
     p.add_argument("--config", help="YAML configuration file (default: $CRISISD_CONFIG)")
-    p.add_argument("--json", action="store_true", help="also print every notification object to stdout")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print every notification object to stdout; stderr then holds only log records, JSON (log.format auto)",
+    )
     p.add_argument("--notify-file", metavar="FILE", help="append delivered notifications to FILE (JSONL)")
     p.set_defaults(func=main)

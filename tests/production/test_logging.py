@@ -5,13 +5,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import pty
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 
 from config.settings import load_settings
 from daemon.log import configure_logging, secret_values
+from daemon.notification import NegativityFigures, Notification, VolumeFigures
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SECRETS = {
     "SLACK_BOT_TOKEN": "xoxb-1111-2222-abcdefSECRET",
@@ -74,3 +83,65 @@ def test_a_level_in_capitals_works_and_an_unknown_one_is_refused() -> None:
     assert json.loads(buf.getvalue())["event"] == "seen"
     with pytest.raises(ValueError, match="unknown log level 'verbose'"):
         configure_logging("json", "verbose", stream=io.StringIO())
+
+
+def _note() -> Notification:
+    return Notification(type="incident.opened", incident_id="klm-1", brand="klm", severity="sev2",
+                        signals=["volume"], started_at="t0", detected_at="t1",
+                        volume=VolumeFigures(900, 300, 3.0), negativity=NegativityFigures(0.5, 0.2))  # fmt: skip
+
+
+def test_run_json_console_notifier_writes_log_records_not_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --json` without Slack: the console notifier's message is a log record on stderr (the
+    notification object itself is on stdout), nothing else; without `--json`, text on stdout."""
+    from daemon.kafka.run_command import build_notifier
+
+    settings = load_settings(env={})
+    buf = io.StringIO()
+    configure_logging("json", "info", stream=buf)
+    notifier = build_notifier(settings, json_out=True, notify_file=None)
+    assert notifier.send(_note()).ok
+    [record] = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert record["event"] == "notification delivered" and record["level"] == "info"
+    assert [record[k] for k in ("type", "incident_id", "seq", "severity")] == ["incident.opened", "klm-1", 1, "sev2"]
+    assert record["message"].startswith("[") and "klm" in record["message"]
+    assert capsys.readouterr() == ("", "")
+    assert build_notifier(settings, json_out=False, notify_file=None).send(_note()).ok
+    assert capsys.readouterr().out.startswith("== incident.opened klm-1 #1 ==")
+
+
+def test_run_json_writes_only_json_lines_to_stderr_even_on_a_terminal(tmp_path: Path) -> None:
+    """`log.format: auto` would pick readable text for a terminal; with `--json` it is JSON, and a
+    failure (here: no broker answers) is a record too, not a bare `crisisd: failed` line."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
+    env.update(
+        CRISISD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
+        CRISISD_KAFKA_CONNECT_TIMEOUT_SECONDS="1",
+        CRISISD_HTTP_ENABLED="false",
+        CRISISD_STATE_DIR=str(tmp_path / "state"),
+    )
+    primary, secondary = pty.openpty()  # stderr is a terminal
+    with os.fdopen(primary, "rb", buffering=0) as terminal:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run", "--json"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=secondary,
+        )  # fmt: skip
+        os.close(secondary)
+        err = b""
+        while True:
+            try:
+                chunk = terminal.read(65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            err += chunk
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert out == b""
+    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
+    assert records, err
+    assert records[-1]["event"] == "failed" and records[-1]["error"].startswith("KafkaUnreachable: ")

@@ -10,6 +10,7 @@ from typing import BinaryIO
 import msgspec
 
 from daemon.cli import UsageError
+from daemon.demo import DEMO_SCALE
 from daemon.simulate.scenario import SCENARIOS, make_plan, parse_start
 from daemon.simulate.stream import Stream
 
@@ -34,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--start", metavar="DATE", help="first day, YYYY-MM-DD in Europe/Amsterdam (default: ends 2010-04-15)"
     )
-    p.add_argument("--scale", type=float, default=1.0, help="volume multiplier (default 1; the demo uses 0.3)")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help=f"volume multiplier (default 1; the demo uses {DEMO_SCALE:g})"
+    )
     p.set_defaults(func=main)
 
 

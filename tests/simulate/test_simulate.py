@@ -240,6 +240,14 @@ def test_cli(tmp_path, capsys) -> None:
     assert t["crisis"]["brand"] == "klm" and t["counts"]["lines"] == len(lines) - 1
 
 
+def test_help_gives_the_scale_the_demo_uses(capsys) -> None:
+    from daemon.demo import DEMO_SCALE
+
+    with pytest.raises(SystemExit):
+        cli_main(["simulate", "--help"])
+    assert f"the demo uses {DEMO_SCALE:g})" in " ".join(capsys.readouterr().out.split())
+
+
 @pytest.mark.slow
 def test_a_week_of_ash_crisis_has_a_million_events() -> None:
     sim = simulate("ash-crisis", days=7, seed=0)

@@ -70,7 +70,7 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     target_attainment: float | None = None  # share answered within the platform target (decided ones)
     mentions: int = 0  # mentions needing a reply in the window
     answered: int = 0
-    replies_per_hour: float | None = None  # first replies per hour, last half hour of the window
+    replies_per_hour: float | None = None  # brand replies per hour (all, tracked or not), last half hour
     window_minutes: int | None = None  # the stretch of event time the rate and the counts cover
 
 

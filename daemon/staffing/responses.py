@@ -117,7 +117,7 @@ class ResponseTracker:
         self._offset = 0
         self._platforms: list[str] = []
         self._codes: dict[str, int] = {}
-        self._replies: list[float] = []  # times of first replies, arrival order, from _replies_head on
+        self._replies: list[float] = []  # times of all brand replies, arrival order, from _replies_head on
         self._replies_head = 0
         self._latest = -math.inf
         self.replies_seen = 0
@@ -201,6 +201,12 @@ class ResponseTracker:
         self._prune()
 
     def observe_reply(self, in_reply_to: str, ts: float) -> None:
+        # Every reply is work the team got through, so all count in the reply rate: a team clearing
+        # its backlog oldest first answers mentions past max_age or the memory bound. Only the
+        # first-response times need the tracked mention.
+        if math.isfinite(ts):
+            self._replies.append(ts)
+            self._prune_replies()
         row = self._find(_id_key(in_reply_to))
         if row is None:
             self.unmatched_replies += 1
@@ -208,9 +214,7 @@ class ResponseTracker:
         if not math.isnan(self._delay[row]):
             return  # only the first reply counts
         self._delay[row] = max(0.0, ts - float(self._ts[row]))  # stamped before its mention: clock skew, 0
-        self._replies.append(ts)
         self.replies_seen += 1
-        self._prune_replies()
 
     def _find(self, key: int) -> int | None:
         """The row of the tracked mention whose id has this `_id_key`, or None."""

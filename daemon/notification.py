@@ -72,6 +72,11 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     answered: int = 0
     replies_per_hour: float | None = None  # brand replies per hour (all, tracked or not), last half hour
     window_minutes: int | None = None  # the stretch of event time the rate and the counts cover
+    # Unanswered mentions that left the backlog in the last 24 h without a reply: older than
+    # max_age_minutes, or past the memory bound (`responses.max_tracked`).
+    dropped_old: int = 0
+    dropped_untracked: int = 0
+    max_age_minutes: int | None = None
 
 
 class Timeline(msgspec.Struct, frozen=True):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.notification import Notification, SampleMention, human_duration, largest_first
+from daemon.notification import Notification, ResponseFigures, SampleMention, human_duration, largest_first
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -113,9 +113,35 @@ def headline(n: Notification) -> str:
     return text + "."
 
 
+def backlog_text(r: ResponseFigures) -> str:
+    """The backlog with the mentions that left it unanswered in the last day (it forgets them by
+    age or past its memory bound), so a backlog that shrinks does not read as answered; '' when
+    none left it.
+
+    >>> backlog_text(ResponseFigures(backlog=8681, dropped_old=11633, max_age_minutes=360))
+    'Backlog: 8,681 waiting (+11,633 older than 6 h dropped unanswered in the last 24 h)'
+    >>> backlog_text(ResponseFigures(backlog=99709, dropped_old=5, dropped_untracked=40000, max_age_minutes=90))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    'Backlog: 99,709 waiting (+40,005 dropped unanswered in the last 24 h: 40,000 past the tracking limit,
+     5 older than 90 min)'
+    """
+    old, untracked = r.dropped_old, r.dropped_untracked
+    if not (old or untracked):
+        return ""
+    minutes = r.max_age_minutes or 0
+    age = f"older than {minutes // 60} h" if minutes % 60 == 0 else f"older than {minutes} min"
+    if not untracked:
+        dropped = f"+{old:,} {age} dropped unanswered in the last 24 h"
+    else:
+        why = f"{untracked:,} past the tracking limit" + (f", {old:,} {age}" if old else "")
+        dropped = f"+{old + untracked:,} dropped unanswered in the last 24 h: {why}"
+    return f"Backlog: {r.backlog:,} waiting ({dropped})"
+
+
 def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     s = n.staffing
     volunteers = max(status.volunteers, s.volunteers_signed_up if s else 0)
+    backlog = backlog_text(n.responses) if n.responses is not None else ""
     lines: list[str] = []
     if s is not None:
         lines.append(
@@ -135,10 +161,12 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
             lines.append(f"SLA target: {s.sla_target}{extra}")
         if s.ask_first:
             lines.append("Ask first: " + ", ".join(s.ask_first))
-        if s.advice:
-            lines.append(s.advice)
+    if backlog:
+        lines.append(backlog)
+    if s is not None and s.advice:
+        lines.append(s.advice)
     if s is None and volunteers == 0:
-        return lines  # nothing to say (e.g. a resolved incident)
+        return lines  # nothing more to say (e.g. a resolved incident)
     vol = f"Volunteers signed up: {volunteers}"
     if status.volunteer_languages:
         vol += " (" + ", ".join(status.volunteer_languages) + ")"

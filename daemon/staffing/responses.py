@@ -35,6 +35,7 @@ _MAX_PLATFORMS = 1 << 16  # distinct platform names per brand; beyond, a mention
 _FRESH_MIN = 32  # ids kept in a dict before the sorted index is rebuilt (more: 1/_FRESH_SHARE of the rows)
 _FRESH_SHARE = 16
 _MIN_ROWS = 16  # columns of a brand's first mentions; they grow by half as needed
+_DROP_HOURS = 24  # mentions dropped unanswered are said over the last day, counted by the hour
 
 
 def _shared_empty(dtype: type[np.generic]) -> np.ndarray:
@@ -75,6 +76,7 @@ class ResponseTracker:
         "_breach_after",
         "_codes",
         "_delay",
+        "_dropped",
         "_fresh",
         "_head",
         "_index_base",
@@ -124,6 +126,10 @@ class ResponseTracker:
         """First replies matched so far (0: the stream carries no brand replies, figures stay empty)."""
         self.forgotten = 0
         """Mentions dropped unanswered because of the memory bound or their age."""
+        # The same by the hour they left the backlog (epoch hour -> (older than max_age, past the
+        # memory bound)), for the last `_DROP_HOURS`: a backlog that shrinks because mentions aged
+        # out must say so, not look answered.
+        self._dropped: dict[int, tuple[int, int]] = {}
         self.unmatched_replies = 0
         """Brand replies to mentions the tracker does not know (older, or not needing a reply)."""
 
@@ -280,11 +286,21 @@ class ResponseTracker:
         while tail > head and (tail - head > limit or ts[head] < horizon):
             if math.isnan(self._delay[head]):
                 self.forgotten += 1
+                self._drop(float(ts[head]))
             head += 1
         self._head = head
         size = len(ts)
         if size > 1024 and head > size // 2:  # over half the columns forgotten: give the memory back
             self._compact(self._room(tail - head))
+
+    def _drop(self, ts: float) -> None:
+        """Count an unanswered mention of time `ts` leaving the backlog now (at `_latest`)."""
+        aged = ts < self._latest - self.max_age
+        hour = int((ts + self.max_age if aged else self._latest) // 3600)
+        old, untracked = self._dropped.get(hour, (0, 0))
+        if not (old or untracked):  # a new hour: forget those past the last day
+            self._dropped = {h: n for h, n in self._dropped.items() if h > hour - _DROP_HOURS}
+        self._dropped[hour] = (old + 1, untracked) if aged else (old, untracked + 1)
 
     def _prune_replies(self) -> None:
         """Reply times only count for the recent reply rate: keep what a figure may still ask for."""
@@ -311,6 +327,8 @@ class ResponseTracker:
         for name in self.__slots__:
             if name in state:
                 setattr(self, name, state[name])
+        if "_dropped" not in state:  # before the hourly counts: the drops before the restore are unknown
+            self._dropped = {}
         settings = state["settings"] if "settings" in state else state["_settings"]  # the records layout's name
         self.settings = settings  # parsed anew, into the floats the other brands hold
         records, keys = state.get("_records"), state.get("_keys")
@@ -356,13 +374,23 @@ class ResponseTracker:
         # In float32, as the delays are stored: a reply stamped at `now` is in whatever the rounding
         # (and so is one stamped less than a float32 step of the mention's age after `now`).
         answered = seen & (delay <= age.astype(np.float32))  # nan compares False: unanswered
-        waiting = seen & ~answered & (ts >= now - self.max_age)
+        young = ts >= now - self.max_age
+        waiting = seen & ~answered & young
         backlog = int(waiting.sum())
+        old, untracked = self._dropped_since(now - _DROP_HOURS * 3600.0, now)
+        old += int((seen & ~answered & ~young).sum())  # aged out by `now`, not pruned yet
+        max_age = round(self.max_age / 60) if old or untracked else None
         win = seen & (ts >= now - self.window)
         n = int(win.sum())
         n_ans = int((win & answered).sum())
         if n == 0:
-            return ResponseFigures(backlog=backlog, breach_forecast=self._forecast(now, ts, backlog, None))
+            return ResponseFigures(
+                backlog=backlog,
+                breach_forecast=self._forecast(now, ts, backlog, None),
+                dropped_old=old,
+                dropped_untracked=untracked,
+                max_age_minutes=max_age,
+            )
         frt = np.where(answered, delay, age)[win]
         event = answered[win]
         median = _km_quantile(frt, event, 0.5)
@@ -383,7 +411,17 @@ class ResponseTracker:
             answered=n_ans,
             replies_per_hour=round(replies, 2),
             window_minutes=round(self.window / 60),
+            dropped_old=old,
+            dropped_untracked=untracked,
+            max_age_minutes=max_age,
         )
+
+    def _dropped_since(self, start: float, now: float) -> tuple[int, int]:
+        """Mentions that left the backlog unanswered in the hours of (start, now]: (older than
+        max_age, past the memory bound)."""
+        first, last = int(start // 3600) + 1, int(now // 3600)
+        counts = [n for h, n in self._dropped.items() if first <= h <= last]
+        return sum(n[0] for n in counts), sum(n[1] for n in counts)
 
     def _target(self, platform: str) -> float:
         """The platform's first-response target in seconds (`parse_target` caches, for all brands)."""

@@ -81,3 +81,14 @@ def test_the_thread_line_says_why_an_update_came() -> None:
     assert line.startswith("Update 4 at 2010-04-16T07:38:00Z (the staffing need moved): SEV1, volume ")
     assert "; staffing: 34 agents needed, call in 36" in line
     assert "(" not in thread_text(note(1)).split(":")[0], "the opening line needs no reason"
+
+
+def test_the_staffing_says_what_left_the_backlog_unanswered() -> None:
+    """A backlog that fell from 20,314 to 8,681 because mentions aged out must not read as answered."""
+    figures = ResponseFigures(backlog=8681, dropped_old=11633, max_age_minutes=360, window_minutes=120)
+    staffing = render(note(9, type="incident.updated", responses=figures)).staffing
+    line = "Backlog: 8,681 waiting (+11,633 older than 6 h dropped unanswered in the last 24 h)"
+    assert line in staffing and staffing.index(line) == len(staffing) - 2  # before the volunteers
+    resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures)).staffing
+    assert resolved == [line], "said without a staffing suggestion too"
+    assert not any(x.startswith("Backlog") for x in render(note(2, responses=ResponseFigures(backlog=5))).staffing)

@@ -123,6 +123,48 @@ def test_every_brand_reply_counts_in_the_reply_rate() -> None:
     assert f.backlog == 59 and f.breach_forecast == "at current staffing the backlog of 59 clears in about 6 minutes"
 
 
+def test_mentions_that_leave_the_backlog_unanswered_are_counted() -> None:
+    """The backlog forgets a mention older than max_age or past the memory bound; the figures say
+    how many left it unanswered in the last 24 hours, and why, so a shrinking backlog does not
+    look answered."""
+    t = _tracker(max_tracked=1000, max_age="6h", window="2h")
+    for i in range(600):  # one a minute for 10 hours, the first 100 answered
+        t.observe_mention(f"m{i}", 60.0 * i, "twitter")
+        if i < 100:
+            t.observe_reply(f"m{i}", 60.0 * i + 30.0)
+    f = t.figures(now=36_000.0)
+    assert f.backlog == 360  # the last 6 hours
+    assert (f.dropped_old, f.dropped_untracked, f.max_age_minutes) == (140, 0, 360)
+    assert t.figures(now=35_999.0).dropped_old == 140  # one aged out by then is not yet pruned
+    for i in range(600, 2000):  # a burst: 1,400 more in the next minute, past the bound of 1,000
+        t.observe_mention(f"m{i}", 36_000.0 + i / 100.0, "twitter")
+    f = t.figures(now=36_060.0)
+    assert f.backlog == 1000 and (f.dropped_old, f.dropped_untracked) == (141, 759)
+    # a day later only the drops of the last 24 hours are said: the 1,000 that aged out since
+    t.observe_mention("late", 36_060.0 + 86_400.0, "twitter")
+    f = t.figures(now=36_060.0 + 86_400.0)
+    assert f.backlog == 1 and (f.dropped_old, f.dropped_untracked) == (1000, 0)
+    assert t.forgotten == 140 + 1 + 759 + 1000  # the lifetime count, as before
+    assert len(t._dropped) <= 24
+
+
+def test_the_drop_counts_survive_a_checkpoint_and_older_ones_restore() -> None:
+    t = _tracker(max_tracked=100, max_age="1h", window="1h")
+    for i in range(300):
+        t.observe_mention(f"m{i}", 10.0 * i, "twitter")
+    t.observe_reply("m299", 3000.0)
+    f = t.figures(now=3000.0)
+    assert f.dropped_untracked == 200
+    assert pickle.loads(pickle.dumps(t)).figures(now=3000.0) == f
+    state = t.__getstate__()
+    del state["_dropped"]  # a checkpoint written before the counts
+    old = ResponseTracker.__new__(ResponseTracker)
+    old.__setstate__(state)
+    assert old.figures(now=3000.0) == _no_drops(f)
+    old.observe_mention("m300", 3010.0, "twitter")
+    assert old.figures(now=3010.0).dropped_untracked == 1  # counted from the restore on
+
+
 def test_a_stream_without_brand_replies_says_nothing() -> None:
     t = _tracker()
     for i in range(100):
@@ -189,6 +231,11 @@ def test_settings_can_be_replaced_on_reload() -> None:
     assert t.figures(now=5400.0).mentions == 4  # 3600..5400
 
 
+def _no_drops(f: ResponseFigures) -> ResponseFigures:
+    """The figures but for the mentions dropped unanswered, which older checkpoints did not keep."""
+    return msgspec.structs.replace(f, dropped_old=0, dropped_untracked=0, max_age_minutes=None)
+
+
 def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: float) -> ResponseFigures:
     """The same stream through a tracker rebuilt from the older checkpoint layout (id -> record)."""
     t = _tracker(max_tracked=300, max_age="1h", window="1h")
@@ -203,7 +250,7 @@ def _record_per_mention_figures(events: list[tuple[str, str, float, str]], now: 
     old = {k: v for k, v in records.items() if float(v[0]) >= now - 3600.0}
     state = t.__getstate__()
     columns = ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat")
-    for name in (*columns, "_head", "_tail", "_offset", "_platforms", "_codes"):
+    for name in (*columns, "_head", "_tail", "_offset", "_platforms", "_codes", "_dropped"):
         state.pop(name)
     state["_records"] = dict(list(old.items())[-300:])
     state["settings"] = state.pop("_settings")
@@ -233,7 +280,7 @@ def test_columns_compact_and_keep_rows_matched_to_ids() -> None:
     assert f.mentions == 300 and f.answered == sum(1 for j in range(4700, 4950) if j % 4 == 2)
     again = pickle.loads(pickle.dumps(t))
     assert again.figures(now) == f and pickle.dumps(again) == pickle.dumps(t)
-    assert _record_per_mention_figures(events, now) == f
+    assert _record_per_mention_figures(events, now) == _no_drops(f)  # an old checkpoint knows none
 
 
 def test_settings_reload_changes_targets_at_once() -> None:
@@ -320,7 +367,7 @@ def _id_key_column_state(t: ResponseTracker, events: list[tuple[str, str, float,
             fresh[key] = row + offset
     order = np.argsort(keys[:200], kind="stable")
     state = t.__getstate__()
-    for name in ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat"):
+    for name in ("_fresh", "_sorted_keys", "_sorted_seq", "_index_base", "_ts", "_delay", "_plat", "_dropped"):
         state.pop(name)
     state.update(
         _keys=keys,
@@ -387,7 +434,7 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
         ),
     ]
     for now, figures in zip((last, last - 900.0, last + 1800.0), expected, strict=True):
-        assert restored.figures(now) == t.figures(now) == figures
+        assert restored.figures(now) == _no_drops(t.figures(now)) == figures
     assert len(restored) == 300 and restored._sorted_seq.dtype == np.int32
     # the rest of the stream: replies to ids of the old index and of its dict, new mentions
     _feed(t, events[-40:])
@@ -403,7 +450,10 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
         replies_per_hour=454.0,
         window_minutes=60,
     )
-    assert restored.figures(events[-1][2]) == t.figures(events[-1][2]) == then
+    assert _no_drops(restored.figures(events[-1][2])) == _no_drops(t.figures(events[-1][2])) == then
+    # the mentions dropped since the restore are counted; those before it the checkpoint did not keep
+    assert restored.figures(events[-1][2]).dropped_untracked == 8
+    assert t.figures(events[-1][2]).dropped_untracked == 293
     counters = ("forgotten", "unmatched_replies", "replies_seen")
     assert [getattr(restored, c) for c in counters] == [getattr(t, c) for c in counters] == [293, 13, 762]
 

@@ -54,7 +54,7 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     backlog_agents: int = 0  # part of agents_needed that clears the backlog within the target
     by_platform: dict[str, int] = {}
     forecast: list[int] = []  # agents needed 1, 2, ... hours ahead
-    stand_down: int = 0  # people who can go home now (on shift beyond what is needed)
+    stand_down: int = 0  # people who can go home now (on shift beyond what is needed, while the load falls)
     abandonment: float | None = None  # expected share of customers giving up (Erlang A)
 
 

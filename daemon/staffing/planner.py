@@ -200,7 +200,9 @@ class StaffingPlanner:
         skill_mix = load.skills or s.skill_mix
         by_skill = _apportion(agents, {k: v for k, v in skill_mix.items() if v > 0})
         ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
-        stand_down = max(0, on_shift - to_schedule)
+        # People go home only while the need is measured to fall: a roster that covers the first
+        # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next hour.
+        stand_down = max(0, on_shift - to_schedule) if load.trend_per_hour < 0 else 0
 
         distinct = {s.platform(p).target for p in answers}
         targets = sorted(distinct) if len(distinct) == 1 else sorted(f"{p} {s.platform(p).target}" for p in answers)

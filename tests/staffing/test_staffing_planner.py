@@ -119,10 +119,23 @@ def test_growing_surge_forecast(settings: StaffingSettings) -> None:
     assert "growing" in f.advice
 
 
-def test_overstaffed_team_can_stand_down(settings: StaffingSettings) -> None:
-    f = StaffingPlanner(settings).suggest(_load(mentions_per_hour={"twitter": 20.0}, on_shift=10))
+def test_overstaffed_team_can_stand_down_while_the_load_falls(settings: StaffingSettings) -> None:
+    f = StaffingPlanner(settings).suggest(
+        _load(mentions_per_hour={"twitter": 20.0}, on_shift=10, trend_per_hour=-5.0, baseline_per_hour=10.0)
+    )
     assert f.call_in == 0 and f.stand_down == 10 - f.to_schedule
-    assert "stand down" in f.advice
+    assert f"{f.stand_down} of those on shift can stand down now." in f.advice
+
+
+@pytest.mark.parametrize("trend", [600.0, 0.0, float("nan")])
+def test_no_stand_down_at_the_start_of_a_growing_surge(settings: StaffingSettings, trend: float) -> None:
+    """The roster covers the first minutes of a SEV1 that is still growing (or whose trend is not
+    clear yet): no one goes home, whatever the current need."""
+    f = StaffingPlanner(settings).suggest(
+        _load(mentions_per_hour={"twitter": 300.0}, on_shift=40, trend_per_hour=trend)
+    )
+    assert f.call_in == 0 and f.to_schedule < 40
+    assert f.stand_down == 0 and "stand down" not in f.advice
 
 
 def test_no_load(settings: StaffingSettings) -> None:

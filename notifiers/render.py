@@ -163,8 +163,13 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
             lines.append("Ask first: " + ", ".join(s.ask_first))
     if backlog:
         lines.append(backlog)
-    if s is not None and s.advice:
-        lines.append(s.advice)
+    if s is not None:
+        advice = s.advice
+        # no one is sent home as the incident opens or escalates, whatever the load does
+        if s.stand_down and n.type != "incident.opened" and n.reason != "severity":
+            advice += f" {s.stand_down:,} of those on shift can stand down now."
+        if advice.strip():
+            lines.append(advice.strip())
     if s is None and volunteers == 0:
         return lines  # nothing more to say (e.g. a resolved incident)
     vol = f"Volunteers signed up: {volunteers}"

@@ -390,8 +390,8 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
         )
     if f.forecast:
         parts.extend(_forecast_advice(f, load, s))
-    if f.stand_down:
-        parts.append(f"{f.stand_down:,} of those on shift can stand down now.")
+    # `stand_down` is not said here: whether people go home is the incident's call too (not as it
+    # opens or escalates), which the message knows and the load does not (notifiers.render)
     return " ".join(parts)
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from slack_helpers import note
 
-from daemon.notification import ResponseFigures
+from daemon.notification import ResponseFigures, StaffingFigures
 from notifiers.console import ConsoleNotifier
 from notifiers.render import render, thread_text
 from notifiers.slack.blocks import root_blocks
@@ -92,3 +92,11 @@ def test_the_staffing_says_what_left_the_backlog_unanswered() -> None:
     resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures)).staffing
     assert resolved == [line], "said without a staffing suggestion too"
     assert not any(x.startswith("Backlog") for x in render(note(2, responses=ResponseFigures(backlog=5))).staffing)
+
+
+def test_no_one_is_sent_home_as_the_incident_opens_or_escalates() -> None:
+    staffing = StaffingFigures(agents_needed=5, to_schedule=8, on_shift=10, call_in=0, stand_down=2, advice="Covered.")
+    said = "Covered. 2 of those on shift can stand down now."
+    assert said in render(note(5, type="incident.updated", reason="load", staffing=staffing)).staffing
+    for n in (note(1, staffing=staffing), note(5, type="incident.updated", reason="severity", staffing=staffing)):
+        assert "Covered." in render(n).staffing and not any("stand down" in x for x in render(n).staffing)

@@ -157,7 +157,7 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         if s.sla_target:
             extra = ""
             if s.service_level is not None:
-                extra = f", service level once staffed {_pct(s.service_level)}"
+                extra = f" (service level once staffed {_pct(s.service_level)})"
             lines.append(f"SLA target: {s.sla_target}{extra}")
         if s.ask_first:
             lines.append("Ask first: " + ", ".join(s.ask_first))

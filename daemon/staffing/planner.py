@@ -15,7 +15,7 @@ Pure and deterministic: the same settings and load give the same figures; the pl
 >>> f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 1000.0},
 ...     actionable_share=0.5, languages={"en": 0.6, "nl": 0.4}))
 >>> f.agents_needed, f.to_schedule, f.call_in, f.by_language, f.sla_target
-(40, 58, 58, {'en': 24, 'nl': 16}, '80/15m')
+(40, 58, 58, {'en': 24, 'nl': 16}, '80% in 15m')
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from daemon.staffing.erlang import MAX_ERLANGS, StaffingAnswer, StaffingQuestion
 from daemon.staffing.settings import (
     Person,
     StaffingSettings,
+    format_duration,
     in_hours,
     parse_duration,
     parse_hours,
@@ -204,15 +205,13 @@ class StaffingPlanner:
         # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next hour.
         stand_down = max(0, on_shift - to_schedule) if load.trend_per_hour < 0 else 0
 
-        distinct = {s.platform(p).target for p in answers}
-        targets = sorted(distinct) if len(distinct) == 1 else sorted(f"{p} {s.platform(p).target}" for p in answers)
         figures = StaffingFigures(
             agents_needed=agents,
             to_schedule=to_schedule,
             on_shift=on_shift,
             call_in=call_in,
             by_language=by_language,
-            sla_target=", ".join(targets),
+            sla_target=targets_text({p: s.platform(p).target for p in answers}),
             by_skill=by_skill,
             range=(min(lo, agents), max(hi, agents)),
             ask_first=ask_first,
@@ -364,13 +363,37 @@ def _apportion(total: int, shares: Mapping[str, float]) -> dict[str, int]:
     return {k: out[k] for k in sorted(out) if out[k] > 0}
 
 
+def targets_text(targets: Mapping[str, str]) -> str:
+    """The platforms' targets as people read them: the one most share said once without names, the
+    others by platform.
+
+    >>> targets_text({"email": "80/15m", "facebook": "80/15m", "twitter": "80/25m", "whatsapp": "80/15m"})
+    '80% in 15m; twitter 80% in 25m'
+    >>> targets_text({"facebook": "80/15m", "twitter": "90/25m"}), targets_text({"vk": "80/1h"})
+    ('facebook 80% in 15m; twitter 90% in 25m', '80% in 1h')
+    """
+    groups: dict[str, list[str]] = {}
+    for platform, target in sorted(targets.items()):
+        groups.setdefault(target, []).append(platform)
+
+    def said(target: str) -> str:
+        share, seconds = parse_target(target)
+        return f"{share * 100:g}% in {format_duration(seconds)}"
+
+    common = max(groups, key=lambda t: (len(groups[t]), t), default="")
+    if len(groups) == 1 or len(groups.get(common, ())) > 1:
+        rest = [f"{', '.join(groups[t])} {said(t)}" for t in sorted(groups, key=lambda t: groups[t]) if t != common]
+        return "; ".join([said(common), *rest])
+    return "; ".join(f"{p} {said(t)}" for t, (p,) in sorted(groups.items(), key=lambda kv: kv[1]))
+
+
 def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     """One short paragraph for the incident channel."""
     parts: list[str] = []
     lo, hi = f.range or (f.agents_needed, f.agents_needed)
     if f.agents_needed == 0:
         return "No replies needed at this load."
-    span = f" (range {lo:,}-{hi:,})" if lo != hi else ""
+    span = f" (range {lo:,}–{hi:,})" if lo != hi else ""
     if f.call_in > 0:
         parts.append(
             f"Call in {f.call_in:,}: {f.agents_needed:,} people answering at once{span}, "

@@ -65,7 +65,7 @@ def test_suggestion_is_consistent(settings: StaffingSettings) -> None:
     assert "mk" not in f.by_language  # below the 2 % share: answered by the fallback language
     assert sum(f.by_skill.values()) == f.agents_needed
     assert f.range is not None and f.range[0] <= f.agents_needed <= f.range[1]
-    assert f.sla_target == "facebook 80/15m, twitter 80/25m"
+    assert f.sla_target == "facebook 80% in 15m; twitter 80% in 25m"
     assert f.service_level is not None and f.service_level >= 0.8
     assert f.occupancy is not None and f.occupancy <= 0.85
     assert f.advice.startswith("Call in")
@@ -162,9 +162,17 @@ def test_figures_serialise_into_the_notification() -> None:
     assert msgspec.json.decode(raw, type=StaffingFigures) == f
 
 
-def test_single_target_reads_like_the_cli() -> None:
+def test_single_target_names_no_platform() -> None:
     f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 100.0}))
-    assert f.sla_target == "80/15m"
+    assert f.sla_target == "80% in 15m"
+
+
+def test_equal_targets_are_said_once() -> None:
+    """The demo's five platforms, four of them at the default target."""
+    rates = {p: 100.0 for p in ("email", "facebook", "instagram", "twitter", "whatsapp")}
+    f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour=rates))
+    assert f.sla_target == "80% in 15m; twitter 80% in 25m"
+    assert f.range is not None and f"(range {f.range[0]:,}–{f.range[1]:,})" in f.advice  # as the Range line
 
 
 def test_absurd_load_does_not_raise() -> None:

@@ -46,6 +46,8 @@ class IncidentStatus:
     volunteers: int = 0
     volunteer_languages: tuple[str, ...] = ()
     resolve_requested_by: str = ""
+    called_in: int | None = None
+    """The call-in of the incident's last suggestion before its resolution (None: not known here)."""
 
 
 @dataclass(frozen=True)
@@ -138,15 +140,50 @@ def backlog_text(r: ResponseFigures) -> str:
     return f"Backlog: {r.backlog:,} waiting ({dropped})"
 
 
+def stand_down_text(n: Notification, status: IncidentStatus) -> str:
+    """What a resolution asks of the people called in, in the numbers of the incident's last
+    suggestion: they stand down, but for those the backlog still needs ('' for other notifications).
+
+    >>> import msgspec
+    >>> from daemon.notification import NegativityFigures, StaffingFigures, VolumeFigures
+    >>> n = Notification(type="incident.resolved", incident_id="i", brand="b", severity="sev1", signals=[],
+    ...     started_at="", detected_at="", volume=VolumeFigures(440, 390, 1.1), negativity=NegativityFigures(0.5, 0.5),
+    ...     staffing=StaffingFigures(agents_needed=496, to_schedule=709, on_shift=0, call_in=709, backlog=8681))
+    >>> stand_down_text(n, IncidentStatus(called_in=1279))
+    'Stand down 570 of the 1,279 called in; keep 709 until the backlog of 8,681 is cleared.'
+    >>> stand_down_text(msgspec.structs.replace(n, staffing=None), IncidentStatus(called_in=1279))
+    'Stand down the 1,279 called in.'
+    """
+    if n.type != "incident.resolved":
+        return ""
+    s, called = n.staffing, status.called_in
+    keep = s.call_in if s is not None else 0
+    until = f"until the backlog of {s.backlog:,} is cleared" if s is not None and s.backlog else "for the load now"
+    if called is None:  # this notifier did not see the suggestions (another replica posted them)
+        but = f" but {keep:,}, {until}" if keep else ""
+        return f"Stand down those called in for the surge{but}."
+    if keep == 0:
+        return f"Stand down the {called:,} called in." if called else ""
+    if called == 0:
+        return f"Call in {keep:,} {until}."
+    if keep < called:
+        return f"Stand down {called - keep:,} of the {called:,} called in; keep {keep:,} {until}."
+    more = f", and call in {keep - called:,} more" if keep > called else ""
+    return f"Keep the {called:,} called in {until}{more}."
+
+
 def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     s = n.staffing
     volunteers = max(status.volunteers, s.volunteers_signed_up if s else 0)
     backlog = backlog_text(n.responses) if n.responses is not None else ""
-    lines: list[str] = []
+    resolved = n.type == "incident.resolved"
+    stand_down = stand_down_text(n, status)
+    lines: list[str] = [stand_down] if stand_down else []
     if s is not None:
+        # once resolved, the sentence above says whom to keep: no "call in" beside it
+        call_in = "" if resolved else f"; call in {s.call_in:,}"
         lines.append(
-            f"Agents needed: {s.agents_needed:,} (schedule {s.to_schedule:,}; on shift {s.on_shift:,};"
-            f" call in {s.call_in:,})"
+            f"Agents needed: {s.agents_needed:,} (schedule {s.to_schedule:,}; on shift {s.on_shift:,}{call_in})"
         )
         if s.range is not None:
             lines.append(f"Range: {s.range[0]:,}–{s.range[1]:,} agents")
@@ -164,7 +201,9 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     if backlog:
         lines.append(backlog)
     if s is not None:
-        advice = s.advice
+        # the planner's paragraph staffs a surge ("Call in 709: ..."); once resolved, the
+        # stand-down sentence replaces it
+        advice = "" if resolved else s.advice
         # no one is sent home as the incident opens or escalates, whatever the load does
         if s.stand_down and n.type != "incident.opened" and n.reason != "severity":
             advice += f" {s.stand_down:,} of those on shift can stand down now."
@@ -270,7 +309,7 @@ _REASONS = {
 }
 
 
-def thread_text(n: Notification) -> str:
+def thread_text(n: Notification, status: IncidentStatus | None = None) -> str:
     """One timeline line for the incident's thread (plain text).
 
     >>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
@@ -287,11 +326,9 @@ def thread_text(n: Notification) -> str:
         )
         # the figures are the summary's, so it is not repeated
         text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}." if figs else f"Resolved. {n.summary}".strip()
-        st = n.staffing
-        if st is not None and st.backlog_agents:
-            text += f" Still {st.backlog:,} mentions waiting: {st.backlog_agents:,} agents to clear them"
-            text += " (see staffing)."
-        return text
+        # in the staffing block's own words and numbers (people on the schedule, not those answering at once)
+        stand_down = stand_down_text(n, status or IncidentStatus())
+        return f"{text} {stand_down}" if stand_down else text
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
     why = f" ({_REASONS[n.reason]})" if n.reason in _REASONS else ""
     text = (

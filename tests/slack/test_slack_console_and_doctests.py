@@ -12,7 +12,7 @@ from slack_helpers import note
 
 from daemon.notification import ResponseFigures, StaffingFigures
 from notifiers.console import ConsoleNotifier
-from notifiers.render import render, thread_text
+from notifiers.render import IncidentStatus, render, thread_text
 from notifiers.slack.blocks import root_blocks
 from notifiers.slack.testing import SlackEmulator
 
@@ -57,7 +57,7 @@ def test_resolved_messages_say_duration_and_totals_once() -> None:
     summary = "klm: back to normal after 4h 00m; peak 8,000/h, 12,000 mentions, 800 replies."
     n = note(3, type="incident.resolved", summary=summary, staffing=None)
     assert render(n).headline == summary
-    assert thread_text(n) == (
+    assert thread_text(n, IncidentStatus(called_in=0)) == (
         "Resolved at 2010-04-16T09:40:00Z: duration 4h 00m, peak 8,000/h, mentions 12,000, brand replies 800."
     )
 
@@ -89,8 +89,8 @@ def test_the_staffing_says_what_left_the_backlog_unanswered() -> None:
     staffing = render(note(9, type="incident.updated", responses=figures)).staffing
     line = "Backlog: 8,681 waiting (+11,633 older than 6 h dropped unanswered in the last 24 h)"
     assert line in staffing and staffing.index(line) == len(staffing) - 2  # before the volunteers
-    resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures)).staffing
-    assert resolved == [line], "said without a staffing suggestion too"
+    resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures), IncidentStatus(called_in=0))
+    assert resolved.staffing == [line], "said without a staffing suggestion too"
     assert not any(x.startswith("Backlog") for x in render(note(2, responses=ResponseFigures(backlog=5))).staffing)
 
 
@@ -100,3 +100,31 @@ def test_no_one_is_sent_home_as_the_incident_opens_or_escalates() -> None:
     assert said in render(note(5, type="incident.updated", reason="load", staffing=staffing)).staffing
     for n in (note(1, staffing=staffing), note(5, type="incident.updated", reason="severity", staffing=staffing)):
         assert "Covered." in render(n).staffing and not any("stand down" in x for x in render(n).staffing)
+
+
+def test_the_resolution_stands_down_those_the_last_suggestion_called_in() -> None:
+    """In the numbers of the last suggestion (call in 1,279), and the thread says what the block
+    says: people on the schedule (709), not the 473 answering the backlog at once."""
+    out = io.StringIO()
+    console = ConsoleNotifier(out)
+    last = StaffingFigures(agents_needed=895, to_schedule=1279, on_shift=0, call_in=1279, advice="Call in 1,279: ...")
+    assert console.send(note(8, type="incident.updated", staffing=last)).ok
+    still = StaffingFigures(
+        agents_needed=496,
+        to_schedule=709,
+        on_shift=0,
+        call_in=709,
+        backlog=8681,
+        backlog_agents=473,
+        advice="Call in 709",
+    )
+    assert console.send(note(9, type="incident.resolved", staffing=still)).ok
+    resolved = out.getvalue().split("== incident.resolved")[1]
+    said = "Stand down 570 of the 1,279 called in; keep 709 until the backlog of 8,681 is cleared."
+    assert f"    {said}\n    Agents needed: 496 (schedule 709; on shift 0)\n" in resolved
+    assert "Call in 709" not in resolved and "473" not in resolved
+    assert resolved.splitlines()[-1].endswith(f"brand replies 800. {said}")
+    # no backlog left: all of them go
+    console.send(note(1, incident_id="b-1", staffing=last))
+    console.send(note(2, type="incident.resolved", incident_id="b-1", staffing=None))
+    assert out.getvalue().rstrip().endswith("brand replies 800. Stand down the 1,279 called in.")

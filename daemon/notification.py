@@ -56,6 +56,7 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     forecast: list[int] = []  # agents needed 1, 2, ... hours ahead
     stand_down: int = 0  # people who can go home now (on shift beyond what is needed, while the load falls)
     abandonment: float | None = None  # expected share of customers giving up (Erlang A)
+    above_normal: int = 0  # people on the schedule the load above the expected one adds (new mentions only)
 
 
 class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):

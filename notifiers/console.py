@@ -25,7 +25,7 @@ import structlog
 
 from daemon.notification import Notification
 from notifiers.base import Delivery
-from notifiers.render import IncidentStatus, as_text, render, thread_text
+from notifiers.render import IncidentStatus, as_text, asked_to_call_in, render, thread_text
 
 
 class ConsoleNotifier:
@@ -41,8 +41,9 @@ class ConsoleNotifier:
                 status = IncidentStatus(called_in=self._called_in.pop(n.incident_id, None))
             else:
                 status = IncidentStatus()
-                if n.staffing is not None:
-                    self._called_in[n.incident_id] = n.staffing.call_in
+                asked = asked_to_call_in(n)
+                if asked is not None:
+                    self._called_in[n.incident_id] = asked
             text = f"== {n.type} {n.incident_id} #{n.seq} ==\n{as_text(render(n, status))}\n"
             self._stream.write(f"{text}  thread: {thread_text(n, status)}\n")
             self._stream.flush()

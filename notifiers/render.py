@@ -140,6 +140,14 @@ def backlog_text(r: ResponseFigures) -> str:
     return f"Backlog: {r.backlog:,} waiting ({dropped})"
 
 
+def asked_to_call_in(n: Notification) -> int | None:
+    """The call-in this notification's message asks for, which a later resolution stands down (a
+    watch asks for none); None for a resolution or a notification without a suggestion."""
+    if n.type == "incident.resolved" or n.staffing is None:
+        return None
+    return 0 if n.severity == "sev3" else n.staffing.call_in
+
+
 def stand_down_text(n: Notification, status: IncidentStatus) -> str:
     """What a resolution asks of the people called in, in the numbers of the incident's last
     suggestion: they stand down, but for those the backlog still needs ('' for other notifications).
@@ -172,6 +180,21 @@ def stand_down_text(n: Notification, status: IncidentStatus) -> str:
     return f"Keep the {called:,} called in {until}{more}."
 
 
+def watch_text(n: Notification) -> str:
+    """A sev3 watch calls no one in: what the load above normal adds to the schedule if it holds,
+    without the backlog, which a watch finds mostly as it is every day (the full suggestion, with
+    the backlog, comes with an escalation)."""
+    s = n.staffing
+    if s is None:
+        return ""
+    normal = f"the normal {_num(n.volume.expected_per_hour)}/h"
+    if s.above_normal:
+        text = f"Watch: no call-in. If this load holds, it needs {s.above_normal:,} more on the schedule than {normal}"
+    else:
+        text = f"Watch: no call-in. This load needs no more on the schedule than {normal}"
+    return text + (f"; the {s.backlog:,} waiting are not counted." if s.backlog else ".")
+
+
 def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     s = n.staffing
     volunteers = max(status.volunteers, s.volunteers_signed_up if s else 0)
@@ -179,7 +202,12 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     resolved = n.type == "incident.resolved"
     stand_down = stand_down_text(n, status)
     lines: list[str] = [stand_down] if stand_down else []
-    if s is not None:
+    # a sev3 watch says what the load above normal adds, and neither a call-in nor the advice
+    # (which staffs a surge: "Call in 503: ...")
+    watch = n.severity == "sev3" and not resolved
+    if s is not None and watch:
+        lines.append(watch_text(n))
+    elif s is not None:
         # once resolved, the sentence above says whom to keep: no "call in" beside it
         call_in = "" if resolved else f"; call in {s.call_in:,}"
         lines.append(
@@ -191,16 +219,16 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
             lines.append("By language: " + largest_first(s.by_language, " · "))
         if s.by_skill:
             lines.append("By skill: " + largest_first(s.by_skill, " · "))
-        if s.sla_target:
-            extra = ""
-            if s.service_level is not None:
-                extra = f" (service level once staffed {_pct(s.service_level)})"
-            lines.append(f"SLA target: {s.sla_target}{extra}")
-        if s.ask_first:
-            lines.append("Ask first: " + ", ".join(s.ask_first))
+    if s is not None and s.sla_target:
+        extra = ""
+        if s.service_level is not None and not watch:
+            extra = f" (service level once staffed {_pct(s.service_level)})"
+        lines.append(f"SLA target: {s.sla_target}{extra}")
+    if s is not None and s.ask_first and not watch:
+        lines.append("Ask first: " + ", ".join(s.ask_first))
     if backlog:
         lines.append(backlog)
-    if s is not None:
+    if s is not None and not watch:
         # the planner's paragraph staffs a surge ("Call in 709: ..."); once resolved, the
         # stand-down sentence replaces it
         advice = "" if resolved else s.advice
@@ -214,7 +242,7 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     vol = f"Volunteers signed up: {volunteers}"
     if status.volunteer_languages:
         vol += " (" + ", ".join(status.volunteer_languages) + ")"
-    if s is not None and s.call_in and volunteers:
+    if s is not None and s.call_in and volunteers and not watch:
         # the suggestion does not know who pressed "I can help": say what is left to find
         vol += f"; {max(0, s.call_in - volunteers):,} of the {s.call_in:,} to call in still to find"
     lines.append(vol)
@@ -337,8 +365,11 @@ def thread_text(n: Notification, status: IncidentStatus | None = None) -> str:
         f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
         f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )
-    if n.staffing is not None:
-        text += f"; staffing: {n.staffing.agents_needed:,} agents needed, call in {n.staffing.call_in:,}"
+    st = n.staffing
+    if st is not None and n.severity == "sev3":
+        text += f"; staffing: a watch, no call-in ({st.above_normal:,} more than the normal load needs, if it holds)"
+    elif st is not None:
+        text += f"; staffing: {st.agents_needed:,} agents needed, call in {st.call_in:,}"
     return text
 
 

@@ -168,7 +168,7 @@ class StaffingPlanner:
         s = self.settings
         answers = self.answers(load)
         agents = sum(a.agents_needed for a in answers.values())
-        to_schedule = math.ceil(agents / (1.0 - s.shrinkage) - 1e-9)
+        to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
         call_in = max(0, to_schedule - on_shift)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
@@ -196,6 +196,13 @@ class StaffingPlanner:
         ]
         lo = sum(a.agents_needed for a in self.answers(load, scale=1.0 - s.range_spread).values())
         hi = sum(a.agents_needed for a in self.answers(load, scale=1.0 + s.range_spread).values())
+        # What the load above the normal one adds to the schedule, for new mentions only: a watch
+        # calls no one in, and the backlog it finds is mostly the everyday one. Erlang is not
+        # linear (a bigger queue needs fewer people per mention), so it is the difference of two
+        # schedules, not the schedule of the excess.
+        base = min(max(0.0, load.baseline_per_hour), r0)
+        normal = sum(a.agents_needed for a in self.answers(load, scale=base / r0, backlog=False).values()) if r0 else 0
+        above_normal = max(0, self._schedule(agents - backlog_agents) - self._schedule(normal))
 
         by_language = _apportion(agents, self._language_mix(load))
         skill_mix = load.skills or s.skill_mix
@@ -225,8 +232,13 @@ class StaffingPlanner:
             forecast=forecast,
             stand_down=stand_down,
             abandonment=None if abandonment is None else round(abandonment, 4),
+            above_normal=above_normal,
         )
         return msgspec.structs.replace(figures, advice=advice(figures, load, s))
+
+    def _schedule(self, agents: int) -> int:
+        """People to schedule for `agents` answering at once (shrinkage)."""
+        return math.ceil(agents / (1.0 - self.settings.shrinkage) - 1e-9)
 
     # -- roster -----------------------------------------------------------------------------------
 

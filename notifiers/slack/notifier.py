@@ -37,7 +37,7 @@ from slack_sdk.signature import SignatureVerifier
 from daemon.clock import Clock, SystemClock
 from daemon.notification import Notification, from_json, to_json
 from notifiers.base import Delivery
-from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
+from notifiers.render import ACTIONS, IncidentStatus, asked_to_call_in, render, thread_text
 from notifiers.slack import blocks as bk
 from notifiers.slack.settings import EscalationSettings, SlackSettings
 from notifiers.slack.store import Escalation, SlackStore
@@ -249,9 +249,7 @@ class SlackNotifier:
             self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
         else:  # an update is idempotent: after an uncertain failure it is simply made again
             self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
-        resolved = n.type == "incident.resolved"
-        called_in = n.staffing.call_in if n.staffing is not None and not resolved else None
-        self.store.set_body(iid, to_json(n), resolved, self.clock.now(), called_in)
+        self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now(), asked_to_call_in(n))
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
         text = bk.clip(thread_text(n, status), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored

@@ -10,7 +10,7 @@ import json
 import pytest
 from slack_helpers import note
 
-from daemon.notification import ResponseFigures, StaffingFigures
+from daemon.notification import ResponseFigures, StaffingFigures, VolumeFigures
 from notifiers.console import ConsoleNotifier
 from notifiers.render import IncidentStatus, render, thread_text
 from notifiers.slack.blocks import root_blocks
@@ -128,3 +128,31 @@ def test_the_resolution_stands_down_those_the_last_suggestion_called_in() -> Non
     console.send(note(1, incident_id="b-1", staffing=last))
     console.send(note(2, type="incident.resolved", incident_id="b-1", staffing=None))
     assert out.getvalue().rstrip().endswith("brand replies 800. Stand down the 1,279 called in.")
+
+
+def test_a_watch_calls_no_one_in_for_the_everyday_backlog() -> None:
+    """A sev3 watch: what the load above normal adds if it holds, not 'call in 503' for the whole
+    queue and the backlog the brand carries every day."""
+    staffing = StaffingFigures(
+        agents_needed=352, to_schedule=503, on_shift=0, call_in=503, backlog=2176, backlog_agents=126,
+        sla_target="80% in 15m", service_level=0.99, above_normal=143, by_language={"en": 167},
+        advice="Call in 503: 352 people answering at once, ...",
+    )  # fmt: skip
+    watch = note(1, severity="sev3", staffing=staffing, volume=VolumeFigures(5340, 3119.4, 1.71))
+    lines = render(watch, IncidentStatus(volunteers=2)).staffing
+    assert lines == [
+        "Watch: no call-in. If this load holds, it needs 143 more on the schedule than the normal 3,119/h;"
+        " the 2,176 waiting are not counted.",
+        "SLA target: 80% in 15m",
+        "Volunteers signed up: 2",
+    ]
+    assert thread_text(watch).endswith(
+        "; staffing: a watch, no call-in (143 more than the normal load needs, if it holds)"
+    )
+    out = io.StringIO()  # its resolution stands no one down
+    console = ConsoleNotifier(out)
+    console.send(watch)
+    console.send(note(2, type="incident.resolved", severity="sev3", staffing=None))
+    assert "stand down" not in out.getvalue().lower()
+    # escalated, the full suggestion
+    assert "Agents needed: 352 (schedule 503; on shift 0; call in 503)" in render(note(2, staffing=staffing)).staffing

@@ -203,3 +203,16 @@ def test_with_a_backlog_the_forecast_speaks_of_new_mentions(settings: StaffingSe
         f" plan to stand down {queue_now - f.forecast[-1]:,} of those then." in f.advice
     )
     assert "backlog of 20,000" in f.advice
+
+
+def test_the_load_above_normal_is_a_difference_of_schedules(settings: StaffingSettings) -> None:
+    """What a watch says: the people the load above the expected one adds, for new mentions only
+    (the backlog a watch finds is mostly the everyday one)."""
+    planner = StaffingPlanner(settings)
+    rates = {"twitter": 3200.0, "facebook": 2140.0}  # 5,340/h against 3,119/h normal
+    f = planner.suggest(_load(mentions_per_hour=rates, baseline_per_hour=3119.0, backlog=2176))
+    now = planner.suggest(_load(mentions_per_hour=rates))  # no backlog
+    normal = planner.suggest(_load(mentions_per_hour={p: r * 3119.0 / 5340.0 for p, r in rates.items()}))
+    assert f.above_normal == now.to_schedule - normal.to_schedule > 0
+    assert f.above_normal < f.call_in - normal.to_schedule  # the backlog's people are not in it
+    assert planner.suggest(_load(mentions_per_hour=rates, baseline_per_hour=9000.0)).above_normal == 0

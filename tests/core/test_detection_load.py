@@ -139,7 +139,10 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     d.responses.observe_reply("twitter:0", 700.0)
     note = d._notification(resolved, a)
     assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
-    assert "Still 600 mentions waiting" in thread_text(note)
+    keep = note.staffing.call_in
+    assert thread_text(note).endswith(
+        f"Stand down those called in for the surge but {keep}, until the backlog of 600 is cleared."
+    )
     # the headline does not say "back to normal" while 600 wait: a reader must not stand people down
     assert note.summary.startswith("klm: the surge is over after ") and "but 600 mentions still wait" in note.summary
     assert "back to normal" not in note.summary

@@ -62,6 +62,9 @@ class BrandDetection:
         # of an older version)
         self.notified_agents: int | None = 0
         self.staffing_checked = -math.inf  # event time the staffing was last looked at for an update
+        # people the open incident's last suggestion asked to call in (None: unknown, the incident
+        # began before a restore from an older checkpoint); its resolution stands them down
+        self.called_in: int | None = 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         h = state.get("history")
@@ -72,6 +75,7 @@ class BrandDetection:
             state["recent"] = Mixes(r.maxlen or _LOAD_SPAN, r)
         state.setdefault("notified_agents", None)  # older checkpoints: measured from the next look
         state.setdefault("staffing_checked", -math.inf)
+        state.setdefault("called_in", None)
         self.__dict__.update(state)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -110,6 +114,10 @@ class BrandDetection:
         out = [self._notification(c, a) for c in changes] if changes else self._staffing_update(a)
         for n in out:
             self.notified_agents = n.staffing.agents_needed if n.staffing is not None else 0
+            if n.type == "incident.resolved":
+                self.called_in = 0
+            elif n.staffing is not None:
+                self.called_in = n.staffing.call_in
         return out
 
     def _staffing_update(self, a: Assessment) -> list[Notification]:
@@ -164,7 +172,7 @@ class BrandDetection:
             sample_mentions=[SampleMention(s.id, s.text, s.url, s.lang, s.platform) for s in c.samples[:3]],
             staffing=staffing,
             seq=c.seq,
-            summary=_summary(c, figures.backlog),
+            summary=_summary(c, figures.backlog, easing=c.type == "updated" and self._trend() < 0),
             peak_per_hour=round(c.peak_per_hour, 1),
             mentions=c.mentions,
             replies=c.replies,
@@ -174,6 +182,7 @@ class BrandDetection:
             responses=figures,
             timeline=self._timeline(a.seconds) if c.type != "updated" else None,
             reason=c.reason,
+            called_in=self.called_in if c.type == "resolved" else None,
         )
 
     def _staffing(self, c: IncidentChange, figures: ResponseFigures) -> StaffingFigures | None:
@@ -191,17 +200,22 @@ class BrandDetection:
         rate = c.observed_per_hour
         by_platform = {k: rate * v / total for k, v in sorted(platforms.items())} if total else {"other": rate}
         n_intents = sum(intents.values())
-        rows = self.history.last(len(self.history))
-        recent = [(t, per_hour) for t, per_hour, *_ in rows if rows[-1][0] - t < _TREND_SECONDS]
         return SurgeLoad(
             mentions_per_hour=by_platform,
             intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},
             languages=dict(c.languages),
             backlog=figures.backlog,
-            trend_per_hour=load_trend(recent),
+            trend_per_hour=self._trend(),
             baseline_per_hour=c.expected_per_hour,
             at=c.at,
+            watch=c.severity == "sev3",
+            escalating=c.type == "opened" or c.reason == "severity",
         )
+
+    def _trend(self) -> float:
+        """The load's change per hour over the last hour (0 unless clear: `load_trend`)."""
+        rows = self.history.last(len(self.history))
+        return load_trend([(t, per_hour) for t, per_hour, *_ in rows if rows[-1][0] - t < _TREND_SECONDS])
 
     def _timeline(self, seconds: int) -> Timeline:
         h = self.history.last(len(self.history))
@@ -452,17 +466,22 @@ _HAPPENING = {
 }
 
 
-def _volume_phrase(ratio: float) -> str | None:
+def _volume_phrase(ratio: float, easing: bool = False) -> str | None:
     """Volume as the sentence's own figures show it: the detector may still fire on an hours-long
-    excess when the current load is back to normal, and "spiking" beside "421/h against 433/h" misleads."""
+    excess when the current load is back to normal, and "spiking" beside "421/h against 433/h"
+    misleads; so does "spiking" while the load is measured to fall.
+
+    >>> _volume_phrase(3.0), _volume_phrase(3.0, easing=True), _volume_phrase(1.5, easing=True)
+    ('mentions spiking', 'mentions high but easing', 'mentions above normal')
+    """
     if ratio >= 2.0:
-        return "mentions spiking"
+        return "mentions high but easing" if easing else "mentions spiking"
     if ratio >= 1.2:
         return "mentions above normal"
     return None
 
 
-def _summary(c: IncidentChange, backlog: int = 0) -> str:
+def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
     """One sentence on what is happening now, in event time: the signals firing in this change's
     bucket (a signal that fired earlier in the incident and has calmed is not said to be rising).
     A resolution with mentions still unanswered does not say "back to normal": whoever reads only
@@ -475,7 +494,7 @@ def _summary(c: IncidentChange, backlog: int = 0) -> str:
             else f"back to normal after {took}"
         )
         return f"{c.brand}: {state}; peak {c.peak_per_hour:,.0f}/h, {c.mentions:,} mentions, {c.replies:,} replies."
-    said = [_volume_phrase(c.ratio) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
+    said = [_volume_phrase(c.ratio, easing) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
     phrases = [p for p in said if p]
     if "topic" in c.firing and c.type == "updated" and c.at - c.detected_at >= 3600:  # no longer new
         phrases[-1] = "the topic still trending"

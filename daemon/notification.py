@@ -125,6 +125,10 @@ class Notification(msgspec.Struct, frozen=True):
     # Why an incident.updated was raised: "severity", "signals", "load" or "staffing" ("" otherwise,
     # and in records written before the field existed).
     reason: str = ""
+    # On an incident.resolved: how many the incident's last staffing suggestion asked to call in (0
+    # for a watch), whom the resolution stands down; null on the other notifications, and when the
+    # incident began before a restore from a checkpoint that did not keep it.
+    called_in: int | None = None
 
 
 _encoder = msgspec.json.Encoder(order="deterministic")

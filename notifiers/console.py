@@ -25,27 +25,19 @@ import structlog
 
 from daemon.notification import Notification
 from notifiers.base import Delivery
-from notifiers.render import IncidentStatus, as_text, asked_to_call_in, render, thread_text
+from notifiers.render import as_text, render, thread_text
 
 
 class ConsoleNotifier:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
         self._lock = threading.Lock()
-        self._called_in: dict[str, int] = {}  # open incident -> call-in of its last suggestion
 
     def send(self, notification: Notification) -> Delivery:
         n = notification
+        text = f"== {n.type} {n.incident_id} #{n.seq} ==\n{as_text(render(n))}\n  thread: {thread_text(n)}\n"
         with self._lock:
-            if n.type == "incident.resolved":  # the resolution stands down those the last suggestion called in
-                status = IncidentStatus(called_in=self._called_in.pop(n.incident_id, None))
-            else:
-                status = IncidentStatus()
-                asked = asked_to_call_in(n)
-                if asked is not None:
-                    self._called_in[n.incident_id] = asked
-            text = f"== {n.type} {n.incident_id} #{n.seq} ==\n{as_text(render(n, status))}\n"
-            self._stream.write(f"{text}  thread: {thread_text(n, status)}\n")
+            self._stream.write(text)
             self._stream.flush()
         return Delivery.done()
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.notification import Notification, ResponseFigures, SampleMention, human_duration, largest_first
+from daemon.staffing.planner import watch_advice
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -46,8 +47,6 @@ class IncidentStatus:
     volunteers: int = 0
     volunteer_languages: tuple[str, ...] = ()
     resolve_requested_by: str = ""
-    called_in: int | None = None
-    """The call-in of the incident's last suggestion before its resolution (None: not known here)."""
 
 
 @dataclass(frozen=True)
@@ -140,15 +139,7 @@ def backlog_text(r: ResponseFigures) -> str:
     return f"Backlog: {r.backlog:,} waiting ({dropped})"
 
 
-def asked_to_call_in(n: Notification) -> int | None:
-    """The call-in this notification's message asks for, which a later resolution stands down (a
-    watch asks for none); None for a resolution or a notification without a suggestion."""
-    if n.type == "incident.resolved" or n.staffing is None:
-        return None
-    return 0 if n.severity == "sev3" else n.staffing.call_in
-
-
-def stand_down_text(n: Notification, status: IncidentStatus) -> str:
+def stand_down_text(n: Notification) -> str:
     """What a resolution asks of the people called in, in the numbers of the incident's last
     suggestion: they stand down, but for those the backlog still needs ('' for other notifications).
 
@@ -157,17 +148,17 @@ def stand_down_text(n: Notification, status: IncidentStatus) -> str:
     >>> n = Notification(type="incident.resolved", incident_id="i", brand="b", severity="sev1", signals=[],
     ...     started_at="", detected_at="", volume=VolumeFigures(440, 390, 1.1), negativity=NegativityFigures(0.5, 0.5),
     ...     staffing=StaffingFigures(agents_needed=496, to_schedule=709, on_shift=0, call_in=709, backlog=8681))
-    >>> stand_down_text(n, IncidentStatus(called_in=1279))
+    >>> stand_down_text(msgspec.structs.replace(n, called_in=1279))
     'Stand down 570 of the 1,279 called in; keep 709 until the backlog of 8,681 is cleared.'
-    >>> stand_down_text(msgspec.structs.replace(n, staffing=None), IncidentStatus(called_in=1279))
+    >>> stand_down_text(msgspec.structs.replace(n, called_in=1279, staffing=None))
     'Stand down the 1,279 called in.'
     """
     if n.type != "incident.resolved":
         return ""
-    s, called = n.staffing, status.called_in
+    s, called = n.staffing, n.called_in
     keep = s.call_in if s is not None else 0
     until = f"until the backlog of {s.backlog:,} is cleared" if s is not None and s.backlog else "for the load now"
-    if called is None:  # this notifier did not see the suggestions (another replica posted them)
+    if called is None:  # the incident began before a restore from an older checkpoint
         but = f" but {keep:,}, {until}" if keep else ""
         return f"Stand down those called in for the surge{but}."
     if keep == 0:
@@ -181,18 +172,9 @@ def stand_down_text(n: Notification, status: IncidentStatus) -> str:
 
 
 def watch_text(n: Notification) -> str:
-    """A sev3 watch calls no one in: what the load above normal adds to the schedule if it holds,
-    without the backlog, which a watch finds mostly as it is every day (the full suggestion, with
-    the backlog, comes with an escalation)."""
+    """A sev3 watch calls no one in (`daemon.staffing.planner.watch_advice`), in this notification's figures."""
     s = n.staffing
-    if s is None:
-        return ""
-    normal = f"the normal {_num(n.volume.expected_per_hour)}/h"
-    if s.above_normal:
-        text = f"Watch: no call-in. If this load holds, it needs {s.above_normal:,} more on the schedule than {normal}"
-    else:
-        text = f"Watch: no call-in. This load needs no more on the schedule than {normal}"
-    return text + (f"; the {s.backlog:,} waiting are not counted." if s.backlog else ".")
+    return "" if s is None else watch_advice(s.above_normal, n.volume.expected_per_hour, s.backlog)
 
 
 def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
@@ -200,7 +182,7 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     volunteers = max(status.volunteers, s.volunteers_signed_up if s else 0)
     backlog = backlog_text(n.responses) if n.responses is not None else ""
     resolved = n.type == "incident.resolved"
-    stand_down = stand_down_text(n, status)
+    stand_down = stand_down_text(n)
     lines: list[str] = [stand_down] if stand_down else []
     # a sev3 watch says what the load above normal adds, and neither a call-in nor the advice
     # (which staffs a surge: "Call in 503: ...")
@@ -232,8 +214,7 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         # the planner's paragraph staffs a surge ("Call in 709: ..."); once resolved, the
         # stand-down sentence replaces it
         advice = "" if resolved else s.advice
-        # no one is sent home as the incident opens or escalates, whatever the load does
-        if s.stand_down and n.type != "incident.opened" and n.reason != "severity":
+        if s.stand_down:  # the planner says none as the incident opens or escalates
             advice += f" {s.stand_down:,} of those on shift can stand down now."
         if advice.strip():
             lines.append(advice.strip())
@@ -337,7 +318,7 @@ _REASONS = {
 }
 
 
-def thread_text(n: Notification, status: IncidentStatus | None = None) -> str:
+def thread_text(n: Notification) -> str:
     """One timeline line for the incident's thread (plain text).
 
     >>> from daemon.notification import Notification, NegativityFigures, VolumeFigures
@@ -355,7 +336,7 @@ def thread_text(n: Notification, status: IncidentStatus | None = None) -> str:
         # the figures are the summary's, so it is not repeated
         text = f"Resolved at {n.resolved_at or n.detected_at}: {figs}." if figs else f"Resolved. {n.summary}".strip()
         # in the staffing block's own words and numbers (people on the schedule, not those answering at once)
-        stand_down = stand_down_text(n, status or IncidentStatus())
+        stand_down = stand_down_text(n)
         return f"{text} {stand_down}" if stand_down else text
     kind = "Opened" if n.type == "incident.opened" else f"Update {n.seq}"
     why = f" ({_REASONS[n.reason]})" if n.reason in _REASONS else ""

@@ -65,6 +65,11 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """People on shift, overriding the roster."""
     skills: dict[str, float] = {}
     """Share of the work per skill, overriding the configured skill mix."""
+    watch: bool = False
+    """A low-severity watch: posted, not escalated, so no one is called in (`above_normal` says
+    what the load would add to the schedule if it holds)."""
+    escalating: bool = False
+    """The incident opens or its severity rises: no one is sent home, whatever the load does."""
 
 
 class StaffingPlanner:
@@ -170,7 +175,7 @@ class StaffingPlanner:
         agents = sum(a.agents_needed for a in answers.values())
         to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
-        call_in = max(0, to_schedule - on_shift)
+        call_in = 0 if load.watch else max(0, to_schedule - on_shift)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
 
         queue_rates = {p: a.erlangs for p, a in answers.items() if a.queue_agents}
@@ -209,8 +214,10 @@ class StaffingPlanner:
         by_skill = _apportion(agents, {k: v for k, v in skill_mix.items() if v > 0})
         ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
         # People go home only while the need is measured to fall: a roster that covers the first
-        # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next hour.
-        stand_down = max(0, on_shift - to_schedule) if load.trend_per_hour < 0 else 0
+        # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next
+        # hour; and never as the incident opens or escalates.
+        falling = load.trend_per_hour < 0 and not load.escalating
+        stand_down = max(0, on_shift - to_schedule) if falling else 0
 
         figures = StaffingFigures(
             agents_needed=agents,
@@ -399,10 +406,30 @@ def targets_text(targets: Mapping[str, str]) -> str:
     return "; ".join(f"{p} {said(t)}" for t, (p,) in sorted(groups.items(), key=lambda kv: kv[1]))
 
 
+def watch_advice(above_normal: int, normal_per_hour: float, backlog: int) -> str:
+    """A watch calls no one in: what the load above normal adds to the schedule if it holds,
+    without the backlog, which a watch finds mostly as it is every day (the full suggestion, with
+    the backlog, comes with an escalation).
+
+    >>> watch_advice(133, 3119.4, 0)
+    'Watch: no call-in. If this load holds, it needs 133 more on the schedule than the normal 3,119/h.'
+    >>> watch_advice(0, 4.25, 12)
+    'Watch: no call-in. This load needs no more on the schedule than the normal 4.2/h; the 12 waiting are not counted.'
+    """
+    normal = f"the normal {normal_per_hour:,.0f}/h" if normal_per_hour >= 10 else f"the normal {normal_per_hour:,.1f}/h"
+    if above_normal:
+        text = f"Watch: no call-in. If this load holds, it needs {above_normal:,} more on the schedule than {normal}"
+    else:
+        text = f"Watch: no call-in. This load needs no more on the schedule than {normal}"
+    return text + (f"; the {backlog:,} waiting are not counted." if backlog else ".")
+
+
 def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     """One short paragraph for the incident channel."""
     parts: list[str] = []
     lo, hi = f.range or (f.agents_needed, f.agents_needed)
+    if load.watch:
+        return watch_advice(f.above_normal, load.baseline_per_hour, f.backlog)
     if f.agents_needed == 0:
         return "No replies needed at this load."
     span = f" (range {lo:,}–{hi:,})" if lo != hi else ""

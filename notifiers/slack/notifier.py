@@ -37,7 +37,7 @@ from slack_sdk.signature import SignatureVerifier
 from daemon.clock import Clock, SystemClock
 from daemon.notification import Notification, from_json, to_json
 from notifiers.base import Delivery
-from notifiers.render import ACTIONS, IncidentStatus, asked_to_call_in, render, thread_text
+from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
 from notifiers.slack import blocks as bk
 from notifiers.slack.settings import EscalationSettings, SlackSettings
 from notifiers.slack.store import Escalation, SlackStore
@@ -243,16 +243,15 @@ class SlackNotifier:
         had_root = rec is not None and rec.root_ts is not None
         self._track_escalation(n)
         gen = rec.dirty if rec is not None else 0
-        status = self._status(iid)
-        message = render(n, status)
+        message = render(n, self._status(iid))
         if not had_root:
             self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
         else:  # an update is idempotent: after an uncertain failure it is simply made again
             self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
-        self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now(), asked_to_call_in(n))
+        self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now())
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
-        text = bk.clip(thread_text(n, status), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
+        text = bk.clip(thread_text(n), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
         self._once(iid, n.seq, "thread", lambda: self._post_thread(root, text, iid, n.seq, "thread"), None)
         if self.settings.chart and n.timeline is not None and n.timeline.observed_per_hour:
             timeline = n.timeline
@@ -546,7 +545,6 @@ class SlackNotifier:
             volunteers=len(vols),
             volunteer_languages=tuple(langs),
             resolve_requested_by=f"@{rec.resolve_requested_by}" if rec is not None and rec.resolve_requested_by else "",
-            called_in=rec.called_in if rec is not None else None,
         )
 
     def tick(self) -> None:

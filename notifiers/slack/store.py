@@ -1,8 +1,7 @@
 """The Slack notifier's own record (sqlite, one file in the state directory).
 
 What it keeps, so a restart neither re-posts nor forgets:
-- `roots`: incident -> (channel id, root ts), the last applied `seq` and notification, and the
-  call-in of its last suggestion before the resolution (which stands those people down);
+- `roots`: incident -> (channel id, root ts), the last applied `seq` and notification;
 - `steps`: each post of each notification, `inflight` before the call and `done` after, so a
   post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
 - `escalation`: level paged, when the next is due, acknowledgement, snooze;
@@ -73,7 +72,6 @@ class Root:
     resolved: bool
     dirty: int  # bumped by every change the root should show; cleared only if unchanged since read
     resolve_requested_by: str
-    called_in: int | None = None  # the call-in of the last suggestion before the resolution
 
 
 @dataclass(frozen=True)
@@ -102,8 +100,6 @@ class SlackStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}
         if "updated_at" not in columns:  # files from before the column existed
             self._db.execute("ALTER TABLE roots ADD COLUMN updated_at REAL")
-        if "called_in" not in columns:  # their incidents' call-in is unknown (NULL)
-            self._db.execute("ALTER TABLE roots ADD COLUMN called_in INTEGER")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -117,13 +113,13 @@ class SlackStore:
     # roots
     def root(self, incident_id: str) -> Root | None:
         row = self._x(
-            "SELECT incident_id, channel_id, root_ts, last_seq, body, resolved, dirty, resolve_requested_by,"
-            " called_in FROM roots WHERE incident_id = ?",
+            "SELECT incident_id, channel_id, root_ts, last_seq, body, resolved, dirty, resolve_requested_by"
+            " FROM roots WHERE incident_id = ?",
             (incident_id,),
         ).fetchone()
         if row is None:
             return None
-        return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7], row[8])
+        return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7])
 
     def ensure_root(self, incident_id: str) -> None:
         self._x("INSERT OR IGNORE INTO roots (incident_id) VALUES (?)", (incident_id,))
@@ -131,14 +127,10 @@ class SlackStore:
     def set_root(self, incident_id: str, channel_id: str, ts: str) -> None:
         self._x("UPDATE roots SET channel_id = ?, root_ts = ? WHERE incident_id = ?", (channel_id, ts, incident_id))
 
-    def set_body(
-        self, incident_id: str, body: bytes, resolved: bool, now: float = 0.0, called_in: int | None = None
-    ) -> None:
-        """`called_in`: the call-in of this notification's suggestion (None keeps the one recorded)."""
+    def set_body(self, incident_id: str, body: bytes, resolved: bool, now: float = 0.0) -> None:
         self._x(
-            "UPDATE roots SET body = ?, resolved = ?, updated_at = ?, called_in = COALESCE(?, called_in)"
-            " WHERE incident_id = ?",
-            (body, int(resolved), now, called_in, incident_id),
+            "UPDATE roots SET body = ?, resolved = ?, updated_at = ? WHERE incident_id = ?",
+            (body, int(resolved), now, incident_id),
         )
 
     def prune(self, before: float) -> int:

@@ -140,12 +140,27 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     note = d._notification(resolved, a)
     assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
     keep = note.staffing.call_in
-    assert thread_text(note).endswith(
+    assert note.called_in == 0 and thread_text(note).endswith(f"Call in {keep} until the backlog of 600 is cleared.")
+    d.called_in = keep + 100  # what the incident's last suggestion asked for
+    assert thread_text(d._notification(resolved, a)).endswith(
+        f"Stand down 100 of the {keep + 100} called in; keep {keep} until the backlog of 600 is cleared."
+    )
+    d.called_in = None  # restored from a checkpoint that did not keep it
+    assert thread_text(d._notification(resolved, a)).endswith(
         f"Stand down those called in for the surge but {keep}, until the backlog of 600 is cleared."
     )
     # the headline does not say "back to normal" while 600 wait: a reader must not stand people down
     assert note.summary.startswith("klm: the surge is over after ") and "but 600 mentions still wait" in note.summary
     assert "back to normal" not in note.summary
+
+
+def test_a_checkpoint_without_the_call_in_restores_it_as_unknown() -> None:
+    """Not as "none called in": the resolution then says to stand down those called in."""
+    d = BrandDetection("klm", load_settings(env={}))
+    state = {k: v for k, v in pickle.loads(pickle.dumps(d)).__dict__.items() if k != "called_in"}
+    restored = BrandDetection.__new__(BrandDetection)
+    restored.__setstate__(state)
+    assert d.called_in == 0 and restored.called_in is None
 
 
 def test_a_share_waits_for_no_reply() -> None:

@@ -53,6 +53,24 @@ def test_each_notification_carries_its_own_event_time(settings: Settings, lines:
     assert all(times == sorted(times) for times in by_incident.values())
 
 
+def test_a_resolution_stands_down_whom_the_last_suggestion_called_in(settings: Settings, lines: list[bytes]) -> None:
+    """The pipeline carries the call-in to the resolution (checkpointed with the brand, so a
+    partition that moves to another replica still knows it), not a notifier's memory."""
+    p = Pipeline(settings)
+    notes = [n for raw in lines for n in p.process(raw).notifications] + p.flush()
+    asked: dict[str, int] = {}
+    resolved = 0
+    for n in notes:
+        if n.type == "incident.resolved":
+            assert n.called_in == asked.get(n.incident_id, 0)
+            resolved += 1
+        else:
+            assert n.called_in is None
+            if n.staffing is not None:
+                asked[n.incident_id] = n.staffing.call_in
+    assert resolved and any(asked.values())
+
+
 def test_restore_from_snapshot_resumes_exactly(settings: Settings, lines: list[bytes]) -> None:
     expected = replay(settings, lines)
     cut = len(lines) * 2 // 3

@@ -55,9 +55,9 @@ def test_doctests(module: str) -> None:
 def test_resolved_messages_say_duration_and_totals_once() -> None:
     """The resolved headline is the summary, and the thread line does not repeat it after its figures."""
     summary = "klm: back to normal after 4h 00m; peak 8,000/h, 12,000 mentions, 800 replies."
-    n = note(3, type="incident.resolved", summary=summary, staffing=None)
+    n = note(3, type="incident.resolved", summary=summary, staffing=None, called_in=0)
     assert render(n).headline == summary
-    assert thread_text(n, IncidentStatus(called_in=0)) == (
+    assert thread_text(n) == (
         "Resolved at 2010-04-16T09:40:00Z: duration 4h 00m, peak 8,000/h, mentions 12,000, brand replies 800."
     )
 
@@ -89,26 +89,24 @@ def test_the_staffing_says_what_left_the_backlog_unanswered() -> None:
     staffing = render(note(9, type="incident.updated", responses=figures)).staffing
     line = "Backlog: 8,681 waiting (+11,633 older than 6 h dropped unanswered in the last 24 h)"
     assert line in staffing and staffing.index(line) == len(staffing) - 2  # before the volunteers
-    resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures), IncidentStatus(called_in=0))
+    resolved = render(note(10, type="incident.resolved", staffing=None, responses=figures, called_in=0))
     assert resolved.staffing == [line], "said without a staffing suggestion too"
     assert not any(x.startswith("Backlog") for x in render(note(2, responses=ResponseFigures(backlog=5))).staffing)
 
 
-def test_no_one_is_sent_home_as_the_incident_opens_or_escalates() -> None:
+def test_the_stand_down_of_those_on_shift_is_said() -> None:
+    """The planner offers it only while the load falls and not as the incident opens or escalates."""
     staffing = StaffingFigures(agents_needed=5, to_schedule=8, on_shift=10, call_in=0, stand_down=2, advice="Covered.")
     said = "Covered. 2 of those on shift can stand down now."
     assert said in render(note(5, type="incident.updated", reason="load", staffing=staffing)).staffing
-    for n in (note(1, staffing=staffing), note(5, type="incident.updated", reason="severity", staffing=staffing)):
-        assert "Covered." in render(n).staffing and not any("stand down" in x for x in render(n).staffing)
 
 
 def test_the_resolution_stands_down_those_the_last_suggestion_called_in() -> None:
-    """In the numbers of the last suggestion (call in 1,279), and the thread says what the block
-    says: people on the schedule (709), not the 473 answering the backlog at once."""
+    """In the numbers of the last suggestion (call in 1,279, which the pipeline carries to the
+    resolution), and the thread says what the block says: people on the schedule (709), not the
+    473 answering the backlog at once."""
     out = io.StringIO()
     console = ConsoleNotifier(out)
-    last = StaffingFigures(agents_needed=895, to_schedule=1279, on_shift=0, call_in=1279, advice="Call in 1,279: ...")
-    assert console.send(note(8, type="incident.updated", staffing=last)).ok
     still = StaffingFigures(
         agents_needed=496,
         to_schedule=709,
@@ -118,16 +116,18 @@ def test_the_resolution_stands_down_those_the_last_suggestion_called_in() -> Non
         backlog_agents=473,
         advice="Call in 709",
     )
-    assert console.send(note(9, type="incident.resolved", staffing=still)).ok
-    resolved = out.getvalue().split("== incident.resolved")[1]
+    assert console.send(note(9, type="incident.resolved", staffing=still, called_in=1279)).ok
+    resolved = out.getvalue()
     said = "Stand down 570 of the 1,279 called in; keep 709 until the backlog of 8,681 is cleared."
     assert f"    {said}\n    Agents needed: 496 (schedule 709; on shift 0)\n" in resolved
     assert "Call in 709" not in resolved and "473" not in resolved
     assert resolved.splitlines()[-1].endswith(f"brand replies 800. {said}")
     # no backlog left: all of them go
-    console.send(note(1, incident_id="b-1", staffing=last))
-    console.send(note(2, type="incident.resolved", incident_id="b-1", staffing=None))
-    assert out.getvalue().rstrip().endswith("brand replies 800. Stand down the 1,279 called in.")
+    gone = note(2, type="incident.resolved", staffing=None, called_in=1279)
+    assert thread_text(gone).endswith("brand replies 800. Stand down the 1,279 called in.")
+    # the call-in is unknown (a restore from an older checkpoint): still no one kept for nothing
+    unknown = thread_text(note(2, type="incident.resolved", staffing=still))
+    assert unknown.endswith("Stand down those called in for the surge but 709, until the backlog of 8,681 is cleared.")
 
 
 def test_a_watch_calls_no_one_in_for_the_everyday_backlog() -> None:
@@ -152,7 +152,7 @@ def test_a_watch_calls_no_one_in_for_the_everyday_backlog() -> None:
     out = io.StringIO()  # its resolution stands no one down
     console = ConsoleNotifier(out)
     console.send(watch)
-    console.send(note(2, type="incident.resolved", severity="sev3", staffing=None))
+    console.send(note(2, type="incident.resolved", severity="sev3", staffing=None, called_in=0))
     assert "stand down" not in out.getvalue().lower()
     # escalated, the full suggestion
     assert "Agents needed: 352 (schedule 503; on shift 0; call in 503)" in render(note(2, staffing=staffing)).staffing

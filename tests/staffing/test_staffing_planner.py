@@ -138,6 +138,25 @@ def test_no_stand_down_at_the_start_of_a_growing_surge(settings: StaffingSetting
     assert f.stand_down == 0 and "stand down" not in f.advice
 
 
+def test_no_one_is_sent_home_as_the_incident_opens_or_escalates(settings: StaffingSettings) -> None:
+    falling = _load(mentions_per_hour={"twitter": 300.0}, on_shift=40, trend_per_hour=-200.0)
+    assert StaffingPlanner(settings).suggest(falling).stand_down > 0
+    escalating = msgspec.structs.replace(falling, escalating=True)
+    assert StaffingPlanner(settings).suggest(escalating).stand_down == 0
+
+
+def test_a_watch_calls_no_one_in(settings: StaffingSettings) -> None:
+    """The JSON says what the message says: a sev3 watch asks for no one, and its advice is the
+    load above normal, not 'Call in ...' for the whole queue and the everyday backlog."""
+    load = _load(mentions_per_hour={"twitter": 3000.0}, baseline_per_hour=1500.0, backlog=2000, on_shift=0)
+    surge = StaffingPlanner(settings).suggest(load)
+    watch = StaffingPlanner(settings).suggest(msgspec.structs.replace(load, watch=True))
+    assert surge.call_in > 0 and watch.call_in == 0
+    assert watch.agents_needed == surge.agents_needed and 0 < watch.above_normal < surge.to_schedule
+    assert watch.advice.startswith(f"Watch: no call-in. If this load holds, it needs {watch.above_normal:,} more")
+    assert watch.advice.endswith("; the 2,000 waiting are not counted.")
+
+
 def test_no_load(settings: StaffingSettings) -> None:
     f = StaffingPlanner(settings).suggest(SurgeLoad(mentions_per_hour={}))
     assert f.agents_needed == 0 and f.call_in == 0 and f.by_language == {}

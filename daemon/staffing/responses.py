@@ -207,20 +207,21 @@ class ResponseTracker:
         self._prune()
 
     def observe_reply(self, in_reply_to: str, ts: float) -> None:
-        # Every reply is work the team got through, so all count in the reply rate: a team clearing
-        # its backlog oldest first answers mentions past max_age or the memory bound. Only the
-        # first-response times need the tracked mention.
-        if math.isfinite(ts):
-            self._replies.append(ts)
-            self._prune_replies()
+        # The reply rate is how fast the queue empties: every reply that takes a mention out of it
+        # counts, also one to a mention past max_age or the memory bound (a team clearing its
+        # backlog oldest first answers those), but not a follow-up to one already answered, which
+        # would shorten the predicted wait without shortening the queue.
         row = self._find(_id_key(in_reply_to))
         if row is None:
             self.unmatched_replies += 1
-            return
-        if not math.isnan(self._delay[row]):
-            return  # only the first reply counts
-        self._delay[row] = max(0.0, ts - float(self._ts[row]))  # stamped before its mention: clock skew, 0
-        self.replies_seen += 1
+        elif not math.isnan(self._delay[row]):
+            return  # a follow-up: only the first reply counts
+        else:
+            self._delay[row] = max(0.0, ts - float(self._ts[row]))  # stamped before its mention: clock skew, 0
+            self.replies_seen += 1
+        if math.isfinite(ts):
+            self._replies.append(ts)
+            self._prune_replies()
 
     def _find(self, key: int) -> int | None:
         """The row of the tracked mention whose id has this `_id_key`, or None."""

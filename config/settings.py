@@ -132,6 +132,10 @@ def _is_secret(tp: Any) -> bool:
     return tp is Secret
 
 
+# `[::1]:9092,...`: comma-separated items, the first an IPv6 host and port, not a YAML list
+_BRACKETED_HOST = re.compile(r"^\[[0-9A-Fa-f:.]+\]:\d+\s*(,|$)")
+
+
 def _parse_env(value: str, tp: Any) -> Any:
     if tp is str or _is_secret(tp):
         return value
@@ -144,6 +148,8 @@ def _parse_env(value: str, tp: Any) -> Any:
                 items = None
             if isinstance(items, list):
                 return items
+            if not _BRACKETED_HOST.match(value.strip()):
+                return value  # a broken YAML list, not comma-separated items: the type check refuses it
         return [v.strip() for v in value.split(",") if v.strip()]
     try:
         return yaml.safe_load(value)

@@ -126,6 +126,19 @@ def test_ipv6_and_listener_style_bootstrap_servers_pass(value: str, servers: lis
 
 
 @pytest.mark.parametrize(
+    ("name", "value"),
+    [("CRISISD_STAFFING_ACTIONABLE_INTENTS", "[complaint, question"),
+     ("CRISISD_KAFKA_BOOTSTRAP_SERVERS", "[k1:9092, k2:9092"),
+     ("CRISISD_DETECTION_VOLUME_WINDOWS_MINUTES", "[1, 5")],
+)  # fmt: skip
+def test_a_broken_yaml_list_is_refused_not_split_at_commas(name: str, value: str) -> None:
+    """`[complaint, question` split at commas read as '[complaint' and 'question': complaints would
+    quietly stop counting as needing a reply."""
+    with pytest.raises(ConfigError, match=rf"Expected `array`, got `str` \(from {name}\)$"):
+        load_settings(None, env={name: value})
+
+
+@pytest.mark.parametrize(
     "name",
     ["CRISISD_KAFKA_TOPIC", "CRISISD_KAFKA_GROUP_ID", "CRISISD_KAFKA_STATE_TOPIC", "CRISISD_KAFKA_DEAD_LETTER_TOPIC",
      "CRISISD_KAFKA_NOTIFICATIONS_TOPIC", "CRISISD_STATE_DIR"],

@@ -62,8 +62,9 @@ class BrandDetection:
         # of an older version)
         self.notified_agents: int | None = 0
         self.staffing_checked = -math.inf  # event time the staffing was last looked at for an update
-        # people the open incident's last suggestion asked to call in (None: unknown, the incident
-        # began before a restore from an older checkpoint); its resolution stands them down
+        # people the open incident's suggestions called in, net of those sent home (None: unknown,
+        # the incident began before a restore from an older checkpoint); the next suggestion counts
+        # them as available, and the resolution stands them down
         self.called_in: int | None = 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -116,8 +117,9 @@ class BrandDetection:
             self.notified_agents = n.staffing.agents_needed if n.staffing is not None else 0
             if n.type == "incident.resolved":
                 self.called_in = 0
-            elif n.staffing is not None:
-                self.called_in = n.staffing.call_in
+            elif n.staffing is not None and self.called_in is not None:
+                s = n.staffing  # as asked: those called in more, those sent home (called in first) less
+                self.called_in += s.call_in - min(self.called_in, s.stand_down)
         return out
 
     def _staffing_update(self, a: Assessment) -> list[Notification]:
@@ -189,7 +191,8 @@ class BrandDetection:
         """The suggestion for now; once resolved, only while it still asks for something: the volume
         is back to normal but a backlog needs people to clear it, or people can stand down."""
         s = self.planner.suggest(self._load(c, figures))
-        if c.type == "resolved" and not (s.backlog_agents or s.stand_down):
+        # a watch asked nothing of anyone, so its resolution has nothing to ask either
+        if c.type == "resolved" and (c.severity == "sev3" or not (s.backlog_agents or s.stand_down)):
             return None
         return s
 
@@ -210,6 +213,7 @@ class BrandDetection:
             at=c.at,
             watch=c.severity == "sev3",
             escalating=c.type == "opened" or c.reason == "severity",
+            called_in=self.called_in or 0,
         )
 
     def _trend(self) -> float:

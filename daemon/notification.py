@@ -54,7 +54,10 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     backlog_agents: int = 0  # part of agents_needed that clears the backlog within the target
     by_platform: dict[str, int] = {}
     forecast: list[int] = []  # agents needed 1, 2, ... hours ahead
-    stand_down: int = 0  # people who can go home now (on shift beyond what is needed, while the load falls)
+    # people who can go home now (on shift or called in beyond the need, those called in first), only
+    # while the load falls
+    stand_down: int = 0
+    called_in: int = 0  # people the incident already called in, counted beside those on shift
     abandonment: float | None = None  # expected share of customers giving up (Erlang A)
     above_normal: int = 0  # people on the schedule the load above the expected one adds (new mentions only)
 

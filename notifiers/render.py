@@ -140,35 +140,38 @@ def backlog_text(r: ResponseFigures) -> str:
 
 
 def stand_down_text(n: Notification) -> str:
-    """What a resolution asks of the people called in, in the numbers of the incident's last
-    suggestion: they stand down, but for those the backlog still needs ('' for other notifications).
+    """What a resolution asks of the people the incident called in: they stand down, but for
+    those the backlog still needs beside the shift; never more people ('' for other notifications).
 
     >>> import msgspec
     >>> from daemon.notification import NegativityFigures, StaffingFigures, VolumeFigures
     >>> n = Notification(type="incident.resolved", incident_id="i", brand="b", severity="sev1", signals=[],
     ...     started_at="", detected_at="", volume=VolumeFigures(440, 390, 1.1), negativity=NegativityFigures(0.5, 0.5),
-    ...     staffing=StaffingFigures(agents_needed=496, to_schedule=709, on_shift=0, call_in=709, backlog=8681))
+    ...     staffing=StaffingFigures(agents_needed=496, to_schedule=709, on_shift=0, call_in=0, backlog=8681))
     >>> stand_down_text(msgspec.structs.replace(n, called_in=1279))
     'Stand down 570 of the 1,279 called in; keep 709 until the backlog of 8,681 is cleared.'
+    >>> stand_down_text(msgspec.structs.replace(n, called_in=125))  # the shift ended: still no one more
+    'Keep the 125 called in until the backlog of 8,681 is cleared.'
     >>> stand_down_text(msgspec.structs.replace(n, called_in=1279, staffing=None))
     'Stand down the 1,279 called in.'
     """
     if n.type != "incident.resolved":
         return ""
     s, called = n.staffing, n.called_in
-    keep = s.call_in if s is not None else 0
+    # what the load still needs beyond the shift; the surge is over, so it is asked of those
+    # called in, never of more people
+    need = max(0, s.to_schedule - s.on_shift) if s is not None else 0
     until = f"until the backlog of {s.backlog:,} is cleared" if s is not None and s.backlog else "for the load now"
     if called is None:  # the incident began before a restore from an older checkpoint
-        but = f" but {keep:,}, {until}" if keep else ""
+        but = f" but {need:,}, {until}" if need else ""
         return f"Stand down those called in for the surge{but}."
-    if keep == 0:
-        return f"Stand down the {called:,} called in." if called else ""
     if called == 0:
-        return f"Call in {keep:,} {until}."
-    if keep < called:
-        return f"Stand down {called - keep:,} of the {called:,} called in; keep {keep:,} {until}."
-    more = f", and call in {keep - called:,} more" if keep > called else ""
-    return f"Keep the {called:,} called in {until}{more}."
+        return ""
+    if need == 0:
+        return f"Stand down the {called:,} called in."
+    if need < called:
+        return f"Stand down {called - need:,} of the {called:,} called in; keep {need:,} {until}."
+    return f"Keep the {called:,} called in {until}."
 
 
 def watch_text(n: Notification) -> str:
@@ -191,9 +194,10 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         lines.append(watch_text(n))
     elif s is not None:
         # once resolved, the sentence above says whom to keep: no "call in" beside it
-        call_in = "" if resolved else f"; call in {s.call_in:,}"
+        called = f"; called in {s.called_in:,}" if s.called_in else ""
+        call_in = "" if resolved else f"; call in {s.call_in:,}" + (" more" if s.called_in else "")
         lines.append(
-            f"Agents needed: {s.agents_needed:,} (schedule {s.to_schedule:,}; on shift {s.on_shift:,}{call_in})"
+            f"Agents needed: {s.agents_needed:,} (schedule {s.to_schedule:,}; on shift {s.on_shift:,}{called}{call_in})"
         )
         if s.range is not None:
             lines.append(f"Range: {s.range[0]:,}–{s.range[1]:,} agents")
@@ -212,10 +216,11 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
         lines.append(backlog)
     if s is not None and not watch:
         # the planner's paragraph staffs a surge ("Call in 709: ..."); once resolved, the
-        # stand-down sentence replaces it
+        # stand-down sentence above replaces it and its stand-down
         advice = "" if resolved else s.advice
-        if s.stand_down:  # the planner says none as the incident opens or escalates
-            advice += f" {s.stand_down:,} of those on shift can stand down now."
+        if s.stand_down and not resolved:  # the planner offers none as the incident opens or escalates
+            first = ", those called in first" if s.called_in else ""
+            advice += f" {s.stand_down:,} can stand down now{first}."
         if advice.strip():
             lines.append(advice.strip())
     if s is None and volunteers == 0:
@@ -350,7 +355,11 @@ def thread_text(n: Notification) -> str:
     if st is not None and n.severity == "sev3":
         text += f"; staffing: a watch, no call-in ({st.above_normal:,} more than the normal load needs, if it holds)"
     elif st is not None:
-        text += f"; staffing: {st.agents_needed:,} agents needed, call in {st.call_in:,}"
+        ask = f"call in {st.call_in:,}"
+        if st.called_in:
+            ask = f"{ask} more" if st.call_in else "no more to call in"
+            ask += f" ({st.called_in:,} called in)"
+        text += f"; staffing: {st.agents_needed:,} agents needed, {ask}"
     return text
 
 

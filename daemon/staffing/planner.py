@@ -70,6 +70,10 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     what the load would add to the schedule if it holds)."""
     escalating: bool = False
     """The incident opens or its severity rises: no one is sent home, whatever the load does."""
+    called_in: int = 0
+    """People the incident's earlier suggestions already called in (net of those sent home):
+    available beside those on shift, so a suggestion asks only for more, and the first to go
+    home when the need falls."""
 
 
 class StaffingPlanner:
@@ -175,7 +179,8 @@ class StaffingPlanner:
         agents = sum(a.agents_needed for a in answers.values())
         to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
-        call_in = 0 if load.watch else max(0, to_schedule - on_shift)
+        available = on_shift + max(0, load.called_in)
+        call_in = 0 if load.watch else max(0, to_schedule - available)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
 
         queue_rates = {p: a.erlangs for p, a in answers.items() if a.queue_agents}
@@ -215,14 +220,15 @@ class StaffingPlanner:
         ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
         # People go home only while the need is measured to fall: a roster that covers the first
         # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next
-        # hour; and never as the incident opens or escalates.
-        falling = load.trend_per_hour < 0 and not load.escalating
-        stand_down = max(0, on_shift - to_schedule) if falling else 0
+        # hour; and never as the incident opens or escalates, nor for a watch (it asks nothing).
+        falling = load.trend_per_hour < 0 and not load.escalating and not load.watch
+        stand_down = max(0, available - to_schedule) if falling else 0
 
         figures = StaffingFigures(
             agents_needed=agents,
             to_schedule=to_schedule,
             on_shift=on_shift,
+            called_in=max(0, load.called_in),
             call_in=call_in,
             by_language=by_language,
             sla_target=targets_text({p: s.platform(p).target for p in answers}),
@@ -433,10 +439,18 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     if f.agents_needed == 0:
         return "No replies needed at this load."
     span = f" (range {lo:,}–{hi:,})" if lo != hi else ""
+    called = f", {f.called_in:,} called in already" if f.called_in else ""
     if f.call_in > 0:
+        more = " more" if f.called_in else ""
         parts.append(
-            f"Call in {f.call_in:,}: {f.agents_needed:,} people answering at once{span}, "
-            f"{f.to_schedule:,} on the schedule with {round(s.shrinkage * 100)}% shrinkage, {f.on_shift:,} on shift."
+            f"Call in {f.call_in:,}{more}: {f.agents_needed:,} people answering at once{span}, "
+            f"{f.to_schedule:,} on the schedule with {round(s.shrinkage * 100)}% shrinkage, {f.on_shift:,} on shift"
+            f"{called}."
+        )
+    elif f.called_in:
+        parts.append(
+            f"The {f.on_shift:,} on shift and {f.called_in:,} called in cover it: "
+            f"{f.agents_needed:,} answering at once{span}, {f.to_schedule:,} on the schedule."
         )
     else:
         parts.append(f"The {f.on_shift:,} on shift cover it: {f.agents_needed:,} answering at once{span}.")

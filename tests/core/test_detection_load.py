@@ -140,8 +140,9 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     note = d._notification(resolved, a)
     assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
     keep = note.staffing.call_in
-    assert note.called_in == 0 and thread_text(note).endswith(f"Call in {keep} until the backlog of 600 is cleared.")
-    d.called_in = keep + 100  # what the incident's last suggestion asked for
+    # no one was called in: the resolution asks no one to come (the block still says the need)
+    assert note.called_in == 0 and thread_text(note).endswith("brand replies 0.")
+    d.called_in = keep + 100  # what the incident's suggestions called in
     assert thread_text(d._notification(resolved, a)).endswith(
         f"Stand down 100 of the {keep + 100} called in; keep {keep} until the backlog of 600 is cleared."
     )

@@ -58,17 +58,22 @@ def test_a_resolution_stands_down_whom_the_last_suggestion_called_in(settings: S
     partition that moves to another replica still knows it), not a notifier's memory."""
     p = Pipeline(settings)
     notes = [n for raw in lines for n in p.process(raw).notifications] + p.flush()
-    asked: dict[str, int] = {}
+    called: dict[str, int] = {}  # as a manager following every suggestion has them
     resolved = 0
     for n in notes:
+        before = called.get(n.incident_id, 0)
         if n.type == "incident.resolved":
-            assert n.called_in == asked.get(n.incident_id, 0)
+            assert n.called_in == before
             resolved += 1
+            if n.severity == "sev3":
+                assert n.staffing is None, "a watch asked nothing, its resolution neither"
         else:
             assert n.called_in is None
             if n.staffing is not None:
-                asked[n.incident_id] = n.staffing.call_in
-    assert resolved and any(asked.values())
+                s = n.staffing  # each suggestion counts those already called in and asks only for more
+                assert s.called_in == before
+                called[n.incident_id] = before + s.call_in - min(before, s.stand_down)
+    assert resolved and any(called.values())
 
 
 def test_restore_from_snapshot_resumes_exactly(settings: Settings, lines: list[bytes]) -> None:

@@ -7,6 +7,7 @@ import importlib
 import io
 import json
 
+import msgspec
 import pytest
 from slack_helpers import note
 
@@ -97,8 +98,11 @@ def test_the_staffing_says_what_left_the_backlog_unanswered() -> None:
 def test_the_stand_down_of_those_on_shift_is_said() -> None:
     """The planner offers it only while the load falls and not as the incident opens or escalates."""
     staffing = StaffingFigures(agents_needed=5, to_schedule=8, on_shift=10, call_in=0, stand_down=2, advice="Covered.")
-    said = "Covered. 2 of those on shift can stand down now."
+    said = "Covered. 2 can stand down now."
     assert said in render(note(5, type="incident.updated", reason="load", staffing=staffing)).staffing
+    called = msgspec.structs.replace(staffing, called_in=1)
+    said = "Covered. 2 can stand down now, those called in first."
+    assert said in render(note(5, type="incident.updated", reason="load", staffing=called)).staffing
 
 
 def test_the_resolution_stands_down_those_the_last_suggestion_called_in() -> None:

@@ -157,6 +157,21 @@ def test_a_watch_calls_no_one_in(settings: StaffingSettings) -> None:
     assert watch.advice.endswith("; the 2,000 waiting are not counted.")
 
 
+def test_those_called_in_count_beside_the_shift(settings: StaffingSettings) -> None:
+    """A suggestion asks only for more than the incident already called in; as the need falls,
+    the surplus may stand down (and a watch sends no one home: it asked no one)."""
+    load = _load(mentions_per_hour={"twitter": 3000.0}, on_shift=10)
+    first = StaffingPlanner(settings).suggest(load)
+    again = StaffingPlanner(settings).suggest(msgspec.structs.replace(load, called_in=first.call_in - 5))
+    assert again.call_in == 5 and again.called_in == first.call_in - 5
+    assert again.advice.startswith(f"Call in 5 more: {again.agents_needed:,} people answering at once")
+    falling = msgspec.structs.replace(load, called_in=first.call_in + 40, trend_per_hour=-500.0)
+    surplus = StaffingPlanner(settings).suggest(falling)
+    assert surplus.call_in == 0 and surplus.stand_down == 40
+    assert surplus.advice.startswith(f"The 10 on shift and {first.call_in + 40:,} called in cover it")
+    assert StaffingPlanner(settings).suggest(msgspec.structs.replace(falling, watch=True)).stand_down == 0
+
+
 def test_no_load(settings: StaffingSettings) -> None:
     f = StaffingPlanner(settings).suggest(SurgeLoad(mentions_per_hour={}))
     assert f.agents_needed == 0 and f.call_in == 0 and f.by_language == {}

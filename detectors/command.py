@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import itertools
 import math
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from daemon.cli import UsageError
+from daemon.cli import UsageError, check_input, input_lines
 from daemon.incidents import IncidentTracker
 from daemon.windows import MAX_BUCKET_SECONDS, MIN_BUCKET_SECONDS, Bucket
 from detectors.brand import BrandDetector
@@ -92,7 +93,7 @@ class Row:
     value: float
 
 
-def read_series(path: Path, stream: TextIO) -> list[Row]:
+def read_series(path: Path, stream: Iterable[str]) -> list[Row]:
     """Parse and validate the CSV; a bad file raises UsageError naming file and line."""
     reader = csv.reader(stream)
     try:
@@ -197,13 +198,15 @@ def main(args: argparse.Namespace) -> int:
                 f"--bucket: {args.bucket!r} is {bucket} s; buckets are {MIN_BUCKET_SECONDS} to "
                 f"{MAX_BUCKET_SECONDS} s, as in the daemon (windows.bucket_seconds)"
             )
+    # the shared opener: `-` is stdin, gzip is read by its magic bytes, a byte order mark (a CSV
+    # saved by a spreadsheet) is dropped
+    check_input(args.input)
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = read_series(path, fh)
+        rows = read_series(path, (line.decode("utf-8") for line in input_lines(args.input)))
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+        raise UsageError(f"{path}: not UTF-8 text (or a damaged gzip stream)") from None
     width = bucket or infer_bucket(rows)
     negative = sum(1 for r in rows if r.value < 0)
     if negative:
@@ -233,7 +236,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="run the volume detector and incident tracker over a count series (NAB CSV)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
     )
-    p.add_argument("input", metavar="IN.csv", help="CSV with columns timestamp,value")
+    p.add_argument(
+        "input", metavar="IN.csv", help="CSV with columns timestamp,value (`-`: stdin; gzip-compressed is read as such)"
+    )
     p.add_argument("-o", "--output", metavar="OUT.csv", help="output CSV (default: stdout)")
     p.add_argument(
         "--bucket",

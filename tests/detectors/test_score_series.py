@@ -108,3 +108,25 @@ def test_bucket_at_the_daemons_bounds_is_accepted(tmp_path: Path, bucket: str) -
     src = tmp_path / "in.csv"
     write_series(src, n=10)
     assert main(["score-series", str(src), "-o", str(tmp_path / "out.csv"), "--bucket", bucket]) == 0
+
+
+def test_a_spreadsheet_bom_gzip_and_stdin_read_like_the_plain_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """score-series reads its input like replay and score-text do (one shared opener)."""
+    import gzip
+    import io
+    import sys
+
+    src = tmp_path / "in.csv"
+    write_series(src, n=600, spike_at=500)
+    plain = src.read_bytes()
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + plain)
+    (tmp_path / "in.csv.gz").write_bytes(gzip.compress(plain))
+    assert main(["score-series", str(src), "-o", str(tmp_path / "plain.out")]) == 0
+    for name in ("bom.csv", "in.csv.gz"):
+        assert main(["score-series", str(tmp_path / name), "-o", str(tmp_path / f"{name}.out")]) == 0
+        assert read(tmp_path / f"{name}.out") == read(tmp_path / "plain.out")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(plain))))
+    assert main(["score-series", "-", "-o", str(tmp_path / "stdin.out")]) == 0
+    assert read(tmp_path / "stdin.out") == read(tmp_path / "plain.out")

@@ -10,7 +10,7 @@ appends each delivered notification to FILE as one JSON line instead (scripts, a
 `--json` is for programs: stdout carries only notification objects, and stderr only log records,
 JSON unless `log.format: console` says otherwise (`auto` means JSON here, terminal or not). The
 console notifier's message becomes a log record (`notification delivered`), and so do the final
-counts and a failure.
+counts and a failure; a configuration error before the start stays the plain exit-2 line.
 """
 
 from __future__ import annotations

@@ -265,7 +265,11 @@ def _fold_log_case(data: dict[str, Any]) -> None:
 def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data: Any = None) -> str:
     """'Expected `int`, got `str` - at `$.kafka.port`' -> 'kafka.port: Expected `int`, got `str` (from ...)'."""
     field = ""
-    if " - at `$." in message:
+    if " - at `key` in `$." in message:  # a map key of the wrong type (`5:` where names go)
+        message, _, where = message.rpartition(" - at `key` in `$.")
+        field = where.rstrip("`")
+        message = f"every key must be a name: {message[0].lower()}{message[1:]}"
+    elif " - at `$." in message:
         message, _, where = message.rpartition(" - at `$.")
         field = where.rstrip("`")
         while " - at `$." in message:  # an error from inside a section's own check (a brand's override)

@@ -207,3 +207,12 @@ def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
     run = subprocess.run([*cmd, str(DEFAULT_CONFIG)], capture_output=True, text=True, env=env, check=False)
     assert run.returncode == 0 and "bot_token: '***'" in run.stdout
     assert "xoxb-very-secret-token" not in run.stdout + run.stderr
+
+
+def test_a_map_key_that_is_not_a_name_is_an_error_naming_the_map_and_its_source(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^staffing.platforms: every key must be a name: .*\(from CRISISD_STAFF"):
+        load_settings(None, env={"CRISISD_STAFFING_PLATFORMS": "{twitter: {aht_minutes: 3}, 5: {}}"})
+    path = tmp_path / "k.yaml"
+    path.write_text("staffing:\n  platforms:\n    1: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^staffing.platforms: every key must be a name: .*\(in {path}\)$"):
+        load_settings(path, env={})

@@ -105,7 +105,8 @@ def _verdict(truth: Truth, notes: list[Notification]) -> str:
                 langs = largest_first(s.by_language)
                 lines.append(
                     f"staffing at peak: {s.agents_needed:,} agents on the queue, {s.to_schedule:,} to schedule, "
-                    f"{s.on_shift:,} on shift, call in {s.call_in:,} ({langs}); target {s.sla_target}"
+                    f"{s.on_shift:,} on shift, {s.called_in + s.call_in:,} called in by then ({langs}); "
+                    f"target {s.sla_target}"
                 )
     for d in truth.distractors:
         lo, hi = _ts(d.start) - 3600, _ts(d.end) + 3600

@@ -66,6 +66,8 @@ class BrandDetection:
         # the incident began before a restore from an older checkpoint); the next suggestion counts
         # them as available, and the resolution stands them down
         self.called_in: int | None = 0
+        # the backlog as the open incident began: the brand's everyday one, left out of the surge's
+        self.usual_backlog = 0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         h = state.get("history")
@@ -77,6 +79,7 @@ class BrandDetection:
         state.setdefault("notified_agents", None)  # older checkpoints: measured from the next look
         state.setdefault("staffing_checked", -math.inf)
         state.setdefault("called_in", None)
+        state.setdefault("usual_backlog", 0)  # older checkpoints: the whole backlog is the surge's
         self.__dict__.update(state)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -117,6 +120,7 @@ class BrandDetection:
             self.notified_agents = n.staffing.agents_needed if n.staffing is not None else 0
             if n.type == "incident.resolved":
                 self.called_in = 0
+                self.usual_backlog = 0
             elif n.staffing is not None and self.called_in is not None:
                 s = n.staffing  # as asked: those called in more, those sent home (called in first) less
                 self.called_in += s.call_in - min(self.called_in, s.stand_down)
@@ -152,6 +156,8 @@ class BrandDetection:
         """`computed`: the response figures and staffing of `c` when the caller has them already."""
         if computed is None:
             now = self.responses.figures(c.at)
+            if c.type == "opened":
+                self.usual_backlog = now.backlog
             computed = now, self._staffing(c, now)
         figures, staffing = computed
         return Notification(
@@ -208,6 +214,7 @@ class BrandDetection:
             intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},
             languages=dict(c.languages),
             backlog=figures.backlog,
+            usual_backlog=self.usual_backlog,
             trend_per_hour=self._trend(),
             baseline_per_hour=c.expected_per_hour,
             at=c.at,

@@ -50,7 +50,8 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     # Added by the staffing stage (issue 6); all optional.
     arrivals_per_hour: float | None = None  # mentions needing a reply per hour (volume x actionable share)
     actionable_share: float | None = None
-    backlog: int = 0  # unanswered mentions waiting
+    backlog: int = 0  # unanswered mentions waiting beyond the everyday backlog (the surge's to clear)
+    usual_backlog: int = 0  # waiting as the incident opened: the everyday backlog, left out of `backlog`
     backlog_agents: int = 0  # part of agents_needed that clears the backlog within the target
     by_platform: dict[str, int] = {}
     forecast: list[int] = []  # agents needed 1, 2, ... hours ahead

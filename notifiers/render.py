@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from daemon.notification import Notification, ResponseFigures, SampleMention, human_duration, largest_first
-from daemon.staffing.planner import watch_advice
+from daemon.staffing.planner import backlog_said, watch_advice
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -161,7 +161,13 @@ def stand_down_text(n: Notification) -> str:
     # what the load still needs beyond the shift; the surge is over, so it is asked of those
     # called in, never of more people
     need = max(0, s.to_schedule - s.on_shift) if s is not None else 0
-    until = f"until the backlog of {s.backlog:,} is cleared" if s is not None and s.backlog else "for the load now"
+    until = "for the load now"
+    if s is not None and s.backlog:
+        until = (
+            f"until {backlog_said(s.backlog, s.usual_backlog)} are answered"
+            if s.usual_backlog
+            else (f"until the backlog of {s.backlog:,} is cleared")
+        )
     if called is None:  # the incident began before a restore from an older checkpoint
         but = f" but {need:,}, {until}" if need else ""
         return f"Stand down those called in for the surge{but}."
@@ -177,7 +183,7 @@ def stand_down_text(n: Notification) -> str:
 def watch_text(n: Notification) -> str:
     """A sev3 watch calls no one in (`daemon.staffing.planner.watch_advice`), in this notification's figures."""
     s = n.staffing
-    return "" if s is None else watch_advice(s.above_normal, n.volume.expected_per_hour, s.backlog)
+    return "" if s is None else watch_advice(s.above_normal, n.volume.expected_per_hour, s.backlog + s.usual_backlog)
 
 
 def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:

@@ -55,6 +55,10 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """Share of the surge per language."""
     backlog: int = 0
     """Unanswered mentions already waiting (from brand replies in the stream)."""
+    usual_backlog: int = 0
+    """The part of `backlog` the brand carries every day (what waited as the incident opened): left
+    to the everyday team, so a surge is staffed for the backlog it adds, and is not kept on until a
+    backlog that never clears is gone."""
     trend_per_hour: float = 0.0
     """Change of the total mentions per hour, per hour (> 0: still growing)."""
     baseline_per_hour: float = 0.0
@@ -74,6 +78,11 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """People the incident's earlier suggestions already called in (net of those sent home):
     available beside those on shift, so a suggestion asks only for more, and the first to go
     home when the need falls."""
+
+
+def surge_backlog(load: SurgeLoad) -> int:
+    """The backlog beyond the everyday one: what the surge team clears."""
+    return max(0, load.backlog - max(0, load.usual_backlog))
 
 
 class StaffingPlanner:
@@ -109,7 +118,8 @@ class StaffingPlanner:
         """The queue answer per platform, for the load's rates times `scale`."""
         share = self.actionable(load)
         rates = {p: max(0.0, r) * share * scale for p, r in sorted(load.mentions_per_hour.items()) if r > 0}
-        backlogs = _split(load.backlog if backlog else 0, rates) if rates else {}
+        waiting = surge_backlog(load) if backlog else 0
+        backlogs = _split(waiting, rates) if rates else {}
         out: dict[str, StaffingAnswer] = {}
         for platform, rate in rates.items():
             ps = self.settings.platform(platform)
@@ -129,7 +139,7 @@ class StaffingPlanner:
                     patience_seconds=None if ps.patience_minutes is None else ps.patience_minutes * 60.0,
                 )
             )
-        if load.backlog and backlog and not rates:  # a backlog with no new arrivals: default platform
+        if waiting and not rates:  # a backlog with no new arrivals: default platform
             ps = self.settings.default_platform
             share_t, seconds = parse_target(ps.target)
             out["other"] = solve(
@@ -138,7 +148,7 @@ class StaffingPlanner:
                     aht_seconds=ps.aht_minutes * 60.0,
                     target=share_t,
                     target_seconds=seconds,
-                    backlog=load.backlog,
+                    backlog=waiting,
                     backlog_seconds=self._backlog_seconds(),
                     backlog_confidence=self.settings.backlog_confidence,
                 )
@@ -239,7 +249,8 @@ class StaffingPlanner:
             occupancy=round(carried / queue_agents, 4) if queue_agents else None,
             arrivals_per_hour=round(total_arrivals, 2),
             actionable_share=round(self.actionable(load), 4),
-            backlog=max(0, load.backlog),
+            backlog=surge_backlog(load),
+            usual_backlog=max(0, load.backlog) - surge_backlog(load),
             backlog_agents=backlog_agents,
             by_platform={p: a.agents_needed for p, a in answers.items()},
             forecast=forecast,
@@ -412,6 +423,15 @@ def targets_text(targets: Mapping[str, str]) -> str:
     return "; ".join(f"{p} {said(t)}" for t, (p,) in sorted(groups.items(), key=lambda kv: kv[1]))
 
 
+def backlog_said(backlog: int, usual: int) -> str:
+    """The backlog a surge clears, beside the one the brand always carries.
+
+    >>> backlog_said(8415, 266), backlog_said(600, 0)
+    ('the 8,415 waiting beyond the usual 266', 'the backlog of 600')
+    """
+    return f"the {backlog:,} waiting beyond the usual {usual:,}" if usual else f"the backlog of {backlog:,}"
+
+
 def watch_advice(above_normal: int, normal_per_hour: float, backlog: int) -> str:
     """A watch calls no one in: what the load above normal adds to the schedule if it holds,
     without the backlog, which a watch finds mostly as it is every day (the full suggestion, with
@@ -435,7 +455,7 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
     parts: list[str] = []
     lo, hi = f.range or (f.agents_needed, f.agents_needed)
     if load.watch:
-        return watch_advice(f.above_normal, load.baseline_per_hour, f.backlog)
+        return watch_advice(f.above_normal, load.baseline_per_hour, f.backlog + f.usual_backlog)
     if f.agents_needed == 0:
         return "No replies needed at this load."
     span = f" (range {lo:,}–{hi:,})" if lo != hi else ""
@@ -460,7 +480,7 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
         parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
     if f.backlog_agents:
         parts.append(
-            f"{f.backlog_agents:,} of them clear the backlog of {f.backlog:,} within "
+            f"{f.backlog_agents:,} of them clear {backlog_said(f.backlog, f.usual_backlog)} within "
             + (s.backlog_within if s.backlog_within else "the target")
             + "; release them after."
         )

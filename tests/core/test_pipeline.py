@@ -69,6 +69,9 @@ def test_a_resolution_stands_down_whom_the_last_suggestion_called_in(settings: S
                 assert n.staffing is None, "a watch asked nothing, its resolution neither"
         else:
             assert n.called_in is None
+            if n.type == "incident.opened" and n.staffing is not None and n.responses is not None:
+                # what waits as the incident opens is the brand's everyday backlog, not the surge's
+                assert n.staffing.backlog == 0 and n.staffing.usual_backlog == n.responses.backlog
             if n.staffing is not None:
                 s = n.staffing  # each suggestion counts those already called in and asks only for more
                 assert s.called_in == before

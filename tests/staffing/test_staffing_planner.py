@@ -172,6 +172,18 @@ def test_those_called_in_count_beside_the_shift(settings: StaffingSettings) -> N
     assert StaffingPlanner(settings).suggest(msgspec.structs.replace(falling, watch=True)).stand_down == 0
 
 
+def test_the_everyday_backlog_is_left_to_the_everyday_team(settings: StaffingSettings) -> None:
+    """The 2,300 a brand always has waiting are not staffed as surge work, nor kept until cleared."""
+    load = _load(mentions_per_hour={"twitter": 3000.0}, backlog=2500, on_shift=0)
+    whole = StaffingPlanner(settings).suggest(load)
+    beyond = StaffingPlanner(settings).suggest(msgspec.structs.replace(load, usual_backlog=2300))
+    assert (beyond.backlog, beyond.usual_backlog) == (200, 2300) and whole.backlog == 2500
+    assert 0 < beyond.backlog_agents < whole.backlog_agents
+    assert "clear the 200 waiting beyond the usual 2,300 within" in beyond.advice
+    usual = StaffingPlanner(settings).suggest(msgspec.structs.replace(load, usual_backlog=2600))
+    assert usual.backlog == 0 and usual.backlog_agents == 0
+
+
 def test_no_load(settings: StaffingSettings) -> None:
     f = StaffingPlanner(settings).suggest(SurgeLoad(mentions_per_hour={}))
     assert f.agents_needed == 0 and f.call_in == 0 and f.by_language == {}

@@ -162,12 +162,10 @@ def stand_down_text(n: Notification) -> str:
     # called in, never of more people
     need = max(0, s.to_schedule - s.on_shift) if s is not None else 0
     until = "for the load now"
-    if s is not None and s.backlog:
-        until = (
-            f"until {backlog_said(s.backlog, s.usual_backlog)} are answered"
-            if s.usual_backlog
-            else (f"until the backlog of {s.backlog:,} is cleared")
-        )
+    if s is not None and s.backlog and s.usual_backlog:
+        until = f"until {backlog_said(s.backlog, s.usual_backlog)} are answered"
+    elif s is not None and s.backlog:
+        until = f"until the backlog of {s.backlog:,} is cleared"
     if called is None:  # the incident began before a restore from an older checkpoint
         but = f" but {need:,}, {until}" if need else ""
         return f"Stand down those called in for the surge{but}."

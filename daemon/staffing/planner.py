@@ -192,6 +192,7 @@ class StaffingPlanner:
         available = on_shift + max(0, load.called_in)
         call_in = 0 if load.watch else max(0, to_schedule - available)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
+        surge = surge_backlog(load)
 
         queue_rates = {p: a.erlangs for p, a in answers.items() if a.queue_agents}
         carried = sum(a.occupancy * a.queue_agents for a in answers.values())
@@ -249,8 +250,8 @@ class StaffingPlanner:
             occupancy=round(carried / queue_agents, 4) if queue_agents else None,
             arrivals_per_hour=round(total_arrivals, 2),
             actionable_share=round(self.actionable(load), 4),
-            backlog=surge_backlog(load),
-            usual_backlog=max(0, load.backlog) - surge_backlog(load),
+            backlog=surge,
+            usual_backlog=max(0, load.backlog) - surge,
             backlog_agents=backlog_agents,
             by_platform={p: a.agents_needed for p, a in answers.items()},
             forecast=forecast,

@@ -60,6 +60,15 @@ def test_nested_fields_are_overridable_by_environment(env: dict[str, str], value
     assert value(load_settings(DEFAULT_CONFIG, env=env))  # type: ignore[operator]
 
 
+def file_error(tmp_path: Path, yaml_text: str) -> tuple[Path, str]:
+    """The configuration file with this text, and the error loading it gives."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, env={})
+    return path, str(err.value)
+
+
 @pytest.mark.parametrize(
     ("yaml_text", "named"),
     [
@@ -83,11 +92,8 @@ def test_nested_fields_are_overridable_by_environment(env: dict[str, str], value
     ],
 )  # fmt: skip
 def test_validation_errors_name_nested_fields(tmp_path: Path, yaml_text: str, named: str) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml_text, encoding="utf-8")
-    with pytest.raises(ConfigError) as err:
-        load_settings(path, env={})
-    assert str(err.value).startswith(named) and str(path) in str(err.value)
+    path, error = file_error(tmp_path, yaml_text)
+    assert error.startswith(named) and str(path) in error
 
 
 def test_an_environment_error_names_the_variable() -> None:
@@ -183,11 +189,8 @@ def test_an_unknown_log_level_is_an_error_listing_the_levels() -> None:
     ],
 )  # fmt: skip
 def test_a_key_given_twice_is_an_error_naming_the_key_and_line(tmp_path: Path, yaml_text: str, named: str) -> None:
-    path = tmp_path / "dup.yaml"
-    path.write_text(yaml_text, encoding="utf-8")
-    with pytest.raises(ConfigError) as err:
-        load_settings(path, env={})
-    assert str(err.value) == f"{path}: {named}"
+    path, error = file_error(tmp_path, yaml_text)
+    assert error == f"{path}: {named}"
 
 
 def test_a_merged_key_may_still_be_overridden(tmp_path: Path) -> None:

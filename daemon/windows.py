@@ -11,6 +11,7 @@ response figures, never volume or negativity.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -24,6 +25,12 @@ from daemon.events import Mention
 SAMPLE_CANDIDATES = 8  # per bucket, kept for incident messages
 MIN_BUCKET_SECONDS, MAX_BUCKET_SECONDS = 10, 3600  # `windows.bucket_seconds`; `score-series --bucket` too
 MAX_SILENCE_SECONDS = 7 * 24 * 3600  # empty buckets emitted for a gap at most this long
+# A copy is a text another author posted within the last 5 to 10 event-time minutes: a campaign
+# of a few copies a minute spreads over several buckets, and per bucket it would go unseen.
+COPY_PERIOD_SECONDS = 300
+COPY_MAX_TEXTS = 5_000  # texts remembered per brand and period (bounded memory)
+COPY_MIN_WORDS = 3  # "thanks @klm" from many people is not a copy-paste campaign
+_HASHTAG = re.compile(r"#([^\W_]+)")
 
 
 @dataclass(slots=True)
@@ -55,15 +62,14 @@ class Bucket:
     authors: int = 0  # distinct authors in the bucket
     max_author: int = 0  # the most mentions one author made in the bucket (before the cap)
     max_reach: int = 0  # the largest followers + shares among the bucket's mentions
-    near_duplicates: int = 0  # mentions whose normalised text another author already posted in the bucket
+    near_duplicates: int = 0  # mentions whose text another author posted in the last 5-10 minutes (copies)
     by_lang: dict[str, int] = field(default_factory=dict)
     by_platform: dict[str, int] = field(default_factory=dict)
     by_intent: dict[str, int] = field(default_factory=dict)
     terms: dict[str, int] = field(default_factory=dict)  # counted once per author
     samples: list[Sample] = field(default_factory=list)
-    # working sets, dropped when the bucket closes
+    # working set, dropped when the bucket closes
     _authors: dict[str, int] = field(default_factory=dict)
-    _texts: dict[int, str] = field(default_factory=dict)
 
     @property
     def end(self) -> float:
@@ -75,15 +81,15 @@ class Bucket:
 
     def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
         # by name (a slotted object's pickle); checkpoints before 2026-12 also hold `actionable`,
-        # a count nothing read (staffing counts `staffing.actionable_intents` itself)
+        # a count nothing read (staffing counts `staffing.actionable_intents` itself), and `_texts`,
+        # the bucket's own copy detection (now the brand's, over several buckets)
         for name, value in state[1].items():
-            if name != "actionable":
+            if name not in ("actionable", "_texts"):
                 setattr(self, name, value)
 
     def seal(self) -> Bucket:
         self.authors = len(self._authors)
         self._authors = {}
-        self._texts = {}
         return self
 
 
@@ -119,6 +125,9 @@ class BrandWindows:
     __slots__ = (
         "_author_hour",
         "_author_hour_start",
+        "_copies",
+        "_copies_before",
+        "_copy_period",
         "_frontier",
         "_open",
         "brand",
@@ -139,10 +148,15 @@ class BrandWindows:
         # the caps; two authors sharing a key share a cap, rarely and mildly)
         self._author_hour = AuthorCounts()
         self._author_hour_start = 0.0
+        # copy detection: text key -> the key of its first author, this period and the one before
+        self._copies: dict[int, int] = {}
+        self._copies_before: dict[int, int] = {}
+        self._copy_period = 0.0
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         """Checkpoints from when the hourly caps were a dict (keyed by the author's id string, later
         by its CRC-32) resume them."""
+        self._copies, self._copies_before, self._copy_period = {}, {}, 0.0  # not in checkpoints before 2026-12
         for name, value in state[1].items():
             setattr(self, name, value)
         caps: Any = self._author_hour
@@ -212,7 +226,8 @@ class BrandWindows:
             self._author_hour = AuthorCounts()
             self._author_hour_start = hour
         cap = s.author_cap_per_hour
-        n_hour = self._author_hour.add(_author_key(m.author_id), cap * 4, s.max_tracked_authors)
+        author = _author_key(m.author_id)
+        n_hour = self._author_hour.add(author, cap * 4, s.max_tracked_authors)
         n_bucket = b._authors.get(m.author_id, 0) + 1
         b._authors[m.author_id] = n_bucket
         if n_bucket > b.max_author:
@@ -238,14 +253,9 @@ class BrandWindows:
         reach = (m.followers or 0) + (m.shares or 0)
         if reach > b.max_reach:
             b.max_reach = reach
-        key = zlib.crc32(" ".join(terms).encode("utf-8", "surrogatepass")) if terms and not share else 0
-        if key:
-            other = b._texts.get(key)
-            if other is None:
-                if len(b._texts) < 10_000:
-                    b._texts[key] = m.author_id
-            elif other != m.author_id:
-                b.near_duplicates += 1
+        key = _copy_key(self.brand, m.text, terms) if terms and not share else 0
+        if key and self._is_copy(key, author, m.ts):
+            b.near_duplicates += 1
         if n_bucket == 1:  # a term counts once per author and bucket: repetition is not a topic
             bt = b.terms
             for t in terms:
@@ -254,6 +264,44 @@ class BrandWindows:
                 elif len(bt) < s.max_terms_per_bucket:
                     bt[t] = 1
         _offer_sample(b, m, score, reach)
+
+    def _is_copy(self, key: int, author: int, ts: float) -> bool:
+        """Whether another author posted the text of `key` in this copy period or the one before;
+        remembers its first author either way."""
+        period = ts // COPY_PERIOD_SECONDS
+        if period > self._copy_period:
+            self._copies_before = self._copies if period == self._copy_period + 1 else {}
+            self._copies = {}
+            self._copy_period = period
+        first = self._copies.get(key)
+        if first is None:
+            first = self._copies_before.get(key)
+            if len(self._copies) < COPY_MAX_TEXTS:
+                self._copies[key] = author if first is None else first
+        return first is not None and first != author
+
+
+def _copy_key(brand: str, text: str, terms: list[str]) -> int:
+    """A text's words (hashtags, handles, links and the brand's own name left out, as copies vary
+    those), as a CRC-32; 0 for a text too short to tell a copy from a coincidence.
+
+    >>> words = ["exploits", "crew", "stop", "flying", "klm"]
+    >>> a = _copy_key("klm", "@KLM exploits its crew. Stop flying KLM! #boycott", [*words, "boycott"])
+    >>> a == _copy_key("klm", "#KLM exploits its crew, stop flying #KLM #fairpay", [*words, "fairpay"]) != 0
+    True
+    >>> _copy_key("klm", "Thanks @KLM!", ["thanks"])
+    0
+    """
+    tags = set(_HASHTAG.findall(text.lower())) if "#" in text else ()
+    words = []
+    for t in terms:
+        if " " in t:  # the bigrams follow the words
+            break
+        if t != brand and t not in tags:
+            words.append(t)
+    if len(words) < COPY_MIN_WORDS:
+        return 0
+    return zlib.crc32(" ".join(words).encode("utf-8", "surrogatepass"))
 
 
 def _author_key(author_id: str) -> int:

@@ -39,6 +39,7 @@ _NO_FLAGS: frozenset[str] = frozenset()  # one object for every brand without a 
 _LOAD_SECONDS = 900  # the load is averaged over a quarter hour (a staffing interval)...
 _LOAD_RISE_SECONDS = 180  # ...or over the last three minutes when those are busier
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
+_COPY_DECAY = 0.999  # per quiet bucket: the usual copy rate remembers about the last 1,000 (17 h of minutes)
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 _POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
 
@@ -109,6 +110,10 @@ class BrandDetector:
         # the last `_DUP_BUCKETS` buckets' (near duplicates, mentions, expected), oldest first, as
         # one flat array of doubles (~180 bytes, where a deque of tuples took ~1 KB a brand)
         self._dups = array("d")
+        # copies and mentions of quiet buckets, decayed: the brand's usual copy rate (quotes,
+        # templates, its own customers' stock phrases), which a campaign must exceed
+        self._usual_copies = 0.0
+        self._usual_mentions = 0.0
         self._viral_until = float("-inf")
         self._elevated_since: float | None = None
         self._counts = array("d")  # the last quarter hour's bucket counts, oldest first: the load
@@ -130,6 +135,8 @@ class BrandDetector:
         state.setdefault("_run_negative", 0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
+        state.setdefault("_usual_copies", 0.0)  # older checkpoints: the usual copy rate is learned from here on
+        state.setdefault("_usual_mentions", 0.0)
         self.__dict__.update(state)
 
     @property
@@ -197,7 +204,10 @@ class BrandDetector:
         found: set[str] = set()
         if (v_fire or t_fire) and happy:
             found.add("positive")
-        if dup >= _MIN_DUPLICATES and dup >= f.coordinated_share * max(excess, 1.0) and 2 * dup >= total:
+        # copies beyond the brand's usual ones, and the spike mostly made of them
+        usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
+        copies = dup - usual * total
+        if copies >= _MIN_DUPLICATES and copies >= f.coordinated_share * max(excess, 1.0):
             found.add("coordinated")
         if b.start <= self._viral_until:
             found.add("viral")
@@ -243,6 +253,8 @@ class BrandDetector:
             and t.surprise < close * self._topic_threshold
         )
         if quiet:
+            self._usual_copies = self._usual_copies * _COPY_DECAY + b.near_duplicates
+            self._usual_mentions = self._usual_mentions * _COPY_DECAY + b.mentions
             self._elevated_since = None
             self._sticky = _NO_FLAGS
             self._run_mentions = self._run_negative = 0

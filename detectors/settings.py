@@ -134,9 +134,10 @@ class FlagSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """The `detection.flags:` section: distractors that are not customer crises."""
 
     coordinated_share: _Share = 0.6
-    """Near-duplicates (same text, different authors) as a share of the excess mentions over the
-    last 5 buckets that mark a coordinated campaign (and they must be half of all mentions): the
-    spike *is* copies. Customers in a real crisis write alike too, but not that alike."""
+    """Copies (the same words, hashtags and handles aside, from another author within the last 5-10
+    minutes), beyond the brand's usual share of them, as a share of the excess mentions over the last
+    5 buckets that mark a coordinated campaign: the spike *is* copies. Customers in a real crisis
+    write alike too, but not that alike."""
     viral_reach: Annotated[int, msgspec.Meta(ge=0)] = 200_000
     """Followers + shares of one mention that mark a viral post; without a negativity signal the
     incident stays at `flag_max_severity`."""

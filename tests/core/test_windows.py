@@ -9,7 +9,7 @@ import pytest
 
 from daemon.enrich import TextScore
 from daemon.events import Mention
-from daemon.windows import BrandWindows, Bucket, WindowSettings, _author_key
+from daemon.windows import COPY_PERIOD_SECONDS, BrandWindows, Bucket, WindowSettings, _author_key
 
 NEG = TextScore("en", 0.9, True, "complaint")
 POS = TextScore("en", 0.1, False, "praise")
@@ -78,14 +78,44 @@ def test_one_author_flood_is_capped_per_hour() -> None:
 
 def test_terms_count_once_per_author_and_near_duplicates_are_seen() -> None:
     w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    said = ["ash", "cancelled", "again"]
     for i in range(3):
-        w.add(mention(i, 1, author="same"), NEG, ["ash"])
+        w.add(mention(i, 1, author="same"), NEG, said)
     for i in range(3, 6):
-        w.add(mention(i, 2), NEG, ["ash"])
+        w.add(mention(i, 2), NEG, said)
     [b] = w.flush()
     assert b.terms["ash"] == 4  # one author counts once
     assert b.near_duplicates == 3  # same text from three other authors
     assert b.authors == 4 and b.max_author == 3
+
+
+def test_copies_are_seen_across_buckets_and_through_varied_hashtags_and_handles() -> None:
+    """A campaign of a few copies a minute: each bucket holds one or two, the last ten minutes many."""
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    words = ["exploits", "cabin", "crew", "stop", "flying"]
+    variants = ["@KLM {} #boycott", "#KLM {} #fairpay", "KLM {}", "{} #stopflying #boycott"]
+    seen = 0
+    for i in range(12):  # one a minute, each from a new account
+        text = variants[i % 4].format("exploits its cabin crew, stop flying")
+        tags = [t for t in ("boycott", "fairpay", "stopflying") if "#" + t in text]
+        m = msgspec.structs.replace(mention(i, 60.0 * i + 1), text=text)
+        for b in w.add(m, NEG, [*words, *(["klm"] if "KLM" in text else []), *tags]):
+            seen += b.near_duplicates
+    seen += sum(b.near_duplicates for b in w.flush())
+    assert seen == 11  # all but the first
+    short = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    for i in range(5):  # "thanks @klm, great crew" from many people is not a campaign
+        short.add(mention(i, 1), POS, ["thanks", "great"])
+    assert short.flush()[0].near_duplicates == 0
+
+
+def test_copies_older_than_two_periods_are_forgotten() -> None:
+    w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
+    said = ["ash", "cancelled", "again"]
+    w.add(mention(0, 1), NEG, said)
+    w.add(mention(1, 2 * COPY_PERIOD_SECONDS + 1), NEG, said)  # ten minutes on: a coincidence
+    w.add(mention(2, 2 * COPY_PERIOD_SECONDS + 2), NEG, said)
+    assert sum(b.near_duplicates for b in w.flush()) == 1
 
 
 def test_shares_count_as_mentions_but_are_neither_copies_nor_waiting_for_a_reply() -> None:

@@ -38,7 +38,7 @@ class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """`auto`: readable on a terminal, JSON otherwise (containers); any case."""
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level written (to stderr; stdout is kept for `--json` output); any case (`DEBUG`, as
-    Python's logging spells it)."""
+    Python's logging spells it), and `warn` for `warning`."""
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,7 +66,7 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    state_dir: Annotated[str, msgspec.Meta(min_length=1)] = "./state"
+    state_dir: Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S")] = "./state"
     """Where the daemon keeps what must survive a restart on this machine (the notification outbox)."""
     dead_letter_file: str | None = None
     """Replay mode: where invalid lines go (JSONL with reason); default `<input>.dead-letter.jsonl`."""
@@ -137,8 +137,9 @@ _BRACKETED_HOST = re.compile(r"^\[[0-9A-Fa-f:.]+\]:\d+\s*(,|$)")
 
 
 def _parse_env(value: str, tp: Any) -> Any:
-    if tp is str or _is_secret(tp):
-        return value
+    if tp is str or _is_secret(tp) or get_origin(tp) is Literal:
+        # as given, not as YAML reads it (`off` is no boolean here); a stray blank is no name
+        return value.strip()
     origin = get_origin(tp)
     if origin in (list, tuple) and value:
         if value.lstrip().startswith("["):  # a YAML list, or an item that begins with `[` (`[::1]:9092`)
@@ -260,6 +261,8 @@ def _fold_log_case(data: dict[str, Any]) -> None:
         for name in ("level", "format"):
             if isinstance(log.get(name), str):
                 log[name] = log[name].strip().lower()
+        if log.get("level") == "warn":  # Python's logging takes WARN for WARNING too
+            log["level"] = "warning"
 
 
 def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data: Any = None) -> str:
@@ -281,7 +284,7 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
     if field.startswith("$."):
         field = field[2:]
     field = _name_map_keys(field, data)
-    if message == "Expected `str` of length >= 1":
+    if message == "Expected `str` of length >= 1" or message.startswith("Expected `str` matching regex"):
         message = "must not be empty"
     elif message.startswith("Invalid enum value"):
         from config.reference import fields
@@ -291,6 +294,8 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
             message = f"{message}; expected {kind}"
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)
     origin = _origin(parts, message, sources)
+    if origin and message.endswith("got `null`"):  # `CRISISD_HTTP_PORT=` reads as YAML's null
+        message = "must not be empty (unset it for the default)"
     src = f" (from {origin})" if origin else (f" (in {path})" if path else "")
     return f"{field or 'configuration'}: {message}{src}"
 

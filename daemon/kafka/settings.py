@@ -19,8 +19,8 @@ import msgspec
 
 from config.secrets import Secret
 
-# an empty topic or group name would fail only at run time
-_Name = Annotated[str, msgspec.Meta(min_length=1)]
+# an empty (or blank) topic or group name would fail only at run time
+_Name = Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S")]
 
 
 class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

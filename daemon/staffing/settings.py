@@ -154,7 +154,7 @@ class PlatformSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 class Person(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An agent of the roster or a volunteer."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1)]
+    name: Annotated[str, msgspec.Meta(min_length=1, pattern=r"\S")]
     """How the suggestion names them (a Slack handle such as `@marleen` works well)."""
     languages: list[str] = msgspec.field(default_factory=lambda: ["en"])
     """Languages they answer in (ISO 639-1 codes as in the mention events: en, nl, sr, hr, bs, mk, ru)."""

@@ -149,10 +149,30 @@ def test_a_broken_yaml_list_is_refused_not_split_at_commas(name: str, value: str
     ["CRISISD_KAFKA_TOPIC", "CRISISD_KAFKA_GROUP_ID", "CRISISD_KAFKA_STATE_TOPIC", "CRISISD_KAFKA_DEAD_LETTER_TOPIC",
      "CRISISD_KAFKA_NOTIFICATIONS_TOPIC", "CRISISD_STATE_DIR"],
 )  # fmt: skip
-def test_an_empty_topic_group_or_state_dir_is_an_error(name: str) -> None:
+def test_an_empty_or_blank_topic_group_or_state_dir_is_an_error(tmp_path: Path, name: str) -> None:
     field = name.removeprefix("CRISISD_").lower().replace("kafka_", "kafka.", 1)
-    with pytest.raises(ConfigError, match=rf"^{field}: must not be empty \(from {name}\)$"):
-        load_settings(None, env={name: ""})
+    for value in ("", "  "):
+        with pytest.raises(ConfigError, match=rf"^{field}: must not be empty \(from {name}\)$"):
+            load_settings(None, env={name: value})
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{field.replace('.', ': {', 1)}: '  '{'}' if '.' in field else ''}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{field}: must not be empty \(in {path}\)$"):
+        load_settings(path, env={})
+
+
+def test_an_empty_value_in_the_environment_is_refused_with_the_way_back_to_the_default() -> None:
+    for name, field in (
+        ("CRISISD_HTTP_PORT", "http.port"),
+        ("CRISISD_KAFKA_BOOTSTRAP_SERVERS", "kafka.bootstrap_servers"),
+    ):
+        with pytest.raises(
+            ConfigError, match=rf"^{field}: must not be empty \(unset it for the default\) \(from {name}\)$"
+        ):
+            load_settings(None, env={name: ""})
+
+
+def test_names_from_the_environment_lose_stray_blanks() -> None:
+    assert load_settings(None, env={"CRISISD_KAFKA_TOPIC": " mentions-v2 "}).kafka.topic == "mentions-v2"
 
 
 def test_an_error_in_a_map_from_the_environment_names_the_key_and_the_variable() -> None:
@@ -169,13 +189,18 @@ def test_the_log_level_is_read_in_any_case(tmp_path: Path, level: str) -> None:
     assert (load_settings(path, env={}).log.level, load_settings(path, env={}).log.format) == ("debug", "json")
 
 
-def test_an_unknown_log_level_is_an_error_listing_the_levels() -> None:
-    named = (
-        r"^log.level: Invalid enum value 'verbose'; expected one of debug, info, warning, error "
+def test_warn_is_warning_as_in_pythons_logging() -> None:
+    assert load_settings(None, env={"CRISISD_LOG_LEVEL": "WARN"}).log.level == "warning"
+
+
+@pytest.mark.parametrize("level", ["verbose", "off", "no", ""])
+def test_an_unknown_log_level_is_an_error_listing_the_levels(level: str) -> None:
+    named = (  # `off` and `no` as written, not as YAML's booleans
+        rf"^log.level: Invalid enum value '{level}'; expected one of debug, info, warning, error "
         r"\(from CRISISD_LOG_LEVEL\)$"
     )
     with pytest.raises(ConfigError, match=named):
-        load_settings(None, env={"CRISISD_LOG_LEVEL": "verbose"})
+        load_settings(None, env={"CRISISD_LOG_LEVEL": level})
 
 
 @pytest.mark.parametrize(

@@ -457,11 +457,14 @@ class ResponseTracker:
         # What was measured (the median of the window's first replies) and what the queue projects
         # (a new mention's wait at the recent reply rate) are said as such, never one for the other.
         waits = f"at the current reply rate ({replies:,.0f}/h) a new mention waits {_about(wait_now * 60.0)}"
+        # beside the backlog line's "older than 6 h dropped unanswered": the two must not disagree
+        past = wait_now * 3600.0 > self.max_age
+        beyond = f", past the {_minutes_text(self.max_age / 60.0)} after which it counts as dropped unanswered"
         if median is not None and median >= self.breach_after:
             text = f"the median first reply takes {_about(median / 60.0)} (limit {label})"
-            return text + f"; {waits}" if wait_now * 3600.0 > median else text
+            return text + f"; {waits}" + (beyond if past else "") if wait_now * 3600.0 > median else text
         if wait_now >= limit:
-            return f"{waits} for a first reply (limit {label})"
+            return f"{waits} for a first reply (limit {label})" + (beyond if past else "")
         if arrivals > replies:
             hours = (limit * replies - backlog) / (arrivals - replies)
             return f"at current staffing the median first reply passes {label} in {_about(hours * 60.0)}"

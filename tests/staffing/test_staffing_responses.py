@@ -59,6 +59,20 @@ def test_breach_forecast_when_arrivals_outrun_replies() -> None:
     )
 
 
+def test_a_projected_wait_beyond_the_tracking_age_says_such_mentions_count_as_dropped() -> None:
+    t = _tracker(breach_after="30m", max_age="2h")
+    # 600 arrive in the last half hour, 20 answered: at 40/h a new mention waits 14 hours
+    for i in range(600):
+        t.observe_mention(f"m{i}", 1800.0 + 3.0 * i, "twitter")
+    for j in range(20):
+        t.observe_reply(f"m{j}", 1800.0 + 90.0 * j + 5.0)
+    f = t.figures(now=3600.0)
+    assert f.breach_forecast == (
+        "at the current reply rate (40/h) a new mention waits about 14 hours for a first reply (limit 30 minutes),"
+        " past the 2 hours after which it counts as dropped unanswered"
+    )
+
+
 def test_breach_in_the_future() -> None:
     t = _tracker(breach_after="30m")
     # last half hour: 400/h arriving, 200/h answered, backlog 20: passes 30 min in (100-20)/200 h = 24 min

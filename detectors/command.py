@@ -6,11 +6,12 @@ exactly as the daemon does for one brand: each row is one bucket of customer men
 the score in [0, 1] (0.5 = the volume signal's firing threshold) and alert = 1 exactly on the
 rows where the daemon opens or escalates an incident (one alert per incident, not per bucket).
 
-Rows are buckets: the bucket width is the series' spacing (the smallest gap between rows) unless
-`--bucket` says otherwise; with a wider `--bucket`, consecutive rows are summed into buckets and a
-bucket's score and alert land on the row that closes it. `--bucket` takes the widths the daemon
-allows (`windows.bucket_seconds`: 10 s to 1 h). Missing rows are missing data, not zeros;
-values are counts (rounded; a negative value reads as 0).
+Rows are buckets: the bucket width is the series' spacing (the median gap between rows, at least
+10 s) unless `--bucket` says otherwise; with a wider `--bucket`, consecutive rows are summed into
+buckets and a bucket's score and alert land on the row that closes it. `--bucket` takes the widths
+the daemon allows (`windows.bucket_seconds`: 10 s to 1 h) and no narrower than the rows' spacing (a
+row cannot be split); a series whose rows are over an hour apart is refused. Missing rows are
+missing data, not zeros; values are counts (rounded; a negative value reads as 0).
 """
 
 from __future__ import annotations
@@ -136,9 +137,14 @@ def read_series(path: Path, stream: Iterable[str]) -> list[Row]:
 
 
 def infer_bucket(rows: list[Row]) -> int:
-    """The series' spacing: the smallest gap between rows (60 s for a single row)."""
-    gaps = [b.t - a.t for a, b in itertools.pairwise(rows)]
-    return max(1, round(min(gaps))) if gaps else 60
+    """The series' spacing: the median gap between rows (60 s for a single row), which a repeated
+    timestamp or a run of missing rows does not change.
+
+    >>> infer_bucket([Row("", "", float(t), 1.0) for t in (0, 300, 300, 600, 1800, 2100)])
+    300
+    """
+    gaps = sorted(b.t - a.t for a, b in itertools.pairwise(rows) if b.t > a.t)
+    return max(1, round(gaps[len(gaps) // 2])) if gaps else 60
 
 
 def score_rows(
@@ -207,7 +213,18 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
         raise UsageError(f"{path}: not UTF-8 text (or a damaged gzip stream)") from None
-    width = bucket or infer_bucket(rows)
+    spacing = infer_bucket(rows)
+    if bucket is None:
+        if spacing > MAX_BUCKET_SECONDS:
+            raise UsageError(
+                f"{path}: rows are {spacing} s apart; the daemon's buckets are at most {MAX_BUCKET_SECONDS} s"
+                " (windows.bucket_seconds), so it cannot score this series"
+            )
+        width = max(spacing, MIN_BUCKET_SECONDS)  # finer rows are summed into the daemon's narrowest bucket
+    elif bucket < spacing:  # a row cannot be split: narrower buckets would each hold a whole row's count
+        raise UsageError(f"--bucket: {args.bucket!r} is narrower than the rows' spacing ({spacing} s)")
+    else:
+        width = bucket
     negative = sum(1 for r in rows if r.value < 0)
     if negative:
         print(f"crisisd: warning: {path}: {negative} negative values read as 0 (not counts)", file=sys.stderr)

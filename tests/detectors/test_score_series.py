@@ -12,7 +12,7 @@ import pytest
 from daemon.cli import main
 
 
-def write_series(path: Path, n: int = 3000, spike_at: int | None = 2500, seed: int = 4) -> None:
+def write_series(path: Path, n: int = 3000, spike_at: int | None = 2500, seed: int = 4, step: int = 300) -> None:
     rng = np.random.default_rng(seed)
     t0 = 1_424_986_973  # 2015-02-26 21:42:53, NAB style
     with path.open("w") as fh:
@@ -22,7 +22,7 @@ def write_series(path: Path, n: int = 3000, spike_at: int | None = 2500, seed: i
             v = int(rng.poisson(mu))
             if spike_at is not None and spike_at <= i < spike_at + 6:
                 v *= 8
-            ts = np.datetime64(t0 + 300 * i, "s").astype(str).replace("T", " ")
+            ts = np.datetime64(t0 + step * i, "s").astype(str).replace("T", " ")
             fh.write(f"{ts},{v}\n")
 
 
@@ -106,8 +106,30 @@ def test_bucket_outside_the_daemons_bounds_exits_2(
 @pytest.mark.parametrize("bucket", ["10s", "1h"])
 def test_bucket_at_the_daemons_bounds_is_accepted(tmp_path: Path, bucket: str) -> None:
     src = tmp_path / "in.csv"
-    write_series(src, n=10)
+    write_series(src, n=10, step=10)
     assert main(["score-series", str(src), "-o", str(tmp_path / "out.csv"), "--bucket", bucket]) == 0
+
+
+def test_a_bucket_narrower_than_the_rows_is_refused_not_scored_as_if_it_held_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.csv"
+    write_series(src, n=10)  # five-minute rows
+    assert main(["score-series", str(src), "--bucket", "1m"]) == 2
+    assert "--bucket: '1m' is narrower than the rows' spacing (300 s)" in capsys.readouterr().err
+
+
+def test_rows_over_an_hour_apart_are_refused_and_finer_ones_summed_into_ten_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daily, fine = tmp_path / "daily.csv", tmp_path / "fine.csv"
+    write_series(daily, n=10, step=86400)
+    assert main(["score-series", str(daily)]) == 2
+    assert "rows are 86400 s apart" in capsys.readouterr().err
+    write_series(fine, n=40, spike_at=None, step=2)
+    assert main(["score-series", str(fine), "-o", str(tmp_path / "a.csv")]) == 0
+    assert main(["score-series", str(fine), "-o", str(tmp_path / "b.csv"), "--bucket", "10s"]) == 0
+    assert read(tmp_path / "a.csv") == read(tmp_path / "b.csv")
 
 
 def test_a_spreadsheet_bom_gzip_and_stdin_read_like_the_plain_file(

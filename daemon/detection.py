@@ -25,6 +25,7 @@ from daemon.notification import (
     Timeline,
     VolumeFigures,
     human_duration,
+    per_hour_text,
 )
 from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.responses import ResponseTracker
@@ -504,7 +505,8 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
             if backlog
             else f"back to normal after {took}"
         )
-        return f"{c.brand}: {state}; peak {c.peak_per_hour:,.0f}/h, {c.mentions:,} mentions, {c.replies:,} replies."
+        peak = per_hour_text(c.peak_per_hour)
+        return f"{c.brand}: {state}; peak {peak}/h, {c.mentions:,} mentions, {c.replies:,} replies."
     said = [_volume_phrase(c.ratio, easing) if s == "volume" else _HAPPENING.get(s, s) for s in c.firing]
     phrases = [p for p in said if p]
     if "topic" in c.firing and c.type == "updated" and c.at - c.detected_at >= 3600:  # no longer new
@@ -517,7 +519,8 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
         happening = phrases[0]
     else:
         happening = f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+    now, normal = per_hour_text(c.observed_per_hour), per_hour_text(c.expected_per_hour)
     return (
-        f"{c.brand}: {happening}: {c.observed_per_hour:,.0f}/h against {c.expected_per_hour:,.0f}/h normal, "
+        f"{c.brand}: {happening}: {now}/h against {normal}/h normal, "
         f"{c.negativity_share:.0%} negative (normally {c.baseline_share:.0%})."
     )

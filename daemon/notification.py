@@ -156,6 +156,17 @@ def largest_first(counts: Mapping[str, int], sep: str = ", ") -> str:
     return sep.join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def per_hour_text(per_hour: float) -> str:
+    """A rate as every message says it: of the figure the notification carries (one decimal), whole
+    from 10 up, so the headline and the figures below it never differ by a rounding.
+
+    >>> per_hour_text(340.54), per_hour_text(4.25)
+    ('340', '4.2')
+    """
+    x = round(per_hour, 1)
+    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
+
+
 def human_duration(seconds: float) -> str:
     """A duration for people, as every message says it.
 

@@ -24,7 +24,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from daemon.notification import Notification, ResponseFigures, SampleMention, human_duration, largest_first
+from daemon.notification import (
+    Notification,
+    ResponseFigures,
+    SampleMention,
+    human_duration,
+    largest_first,
+    per_hour_text,
+)
 from daemon.staffing.planner import backlog_said, watch_advice
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
@@ -64,10 +71,6 @@ class Message:
     status: list[str]
     context: list[str]
     actions: tuple[tuple[str, str, str], ...] = field(default=ACTIONS)
-
-
-def _num(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
 
 
 def _pct(x: float) -> str:
@@ -249,7 +252,7 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     figures = [
         (
             "Volume",
-            f"{_num(n.volume.observed_per_hour)}/h vs {_num(n.volume.expected_per_hour)}/h expected"
+            f"{per_hour_text(n.volume.observed_per_hour)}/h vs {per_hour_text(n.volume.expected_per_hour)}/h expected"
             f" ({n.volume.ratio:.1f}×)",
         ),
         # of the incident's mentions so far, unlike the volume beside it (the current load): a
@@ -281,7 +284,7 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
     if resolved:
         figures.append(("Duration", duration_text(n.started_at, n.resolved_at)))
         if n.peak_per_hour is not None:
-            figures.append(("Peak", f"{_num(n.peak_per_hour)}/h"))
+            figures.append(("Peak", f"{per_hour_text(n.peak_per_hour)}/h"))
         if n.mentions is not None:
             figures.append(("Mentions", f"{n.mentions:,}"))
         if n.replies is not None:
@@ -351,7 +354,7 @@ def thread_text(n: Notification) -> str:
     why = f" ({_REASONS[n.reason]})" if n.reason in _REASONS else ""
     text = (
         f"{kind} at {n.updated_at or n.detected_at}{why}: {n.severity.upper()},"
-        f" volume {_num(n.volume.observed_per_hour)}/h"
+        f" volume {per_hour_text(n.volume.observed_per_hour)}/h"
         f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
         f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )

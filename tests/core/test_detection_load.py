@@ -222,3 +222,16 @@ def test_the_summary_speaks_of_the_signals_firing_now() -> None:
     assert "a new topic emerging (ash)" in _summary(late_open)
     hours_in = dataclasses.replace(opened, type="updated", seq=9, at=opened.detected_at + 3 * 3600)
     assert _summary(hours_in).startswith("klm: mentions spiking, anger rising and the topic still trending (ash):")
+
+
+def test_the_summary_says_the_rates_as_the_figures_below_it_do() -> None:
+    """The headline and the Volume line format the same one-decimal figure: 340.54/h is not "341"
+    in one and "340" in the other, and a sparse brand's 4.25/h is 4.2 in both."""
+    from daemon.notification import per_hour_text
+
+    for observed, expected in ((6120.0, 340.54), (12.0, 4.25)):
+        c = dataclasses.replace(
+            _change(0.0), observed_per_hour=observed, expected_per_hour=expected, firing=("volume",)
+        )
+        figure = f"{per_hour_text(round(observed, 1))}/h against {per_hour_text(round(expected, 1))}/h normal"
+        assert figure in _summary(c)

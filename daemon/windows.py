@@ -30,6 +30,7 @@ MAX_SILENCE_SECONDS = 7 * 24 * 3600  # empty buckets emitted for a gap at most t
 COPY_PERIOD_SECONDS = 300
 COPY_MAX_TEXTS = 5_000  # texts remembered per brand and period (bounded memory)
 COPY_MIN_WORDS = 3  # "thanks @klm" from many people is not a copy-paste campaign
+_AUTHOR_BITS = 0xFFFFFFFF  # an author key is a CRC-32
 _HASHTAG = re.compile(r"#([^\W_]+)")
 
 
@@ -63,6 +64,7 @@ class Bucket:
     max_author: int = 0  # the most mentions one author made in the bucket (before the cap)
     max_reach: int = 0  # the largest followers + shares among the bucket's mentions
     near_duplicates: int = 0  # mentions whose text another author posted in the last 5-10 minutes (copies)
+    top_copies: int = 0  # the most copies one of those texts has had in its 5-minute copy period
     by_lang: dict[str, int] = field(default_factory=dict)
     by_platform: dict[str, int] = field(default_factory=dict)
     by_intent: dict[str, int] = field(default_factory=dict)
@@ -83,6 +85,7 @@ class Bucket:
         # by name (a slotted object's pickle); checkpoints before 2026-12 also hold `actionable`,
         # a count nothing read (staffing counts `staffing.actionable_intents` itself), and `_texts`,
         # the bucket's own copy detection (now the brand's, over several buckets)
+        self.top_copies = 0  # not in checkpoints before 2026-12
         for name, value in state[1].items():
             if name not in ("actionable", "_texts"):
                 setattr(self, name, value)
@@ -254,8 +257,12 @@ class BrandWindows:
         if reach > b.max_reach:
             b.max_reach = reach
         key = _copy_key(self.brand, m.text, terms) if terms and not share else 0
-        if key and self._is_copy(key, author, m.ts):
-            b.near_duplicates += 1
+        if key:
+            copies = self._copies_of(key, author, m.ts)
+            if copies:
+                b.near_duplicates += 1
+                if copies > b.top_copies:
+                    b.top_copies = copies
         if n_bucket == 1:  # a term counts once per author and bucket: repetition is not a topic
             bt = b.terms
             for t in terms:
@@ -265,20 +272,29 @@ class BrandWindows:
                     bt[t] = 1
         _offer_sample(b, m, score, reach)
 
-    def _is_copy(self, key: int, author: int, ts: float) -> bool:
-        """Whether another author posted the text of `key` in this copy period or the one before;
-        remembers its first author either way."""
+    def _copies_of(self, key: int, author: int, ts: float) -> int:
+        """How many copies of the text of `key` this one makes in the current copy period, 0 when it
+        is no copy: nobody else posted it in this period or the one before. Each text remembers its
+        first author and this period's copies, as one int (`author | copies << 32`)."""
         period = ts // COPY_PERIOD_SECONDS
         if period > self._copy_period:
             self._copies_before = self._copies if period == self._copy_period + 1 else {}
             self._copies = {}
             self._copy_period = period
-        first = self._copies.get(key)
-        if first is None:
-            first = self._copies_before.get(key)
-            if len(self._copies) < COPY_MAX_TEXTS:
-                self._copies[key] = author if first is None else first
-        return first is not None and first != author
+        seen = self._copies.get(key)
+        if seen is None:
+            seen = self._copies_before.get(key)
+            if seen is None:
+                if len(self._copies) < COPY_MAX_TEXTS:
+                    self._copies[key] = author
+                return 0
+            seen &= _AUTHOR_BITS  # carried into this period with its first author, its copies from 0
+        if seen & _AUTHOR_BITS == author:
+            return 0
+        seen += 1 << 32
+        if len(self._copies) < COPY_MAX_TEXTS or key in self._copies:
+            self._copies[key] = seen
+        return seen >> 32
 
 
 def _copy_key(brand: str, text: str, terms: list[str]) -> int:

@@ -39,6 +39,7 @@ _NO_FLAGS: frozenset[str] = frozenset()  # one object for every brand without a 
 _LOAD_SECONDS = 900  # the load is averaged over a quarter hour (a staffing interval)...
 _LOAD_RISE_SECONDS = 180  # ...or over the last three minutes when those are busier
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
+_ONE_TEXT_SHARE = 0.4  # a campaign is one message: its most-copied text makes this share of the copies
 _COPY_DECAY = 0.999  # per quiet bucket: the usual copy rate remembers about the last 1,000 (17 h of minutes)
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 _POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
@@ -110,6 +111,7 @@ class BrandDetector:
         # the last `_DUP_BUCKETS` buckets' (near duplicates, mentions, expected), oldest first, as
         # one flat array of doubles (~180 bytes, where a deque of tuples took ~1 KB a brand)
         self._dups = array("d")
+        self._tops = array("d")  # the same buckets' `top_copies`
         # copies and mentions of quiet buckets, decayed: the brand's usual copy rate (quotes,
         # templates, its own customers' stock phrases), which a campaign must exceed
         self._usual_copies = 0.0
@@ -135,6 +137,7 @@ class BrandDetector:
         state.setdefault("_run_negative", 0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
+        state.setdefault("_tops", array("d"))  # older checkpoints: from here on
         state.setdefault("_usual_copies", 0.0)  # older checkpoints: the usual copy rate is learned from here on
         state.setdefault("_usual_mentions", 0.0)
         self.__dict__.update(state)
@@ -189,6 +192,10 @@ class BrandDetector:
         if len(dups) >= 3 * _DUP_BUCKETS:
             del dups[:3]
         dups.extend((b.near_duplicates, b.mentions, v.expected))
+        tops = self._tops
+        if len(tops) >= _DUP_BUCKETS:
+            del tops[0]
+        tops.append(b.top_copies)
         dup = sum(dups[0::3])
         total = sum(dups[1::3])
         excess = total - sum(dups[2::3])
@@ -204,10 +211,15 @@ class BrandDetector:
         found: set[str] = set()
         if (v_fire or t_fire) and happy:
             found.add("positive")
-        # copies beyond the brand's usual ones, and the spike mostly made of them
+        # copies beyond the brand's usual ones, the spike mostly made of them, and they are copies of
+        # one message (a few variants at most): a crisis's alike texts spread over many
         usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
         copies = dup - usual * total
-        if copies >= _MIN_DUPLICATES and copies >= f.coordinated_share * max(excess, 1.0):
+        if (
+            excess >= _MIN_DUPLICATES
+            and copies >= f.coordinated_share * excess
+            and max(tops) >= _ONE_TEXT_SHARE * copies
+        ):
             found.add("coordinated")
         if b.start <= self._viral_until:
             found.add("viral")

@@ -9,10 +9,10 @@ import pytest
 
 from config.settings import Settings, load_settings
 from daemon.demo import run_demo
-from daemon.events import Mention, decode
+from daemon.events import Mention, decode, parse_event_time
 from daemon.notification import to_json
 from daemon.pipeline import Pipeline
-from daemon.simulate import generate
+from daemon.simulate import generate, simulate
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,27 @@ def test_restore_from_snapshot_resumes_exactly(settings: Settings, lines: list[b
     out += [to_json(n) for raw in lines[cut:] for n in p.process(raw).notifications]
     out += [to_json(n) for n in p.flush()]
     assert out == expected
+
+
+def test_the_crisis_is_a_customer_crisis_not_a_coordinated_campaign(settings: Settings, lines: list[bytes]) -> None:
+    p = Pipeline(settings)
+    notes = [n for raw in lines for n in p.process(raw).notifications] + p.flush()
+    assert any(n.brand == "klm" and n.severity == "sev1" for n in notes)
+    assert not any("coordinated" in n.flags for n in notes if n.brand == "klm")
+
+
+def test_a_copy_paste_campaign_is_a_watch_flagged_coordinated(settings: Settings) -> None:
+    """A few hundred near-identical boycott posts from fresh accounts over half an hour, hashtags and
+    the way the brand is named varied, a few a minute beside the brand's usual traffic: a `sev3`
+    watch flagged `coordinated` (the copies are seen across buckets), never a page."""
+    stream = simulate("coordinated", days=2, seed=6, scale=0.2)
+    (campaign,) = [d for d in stream.truth.distractors if d.kind == "coordinated"]
+    start, end = parse_event_time(campaign.start), parse_event_time(campaign.end)
+    p = Pipeline(settings)
+    notes = [n for raw in stream.lines() for n in p.process(raw).notifications] + p.flush()
+    assert not [n for n in notes if n.severity in ("sev1", "sev2")]
+    during = [n for n in notes if n.brand == campaign.brand and start <= parse_event_time(n.started_at) <= end]
+    assert during and all(n.severity == "sev3" and "coordinated" in n.flags for n in during)
 
 
 def test_duplicates_and_garbage_are_counted_not_fatal(settings: Settings, lines: list[bytes]) -> None:

@@ -94,15 +94,16 @@ def test_copies_are_seen_across_buckets_and_through_varied_hashtags_and_handles(
     w = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
     words = ["exploits", "cabin", "crew", "stop", "flying"]
     variants = ["@KLM {} #boycott", "#KLM {} #fairpay", "KLM {}", "{} #stopflying #boycott"]
-    seen = 0
+    closed = []
     for i in range(12):  # one a minute, each from a new account
         text = variants[i % 4].format("exploits its cabin crew, stop flying")
         tags = [t for t in ("boycott", "fairpay", "stopflying") if "#" + t in text]
         m = msgspec.structs.replace(mention(i, 60.0 * i + 1), text=text)
-        for b in w.add(m, NEG, [*words, *(["klm"] if "KLM" in text else []), *tags]):
-            seen += b.near_duplicates
-    seen += sum(b.near_duplicates for b in w.flush())
-    assert seen == 11  # all but the first
+        closed += w.add(m, NEG, [*words, *(["klm"] if "KLM" in text else []), *tags])
+    closed += w.flush()
+    assert sum(b.near_duplicates for b in closed) == 11  # all but the first
+    # one message: its copies so far in each five-minute copy period (the first post is no copy)
+    assert [b.top_copies for b in closed] == [0, 1, 2, 3, 4, 1, 2, 3, 4, 5, 1, 2]
     short = BrandWindows("klm", WindowSettings(allowed_lateness_seconds=0))
     for i in range(5):  # "thanks @klm, great crew" from many people is not a campaign
         short.add(mention(i, 1), POS, ["thanks", "great"])

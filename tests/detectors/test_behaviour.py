@@ -8,7 +8,7 @@ from detector_streams import stream
 
 from daemon.incidents import IncidentTracker
 from daemon.windows import Bucket
-from detectors.brand import BrandDetector
+from detectors.brand import BrandDetector, severity_rank
 from detectors.negativity import NegativityDetector
 from detectors.settings import DetectionSettings, TopicSettings, VolumeSettings
 from detectors.topic import TopicDetector
@@ -149,9 +149,25 @@ def test_coordinated_campaign_is_flagged_and_capped() -> None:
         b.mentions += extra
         b.negative += int(extra * 0.8)
         b.near_duplicates = extra
+        b.top_copies = 5 * extra  # one message, copied a hundred times a minute
     opened, changes = _incidents(bs)
     assert opened and all(c.severity == "sev3" for c in changes)
     assert "coordinated" in changes[-1].flags
+
+
+def test_alike_texts_spread_over_many_messages_are_a_crisis_not_a_campaign() -> None:
+    """Customers in a crisis write alike (the same few words about the same cancelled flight), so
+    copies may be many; but no one message carries them, as a copy-paste campaign's does."""
+    bs = list(stream(7, W + 120, 20.0))
+    for b in bs[W : W + 60]:
+        extra = 100
+        b.mentions += extra
+        b.negative += int(extra * 0.8)
+        b.near_duplicates = extra
+        b.top_copies = 4  # a hundred copies a minute, of many texts
+    opened, changes = _incidents(bs)
+    assert opened and max(severity_rank(c.severity) for c in changes) == 3
+    assert not any("coordinated" in c.flags for c in changes)
 
 
 def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:
@@ -163,6 +179,7 @@ def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:
         extra = 150
         b.mentions += extra
         b.near_duplicates = extra  # happy copies: the negatives stay the usual ones
+        b.top_copies = 5 * extra
         if 150 <= k < 160:  # ten angrier minutes: a bucket's raw severity passes sev3
             b.negative = int(b.mentions * 0.6)
     assert _incidents(bs)[0] == []

@@ -9,10 +9,13 @@ through `crisisd score-series` (the daemon's detectors and incident tracker; ale
 opened or escalated), then ../shared/tools/nab_score.py scores the binary alerts (standard
 profile). Printed: the NAB score, windows hit, false alarms and each window's detection delay.
 
-Simulation: `crisisd simulate ash-crisis|normal --seed S --truth T` then `crisisd replay --json`
-with each brand's time zone configured from the truth (as a deployment configures its brands);
+Simulation: `crisisd simulate ash-crisis|normal|coordinated --seed S --truth T` then `crisisd replay
+--json` with each brand's time zone configured from the truth (as a deployment configures its brands);
 printed: the ash crisis' detection delay (event-time minutes from onset to `detected_at` of the
-first incident of the crisis brand at or after onset) and sev1/sev2 incidents in normal weeks.
+first incident of the crisis brand at or after onset) and its flags (a customer crisis must carry
+none), sev1/sev2 incidents in normal weeks, and what the copy-paste campaign of the `coordinated`
+scenario opened (at `--coordinated-scale`, 0.3 by default: some 200 posts beside the brand's usual
+traffic, harder to tell than the full-scale 600-900).
 """
 
 from __future__ import annotations
@@ -89,26 +92,31 @@ def run_nab(data: Path, tool: Path, out: Path) -> None:
             print("  " + ln.strip())
 
 
-def run_sim(seeds: list[int], normal_days: int, crisis_days: int) -> None:
+def run_sim(seeds: list[int], normal_days: int, crisis_days: int, coordinated_scale: float = 0.3) -> None:
     probe = _crisisd("simulate", "--help")
     if probe.returncode != 0:
         print("== simulation: `crisisd simulate` is not available yet; skipped")
         return
     print("== simulation (crisisd simulate + crisisd replay --json)")
     runs = [
-        (seed, scenario, days)
+        (seed, scenario, days, scale)
         for seed in seeds
-        for scenario, days in (("ash-crisis", crisis_days), ("normal", normal_days))
+        for scenario, days, scale in (
+            ("ash-crisis", crisis_days, 1.0),
+            ("normal", normal_days, 1.0),
+            ("coordinated", crisis_days, coordinated_scale),
+        )
     ]
     with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         for line in pool.map(lambda run: _sim_one(Path(tmp), *run), runs):  # each run is its own processes
             print("  " + line, flush=True)
 
 
-def _sim_one(tmp: Path, seed: int, scenario: str, days: int) -> str:
+def _sim_one(tmp: Path, seed: int, scenario: str, days: int, scale: float = 1.0) -> str:
     f = tmp / f"{scenario}-{seed}.jsonl"
     truth = tmp / f"{scenario}-{seed}.truth.json"
-    r = _crisisd("simulate", scenario, "--days", str(days), "--seed", str(seed), "-o", str(f), "--truth", str(truth))
+    args = ("--days", str(days), "--seed", str(seed), "--scale", str(scale), "-o", str(f), "--truth", str(truth))
+    r = _crisisd("simulate", scenario, *args)
     if r.returncode != 0:
         return f"simulate {scenario} seed {seed} failed: {r.stderr.strip()}"
     config = _brand_timezones(truth, tmp / f"{scenario}-{seed}.yaml")
@@ -123,8 +131,24 @@ def _sim_one(tmp: Path, seed: int, scenario: str, days: int) -> str:
     ids12 = sorted({n["incident_id"] for n in sev12})
     t = json.loads(truth.read_text())
     if scenario == "ash-crisis":
-        return _crisis_line(seed, t, opened, ids12)
+        return _crisis_line(seed, t, opened, ids12, notes)
+    if scenario == "coordinated":
+        return _campaign_line(seed, t, notes, ids12)
     return f"normal     seed={seed} days={days}: incidents={len(opened)} sev1/sev2={len(ids12)} {ids12[:5]}"
+
+
+def _campaign_line(seed: int, truth: dict, notes: list[dict], ids12: list[str]) -> str:
+    """The incidents of the campaign's brand that started while it ran, with their highest severity and
+    their flags; a campaign must be a sev3 watch flagged `coordinated`, and page nobody."""
+    (c,) = [d for d in truth["distractors"] if d["kind"] == "coordinated"]
+    start, end = _iso(c["start"]), _iso(c["end"])
+    found: dict[str, tuple[str, set[str]]] = {}
+    for n in notes:
+        if n["brand"] == c["brand"] and start - 600 <= _iso(n["started_at"]) <= end:
+            sev, flags = found.get(n["incident_id"], ("sev3", set()))
+            found[n["incident_id"]] = (min(sev, n["severity"]), flags | set(n.get("flags") or ()))
+    said = "; ".join(f"{i} {sev} flags={sorted(flags)}" for i, (sev, flags) in found.items()) or "NO INCIDENT"
+    return f"coordinated seed={seed}: {c['detail']} on {c['brand']}: {said}; sev1/sev2 anywhere: {ids12[:5]}"
 
 
 def _brand_timezones(truth: Path, config: Path) -> Path:
@@ -139,7 +163,7 @@ def _brand_timezones(truth: Path, config: Path) -> Path:
     return config
 
 
-def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str]) -> str:
+def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str], notes: list[dict]) -> str:
     crisis = truth.get("crisis") or {}
     brand = crisis.get("brand")
     onset = crisis.get("onset") or crisis.get("start")
@@ -152,9 +176,10 @@ def _crisis_line(seed: int, truth: dict, opened: list[dict], ids12: list[str]) -
     first = min(mine, key=lambda n: _iso(n["detected_at"]))
     delay = (_iso(first["detected_at"]) - t0) / 60
     others = [n["incident_id"] for n in opened if n is not first and n["severity"] in ("sev1", "sev2")]
+    flags = sorted({f for n in notes if n["incident_id"] == first["incident_id"] for f in n.get("flags") or ()})
     return (
-        f"ash-crisis seed={seed}: {first['incident_id']} {first['severity']} detected {delay:+.0f} min after onset; "
-        f"other sev1/sev2 incidents: {others}"
+        f"ash-crisis seed={seed}: {first['incident_id']} {first['severity']} detected {delay:+.0f} min after onset, "
+        f"flags {flags}; other sev1/sev2 incidents: {others}"
     )
 
 
@@ -170,6 +195,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     p.add_argument("--normal-days", type=int, default=28)
     p.add_argument("--crisis-days", type=int, default=7)
+    p.add_argument("--coordinated-scale", type=float, default=0.3, help="volume scale of the coordinated runs")
     p.add_argument("--out", help="keep score-series outputs here (default: a temporary folder)")
     args = p.parse_args()
     data = (REPO / args.data).resolve() if not Path(args.data).is_absolute() else Path(args.data)
@@ -181,7 +207,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 run_nab(data, tool, Path(tmp))
     if args.only in (None, "sim"):
-        run_sim(args.seeds, args.normal_days, args.crisis_days)
+        run_sim(args.seeds, args.normal_days, args.crisis_days, args.coordinated_scale)
     return 0
 
 

@@ -142,15 +142,21 @@ def test_a_calm_minute_inside_a_crisis_is_not_a_campaign() -> None:
     assert min(c.severity for c in changes) == "sev1"  # sev1 sorts first
 
 
-def test_coordinated_campaign_is_flagged_and_capped() -> None:
+def _angry_copies(top_copies: int) -> list[Bucket]:
+    """An hour of 100 extra, mostly negative, mentions a minute, all of them copies; the most-copied
+    text has `top_copies` of them in its five-minute period."""
     bs = list(stream(7, W + 120, 20.0))
     for b in bs[W : W + 60]:
         extra = 100
         b.mentions += extra
         b.negative += int(extra * 0.8)
         b.near_duplicates = extra
-        b.top_copies = 5 * extra  # one message, copied a hundred times a minute
-    opened, changes = _incidents(bs)
+        b.top_copies = top_copies
+    return bs
+
+
+def test_coordinated_campaign_is_flagged_and_capped() -> None:
+    opened, changes = _incidents(_angry_copies(500))  # one message, copied a hundred times a minute
     assert opened and all(c.severity == "sev3" for c in changes)
     assert "coordinated" in changes[-1].flags
 
@@ -158,14 +164,7 @@ def test_coordinated_campaign_is_flagged_and_capped() -> None:
 def test_alike_texts_spread_over_many_messages_are_a_crisis_not_a_campaign() -> None:
     """Customers in a crisis write alike (the same few words about the same cancelled flight), so
     copies may be many; but no one message carries them, as a copy-paste campaign's does."""
-    bs = list(stream(7, W + 120, 20.0))
-    for b in bs[W : W + 60]:
-        extra = 100
-        b.mentions += extra
-        b.negative += int(extra * 0.8)
-        b.near_duplicates = extra
-        b.top_copies = 4  # a hundred copies a minute, of many texts
-    opened, changes = _incidents(bs)
+    opened, changes = _incidents(_angry_copies(4))  # a hundred copies a minute, of many texts
     assert opened and max(severity_rank(c.severity) for c in changes) == 3
     assert not any("coordinated" in c.flags for c in changes)
 

@@ -476,6 +476,13 @@ _HAPPENING = {
     "negativity": "anger rising",
     "topic": "a new topic emerging",
 }
+# why a watch is only a watch: the distractor flags, said where the on-call manager reads first
+_FLAGS_SAID = {
+    "coordinated": "likely a coordinated campaign (one message copied by many accounts)",
+    "positive": "a happy spike, likely a campaign",
+    "viral": "after one post went viral",
+    "troll": "mostly one author's flood",
+}
 
 
 def _volume_phrase(ratio: float, easing: bool = False) -> str | None:
@@ -519,6 +526,7 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
         happening = phrases[0]
     else:
         happening = f"{', '.join(phrases[:-1])} and {phrases[-1]}"
+    happening = ", ".join([happening, *(_FLAGS_SAID[f] for f in c.flags if f in _FLAGS_SAID)])
     now, normal = per_hour_text(c.observed_per_hour), per_hour_text(c.expected_per_hour)
     return (
         f"{c.brand}: {happening}: {now}/h against {normal}/h normal, "

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from daemon.windows import Bucket, Sample, sample_weight
 from detectors.brand import SIGNALS, Assessment, severity_rank
@@ -132,6 +132,13 @@ class _Run:
     replies: int = 0
     by_lang: dict[str, int] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
+    copies: int = 0  # the run's most-copied text: its copies in a copy period, and one of them
+    copy_sample: Sample | None = None
+
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        self.copies, self.copy_sample = 0, None  # not in checkpoints before 2026-12
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
     def add(self, b: Bucket | Assessment) -> None:
         self.mentions += b.mentions
@@ -139,6 +146,8 @@ class _Run:
         self.replies += b.replies
         for k, v in b.by_lang.items():
             self.by_lang[k] = self.by_lang.get(k, 0) + v
+        if b.top_copies > self.copies and b.copy_sample is not None:
+            self.copies, self.copy_sample = b.top_copies, b.copy_sample
         if b.samples:
             seen = {s.id for s in self.samples}
             self.samples.extend(s for s in b.samples if s.id not in seen)
@@ -351,7 +360,7 @@ class IncidentTracker:
             baseline_share=a.negativity.baseline,
             top_terms=top,
             languages=langs,
-            samples=_pick_samples(run.samples, top),
+            samples=_pick_samples(run.samples, top, run.copy_sample if "coordinated" in inc.flags else None),
             peak_per_hour=inc.peak_per_hour,
             mentions=run.mentions,
             negative=run.negative,
@@ -396,8 +405,10 @@ def _own_firing(a: Assessment) -> list[str]:
     return [name for name in a.signals if alone.get(name, False)]
 
 
-def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, ...]:
-    """Mentions that explain the incident: those naming its top terms first, one per author."""
+def _pick_samples(pool: list[Sample], terms: tuple[str, ...], lead: Sample | None = None) -> tuple[Sample, ...]:
+    """Mentions that explain the incident: those naming its top terms first, one per author; a
+    coordinated campaign's copied message (`lead`) before all (its fresh accounts reach few, so the
+    pool, which keeps the most telling mentions, seldom holds it)."""
     lowered = [t.lower() for t in terms]
 
     def names_terms(s: Sample) -> int:
@@ -405,6 +416,8 @@ def _pick_samples(pool: list[Sample], terms: tuple[str, ...]) -> tuple[Sample, .
         return sum(1 for t in lowered if t in text)
 
     ranked = sorted(pool, key=lambda s: (-names_terms(s), -sample_weight(s), s.id))
+    if lead is not None:
+        ranked.insert(0, lead)
     out: list[Sample] = []
     authors: set[str] = set()
     for s in ranked:

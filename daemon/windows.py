@@ -65,6 +65,7 @@ class Bucket:
     max_reach: int = 0  # the largest followers + shares among the bucket's mentions
     near_duplicates: int = 0  # mentions whose text another author posted in the last 5-10 minutes (copies)
     top_copies: int = 0  # the most copies one of those texts has had in its 5-minute copy period
+    copy_sample: Sample | None = None  # the mention that made them: a campaign's message, to show
     by_lang: dict[str, int] = field(default_factory=dict)
     by_platform: dict[str, int] = field(default_factory=dict)
     by_intent: dict[str, int] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class Bucket:
         # by name (a slotted object's pickle); checkpoints before 2026-12 also hold `actionable`,
         # a count nothing read (staffing counts `staffing.actionable_intents` itself), and `_texts`,
         # the bucket's own copy detection (now the brand's, over several buckets)
-        self.top_copies = 0  # not in checkpoints before 2026-12
+        self.top_copies, self.copy_sample = 0, None  # not in checkpoints before 2026-12
         for name, value in state[1].items():
             if name not in ("actionable", "_texts"):
                 setattr(self, name, value)
@@ -263,6 +264,7 @@ class BrandWindows:
                 b.near_duplicates += 1
                 if copies > b.top_copies:
                     b.top_copies = copies
+                    b.copy_sample = _sample(m, score, reach)
         if n_bucket == 1:  # a term counts once per author and bucket: repetition is not a topic
             bt = b.terms
             for t in terms:
@@ -334,9 +336,13 @@ def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
         return
     if any(x.author_id == m.author_id for x in samples):
         return
-    samples.append(Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id))
+    samples.append(_sample(m, score, reach))
     samples.sort(key=sample_weight, reverse=True)
     del samples[SAMPLE_CANDIDATES:]
+
+
+def _sample(m: Mention, score: TextScore, reach: int) -> Sample:
+    return Sample(m.id, m.text[:500], m.url, score.lang, m.platform, score.negativity, reach, m.author_id)
 
 
 def _telling(negativity: float, reach: int) -> float:

@@ -73,6 +73,8 @@ class Assessment:
     observed_per_hour: float = 0.0  # current load: mentions per hour, smoothed over a few buckets
     by_lang: dict[str, int] = field(default_factory=dict)
     samples: tuple[Sample, ...] = ()
+    top_copies: int = 0  # the bucket's most-copied text: its copies in its copy period, and one of them
+    copy_sample: Sample | None = None
 
     @property
     def warm(self) -> bool:
@@ -295,6 +297,8 @@ class BrandDetector:
             observed_per_hour=load,
             by_lang=dict(b.by_lang),
             samples=tuple(b.samples),
+            top_copies=b.top_copies,
+            copy_sample=b.copy_sample,
         )
 
     def _observe_load(self, b: Bucket) -> float:

@@ -235,3 +235,10 @@ def test_the_summary_says_the_rates_as_the_figures_below_it_do() -> None:
         )
         figure = f"{per_hour_text(round(observed, 1))}/h against {per_hour_text(round(expected, 1))}/h normal"
         assert figure in _summary(c)
+
+
+def test_the_summary_says_why_a_watch_is_only_a_watch() -> None:
+    c = dataclasses.replace(_change(0.0), firing=("volume", "topic"), flags=("coordinated",))
+    assert "likely a coordinated campaign (one message copied by many accounts): 900/h" in _summary(c)
+    assert "after one post went viral" in _summary(dataclasses.replace(c, flags=("viral",)))
+    assert "campaign" not in _summary(dataclasses.replace(c, flags=()))

@@ -109,6 +109,12 @@ def test_a_copy_paste_campaign_is_a_watch_flagged_coordinated(settings: Settings
     assert not [n for n in notes if n.severity in ("sev1", "sev2")]
     during = [n for n in notes if n.brand == campaign.brand and start <= parse_event_time(n.started_at) <= end]
     assert during and all(n.severity == "sev3" and "coordinated" in n.flags for n in during)
+    # the on-call manager reads why in the headline, and the message itself first among the samples
+    opened = [n for n in during if n.type == "incident.opened"]
+    assert all("likely a coordinated campaign" in n.summary for n in opened)
+    assert all(
+        "cabin crew" in n.sample_mentions[0].text or "cabinepersoneel" in n.sample_mentions[0].text for n in opened
+    )
 
 
 def test_duplicates_and_garbage_are_counted_not_fatal(settings: Settings, lines: list[bytes]) -> None:

@@ -147,6 +147,26 @@ def test_a_bucket_from_a_checkpoint_with_the_retired_actionable_count_loads(monk
     assert old == b and not hasattr(old, "actionable")
 
 
+def test_a_bucket_from_a_checkpoint_before_copies_were_counted_per_brand_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before 2026-12 a bucket found its own copies (`_texts`) and knew no `top_copies`."""
+    b = Bucket("klm", 60.0, 60, mentions=3, near_duplicates=1)
+    new_obj, args, (_, slots), *_ = b.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    slots = {k: v for k, v in slots.items() if k not in ("top_copies", "copy_sample")}
+    monkeypatch.setattr(
+        Bucket, "__reduce_ex__", lambda self, protocol: (new_obj, args, (None, {**slots, "_texts": {}}))
+    )
+    blob = pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
+    monkeypatch.undo()
+    old = pickle.loads(blob)
+    assert old == b and (old.top_copies, old.copy_sample) == (0, None) and not hasattr(old, "_texts")
+    w = BrandWindows("klm", WindowSettings())
+    state = w.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2]
+    slots = {k: v for k, v in state[1].items() if not k.startswith("_cop")}
+    fresh = BrandWindows.__new__(BrandWindows)
+    fresh.__setstate__((None, slots))  # a brand's windows from before: copies are remembered from here on
+    assert fresh.add(mention(1, 0.0), NEG, ["ash", "cancelled", "again"]) == []
+
+
 def test_a_first_event_from_long_ago_does_not_build_millions_of_buckets() -> None:
     w = BrandWindows("klm", WindowSettings(bucket_seconds=60, allowed_lateness_seconds=0))
     w.add(mention(1, 0.0), NEG, [])  # 1970

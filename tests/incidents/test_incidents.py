@@ -276,6 +276,38 @@ def test_pickle_round_trip_mid_incident() -> None:
     assert run(tr, steps[12:]) == run(clone, steps[12:])
 
 
+def test_a_checkpoint_from_before_the_runs_kept_a_copied_message_resumes() -> None:
+    """Before 2026-12 an incident's run of totals held no copied message: it starts without one."""
+    from daemon.incidents import _Run
+
+    run_ = _Run(mentions=5)
+    state = {k: v for k, v in run_.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[2][1].items() if "cop" not in k}
+    old = _Run.__new__(_Run)
+    old.__setstate__((None, state))
+    assert (old.mentions, old.copies, old.copy_sample) == (5, 0, None)
+
+
+def test_a_coordinated_incidents_copied_message_leads_its_samples() -> None:
+    """Its fresh accounts reach few, so the pool of telling mentions seldom holds the campaign's
+    message; the run keeps the most-copied one for the incident's samples."""
+    loud = Sample("t:1", "ash cloud, cancelled", None, "en", "twitter", 0.9, 90_000, "u1")
+    copied = Sample("t:2", "KLM exploits its cabin crew", None, "en", "twitter", 0.9, 12, "u2")
+    tr = IncidentTracker()
+    changes: list[IncidentChange] = []
+    for i in range(5):
+        b, a = crisis(i)
+        a = replace(a, flags=("coordinated",), samples=(loud,), top_copies=3 + i, copy_sample=copied)
+        changes += tr.step(b, a)
+    assert changes and all(c.samples[0] == copied for c in changes)
+    plain = IncidentTracker()  # without the flag, the loudest mention leads as before
+    changes = [c for i in range(5) for c in plain.step(*_with(crisis(i), samples=(loud,), copy_sample=copied))]
+    assert changes and all(c.samples[0] == loud for c in changes)
+
+
+def _with(step: tuple[Bucket, Assessment], **fields: object) -> tuple[Bucket, Assessment]:
+    return step[0], replace(step[1], **fields)  # type: ignore[arg-type]
+
+
 def test_brands_are_independent_and_overrides_apply() -> None:
     s = DetectionSettings(brands={"quiet": {"incidents": {"quiet_minutes": 5}}})
     tr = IncidentTracker(s)

@@ -152,7 +152,8 @@ class BrandWindows:
         # the caps; two authors sharing a key share a cap, rarely and mildly)
         self._author_hour = AuthorCounts()
         self._author_hour_start = 0.0
-        # copy detection: text key -> the key of its first author, this period and the one before
+        # copy detection, this copy period and the one before: text key -> its first author's key
+        # and its copies in the period (`_copies_of`)
         self._copies: dict[int, int] = {}
         self._copies_before: dict[int, int] = {}
         self._copy_period = 0.0
@@ -291,7 +292,7 @@ class BrandWindows:
                     self._copies[key] = author
                 return 0
             seen &= _AUTHOR_BITS  # carried into this period with its first author, its copies from 0
-        if seen & _AUTHOR_BITS == author:
+        if (seen & _AUTHOR_BITS) == author:
             return 0
         seen += 1 << 32
         if len(self._copies) < COPY_MAX_TEXTS or key in self._copies:

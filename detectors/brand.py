@@ -122,9 +122,12 @@ class BrandDetector:
         self._elevated_since: float | None = None
         self._counts = array("d")  # the last quarter hour's bucket counts, oldest first: the load
         self._sticky = _NO_FLAGS
-        # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
+        # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood;
+        # and its copies and excess over expectation: is the anomaly as a whole made of copies?
         self._run_mentions = 0
         self._run_negative = 0
+        self._run_copies = 0
+        self._run_excess = 0.0
         if brand is not None:
             self._build(brand)
 
@@ -137,6 +140,8 @@ class BrandDetector:
         state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
         state.setdefault("_run_mentions", 0)  # older checkpoints: the mood is counted from here on
         state.setdefault("_run_negative", 0)
+        state.setdefault("_run_copies", 0)  # older checkpoints: the anomaly's copies are counted from here on
+        state.setdefault("_run_excess", 0.0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
         state.setdefault("_tops", array("d"))  # older checkpoints: from here on
@@ -206,6 +211,8 @@ class BrandDetector:
         share = b.negative_share if b.mentions else 0.0
         self._run_mentions += b.mentions
         self._run_negative += b.negative
+        self._run_copies += b.near_duplicates
+        self._run_excess += b.mentions - v.expected
         # more mentions, or a new topic, in a happier mood: a campaign. The mood is the whole
         # anomaly's, and its shortfall must be significant: one calm minute of a crisis (3 of 8
         # negative) is noise, and the flag would silence the crisis for the rest of its run.
@@ -214,13 +221,17 @@ class BrandDetector:
         if (v_fire or t_fire) and happy:
             found.add("positive")
         # copies beyond the brand's usual ones, the spike mostly made of them, and they are copies of
-        # one message (a few variants at most): a crisis's alike texts spread over many
+        # one message (a few variants at most): a crisis's alike texts spread over many. The whole
+        # anomaly must be mostly copies too: hours into a crisis, when its volume is back near
+        # normal, five minutes of its stock phrases ("all flights cancelled") can pass the first
+        # three by chance, and the flag would then say "campaign" about a customer crisis.
         usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
         copies = dup - usual * total
         if (
             excess >= _MIN_DUPLICATES
             and copies >= f.coordinated_share * excess
             and max(tops) >= _ONE_TEXT_SHARE * copies
+            and self._run_copies - usual * self._run_mentions >= f.coordinated_share * self._run_excess
         ):
             found.add("coordinated")
         if b.start <= self._viral_until:
@@ -271,7 +282,8 @@ class BrandDetector:
             self._usual_mentions = self._usual_mentions * _COPY_DECAY + b.mentions
             self._elevated_since = None
             self._sticky = _NO_FLAGS
-            self._run_mentions = self._run_negative = 0
+            self._run_mentions = self._run_negative = self._run_copies = 0
+            self._run_excess = 0.0
         elif self._elevated_since is None:
             # the anomaly began where the firing span began
             span = max(v.span_buckets if v.surprise > 0 else 1, 1)

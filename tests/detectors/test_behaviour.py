@@ -169,6 +169,25 @@ def test_alike_texts_spread_over_many_messages_are_a_crisis_not_a_campaign() -> 
     assert not any("coordinated" in c.flags for c in changes)
 
 
+def test_a_crisis_tail_with_a_stock_phrase_is_not_called_a_campaign() -> None:
+    """Hours into a crisis its volume is back near normal, its mood still angry, and for a few
+    minutes one stock phrase ("all flights cancelled") makes most of a small excess: five minutes
+    alone look like a campaign, the anomaly as a whole does not. The flag would have told the
+    on-call manager that the crisis they are handling is astroturfing."""
+    bs = list(stream(5, W + 300, 40.0))
+    for k, b in enumerate(bs[W : W + 300]):
+        base = b.mentions
+        extra = int(base * 14 * min(1.0, (k + 0.5) / 36)) if k < 180 else 15
+        b.mentions = base + extra
+        b.negative = int(base * 0.25 + extra * 0.7) if k < 180 else int(b.mentions * 0.8)
+        b.near_duplicates = int(extra * 0.3) if k < 180 else 25  # alike texts, of many messages...
+        b.top_copies = 5 if k < 180 else 60  # ...then one phrase, copied a dozen times a minute
+    opened, changes = _incidents(bs)
+    assert len(opened) == 1
+    assert min(c.severity for c in changes) == "sev1"
+    assert not any("coordinated" in c.flags for c in changes)
+
+
 def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:
     """The brand's own promotion: many accounts posting the same happy text. Positive caps at
     `campaign_max_severity` (none by default), coordinated at `flag_max_severity` (sev3): none holds,

@@ -271,7 +271,16 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
     if " - at `key` in `$." in message:  # a map key of the wrong type (`5:` where names go)
         message, _, where = message.rpartition(" - at `key` in `$.")
         field = where.rstrip("`")
-        message = f"every key must be a name: {message[0].lower()}{message[1:]}"
+        if message.startswith("Invalid enum value"):  # a map keyed by a fixed set of names (skills)
+            from config.reference import fields
+
+            kind = next((f.type for f in fields() if f.path == _name_map_keys(field, data)), "")
+            known = kind.removeprefix("map of ").partition(" to ")[0]
+            message = f"unknown key {message.removeprefix('Invalid enum value ')}" + (
+                f"; expected {known}" if known.startswith("one of ") else ""
+            )
+        else:
+            message = f"every key must be a name: {message[0].lower()}{message[1:]}"
     elif " - at `$." in message:
         message, _, where = message.rpartition(" - at `$.")
         field = where.rstrip("`")

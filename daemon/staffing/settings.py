@@ -227,7 +227,7 @@ def _default_platforms() -> dict[str, PlatformSettings]:
     }
 
 
-def _default_skills() -> dict[str, float]:
+def _default_skills() -> dict[Skill, float]:
     return {"community_responder": 0.85, "technical_specialist": 0.15}
 
 
@@ -267,7 +267,7 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Languages below this share of the surge are answered by the fallback language's agents."""
     fallback_language: str = "en"
     """Language that absorbs the small shares and mentions without a language."""
-    skill_mix: dict[str, float] = msgspec.field(default_factory=_default_skills)
+    skill_mix: dict[Skill, float] = msgspec.field(default_factory=_default_skills)
     """Share of the work per skill (`community_responder`, `technical_specialist`)."""
     ask_first_limit: Annotated[int, msgspec.Meta(ge=0)] = 10
     """At most this many volunteers are named in `ask_first`."""

@@ -88,6 +88,8 @@ def file_error(tmp_path: Path, yaml_text: str) -> tuple[Path, str]:
         ("staffing:\n  platforms:\n    instagram: {sla_seconds: 5}\n",
          "staffing.platforms.instagram: Object contains unknown field `sla_seconds`"),
         ("staffing:\n  skill_mix: {community_responder: x}\n", "staffing.skill_mix.community_responder: Expected"),
+        ("staffing:\n  skill_mix: {tech_specialist: 1}\n",  # a misspelt skill no one can be asked for
+         "staffing.skill_mix: unknown key 'tech_specialist'; expected one of community_responder, technical"),
         ("slack: {escalation: {urgency: {sev1: 0.5, sev2: 0}}}", "slack.escalation.urgency.sev2: Expected"),
     ],
 )  # fmt: skip

@@ -26,6 +26,7 @@ from daemon.notification import (
     VolumeFigures,
     human_duration,
     per_hour_text,
+    share_text,
 )
 from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.responses import ResponseTracker
@@ -530,5 +531,5 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
     now, normal = per_hour_text(c.observed_per_hour), per_hour_text(c.expected_per_hour)
     return (
         f"{c.brand}: {happening}: {now}/h against {normal}/h normal, "
-        f"{c.negativity_share:.0%} negative (normally {c.baseline_share:.0%})."
+        f"{share_text(c.negativity_share)} negative (normally {share_text(c.baseline_share)})."
     )

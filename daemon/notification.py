@@ -167,6 +167,22 @@ def per_hour_text(per_hour: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 else f"{x:,.1f}"
 
 
+def share_text(share: float) -> str:
+    """A share as every message says it: of the figure the notification carries (three decimals),
+    as a whole percentage, and one that is not zero never shows as "0%" (nor one short of all as
+    "100%"), so the headline and the figures below it never differ by a rounding.
+
+    >>> share_text(0.364), share_text(0.004), share_text(0.0), share_text(0.998), share_text(0.48504)
+    ('36%', '<1%', '0%', '>99%', '48%')
+    """
+    x = round(share, 3)
+    if 0 < x < 0.005:
+        return "<1%"
+    if 0.995 <= x < 1:
+        return ">99%"
+    return f"{100 * x:.0f}%"
+
+
 def human_duration(seconds: float) -> str:
     """A duration for people, as every message says it.
 

@@ -31,6 +31,7 @@ from daemon.notification import (
     human_duration,
     largest_first,
     per_hour_text,
+    share_text,
 )
 from daemon.staffing.planner import backlog_said, watch_advice
 
@@ -73,19 +74,6 @@ class Message:
     actions: tuple[tuple[str, str, str], ...] = field(default=ACTIONS)
 
 
-def _pct(x: float) -> str:
-    """A share as a whole percentage; a share that is not zero never shows as "0%".
-
-    >>> _pct(0.364), _pct(0.004), _pct(0.0), _pct(0.998)
-    ('36%', '<1%', '0%', '>99%')
-    """
-    if 0 < x < 0.005:
-        return "<1%"
-    if 0.995 <= x < 1:
-        return ">99%"
-    return f"{100 * x:.0f}%"
-
-
 def _parse(ts: str) -> datetime | None:
     try:
         return datetime.fromisoformat(ts.replace("Z", "+00:00"))
@@ -111,7 +99,7 @@ def headline(n: Notification) -> str:
     if n.summary:
         return n.summary
     text = f"Mentions of {n.brand} are at {n.volume.ratio:.1f}× the usual volume"
-    text += f" and {_pct(n.negativity.share)} are negative (usually {_pct(n.negativity.baseline_share)})"
+    text += f" and {share_text(n.negativity.share)} are negative (usually {share_text(n.negativity.baseline_share)})"
     if n.top_terms:
         text += ", about: " + ", ".join(n.top_terms[:3])
     return text + "."
@@ -215,7 +203,7 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
     if s is not None and s.sla_target:
         extra = ""
         if s.service_level is not None and not watch:
-            extra = f" (service level once staffed {_pct(s.service_level)})"
+            extra = f" (service level once staffed {share_text(s.service_level)})"
         lines.append(f"SLA target: {s.sla_target}{extra}")
     if s is not None and s.ask_first and not watch:
         lines.append("Ask first: " + ", ".join(s.ask_first))
@@ -259,12 +247,13 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
         # resolved incident's 89% is the incident's mood, not today's
         (
             "Negativity",
-            f"{_pct(n.negativity.share)} of the incident's mentions vs {_pct(n.negativity.baseline_share)} usually",
+            f"{share_text(n.negativity.share)} of the incident's mentions"
+            f" vs {share_text(n.negativity.baseline_share)} usually",
         ),
     ]
     if n.languages:
         top = sorted(n.languages.items(), key=lambda kv: -kv[1])[:5]
-        figures.append(("Languages", " · ".join(f"{k} {_pct(v)}" for k, v in top)))
+        figures.append(("Languages", " · ".join(f"{k} {share_text(v)}" for k, v in top)))
     r = n.responses
     if r is not None:
         parts = []
@@ -272,7 +261,7 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
             # the rate is of recent mentions, not of the incident's: say which
             within = f" in the last {human_duration(r.window_minutes * 60)}" if r.window_minutes else ""
             counts = f" ({r.answered:,} of {r.mentions:,} answered)" if r.mentions else ""
-            parts.append(f"response rate {_pct(r.response_rate)}{within}{counts}")
+            parts.append(f"response rate {share_text(r.response_rate)}{within}{counts}")
         if r.median_first_response_minutes is not None:
             parts.append(f"median first response {r.median_first_response_minutes:.0f} min")
         if r.backlog:
@@ -355,8 +344,8 @@ def thread_text(n: Notification) -> str:
     text = (
         f"{kind} at {n.updated_at or n.detected_at}{why}: {n.severity.upper()},"
         f" volume {per_hour_text(n.volume.observed_per_hour)}/h"
-        f" ({n.volume.ratio:.1f}× expected), negativity {_pct(n.negativity.share)}"
-        f" (usually {_pct(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
+        f" ({n.volume.ratio:.1f}× expected), negativity {share_text(n.negativity.share)}"
+        f" (usually {share_text(n.negativity.baseline_share)}), signals: {', '.join(n.signals) or 'none'}"
     )
     st = n.staffing
     if st is not None and n.severity == "sev3":

@@ -38,6 +38,7 @@ def test_console_prints_the_same_content_as_the_slack_root(slack: SlackEmulator,
 @pytest.mark.parametrize(
     "module",
     [
+        "daemon.notification",
         "daemon.outbox",
         "notifiers.render",
         "notifiers.console",

@@ -40,6 +40,10 @@ _LOAD_SECONDS = 900  # the load is averaged over a quarter hour (a staffing inte
 _LOAD_RISE_SECONDS = 180  # ...or over the last three minutes when those are busier
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _ONE_TEXT_SHARE = 0.4  # a campaign is one message: its most-copied text makes this share of the copies
+# ...and its anomaly, from its first elevated bucket on, is mostly copies: a campaign's measures
+# 0.5-0.6 (the first post of each text in each copy period is no copy), a crisis's alike texts
+# about 0.25 (the simulated ash crisis)
+_RUN_COPY_SHARE = 0.4
 _COPY_DECAY = 0.999  # per quiet bucket: the usual copy rate remembers about the last 1,000 (17 h of minutes)
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 _POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
@@ -122,12 +126,16 @@ class BrandDetector:
         self._elevated_since: float | None = None
         self._counts = array("d")  # the last quarter hour's bucket counts, oldest first: the load
         self._sticky = _NO_FLAGS
-        # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood;
-        # and its copies and excess over expectation: is the anomaly as a whole made of copies?
+        # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
         self._run_mentions = 0
         self._run_negative = 0
-        self._run_copies = 0
+        # copies beyond the usual ones and mentions over expectation since the anomaly began, kept
+        # through quiet buckets until the brand has been quiet as long as an incident takes to
+        # resolve (`_quiet_buckets` in a row): is the anomaly as a whole made of copies? A crisis's
+        # tail has quiet minutes; counted afresh after each, its copies would be judged by minutes
+        self._run_copies = 0.0
         self._run_excess = 0.0
+        self._quiet_buckets = 0
         if brand is not None:
             self._build(brand)
 
@@ -140,8 +148,9 @@ class BrandDetector:
         state["_sticky"] = frozenset(state.get("_sticky", ())) or _NO_FLAGS  # a set before
         state.setdefault("_run_mentions", 0)  # older checkpoints: the mood is counted from here on
         state.setdefault("_run_negative", 0)
-        state.setdefault("_run_copies", 0)  # older checkpoints: the anomaly's copies are counted from here on
+        state.setdefault("_run_copies", 0.0)  # older checkpoints: the anomaly's copies are counted from here on
         state.setdefault("_run_excess", 0.0)
+        state.setdefault("_quiet_buckets", 0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
         state.setdefault("_tops", array("d"))  # older checkpoints: from here on
@@ -211,7 +220,8 @@ class BrandDetector:
         share = b.negative_share if b.mentions else 0.0
         self._run_mentions += b.mentions
         self._run_negative += b.negative
-        self._run_copies += b.near_duplicates
+        usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
+        self._run_copies += b.near_duplicates - usual * b.mentions
         self._run_excess += b.mentions - v.expected
         # more mentions, or a new topic, in a happier mood: a campaign. The mood is the whole
         # anomaly's, and its shortfall must be significant: one calm minute of a crisis (3 of 8
@@ -225,13 +235,12 @@ class BrandDetector:
         # anomaly must be mostly copies too: hours into a crisis, when its volume is back near
         # normal, five minutes of its stock phrases ("all flights cancelled") can pass the first
         # three by chance, and the flag would then say "campaign" about a customer crisis.
-        usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
         copies = dup - usual * total
         if (
             excess >= _MIN_DUPLICATES
             and copies >= f.coordinated_share * excess
             and max(tops) >= _ONE_TEXT_SHARE * copies
-            and self._run_copies - usual * self._run_mentions >= f.coordinated_share * self._run_excess
+            and self._run_copies >= _RUN_COPY_SHARE * self._run_excess
         ):
             found.add("coordinated")
         if b.start <= self._viral_until:
@@ -241,6 +250,8 @@ class BrandDetector:
         # a flag holds for the rest of the anomaly it explained (its long spans fire on)
         if found - self._sticky:
             self._sticky = self._sticky | found
+        if "coordinated" in self._sticky and self._run_copies < _RUN_COPY_SHARE * self._run_excess:
+            self._sticky = self._sticky - {"coordinated"}  # the anomaly outgrew its copies: not a campaign
         if n_fire and "viral" in self._sticky:
             self._sticky = self._sticky - {"viral"}  # negativity followed the viral post: a real problem
         if not happy and "positive" in self._sticky:
@@ -282,12 +293,16 @@ class BrandDetector:
             self._usual_mentions = self._usual_mentions * _COPY_DECAY + b.mentions
             self._elevated_since = None
             self._sticky = _NO_FLAGS
-            self._run_mentions = self._run_negative = self._run_copies = 0
-            self._run_excess = 0.0
-        elif self._elevated_since is None:
-            # the anomaly began where the firing span began
-            span = max(v.span_buckets if v.surprise > 0 else 1, 1)
-            self._elevated_since = b.start - (span - 1) * b.seconds
+            self._run_mentions = self._run_negative = 0
+            self._quiet_buckets += 1
+            if self._quiet_buckets * b.seconds >= s.incidents.quiet_minutes * 60:
+                self._run_copies = self._run_excess = 0.0
+        else:
+            self._quiet_buckets = 0
+            if self._elevated_since is None:
+                # the anomaly began where the firing span began
+                span = max(v.span_buckets if v.surprise > 0 else 1, 1)
+                self._elevated_since = b.start - (span - 1) * b.seconds
         load = self._observe_load(b)
         return Assessment(
             brand=b.brand,

@@ -8,7 +8,7 @@ from detector_streams import stream
 
 from daemon.incidents import IncidentTracker
 from daemon.windows import Bucket
-from detectors.brand import BrandDetector, severity_rank
+from detectors.brand import Assessment, BrandDetector, severity_rank
 from detectors.negativity import NegativityDetector
 from detectors.settings import DetectionSettings, TopicSettings, VolumeSettings
 from detectors.topic import TopicDetector
@@ -169,23 +169,62 @@ def test_alike_texts_spread_over_many_messages_are_a_crisis_not_a_campaign() -> 
     assert not any("coordinated" in c.flags for c in changes)
 
 
-def test_a_crisis_tail_with_a_stock_phrase_is_not_called_a_campaign() -> None:
+def _crisis_then_stock_phrase(bs: list[Bucket], calm_until_quiet: bool) -> list[Assessment]:
+    """Three hours of crisis (x15, angry, alike texts of many messages), then, at once or after
+    calm minutes up to the first quiet bucket, ten angry minutes with a small excess made of one
+    stock phrase copied a dozen times a minute; the assessments of those ten minutes."""
+    det = BrandDetector(seed=0)
+    for b in bs[:W]:
+        det.update(b)
+    for k, b in enumerate(bs[W : W + 180]):
+        base = b.mentions
+        extra = int(base * 14 * min(1.0, (k + 0.5) / 36))
+        b.mentions = base + extra
+        b.negative = int(base * 0.25 + extra * 0.7)
+        b.near_duplicates, b.top_copies = int(extra * 0.3), 5
+        det.update(b)
+    i = W + 180
+    while calm_until_quiet and not det.update(bs[i]).quiet:
+        i += 1
+    out = []
+    for b in bs[i + 1 : i + 11]:
+        b.mentions += 15
+        b.negative = int(b.mentions * 0.8)
+        b.near_duplicates, b.top_copies = 25, 60
+        out.append(det.update(b))
+    return out
+
+
+@pytest.mark.parametrize("calm_until_quiet", [False, True])
+def test_a_crisis_tail_with_a_stock_phrase_is_not_called_a_campaign(calm_until_quiet: bool) -> None:
     """Hours into a crisis its volume is back near normal, its mood still angry, and for a few
     minutes one stock phrase ("all flights cancelled") makes most of a small excess: five minutes
-    alone look like a campaign, the anomaly as a whole does not. The flag would have told the
-    on-call manager that the crisis they are handling is astroturfing."""
-    bs = list(stream(5, W + 300, 40.0))
-    for k, b in enumerate(bs[W : W + 300]):
+    alone look like a campaign, the anomaly as a whole does not, also after a quiet minute within
+    it. The flag would have told the on-call manager that the crisis they are handling is
+    astroturfing, and capped its severity at sev3."""
+    tail = _crisis_then_stock_phrase(list(stream(5, W + 24 * 60, 40.0)), calm_until_quiet)
+    assert not any("coordinated" in a.flags for a in tail)
+    assert all(a.severity in ("sev1", "sev2") for a in tail)
+
+
+def test_a_crisis_right_after_a_few_copied_minutes_still_pages() -> None:
+    """A few minutes of one copied text (a campaign's start, or the brand's stock phrases by chance)
+    raise the coordinated flag, and a crisis follows at once: the flag must not cap the crisis at
+    sev3 for as long as it runs. Once the anomaly is no longer mostly copies, the flag goes."""
+    bs = list(stream(5, W + 120, 40.0))
+    for b in bs[W : W + 4]:
+        b.mentions += 20
+        b.near_duplicates, b.top_copies = 20, 40
+    for k, b in enumerate(bs[W + 4 : W + 120]):
         base = b.mentions
-        extra = int(base * 14 * min(1.0, (k + 0.5) / 36)) if k < 180 else 15
+        extra = int(base * 14 * min(1.0, (k + 0.5) / 36))
         b.mentions = base + extra
-        b.negative = int(base * 0.25 + extra * 0.7) if k < 180 else int(b.mentions * 0.8)
-        b.near_duplicates = int(extra * 0.3) if k < 180 else 25  # alike texts, of many messages...
-        b.top_copies = 5 if k < 180 else 60  # ...then one phrase, copied a dozen times a minute
-    opened, changes = _incidents(bs)
-    assert len(opened) == 1
-    assert min(c.severity for c in changes) == "sev1"
-    assert not any("coordinated" in c.flags for c in changes)
+        b.negative = int(base * 0.25 + extra * 0.7)
+        b.near_duplicates, b.top_copies = int(extra * 0.3), 5
+    det = BrandDetector(seed=0)
+    flagged = [("coordinated" in a.flags, a.severity) for a in map(det.update, bs)][W:]
+    assert any(f for f, _ in flagged[:8])  # the copied minutes were flagged...
+    assert not flagged[-1][0] and min(sev or "sev9" for _, sev in flagged) == "sev1"  # ...not the crisis
 
 
 def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:

@@ -137,8 +137,8 @@ class FlagSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Copies (the same words, hashtags and handles aside, from another author within the last 5-10
     minutes), beyond the brand's usual share of them, as a share of the excess mentions over the last
     5 buckets (at least 10) that mark a coordinated campaign: the spike *is* copies, and copies of one
-    message (its most-copied text at least 0.4 of them); the same share over the whole anomaly too.
-    Customers in a real crisis write alike too, but over many texts."""
+    message (its most-copied text at least 0.4 of them); over the whole anomaly, copies at least 0.4
+    of its excess. Customers in a real crisis write alike too, but over many texts."""
     viral_reach: Annotated[int, msgspec.Meta(ge=0)] = 200_000
     """Followers + shares of one mention that mark a viral post; without a negativity signal the
     incident stays at `flag_max_severity`."""

@@ -129,12 +129,16 @@ class BrandDetector:
         # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
         self._run_mentions = 0
         self._run_negative = 0
-        # copies beyond the usual ones and mentions over expectation since the anomaly began, kept
-        # through quiet buckets until the brand has been quiet as long as an incident takes to
-        # resolve (`_quiet_buckets` in a row): is the anomaly as a whole made of copies? A crisis's
-        # tail has quiet minutes; counted afresh after each, its copies would be judged by minutes
+        # copies beyond the usual ones and mentions over expectation since the anomaly began: is
+        # the anomaly as a whole made of copies? Once it has reached a severity (an incident's
+        # anomaly) they are kept through quiet buckets until the brand has been quiet as long as an
+        # incident takes to resolve (`_quiet_buckets` in a row): a crisis's tail has quiet minutes,
+        # and counted afresh after each its copies would be judged by minutes. Without a severity
+        # they start afresh after a quiet bucket, as the mood does: a morning's scattered elevated
+        # minutes are not one anomaly with the campaign that follows them.
         self._run_copies = 0.0
         self._run_excess = 0.0
+        self._run_severe = False
         self._quiet_buckets = 0
         if brand is not None:
             self._build(brand)
@@ -150,6 +154,7 @@ class BrandDetector:
         state.setdefault("_run_negative", 0)
         state.setdefault("_run_copies", 0.0)  # older checkpoints: the anomaly's copies are counted from here on
         state.setdefault("_run_excess", 0.0)
+        state.setdefault("_run_severe", False)
         state.setdefault("_quiet_buckets", 0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
@@ -203,6 +208,12 @@ class BrandDetector:
                     firing[a_name] = firing[b_name] = True
         signals = tuple(name for name in SIGNALS if firing[name])
         v_fire, n_fire, t_fire = firing["volume"], firing["negativity"], firing["topic"]
+        close = s.incidents.close_fraction
+        quiet = (
+            v.surprise < close * v.threshold
+            and n.surprise < close * self._neg_threshold
+            and t.surprise < close * self._topic_threshold
+        )
         # flags
         dups = self._dups
         if len(dups) >= 3 * _DUP_BUCKETS:
@@ -248,7 +259,7 @@ class BrandDetector:
         if b.capped and b.capped >= b.mentions:
             found.add("troll")
         # a flag holds for the rest of the anomaly it explained (its long spans fire on)
-        if found - self._sticky:
+        if found - self._sticky and not quiet:  # a quiet bucket explains no anomaly (its flags would say so)
             self._sticky = self._sticky | found
         if "coordinated" in self._sticky and self._run_copies < _RUN_COPY_SHARE * self._run_excess:
             self._sticky = self._sticky - {"coordinated"}  # the anomaly outgrew its copies: not a campaign
@@ -281,13 +292,9 @@ class BrandDetector:
             cap = min(caps, key=severity_rank)
             if severity_rank(sev) > severity_rank(cap):
                 sev = cap
+        if sev:
+            self._run_severe = True
         score = max(v.score, n.score, t.score)
-        close = s.incidents.close_fraction
-        quiet = (
-            v.surprise < close * v.threshold
-            and n.surprise < close * self._neg_threshold
-            and t.surprise < close * self._topic_threshold
-        )
         if quiet:
             self._usual_copies = self._usual_copies * _COPY_DECAY + b.near_duplicates
             self._usual_mentions = self._usual_mentions * _COPY_DECAY + b.mentions
@@ -295,8 +302,9 @@ class BrandDetector:
             self._sticky = _NO_FLAGS
             self._run_mentions = self._run_negative = 0
             self._quiet_buckets += 1
-            if self._quiet_buckets * b.seconds >= s.incidents.quiet_minutes * 60:
+            if not self._run_severe or self._quiet_buckets * b.seconds >= s.incidents.quiet_minutes * 60:
                 self._run_copies = self._run_excess = 0.0
+                self._run_severe = False
         else:
             self._quiet_buckets = 0
             if self._elevated_since is None:

@@ -44,6 +44,7 @@ _ONE_TEXT_SHARE = 0.4  # a campaign is one message: its most-copied text makes t
 # 0.5-0.6 (the first post of each text in each copy period is no copy), a crisis's alike texts
 # about 0.25 (the simulated ash crisis)
 _RUN_COPY_SHARE = 0.4
+_LASTING_SECONDS = 1800  # an anomaly that brought this much of the usual volume is counted through quiet minutes
 _COPY_DECAY = 0.999  # per quiet bucket: the usual copy rate remembers about the last 1,000 (17 h of minutes)
 _SEV_RANK = {"sev3": 1, "sev2": 2, "sev1": 3}
 _POSITIVE_Z = 2.0  # standard errors by which an anomaly's negative share must fall short to be "positive"
@@ -129,16 +130,16 @@ class BrandDetector:
         # mentions and negative ones of the current anomaly's buckets (0 while quiet): its mood
         self._run_mentions = 0
         self._run_negative = 0
-        # copies beyond the usual ones and mentions over expectation since the anomaly began: is
-        # the anomaly as a whole made of copies? Once it has reached a severity (an incident's
-        # anomaly) they are kept through quiet buckets until the brand has been quiet as long as an
-        # incident takes to resolve (`_quiet_buckets` in a row): a crisis's tail has quiet minutes,
-        # and counted afresh after each its copies would be judged by minutes. Without a severity
-        # they start afresh after a quiet bucket, as the mood does: a morning's scattered elevated
-        # minutes are not one anomaly with the campaign that follows them.
+        # copies beyond the usual ones and mentions over expectation in the anomaly's elevated
+        # buckets: is the anomaly as a whole made of copies? Once it has brought half an hour's
+        # worth of the brand's usual mentions (`_LASTING_SECONDS`) they are kept through quiet
+        # buckets until the brand has been quiet as long as an incident takes to resolve
+        # (`_quiet_buckets` in a row): a crisis's tail has quiet minutes, and counted afresh after
+        # each its copies would be judged by minutes. A smaller anomaly starts afresh after a quiet
+        # bucket, as the mood does, and quiet buckets add nothing: a morning's scattered busy
+        # minutes are not part of the campaign that follows them.
         self._run_copies = 0.0
         self._run_excess = 0.0
-        self._run_severe = False
         self._quiet_buckets = 0
         if brand is not None:
             self._build(brand)
@@ -154,7 +155,6 @@ class BrandDetector:
         state.setdefault("_run_negative", 0)
         state.setdefault("_run_copies", 0.0)  # older checkpoints: the anomaly's copies are counted from here on
         state.setdefault("_run_excess", 0.0)
-        state.setdefault("_run_severe", False)
         state.setdefault("_quiet_buckets", 0)
         state.pop("_load", None)  # the load was an EWMA before; it starts afresh from the counts
         state.setdefault("_counts", array("d"))
@@ -232,8 +232,9 @@ class BrandDetector:
         self._run_mentions += b.mentions
         self._run_negative += b.negative
         usual = self._usual_copies / self._usual_mentions if self._usual_mentions else 0.0
-        self._run_copies += b.near_duplicates - usual * b.mentions
-        self._run_excess += b.mentions - v.expected
+        if not quiet:
+            self._run_copies += b.near_duplicates - usual * b.mentions
+            self._run_excess += b.mentions - v.expected
         # more mentions, or a new topic, in a happier mood: a campaign. The mood is the whole
         # anomaly's, and its shortfall must be significant: one calm minute of a crisis (3 of 8
         # negative) is noise, and the flag would silence the crisis for the rest of its run.
@@ -292,8 +293,6 @@ class BrandDetector:
             cap = min(caps, key=severity_rank)
             if severity_rank(sev) > severity_rank(cap):
                 sev = cap
-        if sev:
-            self._run_severe = True
         score = max(v.score, n.score, t.score)
         if quiet:
             self._usual_copies = self._usual_copies * _COPY_DECAY + b.near_duplicates
@@ -302,9 +301,9 @@ class BrandDetector:
             self._sticky = _NO_FLAGS
             self._run_mentions = self._run_negative = 0
             self._quiet_buckets += 1
-            if not self._run_severe or self._quiet_buckets * b.seconds >= s.incidents.quiet_minutes * 60:
+            lasting = self._run_excess >= v.expected * _LASTING_SECONDS / b.seconds
+            if not lasting or self._quiet_buckets * b.seconds >= s.incidents.quiet_minutes * 60:
                 self._run_copies = self._run_excess = 0.0
-                self._run_severe = False
         else:
             self._quiet_buckets = 0
             if self._elevated_since is None:

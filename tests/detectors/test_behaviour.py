@@ -227,6 +227,23 @@ def test_a_crisis_right_after_a_few_copied_minutes_still_pages() -> None:
     assert not flagged[-1][0] and min(sev or "sev9" for _, sev in flagged) == "sev1"  # ...not the crisis
 
 
+def test_a_campaign_after_a_busy_morning_is_flagged_from_the_start() -> None:
+    """A morning a little above the model, with a lone busy minute every half hour (one reaches
+    sev3), then a copy-paste campaign: the campaign is weighed by its own buckets, not diluted by
+    the morning's, so it is a flagged watch from its first elevated minute and never pages."""
+    bs = list(stream(9, W + 240, 20.0))
+    for k, b in enumerate(bs[W : W + 180]):
+        b.mentions += 3 if k % 30 else 25
+    for b in bs[W + 180 : W + 210]:
+        b.mentions += 15
+        b.negative += 12
+        b.near_duplicates, b.top_copies = 12, 40
+    det = BrandDetector(seed=0)
+    campaign = [det.update(b) for b in bs][W + 180 : W + 210]
+    elevated = [a for a in campaign if not a.quiet]
+    assert elevated and all("coordinated" in a.flags and a.severity in (None, "sev3") for a in elevated)
+
+
 def test_a_positive_coordinated_campaign_takes_the_strictest_cap() -> None:
     """The brand's own promotion: many accounts posting the same happy text. Positive caps at
     `campaign_max_severity` (none by default), coordinated at `flag_max_severity` (sev3): none holds,

@@ -40,9 +40,9 @@ _LOAD_SECONDS = 900  # the load is averaged over a quarter hour (a staffing inte
 _LOAD_RISE_SECONDS = 180  # ...or over the last three minutes when those are busier
 _DUP_BUCKETS = 5  # buckets over which near duplicates are weighed against the excess volume
 _ONE_TEXT_SHARE = 0.4  # a campaign is one message: its most-copied text makes this share of the copies
-# ...and its anomaly, from its first elevated bucket on, is mostly copies: a campaign's measures
-# 0.5-0.6 (the first post of each text in each copy period is no copy), a crisis's alike texts
-# about 0.25 (the simulated ash crisis)
+# ...and its anomaly's elevated buckets are mostly copies: a campaign's measure 0.5-0.8 of their
+# excess (the first post of each text in each copy period is no copy), the simulated ash crisis's
+# alike texts 0.30-0.32
 _RUN_COPY_SHARE = 0.4
 _LASTING_SECONDS = 1800  # an anomaly that brought this much of the usual volume is counted through quiet minutes
 _COPY_DECAY = 0.999  # per quiet bucket: the usual copy rate remembers about the last 1,000 (17 h of minutes)

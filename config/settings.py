@@ -272,13 +272,7 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
         message, _, where = message.rpartition(" - at `key` in `$.")
         field = where.rstrip("`")
         if message.startswith("Invalid enum value"):  # a map keyed by a fixed set of names (skills)
-            from config.reference import fields
-
-            kind = next((f.type for f in fields() if f.path == _name_map_keys(field, data)), "")
-            known = kind.removeprefix("map of ").partition(" to ")[0]
-            message = f"unknown key {message.removeprefix('Invalid enum value ')}" + (
-                f"; expected {known}" if known.startswith("one of ") else ""
-            )
+            message = f"unknown key {message.removeprefix('Invalid enum value ')}"
         else:
             message = f"every key must be a name: {message[0].lower()}{message[1:]}"
     elif " - at `$." in message:
@@ -295,10 +289,12 @@ def _explain(message: str, path: Any, sources: dict[tuple[str, ...], str], data:
     field = _name_map_keys(field, data)
     if message == "Expected `str` of length >= 1" or message.startswith("Expected `str` matching regex"):
         message = "must not be empty"
-    elif message.startswith("Invalid enum value"):
+    elif message.startswith(("Invalid enum value", "unknown key")):
         from config.reference import fields
 
         kind = next((f.type for f in fields() if f.path == field), "")
+        if message.startswith("unknown key"):  # the map's key type: "map of one of a, b to float"
+            kind = kind.removeprefix("map of ").partition(" to ")[0]
         if kind.startswith("one of "):
             message = f"{message}; expected {kind}"
     parts = tuple(p for p in field.replace("[", ".").replace("]", "").split(".") if p)

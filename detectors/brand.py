@@ -248,11 +248,12 @@ class BrandDetector:
         # normal, five minutes of its stock phrases ("all flights cancelled") can pass the first
         # three by chance, and the flag would then say "campaign" about a customer crisis.
         copies = dup - usual * total
+        run_is_copies = self._run_copies >= _RUN_COPY_SHARE * self._run_excess
         if (
             excess >= _MIN_DUPLICATES
             and copies >= f.coordinated_share * excess
             and max(tops) >= _ONE_TEXT_SHARE * copies
-            and self._run_copies >= _RUN_COPY_SHARE * self._run_excess
+            and run_is_copies
         ):
             found.add("coordinated")
         if b.start <= self._viral_until:
@@ -262,7 +263,7 @@ class BrandDetector:
         # a flag holds for the rest of the anomaly it explained (its long spans fire on)
         if found - self._sticky and not quiet:  # a quiet bucket explains no anomaly (its flags would say so)
             self._sticky = self._sticky | found
-        if "coordinated" in self._sticky and self._run_copies < _RUN_COPY_SHARE * self._run_excess:
+        if "coordinated" in self._sticky and not run_is_copies:
             self._sticky = self._sticky - {"coordinated"}  # the anomaly outgrew its copies: not a campaign
         if n_fire and "viral" in self._sticky:
             self._sticky = self._sticky - {"viral"}  # negativity followed the viral post: a real problem

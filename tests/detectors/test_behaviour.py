@@ -169,6 +169,17 @@ def test_alike_texts_spread_over_many_messages_are_a_crisis_not_a_campaign() -> 
     assert not any("coordinated" in c.flags for c in changes)
 
 
+def _crisis_minute(b: Bucket, k: int) -> Bucket:
+    """Minute `k` of a crisis: volume ramping to x15 over 36 minutes, the new mentions 70 % negative,
+    alike texts (a third of them copies) of many messages."""
+    base = b.mentions
+    extra = int(base * 14 * min(1.0, (k + 0.5) / 36))
+    b.mentions = base + extra
+    b.negative = int(base * 0.25 + extra * 0.7)
+    b.near_duplicates, b.top_copies = int(extra * 0.3), 5
+    return b
+
+
 def _crisis_then_stock_phrase(bs: list[Bucket], calm_until_quiet: bool) -> list[Assessment]:
     """Three hours of crisis (x15, angry, alike texts of many messages), then, at once or after
     calm minutes up to the first quiet bucket, ten angry minutes with a small excess made of one
@@ -177,12 +188,7 @@ def _crisis_then_stock_phrase(bs: list[Bucket], calm_until_quiet: bool) -> list[
     for b in bs[:W]:
         det.update(b)
     for k, b in enumerate(bs[W : W + 180]):
-        base = b.mentions
-        extra = int(base * 14 * min(1.0, (k + 0.5) / 36))
-        b.mentions = base + extra
-        b.negative = int(base * 0.25 + extra * 0.7)
-        b.near_duplicates, b.top_copies = int(extra * 0.3), 5
-        det.update(b)
+        det.update(_crisis_minute(b, k))
     i = W + 180
     while calm_until_quiet and not det.update(bs[i]).quiet:
         i += 1
@@ -216,11 +222,7 @@ def test_a_crisis_right_after_a_few_copied_minutes_still_pages() -> None:
         b.mentions += 20
         b.near_duplicates, b.top_copies = 20, 40
     for k, b in enumerate(bs[W + 4 : W + 120]):
-        base = b.mentions
-        extra = int(base * 14 * min(1.0, (k + 0.5) / 36))
-        b.mentions = base + extra
-        b.negative = int(base * 0.25 + extra * 0.7)
-        b.near_duplicates, b.top_copies = int(extra * 0.3), 5
+        _crisis_minute(b, k)
     det = BrandDetector(seed=0)
     flagged = [("coordinated" in a.flags, a.severity) for a in map(det.update, bs)][W:]
     assert any(f for f, _ in flagged[:8])  # the copied minutes were flagged...

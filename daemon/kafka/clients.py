@@ -12,6 +12,7 @@ the options it knows (kafka-python rejects unknown keyword arguments).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -65,7 +66,8 @@ class Consumer(Protocol):
 
 
 class Producer(Protocol):
-    """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send."""
+    """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send, and raises
+    when a send since the last flush failed (so nothing is committed past a lost record)."""
 
     def send(
         self,
@@ -101,7 +103,47 @@ def make_producer(s: KafkaSettings, **own: Any) -> Producer:
         from daemon.kafka.confluent_client import ConfluentProducer, translate
 
         return ConfluentProducer(translate(cfg, "producer"))
-    return KafkaProducer(**_known(KafkaProducer, cfg))
+    return CheckedProducer(KafkaProducer(**_known(KafkaProducer, cfg)))
+
+
+class CheckedProducer:
+    """kafka-python's producer with a `flush` that raises when a send failed.
+
+    kafka-python's own `flush` only waits: a record the broker refused (too large for the topic,
+    not authorised, retries exhausted) fails its future and nothing else, so a dead letter or a
+    checkpoint could be lost silently and its offsets committed after it. The confluent adapter
+    has the same rule (daemon/kafka/confluent_client.py)."""
+
+    def __init__(self, producer: KafkaProducer) -> None:
+        self._p = producer
+        self._lock = threading.Lock()
+        self._errors: list[str] = []
+
+    def _failed(self, exc: BaseException) -> None:  # on the producer's IO thread
+        with self._lock:
+            self._errors.append(str(exc))  # kafka-python names the error class in it
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> Any:
+        future = self._p.send(topic, value=value, key=key, headers=headers, partition=partition)
+        future.add_errback(self._failed)
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._p.flush(timeout)
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise KafkaError(f"{len(errors)} records not delivered: {errors[0]}")
+
+    def close(self, timeout: float | None = None) -> None:
+        self._p.close(timeout=timeout)
 
 
 def client_errors(s: KafkaSettings) -> tuple[type[Exception], ...]:

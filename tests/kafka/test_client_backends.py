@@ -73,3 +73,29 @@ def test_a_reader_sees_checkpoints_written_after_its_last_read(settings_factory,
     finally:
         reader.close()
         producer.close()
+
+
+def test_flush_raises_when_a_send_was_not_delivered(kafka_client: str) -> None:
+    """The broker goes away: the record it never acknowledges makes `flush` raise with either
+    client (kafka-python's own flush only fails the future), so the runner never commits offsets
+    past a lost dead letter or checkpoint, and `crisisd produce` does not report a loss as sent."""
+    import msgspec
+    from kafka.errors import KafkaError
+
+    from daemon.kafka.local_broker import LocalBroker
+    from daemon.kafka.settings import KafkaSettings
+
+    with LocalBroker() as broker:
+        s = msgspec.convert({"bootstrap_servers": [broker.bootstrap_servers], "client": kafka_client}, KafkaSettings)
+        quick = {"delivery_timeout_ms": 2000, "request_timeout_ms": 1000, "delivery.timeout.ms": 2000}
+        producer = make_producer(s, linger_ms=0, **quick)
+        try:
+            producer.send("t", value=b"delivered").get(10)
+            producer.flush(10)  # nothing failed: no error
+            broker.stop()
+            producer.send("t", value=b"lost")
+            with pytest.raises(KafkaError, match="1 records not delivered"):
+                producer.flush(15)
+            producer.flush(1)  # reported once
+        finally:
+            producer.close(1)

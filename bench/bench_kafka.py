@@ -337,7 +337,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "daemon.cli", "simulate", "ash-crisis", "--days", str(args.days)]
         cmd += ["--scale", str(args.scale), "--seed", str(args.seed), "-o", path]
         subprocess.run(cmd, check=True, cwd=REPO, stderr=subprocess.DEVNULL)
-    lines = list(read_lines(path))
+    lines = list(read_lines(path, lambda n: sys.exit(f"{path}: line {n} is longer than a Kafka message")))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     broker = None if args.bootstrap_servers else LocalBroker().start()
     bootstrap = args.bootstrap_servers or broker.bootstrap_servers  # type: ignore[union-attr]

@@ -16,6 +16,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn, cast
 
+# The longest input line read whole (replay, produce, score-text): Kafka's default message size.
+# A valid event is far shorter (its text at most 64 KiB); a longer line is reported by its number,
+# and read past without holding it in memory.
+MAX_LINE_BYTES = 1 << 20
+
 
 class UsageError(Exception):
     """A usage or configuration problem: exit code 2, message names the field or file."""

@@ -17,6 +17,9 @@ from typing import IO, TYPE_CHECKING
 
 import msgspec
 
+from daemon.cli import MAX_LINE_BYTES
+from daemon.events import InvalidEvent
+
 if TYPE_CHECKING:
     from config.settings import Settings
     from daemon.notification import Notification
@@ -81,11 +84,16 @@ def run_stream(
     dead_letter: DeadLetterFile | None = None,
 ) -> None:
     """Feed lines to the pipeline, hand every notification to `emit`, flush at the end."""
+    too_long = InvalidEvent("line_too_long", f"longer than {MAX_LINE_BYTES} bytes: its first {MAX_LINE_BYTES} kept")
     for n, raw in enumerate(lines, 1):
         line = raw.rstrip(b"\r\n")
         if not line.strip():
             continue
-        out = pipeline.process(line)
+        if len(line) > MAX_LINE_BYTES:  # `input_lines` cut it: not an event, and never read whole
+            line = line[:MAX_LINE_BYTES]
+            out = pipeline.reject(too_long)
+        else:
+            out = pipeline.process(line)
         if out.invalid is not None and dead_letter is not None:
             dead_letter.write(n, line, out.invalid.reason, out.invalid.detail)
         for note in out.notifications:
@@ -145,7 +153,7 @@ def replay_main(args: argparse.Namespace) -> int:
     pipeline = Pipeline(settings)
     started = time.perf_counter()
     try:
-        run_stream(pipeline, input_lines(args.file), _emitter(args.json), dead_letter)
+        run_stream(pipeline, input_lines(args.file, MAX_LINE_BYTES), _emitter(args.json), dead_letter)
     finally:
         dead_letter.close()
     sys.stdout.flush()

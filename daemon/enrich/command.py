@@ -20,12 +20,11 @@ from typing import IO, Any
 
 import msgspec
 
-from daemon.cli import UsageError, check_input, input_lines
+from daemon.cli import MAX_LINE_BYTES, UsageError, check_input, input_lines
 from daemon.enrich.scorer import TextScorer
 from daemon.events import MAX_TEXT_BYTES, text_too_long
 
 # room for a text at the cap written with JSON escapes (`\u0001` is 6 bytes) and the line's other fields
-MAX_LINE_BYTES = 16 * MAX_TEXT_BYTES
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode

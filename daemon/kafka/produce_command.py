@@ -3,7 +3,8 @@
 Each line becomes one message with the (lower-cased) brand as key, so one brand's events stay
 ordered on one partition. Lines that are not JSON objects with a string `brand` are produced
 as they are, with no key: that is how the dead-letter path is demonstrated. Empty lines are
-skipped. The topic is created (`--partitions`, default 6) when it does not exist.
+skipped, and so is a line over 1 MiB (Kafka's default message size), reported by its number
+with exit 1. The topic is created (`--partitions`, default 6) when it does not exist.
 
 >>> brand_key(b'{"id": "t:1", "brand": "KLM", "text": "hi"}')
 b'klm'
@@ -15,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
 
-from daemon.cli import UsageError, check_input, input_lines
+from daemon.cli import MAX_LINE_BYTES, UsageError, check_input, input_lines
+from daemon.events import normalise_brand
+
+# room for the key and the record's framing beside a line of MAX_LINE_BYTES
+_MAX_REQUEST_BYTES = MAX_LINE_BYTES + (64 << 10)
 
 
 class _BrandOnly(msgspec.Struct):
@@ -33,21 +38,33 @@ _brand_decoder = msgspec.json.Decoder(_BrandOnly)
 def brand_key(line: bytes) -> bytes | None:
     """The message key for one line: its brand, or None when the line has no usable brand."""
     try:
-        return _brand_decoder.decode(line).brand.strip().lower().encode("utf-8")
+        return normalise_brand(_brand_decoder.decode(line).brand).encode("utf-8")
     except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 in a field, deep nesting
         return None
 
 
-def read_lines(path: str) -> Iterator[bytes]:
-    """The non-empty lines of FILE (`-` is stdin; plain or gzip), without their line ends."""
-    for raw in input_lines(path):
+def read_lines(path: str, too_long: Callable[[int], object]) -> Iterator[bytes]:
+    """The non-empty lines of FILE (`-` is stdin; plain or gzip), without their line ends; a line
+    over MAX_LINE_BYTES is not read whole, and `too_long` gets its number instead."""
+    for n, raw in enumerate(input_lines(path, MAX_LINE_BYTES), 1):
         line = raw.rstrip(b"\r\n")
-        if line.strip():
+        if len(line) > MAX_LINE_BYTES:
+            too_long(n)
+        elif line.strip():
             yield line
 
 
-def produce_file(path: str, topic: str, settings: Any, *, partitions: int = 6, create: bool = True) -> tuple[int, int]:
-    """Produce every line of `path` to `topic`; returns (messages, messages without key)."""
+def produce_file(
+    path: str,
+    topic: str,
+    settings: Any,
+    *,
+    partitions: int = 6,
+    create: bool = True,
+    too_long: Callable[[int], object],
+) -> tuple[int, int]:
+    """Produce every line of `path` to `topic`; returns (messages, messages without key). Lines
+    over MAX_LINE_BYTES are not produced: `too_long` gets their numbers."""
     from daemon.kafka.clients import ensure_topics, make_admin, make_producer
 
     k = settings.kafka
@@ -57,10 +74,10 @@ def produce_file(path: str, topic: str, settings: Any, *, partitions: int = 6, c
             ensure_topics(admin, {topic: (partitions, {})})
         finally:
             admin.close()
-    producer = make_producer(k, linger_ms=5, batch_size=256 * 1024, acks="all")
+    producer = make_producer(k, linger_ms=5, batch_size=256 * 1024, acks="all", max_request_size=_MAX_REQUEST_BYTES)
     sent = unkeyed = 0
     try:
-        for line in read_lines(path):
+        for line in read_lines(path, too_long):
             key = brand_key(line)
             if key is None:
                 unkeyed += 1
@@ -93,8 +110,17 @@ def main(args: argparse.Namespace) -> int:
         )
     if not settings.kafka.bootstrap_servers:
         raise UsageError("kafka.bootstrap_servers: not configured")
-    sent, unkeyed = produce_file(args.file, args.topic, settings, partitions=args.partitions)
+    skipped: list[int] = []
+
+    def too_long(n: int) -> None:
+        skipped.append(n)
+        print(f"crisisd produce: line {n}: longer than {MAX_LINE_BYTES} bytes: not produced", file=sys.stderr)
+
+    sent, unkeyed = produce_file(args.file, args.topic, settings, partitions=args.partitions, too_long=too_long)
     print(f"produced {sent} messages to {args.topic} ({unkeyed} without a brand key)", file=sys.stderr)
+    if skipped:
+        print(f"crisisd produce: {len(skipped)} line(s) not produced", file=sys.stderr)
+        return 1
     return 0
 
 

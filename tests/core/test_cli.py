@@ -29,6 +29,10 @@ def run(*argv: str) -> int:
     return main(list(argv))
 
 
+def _none_too_long(n: int) -> None:
+    pytest.fail(f"line {n} reported too long")
+
+
 def test_no_command_and_unknown_command_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         run()
@@ -173,7 +177,8 @@ def test_produce_reads_gzip_like_replay(tmp_path: Path) -> None:
     plain, packed = tmp_path / "in.jsonl", tmp_path / "in.jsonl.gz"
     plain.write_bytes(b'{"a": 1}\r\n\n{"b": 2}\n')
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    assert list(read_lines(str(packed))) == list(read_lines(str(plain))) == [b'{"a": 1}', b'{"b": 2}']
+    expected = [b'{"a": 1}', b'{"b": 2}']
+    assert list(read_lines(str(packed), _none_too_long)) == list(read_lines(str(plain), _none_too_long)) == expected
 
 
 def test_produce_refuses_a_bootstrap_server_without_a_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,7 +198,7 @@ def test_a_utf8_bom_does_not_make_line_1_invalid(tmp_path: Path, capsys: pytest.
     for f in (plain, packed):
         assert run("replay", str(f)) == 0
         assert "2 valid, 0 invalid" in capsys.readouterr().err
-        assert list(read_lines(str(f))) == [line.encode() for line in lines]
+        assert list(read_lines(str(f), _none_too_long)) == [line.encode() for line in lines]
     assert not (tmp_path / "in.jsonl.dead-letter.jsonl").exists()
 
 
@@ -203,3 +208,31 @@ def test_input_lines_cuts_a_line_over_the_cap_and_skips_its_rest(tmp_path: Path)
     f = tmp_path / "in.jsonl"
     f.write_bytes(b"1234\n12345\n123456789\nok\n" + b"x" * 100)
     assert list(input_lines(str(f), 5)) == [b"1234\n", b"12345\n", b"123456", b"ok\n", b"xxxxxx"]
+
+
+def test_a_line_over_1_mib_is_dead_lettered_by_replay_and_not_produced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line no Kafka message could be (a corrupt export, a binary file) is read past, not into
+    memory: `replay` dead-letters its first MiB as `line_too_long`, `produce` names it and exits 1."""
+    import tracemalloc
+
+    from daemon.cli import MAX_LINE_BYTES
+    from daemon.kafka.produce_command import read_lines
+
+    f = tmp_path / "in.jsonl"
+    huge = b"x" * (20 * MAX_LINE_BYTES)
+    f.write_bytes(json.dumps(EVENT).encode() + b"\n" + huge + b"\n" + json.dumps({**EVENT, "id": "twitter:2"}).encode())
+    tracemalloc.start()
+    try:
+        assert run("replay", str(f), "--json") == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * MAX_LINE_BYTES  # not the 20 MiB line
+    assert "2 valid, 1 invalid (line_too_long 1)" in capsys.readouterr().err
+    dead = [json.loads(x) for x in (tmp_path / "in.jsonl.dead-letter.jsonl").read_text().splitlines()]
+    assert [(d["line"], d["reason"], len(d["original"])) for d in dead] == [(2, "line_too_long", MAX_LINE_BYTES)]
+    too_long: list[int] = []
+    assert [json.loads(x)["id"] for x in read_lines(str(f), too_long.append)] == ["twitter:1", "twitter:2"]
+    assert too_long == [2]

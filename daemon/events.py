@@ -23,7 +23,7 @@ Kind = Literal["post", "comment", "reply", "direct_message", "share"]
 class Author(msgspec.Struct, frozen=True, gc=False):
     id: str
     followers: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    is_brand: bool = False
+    is_brand: bool | None = None  # null, as some producers write every absent field, is false
 
 
 class _WireMention(msgspec.Struct, frozen=True, gc=False):
@@ -35,7 +35,7 @@ class _WireMention(msgspec.Struct, frozen=True, gc=False):
     author: Author
     lang: str | None = None
     sentiment: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)] | None = None
-    kind: Kind = "post"
+    kind: Kind | None = None  # absent or null: a post
     in_reply_to: str | None = None
     shares: Annotated[int, msgspec.Meta(ge=0)] | None = None
     url: str | None = None
@@ -81,6 +81,35 @@ _GOOD_PLATFORMS: set[str] = set()
 _BRANDS: dict[str, str] = {}
 
 
+def normalise_brand(brand: str) -> str:
+    """Brands compare case-insensitively (Unicode case folding: `STRASSE` is `straße`); the
+    message key `crisisd produce` gives is this too.
+
+    >>> normalise_brand(" KLM "), normalise_brand("Straße") == normalise_brand("STRASSE")
+    ('klm', True)
+    """
+    return brand.strip().casefold()
+
+
+# A UTF-16 surrogate escape left alone (a text cut between the two halves of an emoji, as a
+# producer cutting UTF-16 strings writes it): msgspec refuses the whole message for it. Escaped
+# backslashes are matched first so that `\\ud800` (a backslash, then letters) stays as it is.
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\\\"  # an escaped backslash
+    rb"|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a pair: one emoji
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # half of one
+)
+
+
+def _repaired(raw: bytes) -> bytes | None:
+    """`raw` with a leading byte order mark dropped and lone surrogate escapes made U+FFFD, or
+    None when it has neither (so the decoder's first answer stands)."""
+    fixed = raw.removeprefix(b"\xef\xbb\xbf")
+    if b"\\u" in fixed:
+        fixed = _SURROGATE_ESCAPE.sub(lambda m: m[0] if len(m[0]) != 6 else b"\\ufffd", fixed)
+    return fixed if fixed != raw else None
+
+
 def _bad_utf8(raw: bytes | str) -> bool:
     if isinstance(raw, str):
         return False
@@ -120,9 +149,13 @@ def parse_event_time(value: str | float) -> float:
         raise ValueError("timestamp is not finite")
     if v > 1e11:
         v /= 1000.0
-    if not 0 <= v < 32503680000:  # years 1970..2999
-        raise ValueError("timestamp out of range")
-    return v
+    return _in_range(v)
+
+
+def _in_range(ts: float) -> float:
+    if not 0 <= ts < 32503680000:  # years 1970..2999
+        raise ValueError("timestamp out of range (years 1970 to 2999)")
+    return ts
 
 
 def _parse_rfc3339(value: str) -> float:
@@ -131,10 +164,13 @@ def _parse_rfc3339(value: str) -> float:
         s = s[:-1] + "+00:00"
     if len(s) < 20 or s[10] not in "Tt ":
         raise ValueError("not an RFC 3339 date-time")
+    leap = s[16:19] == ":60"
+    if leap:  # RFC 3339 allows a leap second (23:59:60); datetime does not
+        s = s[:17] + "59" + s[19:]
     dt = datetime.fromisoformat(s)
     if dt.tzinfo is None:
         raise ValueError("RFC 3339 timestamp has no offset")
-    return dt.timestamp()
+    return _in_range(dt.timestamp() + leap)
 
 
 # ("YYYY-MM-DDTHH:MM" + offset) -> epoch seconds of that minute; cleared when full (bounded memory)
@@ -152,6 +188,8 @@ def _minute(prefix: str, offset: str) -> float | None:
         if dt.tzinfo is None:
             return None
         minute = dt.timestamp()
+        if not 0 <= minute < 32503680000:
+            return None  # the general way says why
         if len(_MINUTES) >= _NAME_CACHE:
             _MINUTES.clear()
         _MINUTES[key] = minute
@@ -163,17 +201,39 @@ def text_too_long(text: str) -> bool:
     return len(text) > MAX_TEXT_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES
 
 
-def decode(raw: bytes | str) -> Mention | InvalidEvent:
+def decode(raw: bytes | str | None) -> Mention | InvalidEvent:
     """Decode one JSON message; never raises.
 
     >>> decode(b'{"id":"t:1","brand":"KLM","platform":"twitter","created_at":0,"text":"","author":{"id":"u"}}').brand
     'klm'
     >>> decode(b'{"id":"t:1"}').reason
     'missing_field'
+    >>> decode(None).detail  # a Kafka record with no value (a tombstone)
+    'the message has no value'
     """
+    if raw is None:
+        return InvalidEvent("not_json", "the message has no value")
     try:
         wire = _decoder.decode(raw)
-    except msgspec.ValidationError as exc:
+    except msgspec.DecodeError as exc:
+        fixed = _repaired(raw) if isinstance(raw, bytes) and not isinstance(exc, msgspec.ValidationError) else None
+        if fixed is None:
+            return _undecodable(raw, exc)
+        try:
+            wire = _decoder.decode(fixed)
+        except (msgspec.DecodeError, RecursionError) as again:
+            return _undecodable(raw, again)
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:  # str input with lone surrogates
+        return InvalidEvent("invalid_utf8", str(exc))
+    except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
+        return InvalidEvent("not_json", "JSON nested too deeply")
+    return _checked(wire)
+
+
+def _undecodable(raw: bytes | str, exc: Exception) -> InvalidEvent:
+    if isinstance(exc, RecursionError):
+        return InvalidEvent("not_json", "JSON nested too deeply")
+    if isinstance(exc, msgspec.ValidationError):
         msg = str(exc)
         if msg.startswith("Object missing required field"):
             reason = "missing_field"
@@ -184,12 +244,11 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
         else:
             reason = "invalid_value"
         return InvalidEvent(reason, msg)
-    except msgspec.DecodeError as exc:
-        return InvalidEvent("invalid_utf8" if _bad_utf8(raw) else "not_json", str(exc))
-    except UnicodeDecodeError as exc:  # str input with lone surrogates
-        return InvalidEvent("invalid_utf8", str(exc))
-    except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
-        return InvalidEvent("not_json", "JSON nested too deeply")
+    return InvalidEvent("invalid_utf8" if _bad_utf8(raw) else "not_json", str(exc))
+
+
+def _checked(wire: _WireMention) -> Mention | InvalidEvent:
+    """What msgspec cannot express, checked."""
     text = wire.text
     if text_too_long(text):
         return InvalidEvent("text_too_long", f"text is longer than {MAX_TEXT_BYTES} bytes")
@@ -208,7 +267,9 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
         return InvalidEvent("bad_timestamp", f"created_at {str(wire.created_at)[:60]!r}: {exc}")
     brand = _BRANDS.get(wire.brand)
     if brand is None:
-        brand = wire.brand.strip().lower()
+        brand = normalise_brand(wire.brand)
+        if not brand:
+            return InvalidEvent("invalid_value", "brand is blank")
         if len(_BRANDS) < _NAME_CACHE:
             _BRANDS[wire.brand] = brand
     # positional: the field order of `Mention` (keywords cost twice as much per event)
@@ -219,11 +280,11 @@ def decode(raw: bytes | str) -> Mention | InvalidEvent:
         ts,
         text,
         author.id,
-        author.is_brand,
+        author.is_brand is True,
         author.followers,
         wire.lang,
         wire.sentiment,
-        wire.kind,
+        wire.kind or "post",
         wire.in_reply_to,
         wire.shares,
         wire.url,

@@ -220,9 +220,20 @@ class DetectionSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     severity: SeveritySettings = SeveritySettings()
     incidents: IncidentSettings = IncidentSettings()
     brands: dict[str, dict[str, Any]] = {}
-    """Per-brand partial overrides, e.g. `{klm: {sensitivity: 1.5, volume: {min_mentions: 3}}}`."""
+    """Per-brand partial overrides, e.g. `{klm: {sensitivity: 1.5, volume: {min_mentions: 3}}}`
+    (brand names compare case-insensitively, as in events)."""
 
     def __post_init__(self) -> None:
+        from daemon.events import normalise_brand
+
+        folded: dict[str, dict[str, Any]] = {}
+        names: dict[str, str] = {}
+        for name, override in self.brands.items():
+            brand = normalise_brand(name)
+            if brand in folded:
+                raise ValueError(f"brands: {names[brand]!r} and {name!r} are the same brand")
+            folded[brand], names[brand] = override, name
+        msgspec.structs.force_setattr(self, "brands", folded)  # `KLM:` must reach the events of `klm`
         for brand in self.brands:
             try:
                 self.for_brand(brand)

@@ -129,13 +129,18 @@ def script(text: str) -> str:
 def normalise(tag: str | None) -> str | None:
     """A BCP 47 tag from the source reduced to its language (`sr-Latn` -> `sr`, `en-US` -> `en`).
 
+    A tag whose first part is no language (a script `Latn`, a name `english`, `x-...`) is no
+    tag: the text's language is detected, as when it is absent.
+
     >>> normalise("sr-Cyrl"), normalise("EN_us"), normalise(""), normalise("sh")
     ('sr', 'en', None, 'sr')
+    >>> normalise("Latn"), normalise("english"), normalise("x-klingon")
+    (None, None, None)
     """
     if not tag:
         return None
     lang = tag.strip().replace("_", "-").split("-", 1)[0].lower()
-    if not lang or lang in ("und", "zxx", "mul"):
+    if not (2 <= len(lang) <= 3 and lang.isascii() and lang.isalpha()) or lang in ("und", "zxx", "mul"):
         return None
     return {"sh": "sr", "cnr": "sr", "me": "sr"}.get(lang, lang)
 

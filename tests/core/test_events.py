@@ -101,6 +101,11 @@ INVALID = [
     (enc(event(created_at="2010-13-45T07:42:10Z")), "bad_timestamp"),
     (enc(event(created_at=1e300)), "bad_timestamp"),
     (enc(event(created_at=-5)), "bad_timestamp"),
+    (enc(event(created_at="1969-12-31T23:59:59Z")), "bad_timestamp"),  # the range numbers have: 1970..2999
+    (enc(event(created_at="9999-12-31T23:59:59Z")), "bad_timestamp"),
+    (enc(event(brand="   ")), "invalid_value"),  # blank: no brand at all
+    (None, "not_json"),  # a Kafka record with no value (a tombstone)
+    (b"", "not_json"),
     (enc(event(text="x" * (64 * 1024 + 1))), "text_too_long"),
 ]
 
@@ -111,6 +116,31 @@ def test_invalid_kinds(raw: bytes, reason: str) -> None:
     assert isinstance(out, InvalidEvent), out
     assert out.reason == reason
     assert out.detail
+
+
+def test_what_real_producers_write_is_read_as_meant() -> None:
+    """null for an optional field is its absence; a text cut between the halves of an emoji (a
+    lone surrogate escape, as UTF-16 producers cut it) keeps the event with U+FFFD; a byte order
+    mark before the object is dropped; a leap second is the second after :59; brands fold case."""
+    plain = decode(enc(event()))
+    assert isinstance(plain, Mention)
+    nulls = decode(enc(event(kind=None, author={"id": "u:8812", "followers": 340, "is_brand": None})))
+    assert nulls == plain
+    cut = decode(enc(event(text="Delayed again \ud83d")))  # json.dumps escapes the lone half
+    assert isinstance(cut, Mention) and cut.text == "Delayed again \ufffd"
+    pair = decode(enc(event(text="Delayed again \U0001f621")))
+    assert isinstance(pair, Mention) and pair.text == "Delayed again \U0001f621"
+    escaped = decode(enc(event(text="C:\\ud800")))  # a backslash and letters, not an escape
+    assert isinstance(escaped, Mention) and escaped.text == "C:\\ud800"
+    assert decode(b"\xef\xbb\xbf" + enc(event())) == plain
+    assert parse_event_time("2016-12-31T23:59:60Z") == parse_event_time("2017-01-01T00:00:00Z")
+    folded = decode(enc(event(brand="STRASSE")))
+    assert isinstance(folded, Mention) and folded.brand == decode(enc(event(brand="Straße"))).brand  # type: ignore[union-attr]
+
+
+def test_a_str_with_a_lone_surrogate_is_invalid_not_raised() -> None:
+    out = decode(json.dumps(event(), ensure_ascii=False).replace("Oslo", "Os\ud800lo"))
+    assert isinstance(out, InvalidEvent) and out.reason == "invalid_utf8"
 
 
 def test_wire_round_trip() -> None:

@@ -12,7 +12,7 @@ than against itself:
     'invalid_utf8'
 
 `Ledger` is the pipeline-level half: what `Pipeline.process` must count for each message
-(valid, duplicate, or invalid: decoding, or more than `max_future_seconds` ahead of the stream).
+(valid, duplicate, or invalid: decoding, or too far ahead of the stream or of the clock).
 """
 
 from __future__ import annotations
@@ -50,11 +50,9 @@ def oracle_reason(raw: bytes) -> str | None:
     except UnicodeDecodeError:
         return "invalid_utf8"
     try:
-        obj = json.loads(text, parse_constant=_no_constants)
+        obj = _without_surrogates(json.loads(text.removeprefix("\ufeff"), parse_constant=_no_constants))
     except (ValueError, _Bad, RecursionError):
         return "not_json"
-    if _has_surrogate(obj):
-        return "not_json"  # a lone \\udXXX escape cannot be UTF-8 text
     if not isinstance(obj, dict):
         return "not_an_object"
     for name, check in _FIELDS:
@@ -68,17 +66,18 @@ def oracle_reason(raw: bytes) -> str | None:
 
 def oracle_ts(raw: bytes) -> float:
     """Event time of a message `oracle_reason` accepted."""
-    return _event_time(json.loads(raw)["created_at"])
+    return _event_time(json.loads(raw.decode("utf-8").removeprefix("\ufeff"))["created_at"])
 
 
-def _has_surrogate(obj: Any) -> bool:
+def _without_surrogates(obj: Any) -> Any:
+    """A lone \\udXXX escape (half an emoji, cut) is read as U+FFFD."""
     if isinstance(obj, str):
-        return any("\ud800" <= c <= "\udfff" for c in obj)
+        return re.sub("[\ud800-\udfff]", "\ufffd", obj)
     if isinstance(obj, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in obj.items())
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return any(_has_surrogate(v) for v in obj)
-    return False
+        return [_without_surrogates(v) for v in obj]
+    return obj
 
 
 def _is_int(v: Any) -> bool:
@@ -107,7 +106,11 @@ def _event_time(v: Any) -> float:
             raise ValueError(v)
         s = v.strip()
         s = s[:-1] + "+00:00" if s[-1] in "Zz" else s
-        return datetime.fromisoformat(s).timestamp()
+        leap = s[17:19] == "60"  # RFC 3339's leap second
+        t = datetime.fromisoformat(s[:17] + "59" + s[19:] if leap else s).timestamp() + leap
+        if not 0 <= t < 32503680000:
+            raise ValueError(v)
+        return t
     if not _is_num(v):
         raise ValueError(v)
     f = float(v)
@@ -136,7 +139,7 @@ def _author(v: Any) -> bool:
         return False
     if "followers" in v and not (v["followers"] is None or (_is_int(v["followers"]) and v["followers"] >= 0)):
         return False
-    return not ("is_brand" in v and not isinstance(v["is_brand"], bool))
+    return v.get("is_brand") is None or isinstance(v["is_brand"], bool)
 
 
 def _nonneg_int(v: Any) -> bool:
@@ -146,14 +149,14 @@ def _nonneg_int(v: Any) -> bool:
 _REQUIRED = {"id", "brand", "platform", "created_at", "text", "author"}
 _FIELDS: list[tuple[str, Any]] = [
     ("id", _str(1, 256)),
-    ("brand", _str(1, 128)),
+    ("brand", lambda v: _str(1, 128)(v) and v.strip() != ""),
     ("platform", _platform),
     ("created_at", _created_at),
     ("text", _text),
     ("author", _author),
     ("lang", _opt(lambda v: isinstance(v, str))),
     ("sentiment", _opt(lambda v: _is_num(v) and -1 <= v <= 1)),
-    ("kind", lambda v: v in KINDS),
+    ("kind", _opt(lambda v: v in KINDS)),
     ("in_reply_to", _opt(lambda v: isinstance(v, str))),
     ("shares", _opt(_nonneg_int)),
     ("url", _opt(lambda v: isinstance(v, str))),
@@ -162,10 +165,12 @@ _FIELDS: list[tuple[str, Any]] = [
 
 class Ledger:
     """What the pipeline must count, message by message (mirrors `Pipeline.process`'s order:
-    decode, then the future limit against the newest accepted event time, then duplicate ids)."""
+    decode, then the future limits against the newest accepted event time and the wall clock
+    `now` (the pipeline's, injected), then duplicate ids)."""
 
-    def __init__(self, max_future_seconds: float) -> None:
+    def __init__(self, max_future_seconds: float, max_ahead_of_clock_seconds: float = 0, now: float = 0.0) -> None:
         self.limit = max_future_seconds
+        self.clock_limit = now + max_ahead_of_clock_seconds if max_ahead_of_clock_seconds else math.inf
         self.max_ts: float | None = None
         self.ids: set[str] = set()
 
@@ -178,7 +183,7 @@ class Ledger:
 
     def count(self, event_id: str, ts: float) -> str:
         """The pipeline-level half for a decoded event."""
-        if self.max_ts is not None and ts > self.max_ts + self.limit:
+        if (self.max_ts is not None and ts > self.max_ts + self.limit) or ts > self.clock_limit:
             return "invalid"
         if event_id in self.ids:
             return "duplicate"

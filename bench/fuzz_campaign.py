@@ -120,10 +120,11 @@ def corpus(args: argparse.Namespace) -> Iterator[tuple[str, bytes]]:
 
 def phase_a(args: argparse.Namespace, findings: Findings) -> list[bytes]:
     settings = load_settings(env={})
-    limit = settings.pipeline.max_future_seconds
+    limit, ahead = settings.pipeline.max_future_seconds, settings.pipeline.max_ahead_of_clock_seconds
+    now = time.time()
 
     def fresh() -> tuple[Pipeline, fz.Ledger]:
-        return Pipeline(settings), fz.Ledger(limit)
+        return Pipeline(settings, wall_clock=lambda: now), fz.Ledger(limit, ahead, now)
 
     pipe, ledger = fresh()
     pipe.process(b"{}")  # warm the language models; counted below as one invalid message
@@ -413,10 +414,10 @@ def phase_k(args: argparse.Namespace, lines: list[bytes], findings: Findings) ->
         producer.close()
         produced = sum(len(v) for v in by_partition.values())
         settings = load_settings(env={})
-        limit = settings.pipeline.max_future_seconds
+        limit, ahead = settings.pipeline.max_future_seconds, settings.pipeline.max_ahead_of_clock_seconds
         expected_invalid = 0
         for values in by_partition.values():
-            ledger = fz.Ledger(limit)
+            ledger = fz.Ledger(limit, ahead, time.time())  # the daemon's clock, within a few minutes
             for raw in values:
                 want = ledger.expect(raw)
                 if want == "invalid":

@@ -61,6 +61,11 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Recent event ids remembered per partition to drop duplicate deliveries (bounded memory)."""
     max_future_seconds: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600
     """Events further than this ahead of the stream's watermark are invalid (`too_far_in_future`)."""
+    max_ahead_of_clock_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
+    """Events stamped further than this ahead of this machine's clock are invalid too
+    (`too_far_in_future`): one event from a producer with a wrong clock or time zone would move its
+    brand's windows ahead and make the brand's real events late. 0 turns the check off (a replay of
+    a stream dated in the future)."""
     timeline_buckets: Annotated[int, msgspec.Meta(ge=10, le=2000)] = 180
     """Buckets of history sent with incident notifications for charts."""
 

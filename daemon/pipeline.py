@@ -10,6 +10,8 @@ the Kafka runner writes to its changelog, `restore()` brings it back on another 
 from __future__ import annotations
 
 import pickle
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from config.settings import Settings
@@ -68,8 +70,11 @@ class BrandState:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, scorer: TextScorer | None = None) -> None:
+    def __init__(
+        self, settings: Settings, scorer: TextScorer | None = None, wall_clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
+        self.wall_clock = wall_clock  # only to refuse events from the future: detection runs in event time
         self.scorer = scorer or TextScorer()
         self.stats = PipelineStats()
         self.brands: dict[str, BrandState] = {}
@@ -77,18 +82,28 @@ class Pipeline:
         self.max_ts: float | None = None  # the stream's newest event time
 
     # -- input -------------------------------------------------------------------------------
-    def process(self, raw: bytes | str) -> Processed:
+    def process(self, raw: bytes | str | None) -> Processed:
         """Decode and process one message; invalid input is reported, never raised."""
         self.stats.consumed += 1
         event = decode(raw)
         if isinstance(event, InvalidEvent):
             return self._invalid(event)
-        limit = self.settings.pipeline.max_future_seconds
+        p = self.settings.pipeline
+        limit = p.max_future_seconds
         if self.max_ts is not None and event.ts > self.max_ts + limit:
             # reported like a decoding failure, so the runner dead-letters it with the reason
             detail = f"created_at is more than {limit}s ahead of the stream"
             return self._invalid(InvalidEvent("too_far_in_future", detail))
+        if p.max_ahead_of_clock_seconds and event.ts > self.wall_clock() + p.max_ahead_of_clock_seconds:
+            detail = f"created_at is more than {p.max_ahead_of_clock_seconds}s ahead of this machine's clock"
+            return self._invalid(InvalidEvent("too_far_in_future", detail))
         return Processed(self.process_mention(event))
+
+    def reject(self, event: InvalidEvent) -> Processed:
+        """A message refused before decoding (a replay line too long to read): counted like one
+        the decoder refused."""
+        self.stats.consumed += 1
+        return self._invalid(event)
 
     def process_mention(self, m: Mention) -> list[Notification]:
         """A decoded event already within the future limit (`process` checks it)."""
@@ -160,11 +175,11 @@ class Pipeline:
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
-    def restore(cls, settings: Settings, blob: bytes) -> Pipeline:
+    def restore(cls, settings: Settings, blob: bytes, wall_clock: Callable[[], float] = time.time) -> Pipeline:
         version, scorer, stats, brands, recent, max_ts = pickle.loads(blob)
         if version != SNAPSHOT_VERSION:
             raise ValueError(f"checkpoint version {version} is not {SNAPSHOT_VERSION}")
-        p = cls(settings, scorer)
+        p = cls(settings, scorer, wall_clock)
         p.stats, p.brands, p.recent, p.max_ts = stats, brands, recent, max_ts
         for state in brands.values():
             state.detection.reconfigure(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import msgspec
 import pytest
 
 from config.settings import Settings, load_settings
@@ -167,3 +168,25 @@ def test_a_checkpoint_from_before_the_brand_mix_restores_with_an_empty_one(setti
     restored = Pipeline.restore(settings, p.snapshot())
     assert restored.brands["airserbia"].south_slavic.counts == [0, 0, 0]
     restored.process(_mention(2, "airserbia", "Odličan film!", None))  # and it goes on
+
+
+def test_an_event_from_ahead_of_the_clock_cannot_move_a_brand_into_the_future(settings: Settings) -> None:
+    """The first event of a stream has no watermark to be ahead of: one stamped a year ahead of
+    the machine's clock (a producer's wrong clock) would make every real event of its brand late."""
+    now = 1271396530.0
+
+    def mention(i: int, ts: float) -> bytes:
+        return json.dumps({"id": f"t:{i}", "brand": "klm", "platform": "twitter", "created_at": ts,
+                           "text": "Flight cancelled", "author": {"id": f"u{i}"}}).encode()  # fmt: skip
+
+    p = Pipeline(settings, wall_clock=lambda: now)
+    bad = p.process(mention(0, now + 365 * 86400))
+    assert bad.invalid is not None and bad.invalid.reason == "too_far_in_future"
+    assert "ahead of this machine's clock" in bad.invalid.detail
+    for i in range(1, 6):
+        assert p.process(mention(i, now - 600 + i)).invalid is None
+    assert p.stats.valid == 5 and p.stats.late == 0
+    assert p.process(mention(9, now + 3000)).invalid is None  # clock skew within the hour is fine
+    off = msgspec.structs.replace(settings.pipeline, max_ahead_of_clock_seconds=0)
+    replaying = Pipeline(msgspec.structs.replace(settings, pipeline=off), wall_clock=lambda: now)
+    assert replaying.process(mention(0, now + 365 * 86400)).invalid is None  # 0: the check is off

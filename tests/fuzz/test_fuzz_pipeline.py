@@ -75,8 +75,9 @@ _stream_messages = st.one_of(
 @settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_stream_messages, min_size=1, max_size=25))
 def test_pipeline_counts_every_message_once(stream: list[bytes]) -> None:
-    p = Pipeline(load_settings(env={}))
-    ledger = fz.Ledger(p.settings.pipeline.max_future_seconds)
+    now = fz.BASE_TS + 30 * 86400.0  # the wall clock, a month after the corpus's events
+    p = Pipeline(load_settings(env={}), wall_clock=lambda: now)
+    ledger = fz.Ledger(p.settings.pipeline.max_future_seconds, p.settings.pipeline.max_ahead_of_clock_seconds, now)
     for raw in stream:
         before = counted(p)
         out = p.process(raw)

@@ -54,6 +54,7 @@ REPLAY_WINDOW = 300.0
 # Resolved incidents are forgotten after this long (longer than the outbox remembers deliveries,
 # so a late re-delivery is still recognised).
 RETAIN_RESOLVED_SECONDS = 30 * 86400.0
+CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is given up
 
 
 class Throttled(Exception):
@@ -190,6 +191,7 @@ class SlackNotifier:
         self._next_prune = 0.0
         self._holder = ""  # the post now being made, for the rate limiter's reserved slots
         self._png: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._chart_failures: dict[tuple[str, int], int] = {}  # (incident, seq) -> failed uploads
 
     # -- Notifier ------------------------------------------------------------------------
     def send(self, notification: Notification) -> Delivery:
@@ -264,9 +266,30 @@ class SlackNotifier:
                     channel=root[0], thread_ts=root[1], file=png, filename=f"crisisd-{n.seq}.png", title=title
                 )
 
-            self._once(iid, n.seq, "chart", upload, lambda: self._find_file(root, title))
+            self._best_effort_chart(
+                iid, n.seq, lambda: self._once(iid, n.seq, "chart", upload, lambda: self._find_file(root, title))
+            )
         self.store.finish(iid, n.seq)
         log.info("slack.sent", incident_id=iid, seq=n.seq, type=n.type)
+
+    def _best_effort_chart(self, iid: str, seq: int, upload: Callable[[], None]) -> None:
+        """The chart illustrates; it must not hold up the incident's text. An upload Slack refuses
+        is skipped at once, one that keeps failing after `CHART_ATTEMPTS` tries (the notification
+        and the ones after it wait meanwhile)."""
+        key = (iid, seq)
+        try:
+            upload()
+        except Throttled:
+            raise  # our own rate limit: not a failure
+        except Exception as exc:
+            failures = self._chart_failures.get(key, 0) + 1
+            result = classify(exc)
+            if result.retry and failures < CHART_ATTEMPTS:
+                self._chart_failures[key] = failures
+                raise
+            log.error("slack.chart_skipped", incident_id=iid, seq=seq, attempts=failures, error=result.error)
+            self.store.set_step(iid, seq, "chart", "done")
+        self._chart_failures.pop(key, None)
 
     def _chart(self, iid: str, seq: int, timeline: Any, title: str) -> bytes:
         """The PNG, drawn once per notification even when its upload is retried."""
@@ -469,14 +492,31 @@ class SlackNotifier:
         if esc is None:
             self.store.start_escalation(iid, n.severity, now if pages else None)
             return
-        if esc.severity == n.severity or esc.acked_by:
+        if esc.severity == n.severity:
             return
+        if pages and self.policy.worse(n.severity, esc.severity) and self._stood_down(iid, esc):
+            # Acknowledged while it was only a watch, or resolved in Slack, and now worse than
+            # that: nobody has answered for what it is now, so the ladder starts again.
+            self.store.update_escalation(
+                iid, severity=n.severity, acked_by="", level=-1, next_at=now, snoozed_until=None
+            )
+            self.store.request_resolve(iid, "")
+            self.store.add_note(iid, f"Now {n.severity.upper()}: paging again from the first level.")
+            return
+        if esc.acked_by:
+            return  # the acknowledgement of a paged incident holds as it grows
         next_at = esc.next_at
         if pages and esc.pages == 0 and next_at is None:
             next_at = now  # became severe enough to page
         elif next_at is not None and esc.last_page_at is not None:
             next_at = min(next_at, esc.last_page_at + self.policy.timeout(max(esc.level, 0), n.severity))
         self.store.update_escalation(iid, severity=n.severity, next_at=next_at)
+
+    def _stood_down(self, iid: str, esc: Escalation) -> bool:
+        if esc.acked_by:
+            return not self.policy.pages(esc.severity)
+        rec = self.store.root(iid)
+        return rec is not None and bool(rec.resolve_requested_by)
 
     def _page(self, esc: Escalation, now: float) -> None:
         levels = self.policy.levels
@@ -500,6 +540,8 @@ class SlackNotifier:
         what = f"{esc.severity.upper()} incident" + (f" on {body.brand}" if body else "")
         if k == 1:
             reason = "New"
+        elif nxt == 0:
+            reason = "Worse since escalation stopped:"
         else:
             waited = now - (esc.last_page_at or now)
             reason = f"Not acknowledged after {waited / 60:.0f} min:"
@@ -523,7 +565,13 @@ class SlackNotifier:
                 self._throttle(level.channel)
                 self.client.chat_postMessage(channel=level.channel, text=elsewhere, unfurl_links=False)
 
-            self._once(esc.incident_id, 0, f"page{k}-channel", post_elsewhere, lambda: False)
+            try:
+                self._once(esc.incident_id, 0, f"page{k}-channel", post_elsewhere, lambda: False)
+            except Exception as exc:
+                if classify(exc).retry:
+                    raise
+                # not_in_channel, channel_not_found: the page is in the thread; the ladder goes on
+                log.error("slack.page_channel_failed", channel=level.channel, error=classify(exc).error)
         timeout = self.policy.timeout(nxt, esc.severity)
         self.store.update_escalation(esc.incident_id, level=nxt, pages=k, last_page_at=now, next_at=now + timeout)
         if nxt > 0:
@@ -560,24 +608,30 @@ class SlackNotifier:
                 except Exception:
                     log.exception("slack.on_resolve_failed", incident_id=iid)
         with self._lock:
-            try:
-                now = self.clock.now()
-                for esc in self.store.due_escalations(now):
-                    self._page(esc, now)
-                for note_id, iid, text in self.store.unposted_notes():
-                    root = self.store.root(iid)
-                    if root is None or not root.root_ts or not root.channel_id:
-                        self.store.note_posted(note_id)
-                        continue
-                    self._post_note(note_id, iid, (root.channel_id, root.root_ts), text)
-                for iid in self.store.dirty_roots():
-                    self._refresh(iid)
-                if now >= self._next_prune:
-                    self._next_prune = now + 3600.0
-                    self.store.prune(now - RETAIN_RESOLVED_SECONDS)
-            except Exception as exc:
-                result = classify(exc)
-                log.warning("slack.tick_failed", retry=result.retry, error=result.error)
+            now = self.clock.now()
+            # one incident's failure (a page, a note, a refresh) holds up nobody else's
+            for esc in self.store.due_escalations(now):
+                self._attempt("page", esc.incident_id, self._page, esc, now)
+            for note_id, iid, text in self.store.unposted_notes():
+                root = self.store.root(iid)
+                if root is None or not root.root_ts or not root.channel_id:
+                    self.store.note_posted(note_id)
+                    continue
+                where = (root.channel_id, root.root_ts)
+                self._attempt("note", iid, self._post_note, note_id, iid, where, text)
+            for iid in self.store.dirty_roots():
+                self._attempt("refresh", iid, self._refresh, iid)
+            if now >= self._next_prune:
+                self._next_prune = now + 3600.0
+                self._attempt("prune", "", self.store.prune, now - RETAIN_RESOLVED_SECONDS)
+
+    @staticmethod
+    def _attempt(what: str, iid: str, do: Callable[..., object], *args: Any) -> None:
+        try:
+            do(*args)
+        except Exception as exc:  # retried on the next tick (state is persisted first)
+            result = classify(exc)
+            log.warning("slack.tick_failed", step=what, incident_id=iid, retry=result.retry, error=result.error)
 
     def _post_note(self, note_id: int, iid: str, root: tuple[str, str], text: str) -> None:
         step = f"note{note_id}"

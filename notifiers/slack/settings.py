@@ -69,8 +69,9 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
         default_factory=lambda: {"sev1": 0.5, "sev2": 1.0, "sev3": 2.0}
     )
     """Timeout multiplier per severity: sev1 is chased twice as fast as sev2 by default."""
-    min_severity: Severity = "sev3"
-    """Incidents less severe than this are posted but never paged (sev1 is the most severe)."""
+    min_severity: Severity = "sev2"
+    """Incidents less severe than this are posted but never paged (sev1 is the most severe): by
+    default a sev3 watch is posted, not escalated, and pages once it becomes sev2 or sev1."""
     broadcast: tuple[Severity, ...] = ("sev1",)
     """Severities whose pages are also broadcast from the thread to the channel."""
     snooze_seconds: Annotated[float, msgspec.Meta(gt=0)] = 1800.0
@@ -96,6 +97,11 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
     def pages(self, severity: str) -> bool:
         return _RANK.get(severity, 3) <= _RANK[self.min_severity]
+
+    @staticmethod
+    def worse(severity: str, than: str) -> bool:
+        """`severity` is more severe than `than` (sev1 is the most severe)."""
+        return _RANK.get(severity, 3) < _RANK.get(than, 3)
 
 
 class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

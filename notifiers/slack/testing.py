@@ -57,11 +57,12 @@ class Call:
 
 @dataclass
 class Fault:
-    kind: str  # "429" | "500" | "slow" | "reset" | "lost"
+    kind: str  # "429" | "500" | "slow" | "reset" | "lost" | "error:<name>"
     method: str = "*"
     times: int = 1
     retry_after: str = "1"
     delay: float = 0.0
+    channel: str | None = None  # only calls naming this channel (None: any)
 
 
 @dataclass
@@ -130,10 +131,20 @@ class SlackEmulator:
         return f"http://127.0.0.1:{self.port}/api/"
 
     # -- trouble -----------------------------------------------------------------------------
-    def fail(self, kind: str, method: str = "*", times: int = 1, retry_after: str = "1", delay: float = 0.0) -> None:
-        """Inject `kind` into the next `times` calls of `method` ("*": any method)."""
+    def fail(
+        self,
+        kind: str,
+        method: str = "*",
+        times: int = 1,
+        retry_after: str = "1",
+        delay: float = 0.0,
+        channel: str | None = None,
+    ) -> None:
+        """Inject `kind` into the next `times` calls of `method` ("*": any method), of those naming
+        `channel` if given: "reset", "500", "429", "slow", "lost" (done, the answer dropped) or
+        "error:<name>" (an ok=false answer)."""
         with self._lock:
-            self._faults.append(Fault(kind, method, times, retry_after, delay))
+            self._faults.append(Fault(kind, method, times, retry_after, delay, channel))
 
     def outage(self, seconds: float) -> None:
         """Reset every connection for `seconds` of the injected clock from now."""
@@ -148,14 +159,14 @@ class SlackEmulator:
     def resume(self) -> None:
         self._serve(self.port)
 
-    def _take_fault(self, method: str) -> Fault | None:
+    def _take_fault(self, method: str, channel: object = None) -> Fault | None:
         with self._lock:
             if self._outage_until is not None and self.clock is not None:
                 if self.clock.now() < self._outage_until:
                     return Fault("reset", method)
                 self._outage_until = None
             for f in self._faults:
-                if f.method in ("*", method) and f.times > 0:
+                if f.method in ("*", method) and f.times > 0 and f.channel in (None, channel):
                     f.times -= 1
                     if f.times == 0:
                         self._faults.remove(f)
@@ -458,7 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
         call = Call(method, payload, ctype, authorized)
         with em._lock:
             em.calls.append(call)
-        fault = em._take_fault(method)
+        fault = em._take_fault(method, payload.get("channel"))
         if fault is not None:
             call.outcome = fault.kind
             if fault.kind == "reset":
@@ -469,6 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(500, b"<html>Internal Server Error</html>", {"Content-Type": "text/html"})
             if fault.kind == "slow":
                 time.sleep(fault.delay)
+            if fault.kind.startswith("error:"):  # a Slack error answer, e.g. "error:not_in_channel"
+                return self._reply(200, json.dumps({"ok": False, "error": fault.kind[6:]}).encode())
         if not authorized:
             call.outcome = "error:not_authed"
             return self._reply(200, b'{"ok": false, "error": "invalid_auth"}')

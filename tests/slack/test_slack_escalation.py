@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from slack_helpers import T0, note, press, signed
+from slack_helpers import POLICY, T0, note, press, signed
 
 from daemon.clock import FakeClock
 from notifiers.slack.testing import SlackEmulator
 
 IID = "klm-20100416T0740Z-volume"
+POLICY_LEVELS = POLICY.levels
 
 
 def pages(slack: SlackEmulator) -> list[str]:
@@ -180,4 +181,83 @@ def test_cycle_starts_over_and_none_stops(slack: SlackEmulator, make_notifier, c
         "<@U0LEAD1>",
         "<!subteam^S0ONCALL>",
         "<@U0LEAD1>",
+    ]
+
+
+def test_by_default_a_watch_is_posted_not_paged(slack: SlackEmulator, make_notifier, clock) -> None:
+    from notifiers.slack.settings import EscalationSettings
+
+    n = make_notifier(escalation=EscalationSettings(levels=POLICY_LEVELS))
+    n.send(note(1, severity="sev3"))
+    clock.advance(100_000)
+    n.tick()
+    assert pages(slack) == [], "sev3: posted, not escalated (README)"
+    n.send(note(2, type="incident.updated", severity="sev2"))
+    n.tick()
+    assert len(pages(slack)) == 1
+
+
+def test_worse_after_escalation_stood_down_pages_again(slack: SlackEmulator, make_notifier, clock) -> None:
+    """An acknowledgement of a watch does not answer for the sev1 it becomes, nor does a Resolve
+    pressed in Slack while the incident goes on getting worse; an acknowledged page holds."""
+    from notifiers.slack.settings import EscalationSettings
+
+    n = make_notifier(escalation=EscalationSettings(levels=POLICY_LEVELS, min_severity="sev2"))
+    n.send(note(1, severity="sev3"))
+    n.tick()
+    click(n, clock, "crisisd.ack")
+    n.send(note(2, type="incident.updated", severity="sev1"))
+    n.tick()
+    assert len(pages(slack)) == 1 and pages(slack)[0].startswith("<!subteam^S0ONCALL> New SEV1 incident")
+    assert "Acknowledged by" not in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+    other = "klm-20100416T1100Z-volume"
+    n.send(note(1, incident_id=other, severity="sev2"))
+    n.tick()
+    body, headers = signed(press("crisisd.resolve", "U0BOSS", incident_id=other), clock.now())
+    assert n.handle_interaction(body, headers) == (200, b"")
+    n.tick()
+    clock.advance(100_000)
+    n.tick()
+    root = next(m for m in slack.messages("#crisis") if other in json.dumps(m.get("metadata")))
+    thread = [m["text"] for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m["text"]]
+    assert len(thread) == 1, "resolved in Slack: no more pages"
+    n.send(note(2, incident_id=other, type="incident.updated", severity="sev1"))
+    n.tick()
+    thread = [m["text"] for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m["text"]]
+    assert len(thread) == 2 and thread[1].startswith("<!subteam^S0ONCALL> Worse since escalation stopped: SEV1")
+    assert "Resolve requested" not in json.dumps(slack.messages("#crisis")[-1]["blocks"])
+
+
+def test_a_failing_page_channel_holds_up_no_other_escalation(slack: SlackEmulator, make_notifier, clock) -> None:
+    """Level 1 also posts in a channel the bot is not in: logged and skipped, the ladder goes on;
+    and one incident whose page fails holds up no other incident's page."""
+    from notifiers.slack.settings import EscalationLevel, EscalationSettings
+
+    levels = (EscalationLevel(name="on-call", user_groups=["S0ONCALL"], timeout_seconds=600, channel="#leads"),
+              *POLICY_LEVELS[1:])  # fmt: skip
+    n = make_notifier(escalation=EscalationSettings(levels=levels))
+    slack.fail("error:not_in_channel", "chat.postMessage", times=100, channel="#leads")
+    n.send(note(1, severity="sev2"))
+    n.tick()
+    assert len(pages(slack)) == 1
+    clock.advance(601)
+    n.tick()
+    assert len(pages(slack)) == 2 and pages(slack)[1].startswith("<@U0LEAD1>"), "level 2 came on time"
+
+    other = "klm-20100416T1100Z-volume"
+    root_ts = slack.messages("#crisis")[0]["ts"]
+    slack.fail("error:channel_not_found", "chat.postMessage", times=1_000)  # every post fails now
+    n.send(note(1, incident_id=other, severity="sev2"))  # fails: its root cannot be posted
+    slack._faults.clear()
+    assert n.send(note(1, incident_id=other, severity="sev2")).ok
+    slack.fail("error:is_archived", "chat.postMessage", times=1, channel=slack.channel_id("#crisis"))
+    clock.advance(900)
+    n.tick()  # the first due page (the new incident's) fails; the first incident's level 3 still goes out
+    assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD>")
+    root = next(m for m in slack.messages("#crisis") if m["ts"] != root_ts)
+    assert not [m for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m["text"]]
+    n.tick()  # and it is retried on the next tick
+    assert [m["text"][:35] for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m["text"]] == [
+        "<!subteam^S0ONCALL> New SEV2 incide"
     ]

@@ -131,3 +131,20 @@ def test_the_resolution_stands_down_those_called_in(slack: SlackEmulator, make_n
     n.store.mark_dirty("klm-20100416T0740Z-volume")  # a later refresh renders the same
     n.tick()
     assert said in json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+
+
+def test_a_chart_that_will_not_upload_holds_up_no_text(slack: SlackEmulator, make_notifier) -> None:
+    """The chart illustrates: an upload Slack refuses is skipped at once, one that keeps failing
+    is given up after a few tries; the root and the thread line go out either way."""
+    from notifiers.slack.notifier import CHART_ATTEMPTS
+
+    n = make_notifier()
+    slack.fail("error:missing_scope", "files.getUploadURLExternal", times=1)
+    assert n.send(note(1, timeline=timeline())).ok, "refused: skipped at once"
+    slack.fail("500", "upload", times=1_000)
+    tries = [n.send(note(2, type="incident.updated", timeline=timeline())) for _ in range(CHART_ATTEMPTS)]
+    assert [d.ok for d in tries] == [False] * (CHART_ATTEMPTS - 1) + [True]
+    assert all(d.retry for d in tries[:-1])
+    root = slack.messages("#crisis")[0]
+    assert [m["text"][:8] for m in slack.replies("#crisis", root["ts"])] == ["Opened a", "Update 2"]
+    assert not [f for m in slack.replies("#crisis", root["ts"]) for f in m.get("files", [])]

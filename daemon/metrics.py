@@ -29,3 +29,9 @@ CHECKPOINT_AGE = Gauge(
     registry=REGISTRY,
 )
 PAUSED = Gauge("crisisd_consumer_paused", "1 while partitions are paused for backpressure", registry=REGISTRY)
+MESSAGES_UNKEYED = Counter("crisisd_messages_unkeyed", "Mentions read without a message key", registry=REGISTRY)
+BRANDS_SPLIT = Gauge(
+    "crisisd_brands_split",
+    "Brands this replica sees on more than one partition (messages not keyed by brand)",
+    registry=REGISTRY,
+)

@@ -1,12 +1,18 @@
 """Per-partition checkpoints in a compacted Kafka topic (the changelog), so any replica can take
 over any partition.
 
-One record per checkpoint: key `<topic>:<partition>`, value a `Checkpoint` (msgpack, zlib) holding the
+One record per checkpoint: key `<group>/<topic>:<partition>` (each consumer group, one deployment, has
+its own: a second group on the same topics starts from its own offsets, not another's checkpoint),
+value a `Checkpoint` (msgpack, zlib) holding the
 next offset to consume, the pipeline snapshot, and the notifications handed to this replica's
 outbox but not yet known delivered (a replica that takes over re-hands them, so a machine lost
 with undelivered notifications in its outbox loses none). Mentions partition p is checkpointed to
 state partition `p % state partitions`; the state topic is created with as many partitions as
 the mentions topic, so each partition's records are alone in theirs.
+
+Checkpoints written before the key named the group (`<topic>:<partition>`) are read when the
+partition has none of the new kind and the group has committed offsets for it (it has run before,
+so the old checkpoint is its own); a new group ignores them.
 
 Reading back takes the newest record for the key. Restoring never relies on `ListOffsets` being
 exact (Tansu answers the start of the last batch + 1): it starts at that offset minus one, reads
@@ -74,7 +80,12 @@ def decode(raw: bytes) -> Checkpoint:
     return _decoder.decode(raw)
 
 
-def state_key(topic: str, partition: int) -> bytes:
+def state_key(group: str, topic: str, partition: int) -> bytes:
+    return f"{group}/{topic}:{partition}".encode()
+
+
+def legacy_state_key(topic: str, partition: int) -> bytes:
+    """The key before it named the group."""
     return f"{topic}:{partition}".encode()
 
 
@@ -91,10 +102,12 @@ class StateStore:
         producer: Producer,
         reader: Consumer,
         *,
+        group: str,
         state_partitions: int,
         read_timeout: float = 60.0,
     ) -> None:
         self.state_topic = state_topic
+        self.group = group
         self._producer = producer
         self._reader = reader
         self.state_partitions = max(1, state_partitions)
@@ -107,32 +120,42 @@ class StateStore:
         """Queue one checkpoint; durable after `flush()`."""
         stp = self.state_partition(TopicPartition(c.topic, c.partition))
         return self._producer.send(
-            self.state_topic, key=state_key(c.topic, c.partition), value=encode(c), partition=stp.partition
+            self.state_topic, key=state_key(self.group, c.topic, c.partition), value=encode(c), partition=stp.partition
         )
 
     def flush(self, timeout: float | None = None) -> None:
         self._producer.flush(timeout)
 
-    def read_latest(self, tps: list[TopicPartition]) -> dict[TopicPartition, Checkpoint | None]:
-        """The newest checkpoint of each of `tps` (None when it has none), read in one pass."""
+    def read_latest(
+        self,
+        tps: list[TopicPartition],
+        legacy: set[TopicPartition] = frozenset(),  # type: ignore[assignment]
+    ) -> dict[TopicPartition, Checkpoint | None]:
+        """The newest checkpoint of each of `tps` (None when it has none), read in one pass; for
+        those in `legacy` (partitions this group has committed offsets for), a checkpoint under the
+        key of before the group was in it counts when there is none under the new key."""
         if not tps:
             return {}
-        keys = {tp: state_key(tp.topic, tp.partition) for tp in tps}
+        keys = {tp: state_key(self.group, tp.topic, tp.partition) for tp in tps}
+        old = {tp: legacy_state_key(tp.topic, tp.partition) for tp in tps if tp in legacy}
         stps = sorted({self.state_partition(tp) for tp in tps})
         reader = self._reader
         reader.assign(stps)
         starts = reader.beginning_offsets(stps)
         ends = reader.end_offsets(stps)
         tails = {stp: max(starts[stp], ends[stp] - 1) for stp in stps}
-        found = self._scan(tails, set(keys.values()))
+        wanted = set(keys.values()) | set(old.values())
+        found = self._scan(tails, wanted)
         # The tail holds no record of some key (a state partition shared by several keys): read all.
         again = {self.state_partition(tp) for tp, key in keys.items() if key not in found}
         again = {stp for stp in again if tails[stp] > starts[stp]}
         if again:
-            found.update(self._scan({stp: starts[stp] for stp in again}, set(keys.values())))
+            found.update(self._scan({stp: starts[stp] for stp in again}, wanted))
         out: dict[TopicPartition, Checkpoint | None] = {}
         for tp, key in keys.items():
             raw = found.get(key)
+            if raw is None and tp in old:
+                raw = found.get(old[tp])
             c = decode(raw) if raw is not None else None
             if c is not None and c.version != CHECKPOINT_VERSION:
                 raise RestoreError(f"checkpoint of {tp.topic}:{tp.partition} has version {c.version}")

@@ -17,6 +17,10 @@ whether the send happened, so it asks the notifier when it can tell: a notifier 
 notifier can look for its message). Without an answer it sends again: crisisd prefers a rare
 duplicate to a lost page.
 
+Keys name the consumer group (`<group>/<incident_id>#<seq>`): each deployment (group) delivers its own
+notifications, wherever another one sends them. Records from before the key named the group are not
+read: at an upgrade, a notification in flight may be sent once more.
+
 The log topic is compacted (one small record per (incident_id, seq), the newest state wins);
 memory is bounded by `capacity` keys (the oldest are forgotten first, long after their incident
 closed).
@@ -40,8 +44,8 @@ from notifiers.base import Delivery, Notifier
 log = logging.getLogger(__name__)
 
 
-def log_key(incident_id: str, seq: int) -> bytes:
-    return f"{incident_id}#{seq}".encode()
+def log_key(group: str, incident_id: str, seq: int) -> bytes:
+    return f"{group}/{incident_id}#{seq}".encode()
 
 
 CLAIMED = "claimed"
@@ -68,11 +72,14 @@ class NotificationLog:
         producer: Producer,
         *,
         replica: str,
+        group: str,
         capacity: int = 500_000,
         poll_ms: int = 100,
     ) -> None:
         self.topic = topic
         self.replica = replica
+        self.group = group
+        self._prefix = f"{group}/".encode()
         self._reader = reader
         self._producer = producer
         self._capacity = capacity
@@ -100,7 +107,10 @@ class NotificationLog:
         while not self._stop.is_set():
             try:
                 batch = reader.poll(timeout_ms=self._poll_ms)
-                keys = [(r.key, _state(r.value)) for records in batch.values() for r in records if r.key is not None]
+                mine = self._prefix  # other groups' records are theirs to read
+                keys = [
+                    (r.key, _state(r.value)) for rs in batch.values() for r in rs if r.key and r.key.startswith(mine)
+                ]
                 at_end = all((h := reader.highwater(tp)) is not None and reader.position(tp) >= h for tp in tps)
             except Exception as exc:  # surfaced to senders, which then retry later
                 if self._stop.is_set():
@@ -146,7 +156,7 @@ class NotificationLog:
     def state(self, incident_id: str, seq: int) -> str | None:
         """`claimed`, `delivered`, or None when the log has no record of it."""
         with self._lock:
-            return self._keys.get(log_key(incident_id, seq))
+            return self._keys.get(log_key(self.group, incident_id, seq))
 
     def delivered(self, incident_id: str, seq: int) -> bool:
         return self.state(incident_id, seq) == DELIVERED
@@ -154,7 +164,7 @@ class NotificationLog:
     # -- writing ---------------------------------------------------------------------------------
     def record(self, incident_id: str, seq: int, state: str = DELIVERED, timeout: float = 10.0) -> None:
         """Append `state` for (incident_id, seq) and wait for the broker's acknowledgement."""
-        key = log_key(incident_id, seq)
+        key = log_key(self.group, incident_id, seq)
         value = _enc.encode(_Entry(incident_id, seq, self.replica, state))
         self._producer.send(self.topic, key=key, value=value).get(timeout)
         with self._lock:

@@ -64,6 +64,9 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_SECONDS = 1.0
 """Prometheus figures of the pipelines are refreshed at most this often while busy."""
 
+SPLIT_WARNING_SECONDS = 600.0
+"""How often, at most, the log says that brands are spread over partitions."""
+
 
 _CONNECT_ATTEMPT_SECONDS = 5.0
 _CONNECT_BACKOFF_MAX_SECONDS = 30.0
@@ -104,6 +107,8 @@ class RunnerCounters:
     restores: int = 0
     rebalances: int = 0
     paused_times: int = 0
+    unkeyed: int = 0
+    """Messages read without a key: a brand's messages may then be on any partition."""
 
 
 class _Listener(AsyncConsumerRebalanceListener):
@@ -158,6 +163,7 @@ class Runner:
         self._unsaved_since: float | None = None
         self._stats_due = False
         self._last_stats = float("-inf")
+        self._next_split_warning = 0.0
         self._budget = self._new_budget()
         # why the brokers have not answered yet at start ("connecting" before the first try ends)
         self._unreachable: str | None = "connecting"
@@ -299,12 +305,16 @@ class Runner:
             state_partitions = partition_count(probe, k.state_topic) or 1
         finally:
             probe.close()
-        self._store = StateStore(k.state_topic, self._producer, reader, state_partitions=state_partitions)
+        self._store = StateStore(
+            k.state_topic, self._producer, reader, group=k.group_id, state_partitions=state_partitions
+        )
         # an idle log answers a fetch after fetch_max_wait_ms: 250 ms halves kafka-python's idle CPU
         # (4.6 % -> 2.4 % of a CPU) against 50 ms, and delays a send after a takeover by <= 0.5 s
         nf_reader = make_consumer(k, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=250)
         nf_producer = make_producer(k, acks="all", linger_ms=0)
-        self._nflog = NotificationLog(k.notifications_topic, nf_reader, nf_producer, replica=self.replica)
+        self._nflog = NotificationLog(
+            k.notifications_topic, nf_reader, nf_producer, replica=self.replica, group=k.group_id
+        )
         self._nflog.start()
         self.outbox = Outbox(self.settings.state_dir, LoggedNotifier(self._inner_notifier, self._nflog))
         self.outbox.start()
@@ -368,10 +378,13 @@ class Runner:
             notes: list[Notification] = []
             next_offset = task.next_offset
             valid = 0  # valid messages not yet recorded in the budget (recorded in one call)
+            unkeyed = 0
             for r in records:
                 offset = r.offset
                 if offset < next_offset:
                     continue
+                if r.key is None:
+                    unkeyed += 1
                 out = process(r.value)
                 next_offset = offset + 1
                 if out.invalid is None:
@@ -394,6 +407,9 @@ class Runner:
             n += valid
             budget.record_valid(valid)
             task.next_offset = next_offset
+            if unkeyed:
+                self.counters.unkeyed += unkeyed
+                metrics.MESSAGES_UNKEYED.inc(unkeyed)
             if notes:
                 self._hand(task, notes)
         self.counters.consumed += n
@@ -560,7 +576,9 @@ class Runner:
         if self._nflog is not None:
             self._nflog.mark_takeover()
         done = []
-        latest = self._store.read_latest(sorted(self._to_restore))
+        committed_before = {tp: self._consumer.committed(tp) for tp in self._to_restore}
+        ran_before = {tp for tp, offset in committed_before.items() if offset is not None}
+        latest = self._store.read_latest(sorted(self._to_restore), legacy=ran_before)
         for tp, c in latest.items():
             if c is not None:
                 pipeline = Pipeline.restore(self.settings, c.pipeline)
@@ -574,7 +592,7 @@ class Runner:
                     extra={"partition": tp.partition},
                 )  # fmt: skip
             else:
-                committed = self._consumer.committed(tp)
+                committed = committed_before[tp]
                 offset = committed if committed is not None else self._consumer.position(tp)
                 # checkpointed=-1: the next checkpoint writes one even if nothing arrives
                 task = PartitionTask(tp, Pipeline(self.settings), offset, checkpointed=-1)
@@ -647,6 +665,30 @@ class Runner:
                     open_by[incident.severity] = open_by.get(incident.severity, 0) + 1
         for severity, count in open_by.items():
             metrics.INCIDENTS_OPEN.labels(severity).set(count)
+        self._check_brands_split()
+
+    def _check_brands_split(self) -> None:
+        """A brand's state lives with the partition its messages are on: messages not keyed by
+        brand spread it over partitions, and each part is detected on its own (a spike looks a
+        fraction of its size). Seen here as a brand in two of this replica's pipelines."""
+        seen: set[str] = set()
+        split: set[str] = set()
+        for task in self._tasks.values():
+            brands = task.pipeline.brands.keys()
+            split.update(seen.intersection(brands))
+            seen.update(brands)
+        metrics.BRANDS_SPLIT.set(len(split))
+        now = self.clock.monotonic()
+        if split and now >= self._next_split_warning:
+            self._next_split_warning = now + SPLIT_WARNING_SECONDS
+            names = ", ".join(sorted(split)[:5]) + (f" and {len(split) - 5} more" if len(split) > 5 else "")
+            log.warning(
+                "brands %s are on several partitions (%d messages without a key so far): each partition "
+                "detects its share on its own; key the mentions by brand (crisisd produce does), or use "
+                "a topic with one partition",
+                names,
+                self.counters.unkeyed,
+            )
 
     def _apply_settings(self, settings: Settings) -> None:
         self._pending_settings = None

@@ -53,7 +53,7 @@ def test_a_reader_sees_checkpoints_written_after_its_last_read(settings_factory,
         admin.close()
     producer = make_producer(s.kafka, acks="all")
     reader = make_consumer(s.kafka, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=50)
-    store = StateStore(state, producer, reader, state_partitions=2)
+    store = StateStore(state, producer, reader, group="g", state_partitions=2)
     tps = [TopicPartition("m", 0), TopicPartition("m", 1)]
     try:
 

@@ -71,6 +71,7 @@ def test_a_notification_one_replica_delivered_is_not_sent_by_another(bootstrap, 
             KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
             KafkaProducer(bootstrap_servers=bootstrap),
             replica=name,
+            group="crisisd",
         )
         log.start()
         return log
@@ -107,7 +108,7 @@ def test_changelog_reads_the_newest_checkpoint_behind_a_multi_record_batch(
     still find the newest checkpoint when several sit in one batch, and keys sharing a partition."""
     state = topic_factory("state", partitions=1, configs={"cleanup.policy": "compact"})
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
-    store = StateStore(state, producer, consumer_factory(), state_partitions=1)
+    store = StateStore(state, producer, consumer_factory(), group="g", state_partitions=1)
     for offset in range(5):
         for p in (0, 1):
             store.write(Checkpoint(topic="m", partition=p, offset=offset * 10 + p, pipeline=b"x"))
@@ -143,3 +144,35 @@ def test_local_broker_starts_and_stops() -> None:
     while b.running and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not b.running
+
+
+@pytest.mark.kafka
+def test_each_consumer_group_delivers_its_own_notifications(bootstrap, topic_factory) -> None:
+    """Two deployments (groups) sharing the notifications topic: what one delivered, the other
+    still sends (to its own Slack channel, say)."""
+    topic = topic_factory("nflog")
+
+    def log_of(group: str) -> NotificationLog:
+        log = NotificationLog(
+            topic,
+            KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
+            KafkaProducer(bootstrap_servers=bootstrap),
+            replica="r",
+            group=group,
+        )
+        log.start()
+        return log
+
+    a, b = log_of("prod"), log_of("staging")
+    try:
+        a.record("klm-1", 1)
+        assert a.delivered("klm-1", 1)
+        again = log_of("prod")
+        try:
+            assert again.sync(10) and again.delivered("klm-1", 1)
+        finally:
+            again.stop()
+        assert b.sync(10) and not b.delivered("klm-1", 1) and b.state("klm-1", 1) is None
+    finally:
+        a.stop()
+        b.stop()

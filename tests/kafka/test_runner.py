@@ -53,15 +53,15 @@ def event(i: int, brand: str = "klm") -> bytes:
 
 
 def settings_for(settings_factory: Callable[..., Any], unique: Callable[[str], str], topic: str, **env: str) -> Any:
-    return settings_factory(
-        CRISISD_KAFKA_TOPIC=topic,
-        CRISISD_KAFKA_GROUP_ID=unique("group"),
-        CRISISD_KAFKA_STATE_TOPIC=unique("state"),
-        CRISISD_KAFKA_DEAD_LETTER_TOPIC=unique("dead"),
-        CRISISD_KAFKA_NOTIFICATIONS_TOPIC=unique("nflog"),
-        CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS="0.5",
-        **env,
-    )
+    fresh = {
+        "CRISISD_KAFKA_TOPIC": topic,
+        "CRISISD_KAFKA_GROUP_ID": unique("group"),
+        "CRISISD_KAFKA_STATE_TOPIC": unique("state"),
+        "CRISISD_KAFKA_DEAD_LETTER_TOPIC": unique("dead"),
+        "CRISISD_KAFKA_NOTIFICATIONS_TOPIC": unique("nflog"),
+        "CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS": "0.5",
+    }
+    return settings_factory(**{**fresh, **env})
 
 
 def run_until(runner: Runner, done: Callable[[], bool], timeout: float = 60.0) -> int:
@@ -152,7 +152,7 @@ def test_duplicate_deliveries_never_double_count(topic_factory, producer_factory
     from daemon.pipeline import Pipeline
 
     reader = KafkaConsumer(bootstrap_servers=s.kafka.bootstrap_servers, fetch_max_wait_ms=50)
-    store = StateStore(s.kafka.state_topic, None, reader, state_partitions=2)  # type: ignore[arg-type]
+    store = StateStore(s.kafka.state_topic, None, reader, group=s.kafka.group_id, state_partitions=2)  # type: ignore[arg-type]
     latest = store.read_latest([TopicPartition(topic, 0), TopicPartition(topic, 1)])
     reader.close()
     stats = [Pipeline.restore(s, c.pipeline).stats for c in latest.values() if c is not None]
@@ -198,3 +198,68 @@ def test_backpressure_pauses_while_the_outbox_is_full(
     assert result == [0]
     assert runner.counters.consumed == 50
     assert [n.seq for n in notifier.sent] == [1, 2, 3, 4, 5]
+
+
+def test_each_consumer_group_keeps_its_own_checkpoints(
+    topic_factory, producer_factory, consumer_factory, settings_factory, unique
+) -> None:
+    """A second deployment (another group) on the same state topic starts from its own offsets:
+    it used to restore the first group's checkpoint and consume nothing. A checkpoint written
+    before keys named the group is read only by a group that has committed offsets (its own)."""
+    from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore, encode, legacy_state_key
+
+    topic = topic_factory(partitions=1)
+    p = producer_factory()
+    for i in range(60):
+        p.send(topic, key=b"klm", value=event(i))
+    p.flush()
+    first = settings_for(settings_factory, unique, topic)
+    a = Runner(first, Collect())
+    assert run_until(a, lambda: a.counters.consumed >= 60) == 0
+    k = first.kafka
+    second = settings_for(
+        settings_factory, unique, topic,
+        CRISISD_KAFKA_STATE_TOPIC=k.state_topic, CRISISD_KAFKA_NOTIFICATIONS_TOPIC=k.notifications_topic,
+    )  # fmt: skip
+    b = Runner(second, Collect())
+    assert run_until(b, lambda: b.counters.consumed >= 60, timeout=30) == 0
+    assert b.counters.consumed == 60
+
+    tp = TopicPartition(topic, 0)
+    legacy = Checkpoint(version=CHECKPOINT_VERSION, topic=topic, partition=0, offset=7, pipeline=b"p")
+    p.send(k.state_topic, key=legacy_state_key(topic, 0), value=encode(legacy), partition=0)
+    p.flush()
+    store = StateStore(k.state_topic, None, consumer_factory(), group="upgraded", state_partitions=1)  # type: ignore[arg-type]
+    assert store.read_latest([tp], legacy={tp})[tp].offset == 7  # type: ignore[union-attr]
+    assert store.read_latest([tp])[tp] is None  # a new group
+    assert (
+        StateStore(k.state_topic, None, consumer_factory(), group=k.group_id, state_partitions=1)
+        .read_latest(  # type: ignore[arg-type]
+            [tp], legacy={tp}
+        )[tp]
+        .offset
+        == 60
+    )  # type: ignore[union-attr]  # its own, newer than the legacy one
+
+
+def test_a_brand_spread_over_partitions_is_reported(
+    topic_factory, producer_factory, settings_factory, unique, caplog
+) -> None:
+    """Messages without a key land on any partition: each one's pipeline sees part of the brand.
+    The replica counts them and says which brands are split, in the log and in /metrics."""
+    from daemon import metrics
+
+    topic = topic_factory(partitions=2)
+    p = producer_factory()
+    for i in range(40):
+        p.send(topic, value=event(i, "klm"), partition=i % 2)  # no key
+        p.send(topic, key=b"bol", value=event(100 + i, "bol"), partition=0)
+    p.flush()
+    s = settings_for(settings_factory, unique, topic)
+    runner = Runner(s, Collect())
+    with caplog.at_level(logging.WARNING, logger="daemon.kafka.runner"):
+        assert run_until(runner, lambda: runner.counters.consumed >= 80) == 0
+    assert runner.counters.unkeyed == 40
+    assert metrics.REGISTRY.get_sample_value("crisisd_brands_split") == 1
+    warned = [r.getMessage() for r in caplog.records if "several partitions" in r.getMessage()]
+    assert warned and warned[0].startswith("brands klm are on several partitions (40 messages without a key")

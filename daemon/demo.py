@@ -80,6 +80,8 @@ def _settings_for(settings: Settings, truth: Truth) -> Settings:
 
 
 def _verdict(truth: Truth, notes: list[Notification]) -> str:
+    from daemon.staffing.planner import sla_text
+
     crisis = truth.crisis
     lines = ["== verdict =="]
     opened = [n for n in notes if n.type == "incident.opened"]
@@ -106,7 +108,7 @@ def _verdict(truth: Truth, notes: list[Notification]) -> str:
                 lines.append(
                     f"staffing at peak: {s.agents_needed:,} agents on the queue, {s.to_schedule:,} to schedule, "
                     f"{s.on_shift:,} on shift, {s.called_in + s.call_in:,} called in by then ({langs}); "
-                    f"target {s.sla_target}"
+                    f"target {sla_text(s)}"
                 )
     for d in truth.distractors:
         lo, hi = _ts(d.start) - 3600, _ts(d.end) + 3600

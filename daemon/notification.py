@@ -5,10 +5,13 @@ Field names follow docs/cli.md (the public contract); extra fields may be added,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
 import msgspec
+
+from daemon.staffing.settings import canonical_target, strictest_target
 
 NotificationType = Literal["incident.opened", "incident.updated", "incident.resolved"]
 Severity = Literal["sev1", "sev2", "sev3"]
@@ -39,6 +42,10 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     on_shift: int
     call_in: int
     by_language: dict[str, int] = {}
+    # The response-time target as `PERCENT/DURATION` (`80/15m`, as `crisisd staffing --target`):
+    # each platform's queue is staffed to its own target (`sla_targets`), and this headline is the
+    # strictest of them (the shortest time, then the highest share): the tightest target any part of
+    # the suggestion is held to, whatever the platform mix. "" when the suggestion covers no platform.
     sla_target: str = ""
     by_skill: dict[str, int] = {}
     range: tuple[int, int] | None = None
@@ -61,6 +68,9 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     called_in: int = 0  # people the incident already called in, counted beside those on shift
     abandonment: float | None = None  # expected share of customers giving up (Erlang A)
     above_normal: int = 0  # people on the schedule the load above the expected one adds (new mentions only)
+    # platform -> its target `PERCENT/DURATION`, for every platform in the suggestion (empty in
+    # records written before the field existed). Last, so positional pickles of older versions still load.
+    sla_targets: dict[str, str] = {}
 
 
 class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -143,7 +153,47 @@ def to_json(n: Notification) -> bytes:
 
 
 def from_json(raw: bytes) -> Notification:
-    return msgspec.json.decode(raw, type=Notification)
+    """A notification as written by this or an older version (outbox rows, checkpoints' undelivered
+    notifications, Slack message bodies), in this version's form.
+
+    Before `sla_target` was `PERCENT/DURATION` it was text ("80% in 15m; twitter 80% in 25m"): read
+    back as the strictest target it names; which platforms had the unnamed one it does not say, so
+    `sla_targets` stays empty.
+    """
+    n = msgspec.json.decode(raw, type=Notification)
+    s = n.staffing
+    if s is not None and s.sla_target:
+        upgraded = _legacy_target(s.sla_target)
+        if upgraded != s.sla_target:
+            n = msgspec.structs.replace(n, staffing=msgspec.structs.replace(s, sla_target=upgraded))
+    return n
+
+
+_LEGACY_TARGET = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)% in (\S+)$")
+
+
+def _legacy_target(text: str) -> str:
+    """`PERCENT/DURATION` from an `sla_target` of either form; text it cannot read is kept as it is.
+
+    >>> _legacy_target("80% in 15m; twitter 80% in 25m"), _legacy_target("facebook 80% in 15m; twitter 90% in 25m")
+    ('80/15m', '80/15m')
+    >>> _legacy_target("80% in 1h"), _legacy_target("80/15m"), _legacy_target("soon")
+    ('80/1h', '80/15m', 'soon')
+    """
+    try:
+        return canonical_target(text)
+    except ValueError:
+        pass
+    targets = []
+    for part in text.split(";"):
+        m = _LEGACY_TARGET.search(part.strip())
+        if m is None:
+            return text
+        targets.append(f"{m.group(1)}/{m.group(2)}")
+    try:
+        return strictest_target(targets)
+    except ValueError:
+        return text
 
 
 def largest_first(counts: Mapping[str, int], sep: str = ", ") -> str:

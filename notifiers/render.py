@@ -33,7 +33,7 @@ from daemon.notification import (
     per_hour_text,
     share_text,
 )
-from daemon.staffing.planner import backlog_said, watch_advice
+from daemon.staffing.planner import backlog_said, sla_text, watch_advice
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -200,11 +200,12 @@ def staffing_lines(n: Notification, status: IncidentStatus) -> list[str]:
             lines.append("By language: " + largest_first(s.by_language, " · "))
         if s.by_skill:
             lines.append("By skill: " + largest_first(s.by_skill, " · "))
-    if s is not None and s.sla_target:
+    targets = sla_text(s) if s is not None else ""
+    if s is not None and targets:
         extra = ""
         if s.service_level is not None and not watch:
             extra = f" (service level once staffed {share_text(s.service_level)})"
-        lines.append(f"SLA target: {s.sla_target}{extra}")
+        lines.append(f"SLA target: {targets}{extra}")
     if s is not None and s.ask_first and not watch:
         lines.append("Ask first: " + ", ".join(s.ask_first))
     if backlog:

@@ -9,7 +9,7 @@ import sys
 import msgspec
 
 from daemon.staffing.erlang import StaffingQuestion, solve
-from daemon.staffing.settings import StaffingSettings, format_duration, parse_duration, parse_target
+from daemon.staffing.settings import StaffingSettings, format_duration, format_target, parse_duration, parse_target
 
 _DEFAULTS = StaffingSettings()
 
@@ -120,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--arrivals-per-hour: {exc}") from None
     to_schedule = math.ceil(ans.agents_needed / (1.0 - shrinkage) - 1e-9)
     call_in = max(0, to_schedule - on_shift)
-    sla = f"{target * 100:g}/{format_duration(target_seconds)}"
+    sla = format_target(target, target_seconds)
     out: dict[str, object] = {
         "agents_needed": ans.agents_needed,
         "to_schedule": to_schedule,

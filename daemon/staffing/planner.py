@@ -14,8 +14,8 @@ Pure and deterministic: the same settings and load give the same figures; the pl
 >>> from daemon.staffing.settings import StaffingSettings
 >>> f = StaffingPlanner(StaffingSettings()).suggest(SurgeLoad(mentions_per_hour={"facebook": 1000.0},
 ...     actionable_share=0.5, languages={"en": 0.6, "nl": 0.4}))
->>> f.agents_needed, f.to_schedule, f.call_in, f.by_language, f.sla_target
-(40, 58, 58, {'en': 24, 'nl': 16}, '80% in 15m')
+>>> f.agents_needed, f.to_schedule, f.call_in, f.by_language, f.sla_target, f.sla_targets
+(40, 58, 58, {'en': 24, 'nl': 16}, '80/15m', {'facebook': '80/15m'})
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from daemon.staffing.erlang import MAX_ERLANGS, StaffingAnswer, StaffingQuestion
 from daemon.staffing.settings import (
     Person,
     StaffingSettings,
+    canonical_target,
     format_duration,
     in_hours,
     parse_duration,
     parse_hours,
     parse_target,
+    strictest_target,
     zone,
 )
 
@@ -234,6 +236,7 @@ class StaffingPlanner:
         # hour; and never as the incident opens or escalates, nor for a watch (it asks nothing).
         falling = load.trend_per_hour < 0 and not load.escalating and not load.watch
         stand_down = max(0, available - to_schedule) if falling else 0
+        targets = {p: canonical_target(s.platform(p).target) for p in answers}
 
         figures = StaffingFigures(
             agents_needed=agents,
@@ -242,7 +245,9 @@ class StaffingPlanner:
             called_in=max(0, load.called_in),
             call_in=call_in,
             by_language=by_language,
-            sla_target=targets_text({p: s.platform(p).target for p in answers}),
+            # each platform's queue meets its own target; the headline is the strictest of them
+            # (StaffingFigures.sla_target), the human text says them all (`sla_text`)
+            sla_target=strictest_target(targets.values()),
             by_skill=by_skill,
             range=(min(lo, agents), max(hi, agents)),
             ask_first=ask_first,
@@ -258,6 +263,7 @@ class StaffingPlanner:
             stand_down=stand_down,
             abandonment=None if abandonment is None else round(abandonment, 4),
             above_normal=above_normal,
+            sla_targets=targets,
         )
         return msgspec.structs.replace(figures, advice=advice(figures, load, s))
 
@@ -400,6 +406,32 @@ def _apportion(total: int, shares: Mapping[str, float]) -> dict[str, int]:
     return {k: out[k] for k in sorted(out) if out[k] > 0}
 
 
+def target_said(target: str) -> str:
+    """A `PERCENT/DURATION` target as people read it; other text (an older record's) as it is.
+
+    >>> target_said("80/15m"), target_said("90/30s"), target_said("80% in 15m; twitter 80% in 25m")
+    ('80% in 15m', '90% in 30s', '80% in 15m; twitter 80% in 25m')
+    """
+    try:
+        share, seconds = parse_target(target)
+    except ValueError:
+        return target
+    return f"{share * 100:g}% in {format_duration(seconds)}"
+
+
+def sla_text(f: StaffingFigures) -> str:
+    """The suggestion's targets as every message says them: each platform's when known, else the
+    headline `sla_target` ("" when there is none).
+
+    >>> sla_text(StaffingFigures(0, 0, 0, 0, sla_target="80/15m",
+    ...     sla_targets={"facebook": "80/15m", "twitter": "80/25m"}))
+    'facebook 80% in 15m; twitter 80% in 25m'
+    >>> sla_text(StaffingFigures(0, 0, 0, 0, sla_target="80/15m")), sla_text(StaffingFigures(0, 0, 0, 0))
+    ('80% in 15m', '')
+    """
+    return targets_text(f.sla_targets) if f.sla_targets else target_said(f.sla_target)
+
+
 def targets_text(targets: Mapping[str, str]) -> str:
     """The platforms' targets as people read them: the one most share said once without names, the
     others by platform.
@@ -413,15 +445,12 @@ def targets_text(targets: Mapping[str, str]) -> str:
     for platform, target in sorted(targets.items()):
         groups.setdefault(target, []).append(platform)
 
-    def said(target: str) -> str:
-        share, seconds = parse_target(target)
-        return f"{share * 100:g}% in {format_duration(seconds)}"
-
     common = max(groups, key=lambda t: (len(groups[t]), t), default="")
     if len(groups) == 1 or len(groups.get(common, ())) > 1:
-        rest = [f"{', '.join(groups[t])} {said(t)}" for t in sorted(groups, key=lambda t: groups[t]) if t != common]
-        return "; ".join([said(common), *rest])
-    return "; ".join(f"{p} {said(t)}" for t, (p,) in sorted(groups.items(), key=lambda kv: kv[1]))
+        others = sorted((t for t in groups if t != common), key=lambda t: groups[t])
+        rest = [f"{', '.join(groups[t])} {target_said(t)}" for t in others]
+        return "; ".join([target_said(common), *rest])
+    return "; ".join(f"{p} {target_said(t)}" for t, (p,) in sorted(groups.items(), key=lambda kv: kv[1]))
 
 
 def backlog_said(backlog: int, usual: int) -> str:

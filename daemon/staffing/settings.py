@@ -13,6 +13,7 @@ Every field has a default, so an empty section works. Durations are strings with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import tzinfo
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -72,6 +73,35 @@ def format_duration(seconds: float) -> str:
     if s and s % 60 == 0:
         return f"{s // 60}m"
     return f"{s}s"
+
+
+def format_target(share: float, seconds: float) -> str:
+    """`PERCENT/DURATION` as `crisisd staffing` prints its `--target` and every notification's
+    `staffing.sla_target` carries it (docs/cli.md).
+
+    >>> format_target(0.8, 900), format_target(0.9, 30), format_target(0.8, 3600), format_target(0.955, 1200)
+    ('80/15m', '90/30s', '80/1h', '95.5/20m')
+    """
+    return f"{share * 100:g}/{format_duration(seconds)}"
+
+
+def canonical_target(text: str) -> str:
+    """A configured target in the form `crisisd staffing --json` prints it (`80/60m` -> `80/1h`).
+
+    >>> canonical_target("80/60m"), canonical_target(" 90 / 30s"), canonical_target("80.0/900s")
+    ('80/1h', '90/30s', '80/15m')
+    """
+    return format_target(*parse_target(text))
+
+
+def strictest_target(targets: Iterable[str]) -> str:
+    """The tightest of some targets, canonical: the shortest time, then the highest share ("" for none).
+
+    >>> strictest_target(["80/25m", "80/15m", "90/15m"]), strictest_target(["95/1h", "80/30m"]), strictest_target([])
+    ('90/15m', '80/30m', '')
+    """
+    parsed = {canonical_target(t) for t in targets}
+    return min(parsed, key=lambda t: (parse_target(t)[1], -parse_target(t)[0], t), default="")
 
 
 def zone(name: str) -> tzinfo:

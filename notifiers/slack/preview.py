@@ -65,7 +65,7 @@ def example() -> tuple[Notification, IncidentStatus]:
             on_shift=6,
             call_in=36,
             by_language={"en": 18, "nl": 12, "sr": 3, "ru": 1},
-            sla_target="80% in 15m",
+            sla_target="80/15m",
             service_level=0.81,
         ),
         seq=4,

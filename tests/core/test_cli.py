@@ -133,6 +133,10 @@ def test_staffing_json_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> N
     obj = json.loads(capsys.readouterr().out)
     for key in ("agents_needed", "to_schedule", "on_shift", "call_in", "service_level", "occupancy"):
         assert key in obj
+    assert obj["sla_target"] == "80/15m"
+    # the notification's `staffing.sla_target` (StaffingPlanner) uses the same P/DURATION form
+    assert run("staffing", "--arrivals-per-hour", "600", "--aht-minutes", "4", "--target", "90/60m", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["sla_target"] == "90/1h"
     assert run("staffing", "--arrivals-per-hour", "600", "--aht-minutes", "4", "--target", "eighty") == 2
 
 

@@ -14,6 +14,7 @@ from daemon.events import Mention, decode, parse_event_time
 from daemon.notification import to_json
 from daemon.pipeline import Pipeline
 from daemon.simulate import generate, simulate
+from daemon.staffing.settings import parse_target
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,18 @@ def test_each_notification_carries_its_own_event_time(settings: Settings, lines:
     # an on-call manager reads the thread as a timeline: updates are stamped when they happened
     assert any(len(set(times)) > 1 for times in by_incident.values())
     assert all(times == sorted(times) for times in by_incident.values())
+
+
+def test_the_staffing_target_is_the_contracts_p_duration(settings: Settings, lines: list[bytes]) -> None:
+    """docs/cli.md shows `"sla_target": "80/15m"`: a program reads P/DURATION out of every
+    notification; each platform's own target is in `sla_targets`."""
+    staffed = [json.loads(raw)["staffing"] for raw in replay(settings, lines)]
+    staffed = [s for s in staffed if s is not None]
+    assert staffed
+    for s in staffed:
+        assert s["sla_target"] == "80/15m"  # the strictest of the default config's (twitter 80/25m)
+        assert s["sla_targets"]["twitter"] == "80/25m"
+        assert all(parse_target(t) for t in s["sla_targets"].values())
 
 
 def test_a_resolution_stands_down_whom_the_last_suggestion_called_in(settings: Settings, lines: list[bytes]) -> None:

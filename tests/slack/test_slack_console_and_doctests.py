@@ -140,7 +140,7 @@ def test_a_watch_calls_no_one_in_for_the_everyday_backlog() -> None:
     queue and the backlog the brand carries every day."""
     staffing = StaffingFigures(
         agents_needed=352, to_schedule=503, on_shift=0, call_in=503, backlog=2176, backlog_agents=126,
-        sla_target="80% in 15m", service_level=0.99, above_normal=143, by_language={"en": 167},
+        sla_target="80/15m", service_level=0.99, above_normal=143, by_language={"en": 167},
         advice="Call in 503: 352 people answering at once, ...",
     )  # fmt: skip
     watch = note(1, severity="sev3", staffing=staffing, volume=VolumeFigures(5340, 3119.4, 1.71))

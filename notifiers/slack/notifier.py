@@ -8,7 +8,9 @@ its marker (message metadata, or the chart's title) before it is sent again: no 
 message, no duplicate thread line, across restarts too. Errors become a `Delivery`: 429 ->
 retry after Retry-After; 5xx, connection errors and timeouts -> retry; other Slack errors ->
 not retried. The notifier never sleeps: a channel over its rate (token bucket on the injected
-clock) answers "retry in x seconds".
+clock) answers "retry in x seconds", and so does every call of a Slack method that answered 429
+until its Retry-After has passed (Slack's limits are per method: one notification's 429 holds
+the method for all of them, and for the background thread's pages too).
 
 A background thread (`start()`) runs `tick()`: escalation pages that are due, thread notes
 and root refreshes after button presses. Button presses arrive via `handle_interaction`
@@ -18,11 +20,12 @@ inline; the Slack calls they cause are made by `tick()`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from urllib.parse import parse_qs
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
@@ -58,10 +62,10 @@ CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is gi
 
 
 class Throttled(Exception):
-    """The channel's token bucket is empty: try again in `wait` seconds."""
+    """The channel's token bucket is empty, or Slack asked to wait (429): try again in `wait` seconds."""
 
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"channel rate limit, retry in {wait:.2f}s")
+    def __init__(self, wait: float, why: str = "channel rate limit") -> None:
+        super().__init__(f"{why}, retry in {wait:.2f}s")
         self.wait = wait
 
 
@@ -109,6 +113,15 @@ class TokenBucket:
         return allowed_at - now
 
 
+def retry_after(exc: SlackApiError) -> float:
+    """The seconds a 429 answer asks to wait (1 when its Retry-After is missing or unreadable)."""
+    raw = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "1"
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 1.0
+
+
 def classify(exc: BaseException) -> Delivery:
     """What the outbox should do about a failed call."""
     if isinstance(exc, Throttled):
@@ -119,12 +132,7 @@ def classify(exc: BaseException) -> Delivery:
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
         if status == 429:
-            raw = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after") or "1"
-            try:
-                after = max(0.0, float(raw))
-            except ValueError:
-                after = 1.0
-            return Delivery(ok=False, retry=True, retry_after=after, error="ratelimited (429)")
+            return Delivery(ok=False, retry=True, retry_after=retry_after(exc), error="ratelimited (429)")
         if status >= 500 or error in _RETRYABLE_ERRORS:
             return Delivery(ok=False, retry=True, error=f"slack {status} {error[:80]}")
         return Delivery(ok=False, retry=False, error=f"slack error: {error or status}")
@@ -157,6 +165,9 @@ class SlackNotifier:
     `on_resolve(incident_id, user_id)` is called (from the background thread) when someone
     presses Resolve; `languages_for(user_id)` gives a volunteer's languages from the roster
     and must be fast (it runs while Slack waits for the HTTP answer).
+
+    slack-sdk's `RateLimitErrorRetryHandler` is taken off `client` if it has one: it would sleep
+    in the caller's thread and retry, on top of the outbox waiting the same Retry-After.
     """
 
     def __init__(
@@ -172,6 +183,9 @@ class SlackNotifier:
         languages_for: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.client = client
+        handlers = getattr(client, "retry_handlers", None)
+        if handlers:
+            client.retry_handlers = [h for h in handlers if not isinstance(h, RateLimitErrorRetryHandler)]
         self.settings = settings or SlackSettings(channel=channel)
         self.channel = channel
         self.policy: EscalationSettings = self.settings.escalation
@@ -180,6 +194,7 @@ class SlackNotifier:
         self.on_resolve = on_resolve
         self.languages_for = languages_for
         self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
+        self._held: dict[str, float] = {}  # Slack method -> monotonic time its 429's Retry-After ends
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
         self._lock = threading.RLock()  # Slack calls and their bookkeeping, one at a time
         self._seen: OrderedDict[str, float] = OrderedDict()  # signatures of accepted requests (replays)
@@ -260,11 +275,12 @@ class SlackNotifier:
             title = f"crisisd chart {iid} #{n.seq}"
 
             def upload() -> None:
-                self._throttle(root[0])
-                png = self._chart(iid, n.seq, timeline, f"{n.brand} · {n.severity.upper()} · {iid}")
-                self.client.files_upload_v2(
-                    channel=root[0], thread_ts=root[1], file=png, filename=f"crisisd-{n.seq}.png", title=title
-                )
+                with self._api("files.getUploadURLExternal", "files.completeUploadExternal"):
+                    self._throttle(root[0])
+                    png = self._chart(iid, n.seq, timeline, f"{n.brand} · {n.severity.upper()} · {iid}")
+                    self.client.files_upload_v2(
+                        channel=root[0], thread_ts=root[1], file=png, filename=f"crisisd-{n.seq}.png", title=title
+                    )
 
             self._best_effort_chart(
                 iid, n.seq, lambda: self._once(iid, n.seq, "chart", upload, lambda: self._find_file(root, title))
@@ -304,6 +320,28 @@ class SlackNotifier:
         return png
 
     # -- posting -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _api(self, *methods: str) -> Iterator[None]:
+        """Around the Slack calls of `methods`: raises `Throttled` (no call) while a 429 holds one of
+        them, and a 429 from inside holds its method, for every caller, until Retry-After has passed."""
+        now = self.clock.monotonic()
+        wait = max((self._held.get(m, now) - now for m in methods), default=0.0)
+        if wait > 0:
+            held = ", ".join(m for m in methods if self._held.get(m, now) > now)
+            raise Throttled(wait, f"slack asked to wait (429 on {held})")
+        try:
+            yield
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                # the method that answered (files_upload_v2 makes several calls), else the first named
+                url = str(getattr(exc.response, "api_url", "") or "")
+                method = url.rsplit("/", 1)[-1].split("?")[0]
+                method = method if method in methods else methods[0]
+                until = self.clock.monotonic() + retry_after(exc)
+                self._held[method] = max(self._held.get(method, 0.0), until)
+                log.warning("slack.rate_limited", method=method, retry_after=retry_after(exc))
+            raise
+
     def _throttle(self, channel: str) -> None:
         # One bucket per channel, whether it is named by name or by id.
         key = channel
@@ -348,15 +386,16 @@ class SlackNotifier:
         return rec.channel_id, rec.root_ts
 
     def _post_root(self, iid: str, m: Any) -> None:
-        self._throttle(self.channel)
-        r = self.client.chat_postMessage(
-            channel=self.channel,
-            text=bk.fallback_text(m),
-            blocks=bk.root_blocks(m),
-            metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        with self._api("chat.postMessage"):
+            self._throttle(self.channel)
+            r = self.client.chat_postMessage(
+                channel=self.channel,
+                text=bk.fallback_text(m),
+                blocks=bk.root_blocks(m),
+                metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         channel_id = str(r["channel"])
         self.store.set_root(iid, channel_id, str(r["ts"]))
         if channel_id != self.channel:
@@ -364,15 +403,16 @@ class SlackNotifier:
 
     def _update_root(self, iid: str, m: Any) -> None:
         channel_id, ts = self._root(iid)
-        self._throttle(channel_id)
         try:
-            self.client.chat_update(
-                channel=channel_id,
-                ts=ts,
-                text=bk.fallback_text(m),
-                blocks=bk.root_blocks(m),
-                metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
-            )
+            with self._api("chat.update"):
+                self._throttle(channel_id)
+                self.client.chat_update(
+                    channel=channel_id,
+                    ts=ts,
+                    text=bk.fallback_text(m),
+                    blocks=bk.root_blocks(m),
+                    metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+                )
         except SlackApiError as exc:
             error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
             if error == "edit_window_closed":
@@ -387,16 +427,17 @@ class SlackNotifier:
     def _post_thread(
         self, root: tuple[str, str], text: str, iid: str, seq: int, step: str, broadcast: bool = False
     ) -> None:
-        self._throttle(root[0])
-        self.client.chat_postMessage(
-            channel=root[0],
-            thread_ts=root[1],
-            text=text,
-            reply_broadcast=broadcast,
-            metadata={"event_type": POST_EVENT, "event_payload": {"incident_id": iid, "seq": seq, "step": step}},
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        with self._api("chat.postMessage"):
+            self._throttle(root[0])
+            self.client.chat_postMessage(
+                channel=root[0],
+                thread_ts=root[1],
+                text=text,
+                reply_broadcast=broadcast,
+                metadata={"event_type": POST_EVENT, "event_payload": {"incident_id": iid, "seq": seq, "step": step}},
+                unfurl_links=False,
+                unfurl_media=False,
+            )
 
     # -- finding what an uncertain failure may have posted ---------------------------------
     def _channel_id(self) -> str:
@@ -408,9 +449,10 @@ class SlackNotifier:
         name = self.channel.lstrip("#")
         cursor = None
         for _ in range(50):
-            r = self.client.conversations_list(
-                types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
-            )
+            with self._api("conversations.list"):
+                r = self.client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor
+                )
             for c in r.get("channels") or []:
                 if c.get("name") == name:
                     self.store.set_channel(self.channel, str(c["id"]))
@@ -421,11 +463,12 @@ class SlackNotifier:
         raise PermanentError(f"channel {self.channel!r} not found (is the bot invited?)")
 
     def _scan(
-        self, pages: Callable[[str | None], Any], match: Callable[[dict[str, Any]], bool]
+        self, method: str, pages: Callable[[str | None], Any], match: Callable[[dict[str, Any]], bool]
     ) -> dict[str, Any] | None:
         cursor: str | None = None
         for _ in range(10):  # 2,000 messages back is far more than an incident thread holds
-            r = pages(cursor)
+            with self._api(method):
+                r = pages(cursor)
             for m in r.get("messages") or []:
                 if match(m):
                     return dict(m)
@@ -444,6 +487,7 @@ class SlackNotifier:
             )
 
         found = self._scan(
+            "conversations.history",
             lambda c: self.client.conversations_history(
                 channel=channel_id, include_all_metadata=True, limit=200, cursor=c
             ),
@@ -457,6 +501,7 @@ class SlackNotifier:
     def _thread_scan(self, root: tuple[str, str], match: Callable[[dict[str, Any]], bool]) -> bool:
         return (
             self._scan(
+                "conversations.replies",
                 lambda c: self.client.conversations_replies(
                     channel=root[0], ts=root[1], include_all_metadata=True, limit=200, cursor=c
                 ),
@@ -562,8 +607,9 @@ class SlackNotifier:
             elsewhere = f"{text} Incident thread in <#{root[0]}>."
 
             def post_elsewhere() -> None:
-                self._throttle(level.channel)
-                self.client.chat_postMessage(channel=level.channel, text=elsewhere, unfurl_links=False)
+                with self._api("chat.postMessage"):
+                    self._throttle(level.channel)
+                    self.client.chat_postMessage(channel=level.channel, text=elsewhere, unfurl_links=False)
 
             try:
                 self._once(esc.incident_id, 0, f"page{k}-channel", post_elsewhere, lambda: False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from slack_helpers import note, timeline
+from slack_helpers import TOKEN, note, timeline
 
 from daemon.clock import FakeClock
 from daemon.outbox import BackoffPolicy, Outbox
@@ -136,11 +136,12 @@ def test_restart_with_the_outbox_redelivers_pending(slack: SlackEmulator, make_n
     box.stop()
 
 
-def test_error_classes(slack: SlackEmulator, make_notifier) -> None:
+def test_error_classes(slack: SlackEmulator, make_notifier, clock) -> None:
     n = make_notifier()
     slack.fail("429", "chat.postMessage", retry_after="30")
     d = n.send(note(1))
     assert (d.ok, d.retry, d.retry_after) == (False, True, 30.0)
+    clock.advance(30)
     slack.fail("500", "chat.postMessage")
     assert n.send(note(1)).retry
     slack.refuse()
@@ -168,3 +169,44 @@ def test_channel_rate_limit_asks_to_retry_without_sleeping(slack: SlackEmulator,
     assert n.send(note(2, type="incident.updated")).ok  # the root update is not made twice
     posts = slack.method_calls("chat.postMessage") + slack.method_calls("chat.update")
     assert len(posts) == 4, "no call was made without a token, none was repeated"
+
+
+def test_retry_after_holds_the_method_for_every_caller(slack: SlackEmulator, make_notifier, clock) -> None:
+    n = make_notifier()
+    assert n.send(note(1, incident_id="klm-a")).ok  # a sev1: its first page is due at once
+    slack.fail("429", "chat.postMessage", retry_after="30")
+    n.tick()  # the page meets the 429
+    posts = len(slack.method_calls("chat.postMessage"))
+    others = [n.send(note(1, incident_id=f"klm-{x}")) for x in "bcde"]
+    assert len(slack.method_calls("chat.postMessage")) == posts, "nothing goes out while Slack said wait"
+    assert all(d.retry and 29.0 <= (d.retry_after or 0) <= 30.0 for d in others), others
+    for _ in range(5):  # the background tick every 5 s makes no call either
+        clock.advance(5)
+        n.tick()
+    assert len(slack.method_calls("chat.postMessage")) == posts
+    assert n.send(note(1, incident_id="klm-b")).retry_after == 5.0
+    clock.advance(5)
+    n.tick()
+    assert n.send(note(1, incident_id="klm-b")).ok
+    root = slack.messages("#crisis")[0]
+    assert sum("Escalation level" in m["text"] for m in slack.replies("#crisis", root["ts"])) == 1
+    assert len(slack.method_calls("chat.postMessage")) == posts + 3  # the page, klm-b's root and thread line
+
+
+def test_a_client_with_slack_sdks_rate_limit_handler_does_not_sleep(
+    slack: SlackEmulator, clock, tmp_path: Path
+) -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    from notifiers.slack import SlackNotifier
+
+    client = WebClient(token=TOKEN, base_url=slack.base_url, retry_handlers=[RateLimitErrorRetryHandler(1)])
+    n = SlackNotifier(client, "#crisis", tmp_path / "state", clock=clock)
+    try:
+        slack.fail("429", "chat.postMessage", retry_after="1")
+        d = n.send(note(1))
+        assert d.retry and d.retry_after == 1.0, "the outbox waits, the handler does not sleep and retry"
+        assert len(slack.method_calls("chat.postMessage")) == 1
+    finally:
+        n.close()

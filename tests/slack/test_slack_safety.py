@@ -121,6 +121,7 @@ def test_tokens_and_signing_secrets_are_never_logged(slack: SlackEmulator, make_
         n = make_notifier()
         slack.fail("429", "chat.postMessage", retry_after="3")
         assert n.send(note(1)).retry_after == 3.0
+        clock.advance(3)  # the 429 holds chat.postMessage for its Retry-After
         slack.fail("500", "chat.postMessage")
         assert n.send(note(1)).retry
         assert n.send(note(1)).ok

@@ -440,13 +440,15 @@ class SlackNotifier:
             )
 
     # -- finding what an uncertain failure may have posted ---------------------------------
-    def _channel_id(self) -> str:
-        if _CHANNEL_ID.match(self.channel):
-            return self.channel
-        cached = self.store.channel(self.channel)
+    def _channel_id(self, ref: str | None = None) -> str:
+        """The id of channel `ref` (the incident channel by default), given by id or by name."""
+        ref = self.channel if ref is None else ref
+        if _CHANNEL_ID.match(ref):
+            return ref
+        cached = self.store.channel(ref)
         if cached:
             return cached
-        name = self.channel.lstrip("#")
+        name = ref.lstrip("#")
         cursor = None
         for _ in range(50):
             with self._api("conversations.list"):
@@ -455,12 +457,12 @@ class SlackNotifier:
                 )
             for c in r.get("channels") or []:
                 if c.get("name") == name:
-                    self.store.set_channel(self.channel, str(c["id"]))
+                    self.store.set_channel(ref, str(c["id"]))
                     return str(c["id"])
             cursor = (r.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
-        raise PermanentError(f"channel {self.channel!r} not found (is the bot invited?)")
+        raise PermanentError(f"channel {ref!r} not found (is the bot invited?)")
 
     def _scan(
         self, method: str, pages: Callable[[str | None], Any], match: Callable[[dict[str, Any]], bool]
@@ -477,6 +479,15 @@ class SlackNotifier:
                 return None
         return None
 
+    def _history_scan(self, channel_id: str, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return self._scan(
+            "conversations.history",
+            lambda c: self.client.conversations_history(
+                channel=channel_id, include_all_metadata=True, limit=200, cursor=c
+            ),
+            match,
+        )
+
     def _find_root(self, iid: str) -> bool:
         channel_id = self._channel_id()
 
@@ -486,17 +497,20 @@ class SlackNotifier:
                 md.get("event_type") == ROOT_EVENT and (md.get("event_payload") or {}).get("incident_id") == iid
             )
 
-        found = self._scan(
-            "conversations.history",
-            lambda c: self.client.conversations_history(
-                channel=channel_id, include_all_metadata=True, limit=200, cursor=c
-            ),
-            match,
-        )
+        found = self._history_scan(channel_id, match)
         if found is None:
             return False
         self.store.set_root(iid, channel_id, str(found["ts"]))
         return True
+
+    def _find_in_channel(self, channel: str, marker: dict[str, Any]) -> dict[str, Any] | None:
+        """A top-level post of `channel` (id or name) carrying `marker` as its POST_EVENT metadata."""
+
+        def match(m: dict[str, Any]) -> bool:
+            md = m.get("metadata") or {}
+            return bool(md.get("event_type") == POST_EVENT and md.get("event_payload") == marker)
+
+        return self._history_scan(self._channel_id(channel), match)
 
     def _thread_scan(self, root: tuple[str, str], match: Callable[[dict[str, Any]], bool]) -> bool:
         return (
@@ -605,14 +619,26 @@ class SlackNotifier:
         )
         if level.channel:
             elsewhere = f"{text} Incident thread in <#{root[0]}>."
+            where, step = level.channel, f"page{k}-channel"
+            marker = {"incident_id": esc.incident_id, "seq": 0, "step": step}
 
             def post_elsewhere() -> None:
                 with self._api("chat.postMessage"):
-                    self._throttle(level.channel)
-                    self.client.chat_postMessage(channel=level.channel, text=elsewhere, unfurl_links=False)
+                    self._throttle(where)
+                    r = self.client.chat_postMessage(
+                        channel=where,
+                        text=elsewhere,
+                        metadata={"event_type": POST_EVENT, "event_payload": marker},
+                        unfurl_links=False,
+                    )
+                if str(r["channel"]) != where:
+                    self.store.set_channel(where, str(r["channel"]))
 
             try:
-                self._once(esc.incident_id, 0, f"page{k}-channel", post_elsewhere, lambda: False)
+                # after an uncertain failure, the channel's history is searched for the marker first
+                self._once(
+                    esc.incident_id, 0, step, post_elsewhere, lambda: self._find_in_channel(where, marker) is not None
+                )
             except Exception as exc:
                 if classify(exc).retry:
                     raise

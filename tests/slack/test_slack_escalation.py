@@ -261,3 +261,24 @@ def test_a_failing_page_channel_holds_up_no_other_escalation(slack: SlackEmulato
     assert [m["text"][:35] for m in slack.replies("#crisis", root["ts"]) if "Escalation level" in m["text"]] == [
         "<!subteam^S0ONCALL> New SEV2 incide"
     ]
+
+
+def test_a_page_in_a_level_channel_whose_answer_was_lost_is_not_posted_twice(
+    slack: SlackEmulator, make_notifier, clock
+) -> None:
+    from notifiers.slack.settings import EscalationLevel, EscalationSettings
+
+    slack.add_channel("leads", "C0LEADS")
+    levels = (EscalationLevel(name="on-call", user_groups=["S0ONCALL"], timeout_seconds=600, channel="#leads"),
+              *POLICY_LEVELS[1:])  # fmt: skip
+    n = make_notifier(escalation=EscalationSettings(levels=levels))
+    assert n.send(note(1, severity="sev2")).ok
+    slack.fail("lost", "chat.postMessage", channel="#leads")  # posted in #leads, the answer never arrives
+    n.tick()
+    n.tick()  # the page is retried: it looks in #leads first
+    n.tick()
+    assert [m["text"][:45] for m in slack.messages("#leads")] == ["<!subteam^S0ONCALL> New SEV2 incident on klm."]
+    assert len(pages(slack)) == 1
+    clock.advance(601)
+    n.tick()  # the ladder went on: level 2 (no channel of its own) comes on time
+    assert len(pages(slack)) == 2 and len(slack.messages("#leads")) == 1

@@ -73,6 +73,18 @@ class PermanentError(Exception):
     """A configuration problem retrying cannot fix (e.g. the channel does not exist)."""
 
 
+class Undecided(Exception):
+    """After an uncertain failure, the lookup that would tell whether the post is in Slack failed
+    (e.g. `missing_scope`): posting again could duplicate it, so the notification is retried."""
+
+
+# What the lookups after a lost answer need, for the error that says they failed.
+LOOKUP_SCOPES = (
+    "the bot token needs channels:history (groups:history for a private channel), "
+    "and channels:read (groups:read) when the channel is given by name"
+)
+
+
 class TokenBucket:
     """Per-channel rate limit on an injected clock (GCRA: a token bucket that hands out slots).
 
@@ -128,6 +140,8 @@ def classify(exc: BaseException) -> Delivery:
         return Delivery(ok=False, retry=True, retry_after=exc.wait, error=str(exc))
     if isinstance(exc, PermanentError):
         return Delivery(ok=False, retry=False, error=str(exc))
+    if isinstance(exc, Undecided):
+        return Delivery(ok=False, retry=True, error=str(exc))
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
         error = str(exc.response.get("error", "")) if isinstance(exc.response.data, dict) else ""
@@ -142,7 +156,7 @@ def classify(exc: BaseException) -> Delivery:
 
 def _uncertain(exc: BaseException) -> bool:
     """Could the call have taken effect although it failed?"""
-    if isinstance(exc, Throttled | PermanentError):
+    if isinstance(exc, Throttled | PermanentError | Undecided):
         return False
     if isinstance(exc, SlackApiError):
         return bool(exc.response.status_code >= 500)
@@ -234,10 +248,8 @@ class SlackNotifier:
                 rec = self.store.root(n.incident_id)
                 if rec is not None and n.seq <= rec.last_seq:
                     return True
-                if rec is None or rec.root_ts is None:
-                    self.store.ensure_root(n.incident_id)
-                    if not self._find_root(n.incident_id):
-                        return False
+                if (rec is None or rec.root_ts is None) and not self._find_root(n.incident_id):
+                    return False
                 return self._find_post(n.incident_id, n.seq, "thread")
             except Exception as exc:
                 log.warning("slack.delivered_unknown", incident_id=n.incident_id, seq=n.seq, error=str(exc))
@@ -253,16 +265,23 @@ class SlackNotifier:
         rec = self.store.root(iid)
         if rec is not None and n.seq <= rec.last_seq:
             return  # already applied (a re-delivery), or older than what the root shows
+        if rec is None and n.seq > 1:
+            # Another replica may have opened this incident (a partition moved): continue its root
+            # message. Nothing is recorded before the lookup answers: a failed one is asked again.
+            self._look(iid, "root", lambda: self._find_root(iid))
         self.store.ensure_root(iid)
-        if rec is None and n.seq > 1 and self._find_root(iid):
-            # Another replica opened this incident (a partition moved): continue its root message.
-            rec = self.store.root(iid)
-        had_root = rec is not None and rec.root_ts is not None
+        rec = self.store.root(iid)
+        assert rec is not None
+        had_root = rec.root_ts is not None
         self._track_escalation(n)
-        gen = rec.dirty if rec is not None else 0
+        gen = rec.dirty
         message = render(n, self._status(iid))
         if not had_root:
-            self._once(iid, n.seq, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid))
+            # One root step per incident (seq 0): a root post of an earlier notification whose answer
+            # was lost is looked for by every later one, and none posts while the lookup cannot tell.
+            if not self._once(iid, 0, "root", lambda: self._post_root(iid, message), lambda: self._find_root(iid)):
+                # found (posted by an earlier attempt, maybe of an earlier notification): show this one
+                self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
         else:  # an update is idempotent: after an uncertain failure it is simply made again
             self._once(iid, n.seq, "update", lambda: self._update_root(iid, message), lambda: False)
         self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now())
@@ -288,7 +307,7 @@ class SlackNotifier:
         self.store.finish(iid, n.seq)
         log.info("slack.sent", incident_id=iid, seq=n.seq, type=n.type)
 
-    def _best_effort_chart(self, iid: str, seq: int, upload: Callable[[], None]) -> None:
+    def _best_effort_chart(self, iid: str, seq: int, upload: Callable[[], object]) -> None:
         """The chart illustrates; it must not hold up the incident's text. An upload Slack refuses
         is skipped at once, one that keeps failing after `CHART_ATTEMPTS` tries (the notification
         and the ones after it wait meanwhile)."""
@@ -358,18 +377,20 @@ class SlackNotifier:
         step: str,
         do: Callable[[], None],
         find: Callable[[], bool] | None,
-    ) -> None:
-        """Run `do` once for (incident, seq, step), across failures and restarts."""
+    ) -> bool:
+        """Run `do` once for (incident, seq, step), across failures and restarts. True if `do` ran
+        now, False if it was done before or found in Slack after an uncertain failure; `Undecided`
+        if Slack could not be asked (the step stays in flight)."""
         state = self.store.step(iid, seq, step)
         if state == "done":
-            return
+            return False
         if state == "inflight":
             if find is None:
                 find = lambda: self._find_post(iid, seq, step)  # noqa: E731
-            if find():
+            if self._look(iid, step, find):
                 log.info("slack.found_after_uncertain_failure", incident_id=iid, seq=seq, step=step)
                 self.store.set_step(iid, seq, step, "done")
-                return
+                return False
         self.store.set_step(iid, seq, step, "inflight")
         self._holder = f"{iid}:{seq}:{step}"
         try:
@@ -379,6 +400,24 @@ class SlackNotifier:
                 self.store.set_step(iid, seq, step, None)
             raise
         self.store.set_step(iid, seq, step, "done")
+        return True
+
+    def _look(self, iid: str, what: str, find: Callable[[], bool]) -> bool:
+        """Ask Slack whether a post is there. An answer that retrying cannot change (missing_scope,
+        not_in_channel, a channel name not listed) raises `Undecided`: the caller must not post."""
+        try:
+            return find()
+        except Exception as exc:
+            if classify(exc).retry:  # 5xx, connection, 429, our own rate limit: retried anyway
+                raise
+            method = ""
+            if isinstance(exc, SlackApiError):
+                method = str(getattr(exc.response, "api_url", "") or "").rsplit("/", 1)[-1] + " answered "
+            error = f"{method}{classify(exc).error}"
+            log.error("slack.lookup_failed", incident_id=iid, step=what, error=error, hint=LOOKUP_SCOPES)
+            raise Undecided(
+                f"cannot tell whether the {what} post of {iid} is in Slack ({error}); {LOOKUP_SCOPES}"
+            ) from exc
 
     def _root(self, iid: str) -> tuple[str, str]:
         rec = self.store.root(iid)
@@ -500,6 +539,7 @@ class SlackNotifier:
         found = self._history_scan(channel_id, match)
         if found is None:
             return False
+        self.store.ensure_root(iid)
         self.store.set_root(iid, channel_id, str(found["ts"]))
         return True
 
@@ -640,9 +680,10 @@ class SlackNotifier:
                     esc.incident_id, 0, step, post_elsewhere, lambda: self._find_in_channel(where, marker) is not None
                 )
             except Exception as exc:
-                if classify(exc).retry:
+                if classify(exc).retry and not isinstance(exc, Undecided):
                     raise
-                # not_in_channel, channel_not_found: the page is in the thread; the ladder goes on
+                # not_in_channel, channel_not_found, or the channel's history cannot be read to tell
+                # whether a lost page is there: the page is in the thread; the ladder goes on
                 log.error("slack.page_channel_failed", channel=level.channel, error=classify(exc).error)
         timeout = self.policy.timeout(nxt, esc.severity)
         self.store.update_escalation(esc.incident_id, level=nxt, pages=k, last_page_at=now, next_at=now + timeout)

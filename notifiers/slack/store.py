@@ -100,6 +100,10 @@ class SlackStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}
         if "updated_at" not in columns:  # files from before the column existed
             self._db.execute("ALTER TABLE roots ADD COLUMN updated_at REAL")
+        # The root post was once a step of each notification's seq; it is one step per incident
+        # (seq 0) now, so a root whose answer was lost is looked for by every later notification.
+        self._db.execute("UPDATE OR IGNORE steps SET seq = 0 WHERE step = 'root' AND seq > 0 AND state = 'inflight'")
+        self._db.execute("DELETE FROM steps WHERE step = 'root' AND seq > 0")
         self._lock = threading.RLock()
 
     def close(self) -> None:

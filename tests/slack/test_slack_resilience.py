@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from slack_helpers import TOKEN, note, timeline
@@ -210,3 +211,65 @@ def test_a_client_with_slack_sdks_rate_limit_handler_does_not_sleep(
         assert len(slack.method_calls("chat.postMessage")) == 1
     finally:
         n.close()
+
+
+def _roots(slack: SlackEmulator) -> list[str]:
+    return [m["text"] for m in slack.messages("#crisis")]
+
+
+def test_a_failed_root_lookup_never_lets_a_later_notification_post_a_second_root(
+    slack: SlackEmulator, make_notifier
+) -> None:
+    n = make_notifier()
+    slack.fail("lost", "chat.postMessage")  # the root is posted, its answer never arrives
+    assert n.send(note(1)).retry
+    slack.fail("error:missing_scope", "conversations.history", times=2)  # the bot cannot read the channel
+    d = n.send(note(1))
+    assert not d.ok and d.retry, "the lookup could not tell: the notification is kept and retried"
+    assert "conversations.history" in d.error and "missing_scope" in d.error
+    d = n.send(note(2, type="incident.updated"))
+    assert not d.ok and d.retry and len(_roots(slack)) == 1, "a later notification does not post a second root"
+    assert n.send(note(1)).ok and n.send(note(2, type="incident.updated")).ok  # the scope is granted
+    roots = slack.messages("#crisis")
+    assert len(roots) == 1 and "5,600/h" in json.dumps(roots[0]["blocks"]), "the found root shows #2"
+    thread = slack.replies("#crisis", roots[0]["ts"])
+    assert [m["metadata"]["event_payload"]["seq"] for m in thread] == [1, 2]
+
+
+def test_a_failed_channel_lookup_by_name_never_posts_a_second_root(slack: SlackEmulator, make_notifier) -> None:
+    n = make_notifier()  # the channel is configured by name: finding the root needs conversations.list
+    slack.fail("lost", "chat.postMessage")
+    assert n.send(note(1)).retry
+    slack.fail("error:missing_scope", "conversations.list", times=2)
+    assert n.send(note(1)).retry
+    assert n.send(note(2, type="incident.updated")).retry
+    assert len(_roots(slack)) == 1
+    assert n.send(note(1)).ok and n.send(note(2, type="incident.updated")).ok
+    assert len(_roots(slack)) == 1
+
+
+def test_another_replicas_root_is_not_duplicated_when_the_lookup_fails(slack: SlackEmulator, make_notifier) -> None:
+    first = make_notifier(state="replica-a")
+    assert first.send(note(1)).ok
+    first.close()
+    second = make_notifier(state="replica-b")
+    slack.fail("error:missing_scope", "conversations.history")
+    assert second.send(note(2, type="incident.updated")).retry
+    assert second.send(note(2, type="incident.updated")).ok
+    assert len(_roots(slack)) == 1
+
+
+def test_a_root_in_flight_in_an_older_state_file_is_still_looked_for(
+    slack: SlackEmulator, make_notifier, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    first = make_notifier()
+    slack.fail("lost", "chat.postMessage")
+    assert first.send(note(1)).retry
+    first.close()
+    db = sqlite3.connect(tmp_path / "state" / "slack.sqlite3", isolation_level=None)
+    db.execute("UPDATE steps SET seq = 1 WHERE step = 'root'")  # how versions before this one kept it
+    db.close()
+    assert make_notifier().send(note(1)).ok
+    assert len(_roots(slack)) == 1

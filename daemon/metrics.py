@@ -20,6 +20,12 @@ INCIDENTS_OPEN = Gauge("crisisd_incidents_open", "Open incidents by severity", [
 NOTIFICATIONS_SENT = Counter("crisisd_notifications_sent", "Notifications delivered", registry=REGISTRY)
 NOTIFICATIONS_RETRIED = Counter("crisisd_notifications_retried", "Delivery attempts retried", registry=REGISTRY)
 NOTIFICATIONS_FAILED = Counter("crisisd_notifications_failed", "Notifications given up", registry=REGISTRY)
+SLACK_ERRORS = Counter(
+    "crisisd_slack_errors",
+    "Slack answers retrying cannot fix (invalid_auth, channel_not_found, not_in_channel...), by error",
+    ["error"],
+    registry=REGISTRY,
+)
 OUTBOX_PENDING = Gauge("crisisd_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
 CONSUMER_LAG = Gauge("crisisd_consumer_lag", "Messages behind the partition end", ["partition"], registry=REGISTRY)
 PARTITIONS_ASSIGNED = Gauge("crisisd_partitions_assigned", "Partitions this replica owns", registry=REGISTRY)

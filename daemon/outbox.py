@@ -147,6 +147,8 @@ class Outbox:
         self._retried = 0
         self._failed = 0
         self._duplicates = 0
+        self._failed_in_a_row = 0  # deliveries given up since the last one that went out
+        self._last_error = ""
         self._pending = self._count_pending()
         if self._pending:
             log.info("outbox.pending_after_restart", pending=self._pending)
@@ -197,6 +199,10 @@ class Outbox:
             "duplicates": self._duplicates,
             "pending": self._pending,
         }
+
+    def failing(self) -> tuple[int, str]:
+        """(deliveries given up in a row since the last one sent, the last one's error)."""
+        return self._failed_in_a_row, self._last_error
 
     def failures(self, limit: int = 100) -> list[tuple[str, int, str]]:
         """The most recent given-up notifications as (incident_id, seq, error)."""
@@ -254,9 +260,12 @@ class Outbox:
             self._pending -= 1
             if status == "sent":
                 self._sent += 1
+                self._failed_in_a_row, self._last_error = 0, ""
                 metrics.NOTIFICATIONS_SENT.inc()
             else:
                 self._failed += 1
+                self._failed_in_a_row += 1
+                self._last_error = error
                 metrics.NOTIFICATIONS_FAILED.inc()
             metrics.OUTBOX_PENDING.set(self._pending)
 

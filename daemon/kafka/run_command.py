@@ -4,7 +4,8 @@ Runs until SIGTERM/SIGINT, then finishes the batch in hand, checkpoints, commits
 outbox for at most `kafka.shutdown_timeout_seconds` and exits 0. Exit 2 when Kafka is not
 configured, 1 when the dead-letter budget stops consumption.
 
-The notifier: Slack when `slack.bot_token` is set, else the console (stdout); `--notify-file FILE`
+The notifier: Slack when `slack.bot_token` is set (checked at start: a token or channel Slack refuses
+exits 2, Slack unreachable is a warning), else the console (stdout); `--notify-file FILE`
 appends each delivered notification to FILE as one JSON line instead (scripts, audits, tests).
 
 `--json` is for programs: stdout carries only notification objects, and stderr only log records,
@@ -116,6 +117,24 @@ def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> No
     return ConsoleNotifier(sys.stdout)
 
 
+def check_slack(notifier: Notifier) -> None:
+    """Once at start: a token or channel Slack refuses is a usage error (exit 2, one line naming the
+    setting) instead of the first sev1 failing; Slack down or slow (connection, 5xx, 429) or another
+    error is a warning, and the daemon goes on (the outbox retries)."""
+    from notifiers.slack.notifier import SlackConfigError, SlackNotifier, classify
+
+    if not isinstance(notifier, SlackNotifier):
+        return
+    try:
+        notifier.verify()
+    except SlackConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:
+        import structlog
+
+        structlog.get_logger("crisisd.slack").warning("slack check at start failed", error=classify(exc).error)
+
+
 def _resolved_in_slack(incident_id: str, user: str) -> None:
     """A manager pressed Resolve: Slack stops escalating it at once; the detectors keep their own
     view (event time), so the incident resolves in the data when the surge is over."""
@@ -157,6 +176,11 @@ def _run(settings: Any, args: argparse.Namespace, log: Any = None) -> int:
     from daemon.lifecycle import Lifecycle
 
     notifier = build_notifier(settings, args.json, args.notify_file)
+    try:
+        check_slack(notifier)
+    except UsageError:
+        notifier.close()
+        raise
     runner = Runner(settings, notifier, json_out=sys.stdout.buffer if args.json else None)
     # HTTP endpoints, SIGTERM/SIGINT drain, SIGHUP reload: daemon/lifecycle.py
     interactions = getattr(notifier, "handle_interaction", None) if settings.slack.interactivity == "http" else None

@@ -128,6 +128,11 @@ class _Listener(AsyncConsumerRebalanceListener):
         self.runner._on_lost(lost)
 
 
+# /readyz reports the notifier unhealthy while this many deliveries in a row were given up
+# (a revoked token, a channel the bot was removed from: every notification is refused).
+NOTIFIER_UNHEALTHY_AFTER = 3
+
+
 class Runner:
     """The daemon's consumer loop. `run()` blocks until `request_stop()` (or a failure) and
     returns the exit code: 0 after a clean stop, 1 when the dead-letter budget is exceeded."""
@@ -189,6 +194,7 @@ class Runner:
     def readiness(self) -> dict[str, Any]:
         """Checks for /readyz: each value is a bool or a mapping with an `ok` key."""
         pending = self.outbox.pending() if self.outbox is not None else 0
+        failed, last_error = self.outbox.failing() if self.outbox is not None else (0, "")
         return {
             "brokers": {"ok": self._unreachable is None, "error": self._unreachable or ""},
             "group_joined": self._joined and not self._stop.is_set(),
@@ -198,6 +204,7 @@ class Runner:
                 "pending": pending,
                 "limit": self.k.pause_above_pending,
             },
+            "notifier": {"ok": failed < NOTIFIER_UNHEALTHY_AFTER, "failed_in_a_row": failed, "last_error": last_error},
         }
 
     def assigned(self) -> list[int]:

@@ -38,6 +38,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 
+from daemon import metrics
 from daemon.clock import Clock, SystemClock
 from daemon.notification import Notification, from_json, to_json
 from notifiers.base import Delivery
@@ -71,6 +72,19 @@ class Throttled(Exception):
 
 class PermanentError(Exception):
     """A configuration problem retrying cannot fix (e.g. the channel does not exist)."""
+
+
+class SlackConfigError(Exception):
+    """Slack refused the token or the channel at start: `setting` names what to fix."""
+
+    def __init__(self, setting: str, error: str, detail: str = "") -> None:
+        super().__init__(f"{setting}: Slack says {error}" + (f" ({detail})" if detail else ""))
+        self.setting, self.error = setting, error
+
+
+# Answers that name a bad setting (`SlackNotifier.verify`): the token, or the incident channel.
+TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 
 
 class Undecided(Exception):
@@ -154,6 +168,15 @@ def classify(exc: BaseException) -> Delivery:
     return Delivery(ok=False, retry=True, error=f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
+def slack_error(exc: BaseException) -> str:
+    """Slack's error code of a failed call ("invalid_auth"), else the HTTP status or exception type."""
+    if isinstance(exc, SlackApiError):
+        data = exc.response.data
+        code = data.get("error") if isinstance(data, dict) else None
+        return str(code or exc.response.status_code)
+    return type(exc).__name__
+
+
 def _uncertain(exc: BaseException) -> bool:
     """Could the call have taken effect although it failed?"""
     if isinstance(exc, Throttled | PermanentError | Undecided):
@@ -229,6 +252,8 @@ class SlackNotifier:
                 self._send(notification)
             except Exception as exc:
                 result = classify(exc)
+                if not result.retry:  # a bad token or channel, a refused message: counted by error
+                    metrics.SLACK_ERRORS.labels(error=slack_error(exc)[:40]).inc()
                 log.warning(
                     "slack.send_failed",
                     incident_id=notification.incident_id,
@@ -254,6 +279,26 @@ class SlackNotifier:
             except Exception as exc:
                 log.warning("slack.delivered_unknown", incident_id=n.incident_id, seq=n.seq, error=str(exc))
                 return None
+
+    def verify(self) -> None:
+        """For `crisisd run` at start: `auth.test`, then the incident channel (its id, from the list
+        when given by name, and one message of its history: the bot can read it). Raises
+        `SlackConfigError` for an answer naming a bad token or channel; anything else (connection,
+        5xx, 429, another Slack error such as missing_scope) is raised as it is."""
+        with self._lock:
+            try:
+                self.client.auth_test()
+                channel_id = self._channel_id()
+                self.client.conversations_history(channel=channel_id, limit=1)
+            except SlackApiError as exc:
+                error = slack_error(exc)
+                if error in TOKEN_ERRORS:
+                    raise SlackConfigError("slack.bot_token", error) from None
+                if error in CHANNEL_ERRORS:
+                    raise SlackConfigError("slack.channel", error, f"channel {self.channel!r}") from None
+                raise
+            except PermanentError as exc:  # the name is not in the list the bot sees
+                raise SlackConfigError("slack.channel", "channel_not_found", f"{exc}; or give its id") from None
 
     def close(self) -> None:
         self.stop()

@@ -168,3 +168,27 @@ def test_path_may_be_a_directory_or_a_file(tmp_path: Path, name: str) -> None:
     box = Outbox(target, Scripted(), clock=FakeClock(0))
     assert box.path == tmp_path / name
     box.stop()
+
+
+def test_notifier_readiness_fails_after_permanent_failures_in_a_row(tmp_path: Path) -> None:
+    """/readyz reports the notifier unhealthy while its last deliveries all failed for good."""
+    from config.settings import load_settings
+    from daemon.kafka.runner import NOTIFIER_UNHEALTHY_AFTER, Runner
+
+    refused = Delivery(ok=False, retry=False, error="slack error: invalid_auth")
+    script: dict[tuple[str, int], list[Delivery | Exception]] = {
+        (f"i{k}", 1): [refused] for k in range(NOTIFIER_UNHEALTHY_AFTER)
+    }
+    notifier = Scripted(script)
+    runner = Runner(load_settings(env={}), notifier)
+    box = runner.outbox = Outbox(tmp_path, notifier, clock=FakeClock())
+    assert runner.readiness()["notifier"]["ok"] is True
+    box.put_many(note(f"i{k}", 1) for k in range(NOTIFIER_UNHEALTHY_AFTER))
+    while box.run_once() is not None:
+        pass
+    check = runner.readiness()["notifier"]
+    assert check == {"ok": False, "failed_in_a_row": NOTIFIER_UNHEALTHY_AFTER, "last_error": refused.error}
+    box.put(note("i9", 1))
+    box.run_once()
+    assert runner.readiness()["notifier"] == {"ok": True, "failed_in_a_row": 0, "last_error": ""}
+    box.stop()

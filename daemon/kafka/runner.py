@@ -53,6 +53,7 @@ from daemon.kafka.clients import (
 )
 from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
 from daemon.kafka.nflog import LoggedNotifier, NotificationLog
+from daemon.kafka.relay import InteractionRelay
 from daemon.notification import Notification, from_json, to_json
 from daemon.outbox import Outbox
 from daemon.pipeline import Pipeline
@@ -176,6 +177,7 @@ class Runner:
         self._producer: Producer | None = None
         self._store: StateStore | None = None
         self._nflog: NotificationLog | None = None
+        self._relay: InteractionRelay | None = None
         self.outbox: Outbox | None = None
 
     # -- hooks for the HTTP server and signals ---------------------------------------------------
@@ -291,6 +293,7 @@ class Runner:
                         k.state_topic: (max(1, partitions), compact),
                         k.dead_letter_topic: (1, {}),
                         k.notifications_topic: (1, compact),
+                        k.interactions_topic: (1, {}),
                     },
                 )
         finally:
@@ -325,6 +328,7 @@ class Runner:
         self._nflog.start()
         self.outbox = Outbox(self.settings.state_dir, LoggedNotifier(self._inner_notifier, self._nflog))
         self.outbox.start()
+        self._start_relay()
         self._consumer = make_consumer(
             k,
             group_id=k.group_id,
@@ -338,6 +342,28 @@ class Runner:
         self._last_commit = self.clock.monotonic()
         log.info("consuming %s as %s in group %s", k.topic, self.replica, k.group_id)
         return True
+
+    def _start_relay(self) -> None:
+        """A notifier with buttons (Slack) learns which incidents this replica runs, and passes
+        presses for the others on through the interactions topic."""
+        notifier = self._inner_notifier
+        relayed = getattr(notifier, "relayed", None)
+        if relayed is None:
+            return
+        k = self.k
+        reader = make_consumer(k, enable_auto_commit=False, group_id=None, auto_offset_reset="latest")
+        producer = make_producer(k, acks="all", linger_ms=0)
+        self._relay = InteractionRelay(
+            k.interactions_topic, reader, producer, group=k.group_id, replica=self.replica, apply=relayed
+        )
+        self._relay.start()
+        notifier.owns = self.owns_incident  # type: ignore[attr-defined]
+        notifier.relay = self._relay.send  # type: ignore[attr-defined]
+
+    def owns_incident(self, incident_id: str) -> bool:
+        """Whether this replica holds the incident's brand (any thread: a snapshot of the tasks)."""
+        brand = incident_id.rsplit("-", 2)[0]  # `<brand>-<start>-<signal>`: a brand may hold a "-"
+        return any(brand in task.pipeline.brands for task in list(self._tasks.values()))
 
     def _shutdown(self, clean: bool) -> None:
         deadline = time.monotonic() + self.k.shutdown_timeout_seconds
@@ -359,6 +385,8 @@ class Runner:
             self.outbox.stop(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
         if self._nflog is not None:
             self._nflog.stop()
+        if self._relay is not None:
+            self._relay.stop()
         if self._producer is not None:
             self._producer.close(timeout=max(0.1, deadline - time.monotonic()))
         if self._store is not None:

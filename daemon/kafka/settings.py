@@ -34,15 +34,17 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     client_id: str = "crisisd"
     """Names this client in broker logs and quotas."""
     state_topic: _Name = "crisisd-state"
-    """Compacted changelog topic holding per-partition checkpoints (key = `<topic>:<partition>`).
+    """Compacted changelog topic holding per-partition checkpoints (key = `<group>/<topic>:<partition>`).
     Created with as many partitions as the mentions topic when missing (`create_topics`)."""
     dead_letter_topic: _Name = "crisisd-dead-letter"
     """Invalid events, with the original bytes and the reason in headers."""
     notifications_topic: _Name = "crisisd-notifications"
-    """Compacted log of delivered notifications (key = `<incident_id>#<seq>`) shared by all replicas,
-    so a notification one replica delivered is never delivered again by another after a takeover."""
+    """Compacted log of delivered notifications (key = `<group>/<incident_id>#<seq>`) shared by all
+    replicas, so a notification one replica delivered is never delivered again by another after a takeover."""
+    interactions_topic: _Name = "crisisd-interactions"
+    """Slack button presses a replica received for an incident another replica runs, passed on to it."""
     create_topics: bool = True
-    """Create the state, dead-letter and notifications topics when they are missing."""
+    """Create the state, dead-letter, notifications and interactions topics when they are missing."""
     client: Literal["kafka-python", "confluent"] = "kafka-python"
     """The Kafka client library: `kafka-python` (pure Python, always installed) or `confluent`
     (librdkafka through confluent-kafka, `pip install 'crisisd[confluent]'`: fetches in C

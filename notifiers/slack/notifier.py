@@ -230,6 +230,10 @@ class SlackNotifier:
         self.store = SlackStore(state_dir)
         self.on_resolve = on_resolve
         self.languages_for = languages_for
+        # Several replicas (daemon/kafka/relay.py): whether this one runs an incident's escalation,
+        # and how a press for one it does not run reaches the one that does. None: it runs them all.
+        self.owns: Callable[[str], bool] | None = None
+        self.relay: Callable[[str, str, str], None] | None = None
         self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
         self._held: dict[str, float] = {}  # Slack method -> monotonic time its 429's Retry-After ends
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
@@ -476,7 +480,7 @@ class SlackNotifier:
                 channel=self.channel,
                 text=bk.fallback_text(m),
                 blocks=bk.root_blocks(m),
-                metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+                metadata=self._root_metadata(iid),
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -484,6 +488,46 @@ class SlackNotifier:
         self.store.set_root(iid, channel_id, str(r["ts"]))
         if channel_id != self.channel:
             self.store.set_channel(self.channel, channel_id)
+
+    def _root_metadata(self, iid: str) -> dict[str, Any]:
+        """The root message carries the incident's escalation state, so that a replica taking the
+        incident over (a partition moved) goes on from it: no second "New" page, the
+        acknowledgement kept (`_adopt_escalation`)."""
+        payload: dict[str, Any] = {"incident_id": iid}
+        esc = self.store.escalation(iid)
+        if esc is not None:
+            payload.update(
+                severity=esc.severity,
+                level=esc.level,
+                pages=esc.pages,
+                acked_by=esc.acked_by,
+                last_page_at=esc.last_page_at or 0.0,
+                snoozed_until=esc.snoozed_until or 0.0,
+            )
+        return {"event_type": ROOT_EVENT, "event_payload": payload}
+
+    def _adopt_escalation(self, iid: str, payload: Mapping[str, Any]) -> None:
+        """Escalation state another replica left in the root's metadata, taken over."""
+        severity = payload.get("severity")
+        if self.store.escalation(iid) is not None or severity not in ("sev1", "sev2", "sev3"):
+            return
+        try:
+            level, pages = int(payload.get("level", -1)), int(payload.get("pages", 0))
+            last = float(payload.get("last_page_at") or 0.0) or None
+            snoozed = float(payload.get("snoozed_until") or 0.0) or None
+        except (TypeError, ValueError):
+            return
+        acked = str(payload.get("acked_by") or "")
+        next_at: float | None = None
+        if not acked and self.policy.pages(severity):
+            next_at = self.clock.now() if last is None else last + self.policy.timeout(max(level, 0), severity)
+            if snoozed is not None:
+                next_at = max(next_at, snoozed)
+        self.store.start_escalation(iid, severity, next_at)
+        self.store.update_escalation(
+            iid, level=level, pages=pages, acked_by=acked, last_page_at=last, snoozed_until=snoozed
+        )
+        log.info("slack.escalation_adopted", incident_id=iid, level=level + 1, pages=pages, acked_by=acked)
 
     def _update_root(self, iid: str, m: Any) -> None:
         channel_id, ts = self._root(iid)
@@ -495,7 +539,7 @@ class SlackNotifier:
                     ts=ts,
                     text=bk.fallback_text(m),
                     blocks=bk.root_blocks(m),
-                    metadata={"event_type": ROOT_EVENT, "event_payload": {"incident_id": iid}},
+                    metadata=self._root_metadata(iid),
                 )
         except SlackApiError as exc:
             error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
@@ -586,6 +630,7 @@ class SlackNotifier:
             return False
         self.store.ensure_root(iid)
         self.store.set_root(iid, channel_id, str(found["ts"]))
+        self._adopt_escalation(iid, (found.get("metadata") or {}).get("event_payload") or {})
         return True
 
     def _find_in_channel(self, channel: str, marker: dict[str, Any]) -> dict[str, Any] | None:
@@ -732,8 +777,7 @@ class SlackNotifier:
                 log.error("slack.page_channel_failed", channel=level.channel, error=classify(exc).error)
         timeout = self.policy.timeout(nxt, esc.severity)
         self.store.update_escalation(esc.incident_id, level=nxt, pages=k, last_page_at=now, next_at=now + timeout)
-        if nxt > 0:
-            self.store.mark_dirty(esc.incident_id)
+        self.store.mark_dirty(esc.incident_id)  # the root shows the level, and carries it for a takeover
         log.info("slack.paged", incident_id=esc.incident_id, level=nxt + 1, page=k)
 
     def _status(self, iid: str) -> IncidentStatus:
@@ -769,6 +813,8 @@ class SlackNotifier:
             now = self.clock.now()
             # one incident's failure (a page, a note, a refresh) holds up nobody else's
             for esc in self.store.due_escalations(now):
+                if self.owns is not None and not self.owns(esc.incident_id):
+                    continue  # its partition moved to another replica, which pages it now
                 self._attempt("page", esc.incident_id, self._page, esc, now)
             for note_id, iid, text in self.store.unposted_notes():
                 root = self.store.root(iid)
@@ -859,10 +905,26 @@ class SlackNotifier:
             if not isinstance(action, Mapping):
                 continue
             action_id, iid = str(action.get("action_id", "")), str(action.get("value", ""))
-            if action_id in ACTION_IDS and self.store.root(iid) is not None:
+            if action_id not in ACTION_IDS:
+                continue
+            if self.owns is not None and not self.owns(iid):
+                # Slack chose this replica (one Request URL, or one of the Socket Mode
+                # connections); the incident's escalation runs on another
+                if self.relay is not None:
+                    self.relay(action_id, iid, user)
+                continue
+            if self.store.root(iid) is not None:
                 self._apply(action_id, iid, user)
         self._wake.set()
         return 200, b""
+
+    def relayed(self, action_id: str, iid: str, user: str) -> None:
+        """A press another replica received for an incident: applied if this one runs it."""
+        if action_id not in ACTION_IDS or not _USER_ID.match(user):
+            return
+        if (self.owns is None or self.owns(iid)) and self.store.root(iid) is not None:
+            self._apply(action_id, iid, user)
+            self._wake.set()
 
     def _apply(self, action_id: str, iid: str, user: str) -> None:
         now = self.clock.now()

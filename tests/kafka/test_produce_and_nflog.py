@@ -176,3 +176,46 @@ def test_each_consumer_group_delivers_its_own_notifications(bootstrap, topic_fac
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_press_reaches_the_other_replicas_of_the_group(bootstrap, topic_factory, kafka_client) -> None:
+    """Slack gave a press to a replica that does not run the incident: through the interactions
+    topic, the other replicas of its group get it (not the sender, not another group)."""
+    import time
+
+    import msgspec
+
+    from daemon.kafka.clients import make_consumer, make_producer
+    from daemon.kafka.relay import InteractionRelay
+    from daemon.kafka.settings import KafkaSettings
+
+    topic = topic_factory("interactions")
+    k = msgspec.convert({"bootstrap_servers": [bootstrap], "client": kafka_client}, KafkaSettings)
+    got: dict[str, list[tuple[str, str, str]]] = {"a": [], "b": [], "other": [], "late": []}
+
+    def relay(name: str, group: str = "crisisd") -> InteractionRelay:
+        r = InteractionRelay(
+            topic,
+            make_consumer(k, group_id=None, enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=50),
+            make_producer(k, linger_ms=0),
+            group=group,
+            replica=name,
+            apply=lambda *press: got[name].append(press),
+        )
+        r.start()
+        return r
+
+    a, b, other = relay("a"), relay("b"), relay("other", group="staging")
+    try:
+        b.send("crisisd.ack", "klm-20100416T0740Z-volume", "U0ANA")
+        deadline = time.monotonic() + 15
+        while not got["a"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got["a"] == [("crisisd.ack", "klm-20100416T0740Z-volume", "U0ANA")]
+        late = relay("late")  # started after the press: it was answered before it came
+        time.sleep(0.5)
+        assert got["b"] == [] and got["other"] == [] and got["late"] == []
+        late.stop()
+    finally:
+        for r in (a, b, other):
+            r.stop()

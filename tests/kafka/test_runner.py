@@ -263,3 +263,22 @@ def test_a_brand_spread_over_partitions_is_reported(
     assert metrics.REGISTRY.get_sample_value("crisisd_brands_split") == 1
     warned = [r.getMessage() for r in caplog.records if "several partitions" in r.getMessage()]
     assert warned and warned[0].startswith("brands klm are on several partitions (40 messages without a key")
+
+
+def test_a_replica_runs_the_incidents_of_the_brands_it_holds(settings_factory) -> None:
+    """`owns_incident` decides which replica applies a button press and pages: the one whose
+    partitions hold the incident's brand (a brand name may contain dashes)."""
+    from daemon.kafka.runner import PartitionTask
+    from daemon.pipeline import BrandState, Pipeline
+
+    s = settings_factory()
+    runner = Runner(s, Collect())
+    pipeline = Pipeline(s)
+    for brand in ("klm", "air-serbia"):
+        pipeline.brands[brand] = BrandState(brand, s)
+    tp = TopicPartition("mentions", 3)
+    runner._tasks[tp] = PartitionTask(tp, pipeline, 0, checkpointed=0)
+    assert runner.owns_incident("klm-20100416T0740Z-volume")
+    assert runner.owns_incident("air-serbia-20100416T0740Z-negativity")
+    assert not runner.owns_incident("bol-20100416T0740Z-volume")
+    assert not runner.owns_incident("serbia-20100416T0740Z-volume")

@@ -282,3 +282,34 @@ def test_a_page_in_a_level_channel_whose_answer_was_lost_is_not_posted_twice(
     clock.advance(601)
     n.tick()  # the ladder went on: level 2 (no channel of its own) comes on time
     assert len(pages(slack)) == 2 and len(slack.messages("#leads")) == 1
+
+
+def test_a_replica_taking_an_incident_over_goes_on_with_its_escalation(
+    slack: SlackEmulator, make_notifier, clock
+) -> None:
+    """A partition moves: the new owner finds the root and the escalation state it carries, so it
+    neither pages "New" again nor forgets the acknowledgement; the ladder goes on where it was."""
+    first = make_notifier(state="first")
+    first.send(note(1, severity="sev2"))
+    first.tick()
+    assert len(pages(slack)) == 1
+    clock.advance(120)
+    second = make_notifier(state="second")  # took the brand's partition over
+    first.owns = lambda iid: False
+    assert second.send(note(2, type="incident.updated", severity="sev2")).ok
+    second.tick()
+    assert len(pages(slack)) == 1, "no second 'New' page"
+    clock.advance(481)  # 601 s after level 1
+    second.tick()
+    first.tick()
+    assert len(pages(slack)) == 2 and pages(slack)[1].startswith("<@U0LEAD1> <@U0LEAD2> Not acknowledged after 10 min")
+
+    click(second, clock, "crisisd.ack", "U0ANA")
+    second.tick()  # the root now carries the acknowledgement
+    third = make_notifier(state="third")
+    second.owns = lambda iid: False
+    assert third.send(note(3, type="incident.updated", severity="sev1")).ok
+    clock.advance(100_000)
+    third.tick()
+    assert len(pages(slack)) == 2, "acknowledged before the move: still acknowledged"
+    assert "Acknowledged by <@U0ANA>" in json.dumps(slack.messages("#crisis")[0]["blocks"])

@@ -125,3 +125,34 @@ def test_start_interactivity_runs_the_background_thread(opened) -> None:
     with pytest.raises(ValueError, match="app_token"):
         start_interactivity(opened, SlackSettings(interactivity="socket"))
     opened.stop()
+
+
+def test_a_press_slack_gave_another_replica_is_applied_by_the_one_running_the_incident(
+    slack: SlackEmulator, make_notifier, clock
+) -> None:
+    """Two replicas: A delivered the incident and runs its escalation; Slack hands the press to B
+    (which ran it before a partition move, so it still holds a stale escalation). B passes the
+    press on (daemon/kafka/relay.py between processes) and does not page what it no longer runs."""
+    import json
+
+    iid = "klm-20100416T0740Z-volume"
+    b = make_notifier(state="b")
+    assert b.send(note(1, severity="sev2")).ok  # B ran it first
+    a = make_notifier(state="a")
+    assert a.send(note(2, type="incident.updated", severity="sev2")).ok  # A took it over
+    a.owns, b.owns = (lambda i: i == iid), (lambda i: False)
+    b.relay = a.relayed
+    clock.advance(60)
+    body, headers = signed(press("crisisd.ack", "U0ANA"), clock.now())
+    assert b.handle_interaction(body, headers) == (200, b"")
+    assert a.store.escalation(iid).acked_by == "U0ANA"
+    assert b.store.escalation(iid).acked_by == ""  # not applied on B
+    a.tick()
+    clock.advance(100_000)
+    a.tick()
+    b.tick()
+    root = slack.messages("#crisis")[0]
+    thread = [m["text"] for m in slack.replies("#crisis", root["ts"])]
+    assert sum("Acknowledged by <@U0ANA>" in t for t in thread) == 1
+    assert not [t for t in thread if "Not acknowledged" in t], "B no longer pages it, A stopped when acknowledged"
+    assert "Acknowledged by <@U0ANA>" in json.dumps(slack.messages("#crisis")[0]["blocks"])

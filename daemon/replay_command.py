@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -76,6 +77,35 @@ class DeadLetterFile:
         if self._fh is not None:
             self._fh.close()
 
+    def check(self) -> None:
+        """Raise UsageError unless the file can be written, before the first line is read: a path
+        that cannot be (a directory, a missing directory that cannot be made, a file in the way, a
+        read-only place) would otherwise fail only at the first invalid line, after processing
+        started, or never when no line is invalid. Nothing is left behind, neither the file (no
+        file still means nothing invalid) nor a directory: `write` makes those when it must."""
+        from daemon.cli import UsageError
+
+        path = self.path
+        try:
+            if path.is_dir():
+                raise UsageError(f"{path}: the dead-letter file is a directory")
+            if path.exists():  # opened as `write` will, but appending: nothing is truncated yet
+                with path.open("ab"):
+                    return
+            where = path.parent
+            while not where.exists():  # the nearest existing directory: `write` makes the rest
+                where = where.parent
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write the dead-letter file: {exc.strerror or exc}") from None
+        missing = "" if where == path.parent else f"{path.parent} does not exist and cannot be made: "
+        try:
+            with tempfile.TemporaryFile(dir=where, prefix=".crisisd-write-check-"):
+                pass
+        except OSError as exc:
+            raise UsageError(
+                f"{path}: cannot write the dead-letter file: {missing}{where}: {exc.strerror or exc}"
+            ) from None
+
 
 def run_stream(
     pipeline: Pipeline,
@@ -139,7 +169,7 @@ def default_dead_letter(path: str) -> str:
 
 
 def replay_main(args: argparse.Namespace) -> int:
-    from daemon.cli import UsageError, check_input, input_lines
+    from daemon.cli import check_input, input_lines
     from daemon.log import configure_logging
     from daemon.pipeline import Pipeline
 
@@ -147,9 +177,8 @@ def replay_main(args: argparse.Namespace) -> int:
     configure_logging(settings.log.format, settings.log.level)
     check_input(args.file)
     dl_path = args.dead_letter or settings.dead_letter_file or default_dead_letter(args.file)
-    if Path(dl_path).is_dir():
-        raise UsageError(f"{dl_path}: the dead-letter file is a directory")
     dead_letter = DeadLetterFile(Path(dl_path))
+    dead_letter.check()
     pipeline = Pipeline(settings)
     started = time.perf_counter()
     try:

@@ -116,6 +116,43 @@ def test_replay_reads_gzip_and_refuses_a_dead_letter_directory(
     assert "the dead-letter file is a directory" in capsys.readouterr().err
 
 
+def test_replay_refuses_an_unwritable_dead_letter_path_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dead-letter path that cannot be written is a usage error found before the first line: not
+    `failed: FileNotFoundError` at the first invalid line, after processing started, nor exit 0
+    when no line happens to be invalid. The check leaves nothing behind: no file means nothing
+    invalid."""
+    f = tmp_path / "in.jsonl"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    bad = [blocker / "x.jsonl", blocker / "sub" / "x.jsonl"]  # a file in the way (refused even as root)
+    if Path("/proc/self").is_dir():
+        bad.append(Path("/proc/nope/x.jsonl"))
+    for lines in ([json.dumps(EVENT)], [json.dumps(EVENT), "not json"]):
+        f.write_text("\n".join(lines) + "\n")
+        for path in bad:
+            assert run("replay", str(f), "--json", "--dead-letter", str(path)) == 2
+            out, err = capsys.readouterr()
+            assert out == ""  # nothing processed
+            assert err.startswith(f"crisisd: error: {path}: cannot write the dead-letter file")
+            assert len(err.strip().splitlines()) == 1
+    # a directory still to be made is fine, and made only for an invalid line
+    later = tmp_path / "new" / "dir" / "dead.jsonl"
+    f.write_text(json.dumps(EVENT) + "\n")
+    assert run("replay", str(f), "--dead-letter", str(later)) == 0
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "in.jsonl"]  # no probe left behind
+    f.write_text("not json\n")
+    assert run("replay", str(f), "--dead-letter", str(later)) == 0
+    assert [json.loads(x)["reason"] for x in later.read_text().splitlines()] == ["not_json"]
+    # an existing file is appended to by no check: a clean replay leaves it as it was
+    later.write_text("kept\n")
+    f.write_text(json.dumps(EVENT) + "\n")
+    assert run("replay", str(f), "--dead-letter", str(later)) == 0
+    assert later.read_text() == "kept\n"
+
+
 def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("kafka:\n  topic: t1\n")

@@ -95,6 +95,19 @@ class FileNotifier:
 _decode_key = msgspec.json.Decoder(_Key).decode
 
 
+def check_notifier(settings: Any) -> None:
+    """UsageError for what `run` refuses in the notifier's settings at start (Slack, when a bot
+    token turns it on: `build_slack_notifier` runs the same `check_startup`), found without
+    contacting anything; for `crisisd check-config`."""
+    if getattr(settings.slack, "bot_token", None):
+        from notifiers.slack.settings import check_startup
+
+        try:
+            check_startup(settings.slack)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
 def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> Notifier:
     if notify_file:
         return FileNotifier(notify_file)

@@ -44,7 +44,7 @@ from daemon.notification import Notification, from_json, to_json
 from notifiers.base import Delivery
 from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
 from notifiers.slack import blocks as bk
-from notifiers.slack.settings import EscalationSettings, SlackSettings
+from notifiers.slack.settings import EscalationSettings, SlackSettings, check_startup
 from notifiers.slack.store import Escalation, SlackStore
 
 log = structlog.get_logger(__name__)
@@ -999,10 +999,8 @@ def build_slack_notifier(
 
     slack-sdk's own retry handlers are turned off: they sleep in the calling thread and retry
     blindly (a duplicate post after a lost answer); the outbox retries instead."""
-    if settings.bot_token is None or not settings.bot_token:
-        raise ValueError("slack.bot_token: not set (SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE)")
-    if not settings.channel:
-        raise ValueError("slack.channel: not set (CRISISD_SLACK_CHANNEL)")
+    check_startup(settings)
+    assert settings.bot_token is not None  # checked
     base_url = settings.api_url if settings.api_url.endswith("/") else settings.api_url + "/"
     client = WebClient(
         token=settings.bot_token.reveal(),

@@ -90,6 +90,10 @@ class EscalationSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
                 if not _GROUP.match(g):
                     raise ValueError(f"escalation level {i}: user group {g!r} is not a Slack user-group id (S...)")
 
+    def mentions_nobody(self) -> bool:
+        """No level names users or user groups (the shipped default): a page mentions no one."""
+        return not any(level.users or level.user_groups for level in self.levels)
+
     def timeout(self, level: int, severity: str) -> float:
         """Seconds level `level` (0-based) has to acknowledge an incident of `severity`."""
         index = min(level, len(self.levels) - 1)
@@ -135,3 +139,15 @@ class SlackSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         # caught by check-config, not first by `run` (without a bot token Slack is off anyway)
         if self.interactivity == "socket" and self.bot_token and not self.app_token:  # an empty Secret is falsy
             raise ValueError("app_token: needed for interactivity: socket (SLACK_APP_TOKEN or SLACK_APP_TOKEN_FILE)")
+
+
+def check_startup(settings: SlackSettings) -> None:
+    """What the daemon refuses in the `slack:` settings when it starts the Slack notifier, found
+    without contacting Slack: raises ValueError naming the field. `build_slack_notifier` runs it,
+    and `crisisd check-config` too (daemon/kafka/run_command.py `check_notifier`), so a file that
+    check-config passes is not refused by `run` for these. (Socket Mode without an app token is
+    refused when the settings are loaded, by `SlackSettings.__post_init__`.)"""
+    if settings.bot_token is None or not settings.bot_token:
+        raise ValueError("slack.bot_token: not set (SLACK_BOT_TOKEN or SLACK_BOT_TOKEN_FILE)")
+    if not settings.channel:
+        raise ValueError("slack.channel: not set (CRISISD_SLACK_CHANNEL)")

@@ -157,12 +157,58 @@ def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkey
     cfg = tmp_path / "c.yaml"
     cfg.write_text("kafka:\n  topic: t1\n")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.setenv("CRISISD_SLACK_CHANNEL", "C0CRISIS")  # Slack on needs its channel, as for `run`
     assert run("check-config", str(cfg)) == 0
     out = capsys.readouterr().out
     assert "t1" in out and "xoxb-very-secret" not in out
     assert run("check-config", str(tmp_path / "missing.yaml")) == 2
     cfg.write_text("kafka: [\n")
     assert run("check-config", str(cfg)) == 2
+
+
+def test_check_config_refuses_what_run_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Slack configured (a bot token), `run` refuses a blank channel at start: check-config
+    passed the same file. Both now refuse it, with the same message."""
+    from config.settings import load_settings
+    from daemon.cli import UsageError
+    from daemon.kafka.run_command import build_notifier
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.delenv("CRISISD_SLACK_CHANNEL", raising=False)
+    monkeypatch.setenv("CRISISD_STATE_DIR", str(tmp_path / "state"))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('slack: {channel: ""}\n')
+    with pytest.raises(UsageError) as refused:
+        build_notifier(load_settings(str(cfg)), False, None)  # what `run` does before it connects
+    assert str(refused.value) == "slack.channel: not set (CRISISD_SLACK_CHANNEL)"
+    assert run("check-config", str(cfg)) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"crisisd: error: {refused.value}\n"
+    # without a bot token Slack is off: `run` uses the console, and a blank channel is no problem
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    assert run("check-config", str(cfg)) == 0
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    cfg.write_text("slack: {channel: C0CRISIS}\n")
+    assert run("check-config", str(cfg)) == 0
+
+
+def test_check_config_warns_when_escalation_mentions_nobody(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped escalation ladder names no users and no user groups: a page mentions nobody.
+    Valid, so exit 0, but said on stderr."""
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("slack:\n  escalation:\n    levels: [{name: a, channel: C0LEADS}, {name: b}]\n")
+    assert run("check-config", str(cfg)) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("crisisd: warning: slack.escalation.levels: ")
+    assert "pages will mention nobody" in err[0]
+    cfg.write_text("slack:\n  escalation:\n    levels: [{name: a}, {name: b, user_groups: [S0CARE]}]\n")
+    assert run("check-config", str(cfg)) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_staffing_json_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

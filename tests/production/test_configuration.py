@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import os
 import re
 import subprocess
 import sys
@@ -233,10 +234,16 @@ def test_check_config_exit_codes_and_masking(tmp_path: Path) -> None:
     cmd = [str(Path(sys.executable).with_name("crisisd")), "check-config"]
     run = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, cwd=tmp_path, check=False)
     assert run.returncode == 2 and "detection.incidents.quiet_minutes" in run.stderr
-    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-very-secret-token"}
+    # with Slack on (a bot token), `run` and so check-config need the channel too
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-very-secret-token", "CRISISD_SLACK_CHANNEL": "C0CRISIS"}
+    env |= {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}  # the sources under test
     run = subprocess.run([*cmd, str(DEFAULT_CONFIG)], capture_output=True, text=True, env=env, check=False)
     assert run.returncode == 0 and "bot_token: '***'" in run.stdout
     assert "xoxb-very-secret-token" not in run.stdout + run.stderr
+    assert "pages will mention nobody" in run.stderr  # the packaged ladder names no one
+    env.pop("CRISISD_SLACK_CHANNEL")
+    run = subprocess.run([*cmd, str(DEFAULT_CONFIG)], capture_output=True, text=True, env=env, check=False)
+    assert (run.returncode, run.stderr) == (2, "crisisd: error: slack.channel: not set (CRISISD_SLACK_CHANNEL)\n")
 
 
 def test_a_map_key_that_is_not_a_name_is_an_error_naming_the_map_and_its_source(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from daemon.simulate.command import MAX_DAYS
+
     p = sub.add_parser("replay", help="run the pipeline over a JSONL file of mention events, in event time")
     p.add_argument("file", help="JSONL file of mention events ('-' for stdin)")
     p.add_argument("--config", help="YAML configuration file")
@@ -40,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="the whole pipeline on a built-in ash-crisis scenario (no Kafka or Slack)")
     d.add_argument("--seed", type=int, default=7, help="scenario seed")
-    d.add_argument("--days", type=int, default=4, help="days of simulated history before and with the crisis")
+    d.add_argument(
+        "--days", type=int, default=4, help=f"days of simulated history before and with the crisis (1 to {MAX_DAYS})"
+    )
     d.add_argument("--json", action="store_true", help="print notification objects instead of messages")
     d.set_defaults(func=demo_main)
 
@@ -193,6 +197,8 @@ def replay_main(args: argparse.Namespace) -> int:
 
 
 def demo_main(args: argparse.Namespace) -> int:
-    from daemon.demo import run_demo
+    from daemon.demo import DEMO_SCALE, run_demo
+    from daemon.simulate.command import check_stream_size
 
+    check_stream_size(args.days, args.seed, DEMO_SCALE)  # the bounds `simulate` has, named
     return run_demo(seed=args.seed, days=args.days, json_out=args.json)

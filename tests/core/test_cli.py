@@ -247,6 +247,27 @@ def test_simulate_unknown_scenario_exits_2() -> None:
     assert run("simulate", "no-such-scenario") == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["demo", "--days", "0"], "--days: must be at least 1"),
+        (["demo", "--seed", "-1"], "--seed: must be >= 0"),
+        (["demo", "--days", "100000"], "--days: must be at most 366"),
+        (["simulate", "normal", "--days", "100000"], "--days: must be at most 366"),
+        (["simulate", "normal", "--days", "200"], "--days × --scale: 200 days at scale 1 "),
+        (["simulate", "normal", "--days", "2", "--scale", "60"], "--days × --scale: 2 days at scale 60 "),
+    ],
+)  # fmt: skip
+def test_demo_and_simulate_refuse_days_and_seeds_out_of_range(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Usage errors, before anything is simulated: not `failed: ValueError` (exit 1) from deep in
+    the simulator, nor a MemoryError (or the kernel's OOM killer) for 100,000 days."""
+    assert run(*argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"crisisd: error: {named}") and len(err.splitlines()) == 1
+
+
 def test_run_without_kafka_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CRISISD_KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.setenv("CRISISD_STATE_DIR", str(tmp_path))

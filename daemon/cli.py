@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import NoReturn, cast
 
@@ -45,22 +46,29 @@ def input_lines(path: str, max_bytes: int | None = None) -> Iterator[bytes]:
 
     With `max_bytes`, a longer line (its line end included) comes cut to `max_bytes + 1` bytes, so
     the caller can tell, and the rest of it is skipped unread into memory: one 100 MB line must not
-    take 100 MB."""
+    take 100 MB.
+
+    Damaged gzip data (a cut download, a corrupt block, a header and then garbage) raises
+    UsageError `FILE: damaged gzip data: ...` where it is found, not zlib's or gzip's own error
+    naming no file: the lines before it have been yielded."""
     if path == "-":
-        yield from _maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer), max_bytes)
+        yield from _maybe_gzip(cast(io.BufferedReader, sys.stdin.buffer), max_bytes, "stdin")
         return
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, generator
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     with fh:
-        yield from _maybe_gzip(fh, max_bytes)
+        yield from _maybe_gzip(fh, max_bytes, path)
 
 
-def _maybe_gzip(fh: io.BufferedReader, max_bytes: int | None) -> Iterator[bytes]:
+def _maybe_gzip(fh: io.BufferedReader, max_bytes: int | None, name: str) -> Iterator[bytes]:
     if fh.peek(2)[:2] == b"\x1f\x8b":
-        with gzip.open(fh) as gz:
-            yield from _unmarked(gz, max_bytes)
+        try:
+            with gzip.open(fh) as gz:
+                yield from _unmarked(gz, max_bytes)
+        except (gzip.BadGzipFile, zlib.error, EOFError) as exc:  # EOFError: the stream ends early
+            raise UsageError(f"{name}: damaged gzip data: {exc}") from None
     else:
         yield from _unmarked(fh, max_bytes)
 

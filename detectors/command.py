@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import itertools
 import math
 import re
@@ -211,8 +210,8 @@ def main(args: argparse.Namespace) -> int:
         rows = read_series(path, (line.decode("utf-8") for line in input_lines(args.input)))
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile):
-        raise UsageError(f"{path}: not UTF-8 text (or a damaged gzip stream)") from None
+    except UnicodeDecodeError:  # damaged gzip data is input_lines' UsageError, naming the file too
+        raise UsageError(f"{path}: not UTF-8 text") from None
     spacing = infer_bucket(rows)
     if bucket is None:
         if spacing > MAX_BUCKET_SECONDS:

@@ -310,6 +310,55 @@ def test_a_utf8_bom_does_not_make_line_1_invalid(tmp_path: Path, capsys: pytest.
     assert not (tmp_path / "in.jsonl.dead-letter.jsonl").exists()
 
 
+def _damaged_gzips(tmp_path: Path, plain: bytes) -> list[Path]:
+    """The ways a .gz is damaged, each raising its own error from gzip or zlib."""
+    packed = gzip.compress(plain)
+    damaged = {
+        "garbage.gz": b"\x1f\x8b\x08\x00garbage",  # a gzip magic, then no deflate stream: EOFError
+        "truncated.gz": packed[: len(packed) // 2],  # a download cut short: EOFError
+        "corrupt.gz": packed[:10] + b"\xff" + packed[11:],  # zlib.error: invalid block type
+        "bad-crc.gz": packed[:-8] + b"\0\0\0\0" + packed[-4:],  # gzip.BadGzipFile: CRC check failed
+    }
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+    return [tmp_path / name for name in damaged]
+
+
+@pytest.mark.parametrize(
+    ("argv", "plain"),
+    [
+        (["replay", "{}", "--json"], (json.dumps(EVENT) + "\n").encode() * 200),
+        (["score-text", "{}"], b'{"text": "My flight was cancelled"}\n' * 200),
+        (["score-series", "{}"], b"timestamp,value\n" + b"".join(b"%d,1\n" % (60 * i) for i in range(200))),
+    ],
+)
+def test_a_damaged_gzip_input_is_a_usage_error_naming_the_file(
+    argv: list[str], plain: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not `failed: error: Error -3 while decompressing data` or `failed: EOFError` (exit 1, no file
+    named): exit 2 and one line naming the file."""
+    for f in _damaged_gzips(tmp_path, plain):
+        assert run(*(a.format(f) for a in argv)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"crisisd: error: {f}: damaged gzip data: "), err
+        assert len(err.splitlines()) == 1 or argv[0] == "replay"  # replay's summary is not printed
+        assert "crisisd: failed" not in err and err.count("crisisd: error") == 1
+
+
+def test_input_lines_names_a_damaged_gzip_stream_on_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from daemon.cli import UsageError, input_lines
+    from daemon.kafka.produce_command import read_lines
+
+    for f in _damaged_gzips(tmp_path, b'{"a": 1}\n' * 200):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(f.read_bytes()))))
+        with pytest.raises(UsageError, match=r"^stdin: damaged gzip data: "):
+            list(input_lines("-"))
+        with pytest.raises(UsageError, match=rf"^{f}: damaged gzip data: "):  # produce reads it so too
+            list(read_lines(str(f), _none_too_long))
+
+
 def test_input_lines_cuts_a_line_over_the_cap_and_skips_its_rest(tmp_path: Path) -> None:
     from daemon.cli import input_lines
 

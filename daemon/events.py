@@ -110,14 +110,15 @@ def _repaired(raw: bytes) -> bytes | None:
     return fixed if fixed != raw else None
 
 
-def _bad_utf8(raw: bytes | str) -> bool:
+def _utf8_error(raw: bytes | str) -> str | None:
+    """Why `raw` is not UTF-8, or None when it is (a str is)."""
     if isinstance(raw, str):
-        return False
+        return None
     try:
         raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return True
-    return False
+    except UnicodeDecodeError as exc:
+        return str(exc)
+    return None
 
 
 def parse_event_time(value: str | float) -> float:
@@ -225,12 +226,19 @@ def decode(raw: bytes | str | None) -> Mention | InvalidEvent:
             return _undecodable(raw, again)
     except (UnicodeDecodeError, UnicodeEncodeError) as exc:  # str input with lone surrogates
         return InvalidEvent("invalid_utf8", str(exc))
-    except RecursionError:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
-        return InvalidEvent("not_json", "JSON nested too deeply")
+    except RecursionError as exc:  # msgspec recurses per nesting level: {"a":{"a":... 100k deep
+        return _undecodable(raw, exc)
     return _checked(wire)
 
 
 def _undecodable(raw: bytes | str, exc: Exception) -> InvalidEvent:
+    """The reason msgspec refused `raw`. Bytes that are not UTF-8 are `invalid_utf8` whatever else
+    is wrong: msgspec reports the schema error it meets first (`4\\xff` is not_an_object,
+    `{"a":1}\\xff` missing_field) and may never reach the bad bytes. Checked here, on the failure
+    path only: a valid message is not decoded twice."""
+    bad = _utf8_error(raw)
+    if bad is not None:
+        return InvalidEvent("invalid_utf8", bad)
     if isinstance(exc, RecursionError):
         return InvalidEvent("not_json", "JSON nested too deeply")
     if isinstance(exc, msgspec.ValidationError):
@@ -244,7 +252,7 @@ def _undecodable(raw: bytes | str, exc: Exception) -> InvalidEvent:
         else:
             reason = "invalid_value"
         return InvalidEvent(reason, msg)
-    return InvalidEvent("invalid_utf8" if _bad_utf8(raw) else "not_json", str(exc))
+    return InvalidEvent("not_json", str(exc))
 
 
 def _checked(wire: _WireMention) -> Mention | InvalidEvent:

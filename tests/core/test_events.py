@@ -79,6 +79,16 @@ INVALID = [
     (b"not json", "not_json"),
     (b'{"id": "x", ', "not_json"),
     (b"\xff\xfe{}", "invalid_utf8"),
+    # bytes that are not UTF-8 are invalid_utf8 whatever else is wrong: msgspec reports the schema
+    # error first (not_an_object, missing_field, wrong_type), before it reaches the bad bytes
+    (b"4\xff\xfe", "invalid_utf8"),
+    (b'{"a":1}\xff', "invalid_utf8"),
+    (b"[[[\xff", "invalid_utf8"),
+    (b'{"id": 5, "x": "\xff"}', "invalid_utf8"),
+    (b'\xef\xbb\xbf{"a": 1}\xc3', "invalid_utf8"),  # behind a byte order mark: the retried decode
+    (b'{"id": "x", \xfe', "invalid_utf8"),
+    (b'{"a":' * 100_000 + b"\xff", "invalid_utf8"),  # nested too deeply, and not UTF-8
+    (b'{"a":' * 100_000, "not_json"),
     (b"[1, 2]", "not_an_object"),
     (b'"a string"', "not_an_object"),
     (enc({k: v for k, v in event().items() if k != "brand"}), "missing_field"),

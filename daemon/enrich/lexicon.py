@@ -8,10 +8,12 @@ File format (`lexicons/<group>.txt`, UTF-8, `#` starts a comment):
     @negator: not never no               a word class, then its members
 
 A term ending in `*` is a stem: it matches every word that starts with it (the longest stem wins, an
-exact entry beats any stem). Classes: negator, intensifier, diminisher, contrast, stop, question,
-feedback. Groups: `en`, `nl`, `sh` (Serbian, Croatian, Bosnian in Latin script; Serbian Cyrillic is
-transliterated before lookup), `mk`, `ru`, and `common` (emoticons, emoji, internet slang) merged
-into each.
+exact entry beats any stem). Classes: negator, intensifier, diminisher, contrast, stop, feedback,
+and the words that ask without "?" (see `TextScorer._asks`): question (a wh-word), inversion (a verb
+that asks opening a clause before its subject: en, nl), particle (asks opening a clause: "jel",
+"разве"), enclitic (`li`/`ли`, asks after a clause's first word). Groups: `en`, `nl`, `sh` (Serbian,
+Croatian, Bosnian in Latin script; Serbian Cyrillic is transliterated before lookup), `mk`, `ru`,
+and `common` (emoticons, emoji, internet slang) merged into each.
 
 Diacritics are never stripped from the text. To match the many people who type Serbian or Croatian
 without them, each `sh` entry with č ć š ž đ also gets its plain-ASCII spelling as an alias, and each
@@ -32,6 +34,9 @@ CONTRAST = 8
 STOP = 16
 QUESTION = 32
 FEEDBACK = 64
+INVERSION = 128
+ENCLITIC = 256
+PARTICLE = 512
 
 _CLASSES = {
     "negator": NEGATOR,
@@ -41,6 +46,9 @@ _CLASSES = {
     "stop": STOP,
     "question": QUESTION,
     "feedback": FEEDBACK,
+    "inversion": INVERSION,
+    "enclitic": ENCLITIC,
+    "particle": PARTICLE,
 }
 GROUPS = ("en", "nl", "sh", "mk", "ru")
 _NEG_PREFIX = {"sh": "ne", "mk": "не", "ru": "не"}

@@ -43,10 +43,13 @@ from daemon.enrich import language
 from daemon.enrich.lexicon import (
     CONTRAST,
     DIMINISHER,
+    ENCLITIC,
     FEEDBACK,
     GROUPS,
     INTENSIFIER,
+    INVERSION,
     NEGATOR,
+    PARTICLE,
     QUESTION,
     STOP,
     Lexicon,
@@ -80,6 +83,42 @@ _CURVE_SHIFT = 0.22  # evidence needed before a text counts as negative (raw > 0
 _MAX_CACHE = 200_000
 _RAW_CLIP = 8.0  # the lexicon evidence as the learned model's feature (beyond it the curve is flat anyway)
 _PUNCT = ".,!?:;\"'()[]{}<>…-–—*~«»“”„‘’"
+
+# A question without "?" is told by its word order (lexicon classes `question`, `inversion`,
+# `particle`, `enclitic`; `TextScorer._asks`): the asking word opens a clause. Before the first
+# clause may come handles, links and these greetings and connectives ("hi @klm can you...", "and why
+# is...").
+_OPENERS = {
+    "en": frozenset("hi hello hey hiya dear good please pls plz ok okay so and but also btw yo".split()),
+    "nl": frozenset(
+        "hoi hallo hey hi beste goede goedemorgen goedemiddag goedenavond ok oké oke dus en maar ook".split()
+    ),
+    "sh": frozenset("zdravo pozdrav ćao cao hej dobar poštovani postovani molim a i pa ali".split()),
+    "mk": frozenset("здраво поздрав ќао еј добар почитувани а и па но".split()),
+    "ru": frozenset("привет здравствуйте добрый а и но ну так скажите подскажите".split()),
+}
+# English and Dutch ask by inversion: the auxiliary before its subject ("is my flight", "kan ik"); after
+# a subject it states ("I would suggest", "the staff were"). A handle is a subject too ("can @klm").
+# The Slavic languages have free word order and drop pronouns: a verb first is no question there
+# ("ima i boljih", "можно провести"), only a wh-word or a particle.
+_SUBJECTS = {
+    "en": frozenset(
+        "i you u ya yall y'all we they he she it there my your ur our their his her its the this that these those"
+        " any anyone anybody anything someone somebody something everyone everybody everything".split()
+    ),
+    "nl": frozenset(
+        "ik je jij u we wij jullie ze zij hij het er iemand iets men mijn m'n jouw uw zijn haar ons onze hun de"
+        " dit dat deze die".split()
+    ),
+}
+# A wh-word followed by a personal pronoun or an article opens a clause or an exclamation, not a
+# question: "when I landed", "what a crew", "wanneer ik", "wat een"; a Dutch wh-question has its verb next.
+_NOT_ASKING_AFTER_WH = {
+    "en": frozenset("i you u we they he she it a an".split()),
+    "nl": frozenset("ik je jij u we wij ze zij hij het een de mijn m'n jouw uw ons onze hun".split()),
+}
+_SENTENCE_END = frozenset(".!?;:…")
+_CLAUSE_MARKS = _SENTENCE_END | {","}
 
 
 def transliterate_sr(text: str) -> str:
@@ -115,6 +154,7 @@ def _load_emoticons() -> tuple[re.Pattern[str], dict[str, float]]:
 
 _PIECES, _EMO = _load_emoticons()
 _EMOTICON = 1 << 12  # flag of an emoticon or emoji piece: counted, never negated
+_ASKING = QUESTION | INVERSION | ENCLITIC | PARTICLE
 # A piece of a chunk: (valence, intensity multiplier, flags, phrases it starts, word or "").
 Piece = tuple[float, float, int, "dict[str, float] | None", str]
 
@@ -264,7 +304,8 @@ class TextScorer:
         pos = neg = emo = 0.0
         neg_until = boost_at = skip = -1
         boost = weight = 1.0
-        question = feedback = False
+        feedback = False
+        asking: list[tuple[int, int]] = []  # (chunk, flags) of the words that may ask, judged at the end
         # indices of the chunks that are not known to be plain, found without a Python-level loop
         for i in compress(range(len(chunks)), map(boring.get, chunks, repeat(1))):
             chunk = chunks[i]
@@ -278,8 +319,8 @@ class TextScorer:
                     if flags & _EMOTICON:
                         emo += val
                         continue
-                    if flags & QUESTION and i <= 2:
-                        question = True
+                    if flags & _ASKING:
+                        asking.append((i, flags))
                     if flags & FEEDBACK:
                         feedback = True
                     if flags & CONTRAST:
@@ -333,9 +374,68 @@ class TextScorer:
             amp = 1.0 + 0.08 * min(bangs, 4)
             pos *= amp
             neg *= amp
-        if not question and "?" in text:
-            question = True
+        question = "?" in text
+        if asking and not question:
+            for i, flags in asking:
+                if self._asks(group, chunks, i, flags):
+                    question = True
+                    break
         return _Scan(neg - pos, pos, neg, question, feedback)
+
+    def _asks(self, group: str, chunks: list[str], i: int, flags: int) -> bool:
+        """Does the asking word in chunk `i` make the text a question without "?": `li`/`ли` after
+        a clause's first word ("imate li", "можно ли", "da li"); a particle opening a clause ("jel",
+        "дали", "разве"); in English and Dutch an auxiliary opening a clause before its subject, or
+        a wh-word opening one not followed by a personal pronoun or an article. A Slavic wh-word asks
+        only as the text's first word: after a comma or a sentence it is as often a relative or a
+        subordinate ("хорошо, что...", "то чувство, когда...", "...film. Što se tiče...")."""
+        # most of these words stand after a plain word in mid-sentence ("the staff were"): no clause
+        # opens there, found with one look-up (what `_opens_clause` would say, sooner)
+        j = i - 2 if flags & ENCLITIC else i - 1
+        if j >= 0:
+            before = chunks[j]
+            word = self._plain[group].get(before)
+            if word and word not in _OPENERS[group] and before[-1] not in _CLAUSE_MARKS:
+                return False
+        if flags & ENCLITIC:
+            return i > 0 and self._opens_clause(group, chunks, i - 1)
+        subjects = _SUBJECTS.get(group)
+        if subjects is None and not flags & PARTICLE:
+            return self._word_before(group, chunks, i) < 0
+        if not self._opens_clause(group, chunks, i):
+            return False
+        if subjects is None:
+            return True
+        after = chunks[i + 1] if i + 1 < len(chunks) else ""
+        nxt = self._first_word(group, after).partition("'")[0] if after else ""
+        if flags & INVERSION:
+            return nxt in subjects or after[:1] == "@"
+        return bool(flags & QUESTION) and nxt not in _NOT_ASKING_AFTER_WH[group]
+
+    def _opens_clause(self, group: str, chunks: list[str], i: int) -> bool:
+        """Chunk `i` opens a clause: only handles, links, greetings and connectives come before it
+        ("@klm is...", "hi @klm can..."), or before those the end of a sentence ("Landed. Where do
+        I...") or the one word of an opening cut off by a comma ("Hi KLM, is...", "Dobar dan, je
+        li..."); not a clause after a comma in a sentence ("that feeling, when...")."""
+        k = self._word_before(group, chunks, i)
+        if k < 0:
+            return True
+        end = chunks[k][-1]
+        return end in _SENTENCE_END or (end == "," and self._word_before(group, chunks, k) < 0)
+
+    def _word_before(self, group: str, chunks: list[str], i: int) -> int:
+        """The index of the last chunk before `i` that is a word, not a handle, link, greeting or
+        connective, or that ends a sentence on its own ("late !! What about..."); -1 when there is
+        none."""
+        openers = _OPENERS[group]
+        k = i - 1
+        while k >= 0:
+            chunk = chunks[k]
+            word = self._first_word(group, chunk)
+            if (word and word not in openers) or (not word and chunk[-1] in _SENTENCE_END):
+                return k
+            k -= 1
+        return -1
 
     def _classify(self, group: str, chunk: str) -> tuple[str | None, tuple[Piece, ...]]:
         """Split one whitespace-separated chunk into pieces and cache it.

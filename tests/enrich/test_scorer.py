@@ -92,6 +92,66 @@ def test_intents(scorer: TextScorer) -> None:
     assert scorer.score("Flight KL1234 to Oslo", "en").intent == "other"
 
 
+# Without "?", a question is told by its word order: in English and Dutch an auxiliary (or a
+# wh-word) opens the clause, before its subject; in the Slavic languages, whose word order is free, a
+# wh-word or a particle ("da li", "je li", "дали") opens it, or "li"/"ли" follows its first word. The
+# same words after a subject, or a verb first without a particle, make a statement.
+ASKED = [
+    ("en", "Is my flight to Oslo on time"),
+    ("en", "@klm was my flight moved to tomorrow"),
+    ("en", "@klm can you send me the receipt for my ticket"),
+    ("en", "Hi KLM, is the lounge at Schiphol open"),
+    ("en", "Do you have an update on my bag please"),
+    ("en", "When does the Oslo flight leave"),
+    ("en", "What time does boarding start for KL1234"),
+    ("en", "Any news on my bag"),
+    ("en", "Landed in Oslo. Where do I pick up my bag"),
+    ("en", "@klm thanks for the upgrade !! What about the lounge"),
+    ("nl", "Wanneer vertrekt de trein"),
+    ("nl", "Kan ik mijn stoel nog kiezen"),
+    ("nl", "@klm heeft iemand mijn tas gevonden"),
+    ("sr", "Da li ima let za Beograd sutra"),
+    ("sr", "Imate li let za Beograd sutra"),
+    ("sr", "Kada polazi let za Beograd"),
+    ("hr", "Dobar dan, je li moguće promijeniti let"),
+    ("sr", "Јел ради шалтер на аеродрому"),
+    ("mk", "Дали има лет за Скопје утре"),
+    ("mk", "Имате ли лет за Скопје"),
+    ("ru", "Можно ли поменять место"),
+    ("ru", "Когда вылет в Москву"),
+    ("ru", "Есть ли рейс в Москву завтра"),
+]
+STATED = [  # with the intent when it is not only "not a question"
+    ("en", "The staff were friendly", "praise"),
+    ("en", "I was on flight KL1234 yesterday", "other"),
+    ("en", "I would suggest adding an option to pick seats", "feedback"),
+    ("en", "You know what happened at the gate", None),
+    ("en", "Will do, thanks", None),
+    ("en", "Have a great day", None),
+    ("en", "What a great crew", None),
+    ("en", "When I landed the crew helped me with my bags", None),
+    ("en", "That is why I fly KLM", None),
+    ("nl", "De bemanning is heel vriendelijk", "praise"),
+    ("nl", "Ik kan morgen vliegen", None),
+    ("sr", "Ima i boljih filmova od ovog", None),
+    ("sr", "Film koji sam gledao juče", None),
+    ("sr", "Može, hvala", None),
+    ("mk", "Може утре", None),
+    ("ru", "Можно провести эксперимент", None),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), ASKED)
+def test_questions_without_a_question_mark(scorer: TextScorer, lang: str, text: str) -> None:
+    assert scorer.score(text, lang).intent == "question"
+
+
+@pytest.mark.parametrize(("lang", "text", "intent"), STATED)
+def test_statements_are_not_questions(scorer: TextScorer, lang: str, text: str, intent: str | None) -> None:
+    got = scorer.score(text, lang).intent
+    assert got != "question" and got == (intent or got)
+
+
 def test_serbian_scripts_score_alike(scorer: TextScorer) -> None:
     lat = scorer.score("Užasna usluga, niko se ne javlja", "sr")
     cyr = scorer.score("Ужасна услуга, нико се не јавља", "sr")

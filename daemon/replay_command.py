@@ -80,6 +80,8 @@ class DeadLetterFile:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+        elif self.path.is_file():  # an earlier run's: no file must mean that nothing was invalid
+            self.path.unlink(missing_ok=True)
 
     def check(self) -> None:
         """Raise UsageError unless the file can be written, before the first line is read: a path

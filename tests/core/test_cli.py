@@ -146,11 +146,10 @@ def test_replay_refuses_an_unwritable_dead_letter_path_before_reading(
     f.write_text("not json\n")
     assert run("replay", str(f), "--dead-letter", str(later)) == 0
     assert [json.loads(x)["reason"] for x in later.read_text().splitlines()] == ["not_json"]
-    # an existing file is appended to by no check: a clean replay leaves it as it was
-    later.write_text("kept\n")
+    # the file holds this run's invalid lines: a clean replay leaves none (an earlier run's goes)
     f.write_text(json.dumps(EVENT) + "\n")
     assert run("replay", str(f), "--dead-letter", str(later)) == 0
-    assert later.read_text() == "kept\n"
+    assert not later.exists()
 
 
 def test_check_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -393,3 +392,14 @@ def test_a_line_over_1_mib_is_dead_lettered_by_replay_and_not_produced(
     too_long: list[int] = []
     assert [json.loads(x)["id"] for x in read_lines(str(f), too_long.append)] == ["twitter:1", "twitter:2"]
     assert too_long == [2]
+
+
+def test_a_clean_replay_leaves_no_dead_letter_file_of_an_earlier_run(tmp_path: Path) -> None:
+    f = tmp_path / "in.jsonl"
+    f.write_text(json.dumps(EVENT) + "\nnot json\n")
+    assert run("replay", str(f), "--json") == 0
+    dead = tmp_path / "in.jsonl.dead-letter.jsonl"
+    assert dead.exists()
+    f.write_text(json.dumps(EVENT) + "\n")  # fixed
+    assert run("replay", str(f), "--json") == 0
+    assert not dead.exists(), "no file means nothing invalid"

@@ -61,6 +61,11 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Recent event ids remembered per partition to drop duplicate deliveries (bounded memory)."""
     max_future_seconds: Annotated[int, msgspec.Meta(ge=60)] = 7 * 24 * 3600
     """Events further than this ahead of the stream's watermark are invalid (`too_far_in_future`)."""
+    max_brands: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    """Brands one partition's pipeline keeps state for (9 KB for a brand seen once, ~45 KB for a busy
+    one): an event of one more brand is invalid (`too_many_brands`), so that a producer that puts
+    user handles or garbage in `brand` fills the dead-letter topic (and trips its budget) instead of
+    the memory. Raise it for more brands on one partition."""
     max_ahead_of_clock_seconds: Annotated[int, msgspec.Meta(ge=0)] = 3600
     """Events stamped further than this ahead of this machine's clock are invalid too
     (`too_far_in_future`): one event from a producer with a wrong clock or time zone would move its

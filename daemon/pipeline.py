@@ -97,6 +97,9 @@ class Pipeline:
         if p.max_ahead_of_clock_seconds and event.ts > self.wall_clock() + p.max_ahead_of_clock_seconds:
             detail = f"created_at is more than {p.max_ahead_of_clock_seconds}s ahead of this machine's clock"
             return self._invalid(InvalidEvent("too_far_in_future", detail))
+        if event.brand not in self.brands and len(self.brands) >= p.max_brands:
+            detail = f"brand {event.brand[:60]!r} would be one more than the {p.max_brands} of pipeline.max_brands"
+            return self._invalid(InvalidEvent("too_many_brands", detail))
         return Processed(self.process_mention(event))
 
     def reject(self, event: InvalidEvent) -> Processed:

@@ -203,3 +203,18 @@ def test_an_event_from_ahead_of_the_clock_cannot_move_a_brand_into_the_future(se
     off = msgspec.structs.replace(settings.pipeline, max_ahead_of_clock_seconds=0)
     replaying = Pipeline(msgspec.structs.replace(settings, pipeline=off), wall_clock=lambda: now)
     assert replaying.process(mention(0, now + 365 * 86400)).invalid is None  # 0: the check is off
+
+
+def test_brands_beyond_the_bound_are_invalid_not_memory(settings: Settings) -> None:
+    """A producer that puts user handles in `brand` must not grow the state without end."""
+    bound = msgspec.structs.replace(settings.pipeline, max_brands=3)
+    p = Pipeline(msgspec.structs.replace(settings, pipeline=bound), wall_clock=lambda: 1271396530.0)
+
+    def mention(i: int, brand: str) -> bytes:
+        return json.dumps({"id": f"t:{i}", "brand": brand, "platform": "twitter", "created_at": 1271396000 + i,
+                           "text": "Flight cancelled", "author": {"id": f"u{i}"}}).encode()  # fmt: skip
+
+    reasons = [p.process(mention(i, f"b{i % 5}")).invalid for i in range(10)]
+    assert [r.reason if r else None for r in reasons[:5]] == [None, None, None, "too_many_brands", "too_many_brands"]
+    assert sorted(p.brands) == ["b0", "b1", "b2"] and p.stats.valid == 6
+    assert p.stats.invalid == {"too_many_brands": 4}

@@ -27,6 +27,11 @@ SLACK_ERRORS = Counter(
     registry=REGISTRY,
 )
 OUTBOX_PENDING = Gauge("crisisd_outbox_pending", "Notifications waiting in the outbox", registry=REGISTRY)
+OUTBOX_OLDEST = Gauge(
+    "crisisd_outbox_oldest_pending_timestamp_seconds",
+    "When the oldest notification still waiting in the outbox was handed in (Unix time; 0 when none waits)",
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge("crisisd_consumer_lag", "Messages behind the partition end", ["partition"], registry=REGISTRY)
 PARTITIONS_ASSIGNED = Gauge("crisisd_partitions_assigned", "Partitions this replica owns", registry=REGISTRY)
 CHECKPOINT_AGE = Gauge(

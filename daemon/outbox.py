@@ -152,6 +152,7 @@ class Outbox:
         self._pending = self._count_pending()
         if self._pending:
             log.info("outbox.pending_after_restart", pending=self._pending)
+        self._publish_oldest()
 
     # -- producer side -------------------------------------------------------------------
     def put(self, notification: Notification) -> bool:
@@ -181,6 +182,8 @@ class Outbox:
             self._pending += added
             self._duplicates += len(rows) - added
             metrics.OUTBOX_PENDING.set(self._pending)
+            if added and self._pending == added:
+                metrics.OUTBOX_OLDEST.set(now)  # the queue was empty: these are the oldest
         if added:
             with self._wake:
                 self._wake.notify_all()
@@ -268,6 +271,14 @@ class Outbox:
                 self._last_error = error
                 metrics.NOTIFICATIONS_FAILED.inc()
             metrics.OUTBOX_PENDING.set(self._pending)
+            self._publish_oldest()
+
+    def _publish_oldest(self) -> None:
+        """When the oldest undelivered notification was handed in (0: none), so that an alert can
+        tell a Slack outage from a busy minute: `time() - crisisd_outbox_oldest_pending_timestamp_seconds`."""
+        with self._lock:
+            (oldest,) = self._db.execute("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'").fetchone()
+        metrics.OUTBOX_OLDEST.set(oldest or 0.0)
 
     def _reschedule(self, rid: int, attempts: int, retry_after: float | None, error: str) -> None:
         delay = retry_after if retry_after is not None else self._backoff.delay(attempts, self._rng)

@@ -192,3 +192,27 @@ def test_notifier_readiness_fails_after_permanent_failures_in_a_row(tmp_path: Pa
     box.run_once()
     assert runner.readiness()["notifier"] == {"ok": True, "failed_in_a_row": 0, "last_error": ""}
     box.stop()
+
+
+def test_the_oldest_waiting_notification_is_published_for_an_outage_alert(tmp_path: Path) -> None:
+    """Slack down for an hour: the pending count stays small, but the oldest waiting notification's
+    hand-in time tells the alert how long (`time() - crisisd_outbox_oldest_pending_timestamp_seconds`)."""
+    from daemon import metrics
+
+    def oldest() -> float | None:
+        return metrics.REGISTRY.get_sample_value("crisisd_outbox_oldest_pending_timestamp_seconds")
+
+    clock = FakeClock(1000.0)
+    notifier = Scripted({("a", 1): [RETRY] * 3})
+    box = Outbox(tmp_path, notifier, clock=clock, backoff=BackoffPolicy(base=60, cap=600, jitter=0.0), seed=1)
+    assert oldest() == 0.0
+    box.put(note("a", 1))
+    clock.advance(30)
+    box.put(note("b", 1))
+    assert oldest() == 1000.0
+    box.run_once()  # a's first try fails; b goes out
+    box.run_once()
+    assert notifier.delivered == [("b", 1)] and oldest() == 1000.0
+    run_all(box, clock)
+    assert oldest() == 0.0
+    box.stop()

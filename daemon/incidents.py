@@ -17,8 +17,10 @@ One crisis is one incident:
   sev3 watch;
 - *resolved* after `quiet_minutes` in which every signal stayed below its hysteresis level
   (`close_fraction` of its threshold: firing and quiet are different levels);
-- *cool-down*: for `cooldown_minutes` after the brand's last anomaly, a new incident opens only if
-  it is more severe than the one resolved; lesser anomalies extend the cool-down.
+- *cool-down*: for `cooldown_minutes` after the brand's last anomaly, a relapse is the tail of the
+  same trouble and extends the cool-down, unless it is more severe than the incident resolved (opens
+  at once), as severe and lasting `confirm_minutes` (the crisis is back), or lasting `cooldown_minutes`
+  whatever its severity (no tail lasts that long).
 
 `started_at` is the start of the run of elevated buckets the incident grew from, `detected_at` the
 close (event time) of the bucket that opened it, so a replay gives the same ids and times.
@@ -150,7 +152,8 @@ class _Run:
             self.copies, self.copy_sample = b.top_copies, b.copy_sample
         if b.samples:
             seen = {s.id for s in self.samples}
-            self.samples.extend(s for s in b.samples if s.id not in seen)
+            # the newest first, so that among equals (a sort is stable) what is said now is kept
+            self.samples[:0] = [s for s in b.samples if s.id not in seen]
             self.samples.sort(key=sample_weight, reverse=True)
             del self.samples[_POOL:]
 
@@ -204,9 +207,19 @@ class IncidentTracker:
             inc.quiet_seconds += a.seconds
         for name in a.signals:
             inc.signals.add(name)
-        for term in a.top_terms:
-            inc.top_terms[term] = inc.top_terms.get(term, 0.0) + 1.0
+        if a.top_terms:  # the terms of the last half hour or so weigh most: what the crisis is about now
+            weights = inc.top_terms
+            for term in list(weights):
+                weights[term] *= _TERM_DECAY
+                if weights[term] < _TERM_FORGET:
+                    del weights[term]
+            for term in a.top_terms:
+                weights[term] = weights.get(term, 0.0) + 1.0
         inc.flags.update(a.flags)
+        if severity_rank(inc.severity) > severity_rank("sev3"):
+            # a paging incident is a customer crisis: the flags that called it a campaign go, unless
+            # the detector still says so (a happy spike turned angry kept "positive" to the end)
+            inc.flags -= _NOT_A_CRISIS - set(a.flags)
         load = a.observed_per_hour
         inc.peak_per_hour = max(inc.peak_per_hour, load)
         if inc.quiet_seconds >= s.quiet_minutes * 60:
@@ -226,8 +239,13 @@ class IncidentTracker:
             reason = "severity"
         elif len(inc.signals) > len(inc.notified_signals):
             reason = "signals"
-        elif moved(inc.last_load, load, s.load_change) and _may_update(inc, a, s) and not a.quiet:
-            reason = "load"
+        elif (
+            moved(inc.last_load, load, s.load_change)
+            and max(inc.last_load, load) >= _NOTEWORTHY_LOAD * a.expected_per_hour
+            and _may_update(inc, a, s)
+            and not a.quiet
+        ):
+            reason = "load"  # (between figures both near the usual load, a move is no news)
         if not reason:
             return []
         return [self._updated(inc, st, a, previous, reason)]
@@ -301,7 +319,7 @@ class IncidentTracker:
         lasted = a.end - fired >= s.confirm_minutes * 60
         if not instant and (st.streak < s.open_buckets or not (corroborated or lasted)):
             return []
-        if in_cooldown and severity_rank(severity) <= severity_rank(st.last_severity):
+        if in_cooldown and a.end - started < self._relapse_seconds(severity, st.last_severity, s):
             st.last_activity = a.end  # the same trouble: the cool-down goes on
             return []
         primary = next(s for s in SIGNALS if s in a.signals)
@@ -325,6 +343,18 @@ class IncidentTracker:
         st.last_severity = None
         inc.notified_signals = tuple(sorted(inc.signals))
         return [self._change("opened", inc, st, a)]
+
+    @staticmethod
+    def _relapse_seconds(severity: Severity, last: Severity | None, s: IncidentSettings) -> float:
+        """How long an anomaly in the cool-down must last to be a new incident: a more severe one at
+        once; as severe a one (the crisis back) as long as a lone signal must to be believed; a
+        lesser one, or a watch after a watch, as long as the cool-down itself (no tail lasts that long)."""
+        rank, last_rank = severity_rank(severity), severity_rank(last)
+        if rank > last_rank:
+            return 0.0
+        if rank == last_rank and severity != "sev3":
+            return s.confirm_minutes * 60
+        return s.cooldown_minutes * 60
 
     def _change(
         self,
@@ -370,6 +400,12 @@ class IncidentTracker:
             reason=reason,
             firing=a.signals,
         )
+
+
+_NOT_A_CRISIS = frozenset({"positive", "coordinated"})
+_TERM_DECAY = 0.95  # per bucket with terms: a term of 15 buckets ago weighs half
+_TERM_FORGET = 0.01
+_NOTEWORTHY_LOAD = 1.5  # a load change is news while one of the two figures is this far above usual
 
 
 def moved(before: float, now: float, fraction: float) -> bool:

@@ -188,7 +188,9 @@ class BrandDetector:
         n = neg.read(bucket)
         t = top.read(bucket)
         vol.after_score(bucket, v.score, v)
-        neg.after_score(bucket, n.score)
+        # a burst of mentions (a crisis, a campaign, a viral share) is not the brand's usual mix of
+        # moods either: a praise campaign learned into the baseline made ordinary days look angry
+        neg.after_score(bucket, max(n.score, v.score))
         top.after_score(bucket, t.score)
         return self._assess(bucket, v, n, t)
 

@@ -196,7 +196,8 @@ class IncidentSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     quiet_minutes: _Pos = 60.0
     """Minutes of quiet before an incident resolves."""
     cooldown_minutes: _NonNeg = 180.0
-    """After a resolution, a new incident for the brand opens only if more severe than the last."""
+    """After a resolution, a relapse is the tail of the same trouble unless it is more severe than the
+    incident resolved, as severe and lasting `confirm_minutes`, or lasting this long itself."""
     load_change: _Pos = 0.5
     """Relative change of the hourly load, or of the agents the staffing suggestion needs (a backlog
     that builds under a steady load), since the last notification that triggers an update."""

@@ -167,6 +167,25 @@ def test_cooldown_absorbs_a_lesser_relapse_but_not_an_escalation() -> None:
     assert opened[1].alert
 
 
+def test_the_crisis_back_in_the_cooldown_opens_once_it_lasts() -> None:
+    """A crisis as severe as the one resolved, returning in the cool-down and going on for hours,
+    used to extend the cool-down minute by minute and never open (after a sev1, nothing is more
+    severe). It opens once it has lasted confirm_minutes; a lesser relapse once it has lasted the
+    cool-down itself."""
+    s = IncidentSettings(quiet_minutes=30, cooldown_minutes=120, confirm_minutes=15)
+    tr = IncidentTracker(DetectionSettings(incidents=s))
+    steps = [crisis(i, "sev1", ("volume", "negativity")) for i in range(5)] + [calm(i) for i in range(5, 60)]
+    steps += [crisis(i, "sev1", ("volume", "negativity")) for i in range(60, 300)]  # four hours of it
+    opened = [c for c in run(tr, steps) if c.type == "opened"]
+    assert [(c.severity, c.detected_at - c.started_at) for c in opened] == [("sev1", 120.0), ("sev1", 15 * 60.0)]
+
+    tr = IncidentTracker(DetectionSettings(incidents=s))
+    steps = [crisis(i, "sev1", ("volume", "negativity")) for i in range(5)] + [calm(i) for i in range(5, 60)]
+    steps += [crisis(i) for i in range(60, 300)]  # a long sev2 after the sev1
+    opened = [c for c in run(tr, steps) if c.type == "opened"]
+    assert [(c.severity, c.detected_at - c.started_at) for c in opened] == [("sev1", 120.0), ("sev2", 120 * 60.0)]
+
+
 def test_after_cooldown_a_new_incident_opens() -> None:
     tr = IncidentTracker(DetectionSettings(incidents=IncidentSettings(quiet_minutes=30, cooldown_minutes=60)))
     steps = [crisis(i) for i in range(5)] + [calm(i) for i in range(5, 200)] + [crisis(i) for i in range(200, 205)]

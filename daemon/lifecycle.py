@@ -72,6 +72,20 @@ LIVE_SECTIONS = ("detection", "staffing", "kafka")
 LIVE_SLACK_FIELDS = ("escalation",)
 
 
+def _diff(a: Any, b: Any, path: str) -> list[str]:
+    """The dotted names of the fields that differ between two settings (sections)."""
+    import msgspec
+
+    if isinstance(a, msgspec.Struct) and type(a) is type(b):
+        return [d for f in a.__struct_fields__ for d in _diff(getattr(a, f), getattr(b, f), f"{path}.{f}")]
+    return [] if a == b else [path]
+
+
+def changed_fields(old: Settings, new: Settings) -> list[str]:
+    """Every setting a reload changes, by name (`detection.sensitivity`, ...), for the log."""
+    return [d for name in Settings.__struct_fields__ for d in _diff(getattr(old, name), getattr(new, name), name)]
+
+
 def reloadable(old: Settings, new: Settings) -> tuple[Settings, list[str]]:
     """(what a reload may apply, the changed fields that wait for a restart).
 
@@ -85,11 +99,7 @@ def reloadable(old: Settings, new: Settings) -> tuple[Settings, list[str]]:
     """
     import msgspec
 
-    def diff(a: Any, b: Any, path: str) -> list[str]:
-        if isinstance(a, msgspec.Struct) and type(a) is type(b):
-            return [d for f in a.__struct_fields__ for d in diff(getattr(a, f), getattr(b, f), f"{path}.{f}")]
-        return [] if a == b else [path]
-
+    diff = _diff
     waiting: list[str] = []
     kept: dict[str, Any] = {}
     for name in Settings.__struct_fields__:
@@ -181,12 +191,18 @@ class Lifecycle:
         except ConfigError as exc:
             log.error("configuration reload rejected; keeping the running configuration", error=str(exc))
             return False
+        changed = changed_fields(self.settings, loaded)
         new, fixed = reloadable(self.settings, loaded)
         restart_needed = [*fixed, *(self.runner.reload(new) or [])]
         if self.notifier is not None and hasattr(self.notifier, "reconfigure"):
             self.notifier.reconfigure(new.slack)
         self.settings = new
-        log.info("configuration reloaded", file=str(self.config_path or ""), restart_needed=restart_needed)
+        log.info(
+            "configuration reloaded" if changed else "configuration reloaded: nothing changed",
+            file=str(self.config_path or ""),
+            changed=changed,
+            restart_needed=restart_needed,
+        )
         return True
 
     def _arm_watchdog(self) -> None:

@@ -18,22 +18,22 @@ class RedactSecrets:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def _clean(self, value: Any) -> Any:
+    def clean(self, value: Any) -> Any:
         if isinstance(value, str):
             for s in self.secrets:
                 if s in value:
                     value = value.replace(s, "***")
             return value
         if isinstance(value, dict):
-            return {k: self._clean(v) for k, v in value.items()}
+            return {k: self.clean(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return type(value)(self._clean(v) for v in value)
+            return type(value)(self.clean(v) for v in value)
         return value
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if not self.secrets:
             return event
-        return {k: self._clean(v) for k, v in event.items()}
+        return {k: self.clean(v) for k, v in event.items()}
 
 
 def secret_values(obj: Any) -> list[str]:

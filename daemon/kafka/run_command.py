@@ -97,8 +97,15 @@ _decode_key = msgspec.json.Decoder(_Key).decode
 
 def check_notifier(settings: Any) -> None:
     """UsageError for what `run` refuses in the notifier's settings at start (Slack, when a bot
-    token turns it on: `build_slack_notifier` runs the same `check_startup`), found without
-    contacting anything; for `crisisd check-config`."""
+    token turns it on: `build_slack_notifier` runs the same `check_startup`), or in its Kafka client,
+    found without contacting anything; for `crisisd check-config`."""
+    if settings.kafka.client == "confluent":
+        try:
+            import confluent_kafka  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "kafka.client: confluent needs the confluent-kafka package (pip install 'crisisd[confluent]')"
+            ) from None
     if getattr(settings.slack, "bot_token", None):
         from notifiers.slack.settings import check_startup
 
@@ -106,6 +113,38 @@ def check_notifier(settings: Any) -> None:
             check_startup(settings.slack)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+
+
+def slack_left_off(settings: Any) -> str | None:
+    """Why Slack looks meant but is off (no bot token beside Slack settings), for a warning: a
+    forgotten SLACK_BOT_TOKEN_FILE must not quietly page nobody."""
+    slack = settings.slack
+    if getattr(slack, "bot_token", None):
+        return None
+    hints = [name for name in ("channel", "signing_secret", "app_token") if getattr(slack, name, None)]
+    if not hints:
+        return None
+    return (
+        f"slack.{hints[0]} is set but slack.bot_token (SLACK_BOT_TOKEN) is not: "
+        "notifications go to the console, and nobody is paged"
+    )
+
+
+def check_state_dir(path: str) -> None:
+    """UsageError unless the state directory can be made and written (a root-owned volume mounted
+    for a non-root user is the common case): found at start, naming the setting."""
+    import tempfile
+
+    where = Path(path)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where, prefix=".crisisd-write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"state_dir: {path}: cannot write there ({exc.strerror or exc}); set CRISISD_STATE_DIR "
+            "or give the directory to the user crisisd runs as"
+        ) from None
 
 
 def build_notifier(settings: Any, json_out: bool, notify_file: str | None) -> Notifier:
@@ -158,7 +197,7 @@ def _resolved_in_slack(incident_id: str, user: str) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from config.settings import ConfigError, load_settings
-    from daemon.log import configure_logging, secret_values
+    from daemon.log import RedactSecrets, configure_logging, secret_values
 
     try:
         settings = load_settings(args.config)
@@ -166,20 +205,27 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not settings.kafka.bootstrap_servers:
         raise UsageError("kafka.bootstrap_servers: not configured")
+    check_notifier(settings)
+    check_state_dir(settings.state_dir)
     fmt = "json" if args.json and settings.log.format == "auto" else settings.log.format
-    configure_logging(fmt, settings.log.level, secrets=secret_values(settings))
+    secrets = secret_values(settings)
+    configure_logging(fmt, settings.log.level, secrets=secrets)
     _stdlib_logging(settings.log.level)
-    if not args.json:
-        return _run(settings, args)
     import structlog
 
+    from daemon import __version__
+
     log = structlog.get_logger("crisisd")
+    notifier = "file" if args.notify_file else "slack" if settings.slack.bot_token else "console"
+    log.info("starting", version=__version__, config=str(args.config or ""), notifier=notifier)
+    if (off := slack_left_off(settings)) is not None and not args.notify_file:
+        log.warning(off)
     try:
-        return _run(settings, args, log)
+        return _run(settings, args, log if args.json else None)
     except (UsageError, BrokenPipeError):  # exit 2, and 0 for a closed stdout, as for every command
         raise
     except Exception as exc:  # a log shipper reads stderr: the last line must be a record too
-        log.error("failed", error=describe(exc))
+        log.error("failed", error=RedactSecrets(secrets).clean(describe(exc)))
         return 1
 
 

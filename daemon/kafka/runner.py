@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 STATS_INTERVAL_SECONDS = 1.0
 """Prometheus figures of the pipelines are refreshed at most this often while busy."""
 
+CHECKPOINT_FLUSH_SECONDS = 60.0
+"""How long a checkpoint in the loop waits for the brokers' acknowledgement (a broker that stalls
+for seconds must not stop the daemon; /healthz tolerates `http.liveness_timeout_seconds`)."""
+
 SPLIT_WARNING_SECONDS = 600.0
 """How often, at most, the log says that brands are spread over partitions."""
 
@@ -457,10 +461,11 @@ class Runner:
             self._publish_stats()
             self._stats_due = False
             self._last_stats = now
+        unsaved = self._since_commit or self._unsaved_since is not None  # (a new partition's first checkpoint)
         if self._since_commit >= self.k.commit_every_messages or (
-            self._since_commit and now - self._last_commit >= self.k.commit_interval_seconds
+            unsaved and now - self._last_commit >= self.k.commit_interval_seconds
         ):
-            self._checkpoint(list(self._tasks), commit="sync")
+            self._checkpoint(list(self._tasks), commit="sync", flush_timeout=CHECKPOINT_FLUSH_SECONDS)
         self._backpressure()
         self._publish_checkpoint_age()
 
@@ -499,7 +504,7 @@ class Runner:
         self.counters.dead_lettered += 1
 
     # -- checkpoints -----------------------------------------------------------------------------
-    def _checkpoint(self, tps: list[TopicPartition], commit: str) -> None:
+    def _checkpoint(self, tps: list[TopicPartition], commit: str, flush_timeout: float | None = None) -> None:
         """Make the work done on `tps` durable, then commit their offsets. The order is the
         contract (a crash between any two steps only means re-processing, never a loss):
 
@@ -538,7 +543,8 @@ class Runner:
                 )
             )
             wrote += 1
-        self._store.flush(self.k.shutdown_timeout_seconds)  # also flushes dead letters
+        # also flushes dead letters; on revoke and shutdown within their bound, in the loop longer
+        self._store.flush(flush_timeout or self.k.shutdown_timeout_seconds)
         for tp in tps:
             task = self._tasks.get(tp)
             if task is not None:

@@ -282,3 +282,19 @@ def test_a_replica_runs_the_incidents_of_the_brands_it_holds(settings_factory) -
     assert runner.owns_incident("air-serbia-20100416T0740Z-negativity")
     assert not runner.owns_incident("bol-20100416T0740Z-volume")
     assert not runner.owns_incident("serbia-20100416T0740Z-volume")
+
+
+def test_an_idle_replica_checkpoints_its_new_partitions_and_reads_no_checkpoint_age(
+    topic_factory, settings_factory, unique
+) -> None:
+    """A partition that never gets a message still gets its first checkpoint after the commit
+    interval, so crisisd_checkpoint_age_seconds goes back to 0 (it grew without end, and the
+    documented alert on it fired for every idle replica)."""
+    from daemon import metrics
+
+    topic = topic_factory(partitions=2)
+    s = settings_for(settings_factory, unique, topic)
+    runner = Runner(s, Collect())
+    assert run_until(runner, lambda: runner.counters.checkpoints >= 2, timeout=30) == 0
+    assert runner.counters.consumed == 0 and runner.counters.checkpoints >= 2
+    assert metrics.REGISTRY.get_sample_value("crisisd_checkpoint_age_seconds") == 0.0

@@ -145,3 +145,58 @@ def test_run_json_writes_only_json_lines_to_stderr_even_on_a_terminal(tmp_path: 
     records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
     assert records, err
     assert records[-1]["event"] == "failed" and records[-1]["error"].startswith("KafkaUnreachable: ")
+
+
+def test_run_names_its_notifier_and_masks_secrets_in_its_last_line(tmp_path: Path) -> None:
+    """At start one line says which version runs and where notifications go, with a warning when
+    Slack settings are there without a bot token (nobody would be paged); the failure line at the
+    end is a log record with secrets masked (here a signing secret equal to the broker's address)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
+    env.update(
+        CRISISD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
+        CRISISD_KAFKA_CONNECT_TIMEOUT_SECONDS="1",
+        CRISISD_HTTP_ENABLED="false",
+        CRISISD_STATE_DIR=str(tmp_path / "state"),
+        CRISISD_LOG_FORMAT="json",
+        CRISISD_SLACK_CHANNEL="C0CRISIS",
+        SLACK_SIGNING_SECRET=f"127.0.0.1:{port}",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "run"], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )  # fmt: skip
+    assert proc.returncode == 1
+    records = [json.loads(line) for line in proc.stderr.decode().splitlines()]
+    start = next(r for r in records if r["event"] == "starting")
+    assert start["notifier"] == "console" and start["version"]
+    assert any("slack.bot_token (SLACK_BOT_TOKEN) is not" in r["event"] for r in records)
+    assert records[-1]["event"] == "failed" and "***" in records[-1]["error"]
+    assert f"127.0.0.1:{port}" not in proc.stderr.decode()
+
+
+def test_run_refuses_a_state_dir_it_cannot_write(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
+    env.update(CRISISD_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9", CRISISD_STATE_DIR=str(blocker / "state"))
+    proc = subprocess.run([sys.executable, "-m", "daemon.cli", "run"], cwd=ROOT, env=env, capture_output=True)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith(f"crisisd: error: state_dir: {blocker / 'state'}: cannot write there")
+
+
+def test_the_confluent_client_without_its_package_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import msgspec
+
+    from config.settings import load_settings
+    from daemon.cli import UsageError
+    from daemon.kafka.run_command import check_notifier
+
+    settings = load_settings(env={"CRISISD_KAFKA_CLIENT": "confluent"})
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # not installed
+    with pytest.raises(UsageError, match=r"kafka.client: confluent needs the confluent-kafka package"):
+        check_notifier(settings)
+    check_notifier(
+        msgspec.structs.replace(settings, kafka=msgspec.structs.replace(settings.kafka, client="kafka-python"))
+    )

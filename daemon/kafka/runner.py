@@ -23,6 +23,7 @@ Hooks for the HTTP server and SIGHUP: `readiness()`, `request_stop()`, `reload(s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -64,6 +65,10 @@ log = logging.getLogger(__name__)
 
 STATS_INTERVAL_SECONDS = 1.0
 """Prometheus figures of the pipelines are refreshed at most this often while busy."""
+
+BROKER_PROBE_SECONDS = 10.0
+"""While running, how often the brokers are asked for the cluster's metadata (the `brokers`
+check of /readyz, and one log line when they stop or start answering)."""
 
 CHECKPOINT_FLUSH_SECONDS = 60.0
 """How long a checkpoint in the loop waits for the brokers' acknowledgement (a broker that stalls
@@ -333,6 +338,7 @@ class Runner:
         self.outbox = Outbox(self.settings.state_dir, LoggedNotifier(self._inner_notifier, self._nflog))
         self.outbox.start()
         self._start_relay()
+        threading.Thread(target=self._watch_brokers, name="crisisd-broker-probe", daemon=True).start()
         self._consumer = make_consumer(
             k,
             group_id=k.group_id,
@@ -363,6 +369,32 @@ class Runner:
         self._relay.start()
         notifier.owns = self.owns_incident  # type: ignore[attr-defined]
         notifier.relay = self._relay.send  # type: ignore[attr-defined]
+
+    def _watch_brokers(self) -> None:
+        """Ask the brokers for the cluster's metadata every BROKER_PROBE_SECONDS: an outage after
+        the start shows on /readyz (`brokers`) and in one crisisd line, not only in the client's
+        own reconnection noise."""
+        k = self.k
+        admin: Any = None
+        while not self._stop.wait(BROKER_PROBE_SECONDS):
+            try:
+                if admin is None:
+                    admin = make_admin(k, bootstrap_timeout_ms=5000, request_timeout_ms=5000)
+                admin.describe_cluster()
+            except Exception as exc:  # whatever the client raises: the brokers did not answer
+                if self._unreachable is None:
+                    log.warning("Kafka stopped answering: %s", exc, extra={"bootstrap_servers": k.bootstrap_servers})
+                self._unreachable = str(exc) or type(exc).__name__
+                if admin is not None:
+                    with contextlib.suppress(Exception):  # it is being replaced
+                        admin.close()
+                    admin = None
+                continue
+            if self._unreachable is not None:
+                log.info("Kafka answers again", extra={"bootstrap_servers": k.bootstrap_servers})
+                self._unreachable = None
+        if admin is not None:
+            admin.close()
 
     def owns_incident(self, incident_id: str) -> bool:
         """Whether this replica holds the incident's brand (any thread: a snapshot of the tasks)."""

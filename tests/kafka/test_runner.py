@@ -298,3 +298,37 @@ def test_an_idle_replica_checkpoints_its_new_partitions_and_reads_no_checkpoint_
     assert run_until(runner, lambda: runner.counters.checkpoints >= 2, timeout=30) == 0
     assert runner.counters.consumed == 0 and runner.counters.checkpoints >= 2
     assert metrics.REGISTRY.get_sample_value("crisisd_checkpoint_age_seconds") == 0.0
+
+
+def test_a_broker_outage_while_running_shows_on_readiness_and_in_one_line(
+    settings_factory, unique, monkeypatch, caplog
+) -> None:
+    """/readyz said `brokers: ok` through an outage (the check was only made at start), and crisisd
+    itself logged nothing among the client's reconnection noise."""
+    from daemon.kafka import runner as runner_module
+    from daemon.kafka.local_broker import LocalBroker
+
+    monkeypatch.setattr(runner_module, "BROKER_PROBE_SECONDS", 0.3)
+    with LocalBroker() as broker:
+        s = settings_for(
+            settings_factory, unique, unique("mentions"),
+            CRISISD_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, CRISISD_KAFKA_SHUTDOWN_TIMEOUT_SECONDS="2",
+        )  # fmt: skip
+        runner = Runner(s, Collect())
+        result: list[int] = []
+        t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
+        with caplog.at_level(logging.INFO, logger="daemon.kafka.runner"):
+            t.start()
+            deadline = time.monotonic() + 30
+            while not runner.readiness()["group_joined"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert runner.readiness()["brokers"]["ok"]
+            broker.stop()
+            deadline = time.monotonic() + 30
+            while runner.readiness()["brokers"]["ok"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            brokers = runner.readiness()["brokers"]
+            runner.request_stop()
+            t.join(30)
+    assert not brokers["ok"] and brokers["error"]
+    assert sum("Kafka stopped answering" in r.getMessage() for r in caplog.records) == 1

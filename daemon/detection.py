@@ -521,8 +521,11 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
         phrases[-1] = "the topic still trending"
     if "topic" in c.firing and c.top_terms:
         phrases[-1] += f" ({', '.join(c.top_terms[:3])})"
-    if not phrases:
-        happening = "still elevated" if c.type == "updated" else "unusual activity"
+    if not phrases:  # no signal fires in this bucket
+        if c.type != "updated":
+            happening = "unusual activity"
+        else:  # "still elevated" beside "40/h against 74/h normal" misled
+            happening = "still elevated" if c.ratio > 1.0 else "still open, the load back to normal"
     elif len(phrases) == 1:
         happening = phrases[0]
     else:

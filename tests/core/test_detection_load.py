@@ -218,6 +218,8 @@ def test_the_summary_speaks_of_the_signals_firing_now() -> None:
     assert _summary(above).startswith("klm: mentions above normal and anger rising: 150/h against 100/h")
     easing = dataclasses.replace(calmed, firing=())
     assert _summary(easing).startswith("klm: still elevated: 110/h")
+    below = dataclasses.replace(easing, observed_per_hour=40.0, ratio=0.4)  # said "still elevated: 40/h"
+    assert _summary(below).startswith("klm: still open, the load back to normal: 40/h against 100/h normal")
     late_open = dataclasses.replace(opened, started_at=opened.at - 3 * 3600)  # raised after a long run
     assert "a new topic emerging (ash)" in _summary(late_open)
     hours_in = dataclasses.replace(opened, type="updated", seq=9, at=opened.detected_at + 3 * 3600)

@@ -110,9 +110,8 @@ def test_run_json_console_notifier_writes_log_records_not_text(capsys: pytest.Ca
     assert capsys.readouterr().out.startswith("== incident.opened klm-1 #1 ==")
 
 
-def test_run_json_writes_only_json_lines_to_stderr_even_on_a_terminal(tmp_path: Path) -> None:
-    """`log.format: auto` would pick readable text for a terminal; with `--json` it is JSON, and a
-    failure (here: no broker answers) is a record too, not a bare `crisisd: failed` line."""
+def _no_broker_env(tmp_path: Path) -> tuple[dict[str, str], int]:
+    """The environment of a `crisisd run` whose broker never answers (given up after 1 s), and the port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
@@ -123,6 +122,13 @@ def test_run_json_writes_only_json_lines_to_stderr_even_on_a_terminal(tmp_path: 
         CRISISD_HTTP_ENABLED="false",
         CRISISD_STATE_DIR=str(tmp_path / "state"),
     )
+    return env, port
+
+
+def test_run_json_writes_only_json_lines_to_stderr_even_on_a_terminal(tmp_path: Path) -> None:
+    """`log.format: auto` would pick readable text for a terminal; with `--json` it is JSON, and a
+    failure (here: no broker answers) is a record too, not a bare `crisisd: failed` line."""
+    env, _ = _no_broker_env(tmp_path)
     primary, secondary = pty.openpty()  # stderr is a terminal
     with os.fdopen(primary, "rb", buffering=0) as terminal:
         proc = subprocess.Popen(
@@ -151,19 +157,8 @@ def test_run_names_its_notifier_and_masks_secrets_in_its_last_line(tmp_path: Pat
     """At start one line says which version runs and where notifications go, with a warning when
     Slack settings are there without a bot token (nobody would be paged); the failure line at the
     end is a log record with secrets masked (here a signing secret equal to the broker's address)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISD_", "SLACK_"))}
-    env.update(
-        CRISISD_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}",
-        CRISISD_KAFKA_CONNECT_TIMEOUT_SECONDS="1",
-        CRISISD_HTTP_ENABLED="false",
-        CRISISD_STATE_DIR=str(tmp_path / "state"),
-        CRISISD_LOG_FORMAT="json",
-        CRISISD_SLACK_CHANNEL="C0CRISIS",
-        SLACK_SIGNING_SECRET=f"127.0.0.1:{port}",
-    )
+    env, port = _no_broker_env(tmp_path)
+    env.update(CRISISD_LOG_FORMAT="json", CRISISD_SLACK_CHANNEL="C0CRISIS", SLACK_SIGNING_SECRET=f"127.0.0.1:{port}")
     proc = subprocess.run(
         [sys.executable, "-m", "daemon.cli", "run"], cwd=ROOT, env=env, capture_output=True, timeout=60
     )  # fmt: skip

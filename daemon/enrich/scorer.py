@@ -69,12 +69,44 @@ _SR_CYR_TO_LAT = str.maketrans(
     }
 )  # fmt: skip
 
+_SR_LAT_TO_CYR = str.maketrans(
+    {
+        "a": "а",
+        "b": "б",
+        "v": "в",
+        "g": "г",
+        "d": "д",
+        "e": "е",
+        "z": "з",
+        "i": "и",
+        "j": "ј",
+        "k": "к",
+        "l": "л",
+        "m": "м",
+        "n": "н",
+        "o": "о",
+        "p": "п",
+        "r": "р",
+        "s": "с",
+        "t": "т",
+        "u": "у",
+        "h": "х",
+    }
+)  # fmt: skip  (enough for the clitics: no digraphs among them)
+
 # Slavic `ne`/`не` binds to the next word; English and Dutch negation reaches further.
 _NEGATION_SCOPE = {"en": 3, "nl": 3, "sh": 1, "mk": 1, "ru": 1}
+# ... and so do the past forms of "to be" ("nisam bio zadovoljan", "не был доволен", "не бев задоволен")
+_SH_CLITICS = (
+    "mi ti mu joj nam vam im me te se ga ju ih si sam smo ste su bi bih bismo biste je bio bila bilo bili bile"
+)
 _CLITICS = {
-    "sh": frozenset("mi ti mu joj nam vam im me te se ga ju ih si sam smo ste su bi bih bismo biste je".split()),
-    "mk": frozenset("ми ти му ѝ ни ви им ме те се го ја ги би сум си е".split()),
-    "ru": frozenset("мне тебе ему ей нам вам им меня тебя его её ее их бы же".split()),
+    # Serbian is written in both alphabets: the Cyrillic forms too (chunks are not transliterated)
+    "sh": frozenset(_SH_CLITICS.split() + _SH_CLITICS.translate(_SR_LAT_TO_CYR).split()),
+    "mk": frozenset(
+        "ми ти му ѝ ни ви им ме те се го ја ги би сум си е бев беше бил била било биле бевме бевте".split()
+    ),
+    "ru": frozenset("мне тебе ему ей нам вам им меня тебя его её ее их бы же был была было были".split()),
 }
 _MODIFIER = INTENSIFIER | DIMINISHER  # do not use up the negation scope: "не очень хорошо"
 _NEGATION_FACTOR = -0.6

@@ -304,3 +304,43 @@ def test_terms_skip_one_letter_and_digit_words_without_bridging_them(scorer: Tex
         "flight delay",
         "delay flight",
     ]
+
+
+@pytest.mark.parametrize(
+    ("lang", "complaint", "not_a_complaint"),
+    [
+        ("sr", "Nisam bio zadovoljan uslugom", "Obrok nije bio loš"),
+        ("sr", "Храна није била добра", "Оброк није био лош"),
+        ("hr", "Hrana nije bila dobra", "Let nije bio loš"),
+        ("mk", "Не бев задоволен од услугата", "Храната не беше лоша"),
+        ("ru", "Я не был доволен обслуживанием", "Полет не был плохим, спасибо"),
+    ],
+)
+def test_negation_reaches_past_a_past_tense_to_be(
+    scorer: TextScorer, lang: str, complaint: str, not_a_complaint: str
+) -> None:
+    """Slavic negation binds to the next word, but `bio`/`был`/`бев` ("was") sits between it and
+    the word it negates: "I wasn't satisfied" read as praise, "the meal wasn't bad" as a complaint."""
+    assert scorer.score(complaint, lang).negative
+    assert not scorer.score(not_a_complaint, lang).negative
+
+
+def test_serbian_scores_alike_in_both_alphabets(scorer: TextScorer) -> None:
+    for latin in ("Nije mi se svidelo", "Nisam bila zadovoljna", "Ne bih se vratio"):
+        cyrillic = latin.lower().translate(str.maketrans("abvgdeziklmnoprstuhj", "абвгдезиклмнопрстухј"))
+        assert scorer.score(latin, "sr").negativity == pytest.approx(scorer.score(cyrillic, "sr").negativity)
+
+
+def test_three_letter_language_codes_take_their_lexicons(scorer: TextScorer) -> None:
+    text = "Мой рейс отменили, никто не отвечает"
+    assert scorer.score(text, "rus") == scorer.score(text, "ru")
+    assert scorer.score("Let je otkazan, niko se ne javlja", "srp").lang == "sr"
+
+
+def test_language_sets_share_one_model() -> None:
+    """Each set of candidate languages got a model of its own (80 MB each, 480 MB for six)."""
+    from daemon.enrich import language
+
+    a, b = language._identifier(("sr", "hr", "bs")), language._identifier(("ru", "mk"))
+    assert a.tk_nextmove is b.tk_nextmove is language._model().tk_nextmove
+    assert a.nb_classes != b.nb_classes

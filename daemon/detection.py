@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from daemon.events import Mention
 from daemon.incidents import IncidentChange, IncidentTracker, iso_minute, moved
 from daemon.notification import (
@@ -199,6 +201,11 @@ class BrandDetection:
         """The suggestion for now; once resolved, only while it still asks for something: the volume
         is back to normal but a backlog needs people to clear it, or people can stand down."""
         s = self.planner.suggest(self._load(c, figures))
+        if c.type == "resolved" and self.called_in:
+            # the surge is over: those called in beyond what the load and backlog still need go home
+            # (the JSON says what the text does: notifiers/render.stand_down_text)
+            need = max(0, s.to_schedule - s.on_shift)
+            s = msgspec.structs.replace(s, stand_down=max(0, self.called_in - need))
         # a watch asked nothing of anyone, so its resolution has nothing to ask either
         if c.type == "resolved" and (c.severity == "sev3" or not (s.backlog_agents or s.stand_down)):
             return None

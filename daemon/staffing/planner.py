@@ -504,8 +504,8 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
         )
     else:
         parts.append(f"The {f.on_shift:,} on shift cover it: {f.agents_needed:,} answering at once{span}.")
-    if len(f.by_language) > 1:
-        parts.append("Languages: " + largest_first(f.by_language) + ".")
+    if len(f.by_language) > 1:  # of those answering at once, not of those to call in
+        parts.append("Languages of those answering: " + largest_first(f.by_language) + ".")
     if f.ask_first:
         parts.append("Ask first: " + ", ".join(f.ask_first) + ".")
     if f.backlog_agents:

@@ -218,3 +218,20 @@ def test_brands_beyond_the_bound_are_invalid_not_memory(settings: Settings) -> N
     assert [r.reason if r else None for r in reasons[:5]] == [None, None, None, "too_many_brands", "too_many_brands"]
     assert sorted(p.brands) == ["b0", "b1", "b2"] and p.stats.valid == 6
     assert p.stats.invalid == {"too_many_brands": 4}
+
+
+def test_a_resolution_says_in_its_figures_how_many_stand_down(settings: Settings, lines: list[bytes]) -> None:
+    """The text said "Stand down 196 of the 7,899 called in" while the JSON had no stand_down: a
+    system reading the figures saw nobody to send home."""
+    from notifiers.render import stand_down_text
+
+    p = Pipeline(settings)
+    notes = [n for raw in lines for n in p.process(raw).notifications] + p.flush()
+    resolved = [n for n in notes if n.type == "incident.resolved" and n.called_in and n.staffing is not None]
+    assert resolved
+    for n in resolved:
+        assert n.staffing is not None and n.called_in is not None
+        need = max(0, n.staffing.to_schedule - n.staffing.on_shift)
+        assert n.staffing.stand_down == max(0, n.called_in - need)
+        if n.staffing.stand_down:
+            assert stand_down_text(n).startswith(f"Stand down {n.staffing.stand_down:,} of the {n.called_in:,}")

@@ -192,7 +192,13 @@ class StaffingPlanner:
         to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
         available = on_shift + max(0, load.called_in)
-        call_in = 0 if load.watch else max(0, to_schedule - available)
+        by_language = _apportion(agents, self._language_mix(load))
+        # enough people, and enough who speak each language: a shift that speaks only English does
+        # not answer a Dutch surge (those called in are taken to have been called for what was short)
+        short = 0
+        if load.on_shift is None:  # the roster's people (a head count given with the load has no languages)
+            short = max(0, self.language_shortfall(load, by_language) - max(0, load.called_in))
+        call_in = 0 if load.watch else max(to_schedule - available, short)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
         surge = surge_backlog(load)
 
@@ -227,7 +233,6 @@ class StaffingPlanner:
         normal = sum(a.agents_needed for a in self.answers(load, scale=base / r0, backlog=False).values()) if r0 else 0
         above_normal = max(0, self._schedule(agents - backlog_agents) - self._schedule(normal))
 
-        by_language = _apportion(agents, self._language_mix(load))
         skill_mix = load.skills or s.skill_mix
         by_skill = _apportion(agents, {k: v for k, v in skill_mix.items() if v > 0})
         ask_first = self.ask_first(load, by_language, by_skill, to_schedule, call_in)
@@ -291,6 +296,29 @@ class StaffingPlanner:
             key = lang if lang not in _UNKNOWN_LANGS and share >= s.min_language_share else s.fallback_language
             mix[key] = mix.get(key, 0.0) + share
         return mix or {s.fallback_language: 1.0}
+
+    def language_shortfall(self, load: SurgeLoad, by_language: Mapping[str, int]) -> int:
+        """People to schedule for the languages the roster agents on shift do not speak (0 when
+        the roster is a head count: its languages are not known). Each on-shift agent covers one
+        of their languages still short, as `ask_first` counts them.
+
+        >>> from daemon.staffing.settings import Person, Roster, StaffingSettings
+        >>> team = Roster(agents=[Person(name=f"a{i}", languages=["en"]) for i in range(20)])
+        >>> p = StaffingPlanner(StaffingSettings(roster=team, shrinkage=0.0))
+        >>> p.language_shortfall(SurgeLoad(mentions_per_hour={}), {"nl": 10}), p.language_shortfall(
+        ...     SurgeLoad(mentions_per_hour={}), {"en": 12, "nl": 3})
+        (10, 3)
+        """
+        on = [p for p in self.settings.roster.agents if _on_shift(p, load.at)]
+        if not self.settings.roster.agents:
+            return 0
+        scale = 1.0 / (1.0 - self.settings.shrinkage)
+        need = {lang: math.ceil(n * scale - 1e-9) for lang, n in by_language.items()}
+        for p in on:
+            short = [lang for lang in p.languages if need.get(lang, 0) > 0]
+            if short:
+                need[short[0]] -= 1
+        return sum(max(0, n) for n in need.values())
 
     def ask_first(
         self,

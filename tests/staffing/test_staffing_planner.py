@@ -320,3 +320,23 @@ def test_a_notification_written_before_p_duration_targets_still_decodes() -> Non
     f = StaffingPlanner(StaffingSettings()).suggest(_load())
     new = msgspec.structs.replace(n, staffing=f)
     assert from_json(to_json(new)) == new
+
+
+def test_a_shift_that_does_not_speak_the_surge_language_does_not_cover_it() -> None:
+    """20 English-only agents on shift and a Dutch surge: 'the 20 on shift cover it' called no one
+    in, and asked no Dutch-speaking volunteer first."""
+    from daemon.staffing.settings import Person, Roster
+
+    team = [Person(name=f"agent{i}", languages=["en"]) for i in range(20)]
+    helpers = [
+        Person(name="nl1", languages=["nl"]),
+        Person(name="nl2", languages=["nl"]),
+        Person(name="sr1", languages=["sr"]),
+    ]
+    planner = StaffingPlanner(StaffingSettings(roster=Roster(agents=team, volunteers=helpers)))
+    f = planner.suggest(SurgeLoad(mentions_per_hour={"facebook": 200.0}, languages={"nl": 1.0}, at=12 * 3600.0))
+    assert f.on_shift == 20 and f.by_language == {"nl": f.agents_needed}
+    assert f.call_in >= f.to_schedule  # nobody on shift answers in Dutch
+    assert f.ask_first[:2] == ["nl1", "nl2"]
+    english = planner.suggest(SurgeLoad(mentions_per_hour={"facebook": 200.0}, languages={"en": 1.0}, at=12 * 3600.0))
+    assert english.call_in == 0  # the same load in English: covered

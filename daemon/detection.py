@@ -539,7 +539,12 @@ def _summary(c: IncidentChange, backlog: int = 0, easing: bool = False) -> str:
         happening = f"{', '.join(phrases[:-1])} and {phrases[-1]}"
     happening = ", ".join([happening, *(_FLAGS_SAID[f] for f in c.flags if f in _FLAGS_SAID)])
     now, normal = per_hour_text(c.observed_per_hour), per_hour_text(c.expected_per_hour)
+    # "anger rising" is said of the minutes it fires on: the share since `started_at` may take in a
+    # calm hour before the crisis ("anger rising ... 8% negative (normally 18%)")
+    share = c.negativity_share
+    if "negativity" in c.firing and c.recent_negativity_share is not None:
+        share = c.recent_negativity_share
     return (
         f"{c.brand}: {happening}: {now}/h against {normal}/h normal, "
-        f"{share_text(c.negativity_share)} negative (normally {share_text(c.baseline_share)})."
+        f"{share_text(share)} negative (normally {share_text(c.baseline_share)})."
     )

@@ -94,6 +94,7 @@ class IncidentChange:
     previous_severity: Severity | None = None
     reason: str = ""  # why an update was sent: "severity", "signals", "load", "staffing"
     firing: tuple[str, ...] = ()  # the signals firing in this change's bucket, in SIGNALS order
+    recent_negativity_share: float | None = None  # over the negativity detector's most surprising span now
 
     @property
     def alert(self) -> bool:
@@ -387,6 +388,7 @@ class IncidentTracker:
             upper_per_hour=a.upper_per_hour,
             ratio=a.ratio,
             negativity_share=run.negative / run.mentions if run.mentions else 0.0,
+            recent_negativity_share=a.negativity.share,
             baseline_share=a.negativity.baseline,
             top_terms=top,
             languages=langs,

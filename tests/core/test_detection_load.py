@@ -218,6 +218,8 @@ def test_the_summary_speaks_of_the_signals_firing_now() -> None:
     assert _summary(above).startswith("klm: mentions above normal and anger rising: 150/h against 100/h")
     easing = dataclasses.replace(calmed, firing=())
     assert _summary(easing).startswith("klm: still elevated: 110/h")
+    diluted = dataclasses.replace(calmed, negativity_share=0.08, baseline_share=0.18, recent_negativity_share=0.61)
+    assert _summary(diluted).endswith("61% negative (normally 18%).")  # not "anger rising ... 8% negative"
     below = dataclasses.replace(easing, observed_per_hour=40.0, ratio=0.4)  # said "still elevated: 40/h"
     assert _summary(below).startswith("klm: still open, the load back to normal: 40/h against 100/h normal")
     late_open = dataclasses.replace(opened, started_at=opened.at - 3 * 3600)  # raised after a long run

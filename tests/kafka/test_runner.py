@@ -132,7 +132,7 @@ def test_dead_letter_budget_stops_consumption_loudly(
     assert runner.counters.dead_lettered == 50  # stopped, not dead-lettering the topic
     # nothing committed: after a fix, the messages are read again
     c = consumer_factory(group_id=s.kafka.group_id)
-    assert c.committed(TopicPartition(topic, 0)) is None
+    assert c.committed(TopicPartition(topic, 0)) in (None, 0)  # 0: an idle partition's first checkpoint
 
 
 def test_duplicate_deliveries_never_double_count(topic_factory, producer_factory, settings_factory, unique) -> None:

@@ -24,6 +24,7 @@ is added only while no entry is spelled `kuca`). й/и and the Macedonian ќ/ѓ 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -60,6 +61,9 @@ _RU_FOLD = str.maketrans({"ё": "е"})
 # An entry: (valence, intensity multiplier, class flags, phrases starting with this word or None).
 Entry = tuple[float, float, int, "dict[str, float] | None"]
 NO_ENTRY: Entry = (0.0, 1.0, 0, None)
+
+
+_STRETCHED = re.compile(r"(\w)\1{2,}")  # a letter three or more times in a row
 
 
 @dataclass
@@ -121,6 +125,11 @@ class Lexicon:
             mult = 0.6
         phr = self.phrases.get(word)
         if not val and not flags and phr is None:
+            if _STRETCHED.search(word):  # "baaaad", "terribleeee", "ужаааас": the word stretched for effect
+                for once in (_STRETCHED.sub(r"\1", word), _STRETCHED.sub(r"\1\1", word)):
+                    found = self.entry(once)
+                    if found is not NO_ENTRY:
+                        return found
             return NO_ENTRY
         return (val, mult, flags, phr)
 

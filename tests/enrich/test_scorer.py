@@ -344,3 +344,12 @@ def test_language_sets_share_one_model() -> None:
     a, b = language._identifier(("sr", "hr", "bs")), language._identifier(("ru", "mk"))
     assert a.tk_nextmove is b.tk_nextmove is language._model().tk_nextmove
     assert a.nb_classes != b.nb_classes
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [("en", "baaaad service"), ("en", "terribleeee service"), ("sr", "ovo je loooooše"), ("ru", "ужаааас")],
+)
+def test_a_word_stretched_for_effect_keeps_its_meaning(scorer: TextScorer, lang: str, text: str) -> None:
+    """A letter repeated for effect made the word unknown: "baaaad service" scored 0.445, 'other'."""
+    assert scorer.score(text, lang).negative

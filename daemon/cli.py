@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import sys
+import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import NoReturn, cast
@@ -36,6 +37,12 @@ def check_input(path: str) -> None:
         raise UsageError(f"{path}: is a directory")
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file")
+
+
+def probe_writable(directory: str | os.PathLike[str]) -> None:
+    """Raise OSError unless a file can be created in `directory` (a throw-away one, gone at once)."""
+    with tempfile.TemporaryFile(dir=directory, prefix=".crisisd-write-check-"):
+        pass
 
 
 def input_lines(path: str, max_bytes: int | None = None) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ import msgspec
 
 MAX_TEXT_BYTES = 64 * 1024
 MAX_FUTURE_SECONDS = 7 * 24 * 3600
+_END_TS = 32503680000  # event times are of the years 1970..2999
 
 Kind = Literal["post", "comment", "reply", "direct_message", "share"]
 
@@ -154,7 +155,7 @@ def parse_event_time(value: str | float) -> float:
 
 
 def _in_range(ts: float) -> float:
-    if not 0 <= ts < 32503680000:  # years 1970..2999
+    if not 0 <= ts < _END_TS:
         raise ValueError("timestamp out of range (years 1970 to 2999)")
     return ts
 
@@ -189,7 +190,7 @@ def _minute(prefix: str, offset: str) -> float | None:
         if dt.tzinfo is None:
             return None
         minute = dt.timestamp()
-        if not 0 <= minute < 32503680000:
+        if not 0 <= minute < _END_TS:
             return None  # the general way says why
         if len(_MINUTES) >= _NAME_CACHE:
             _MINUTES.clear()

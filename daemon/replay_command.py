@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import base64
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import IO, TYPE_CHECKING
 
 import msgspec
 
-from daemon.cli import MAX_LINE_BYTES
+from daemon.cli import MAX_LINE_BYTES, probe_writable
 from daemon.events import InvalidEvent
 
 if TYPE_CHECKING:
@@ -105,8 +104,7 @@ class DeadLetterFile:
             raise UsageError(f"{path}: cannot write the dead-letter file: {exc.strerror or exc}") from None
         missing = "" if where == path.parent else f"{path.parent} does not exist and cannot be made: "
         try:
-            with tempfile.TemporaryFile(dir=where, prefix=".crisisd-write-check-"):
-                pass
+            probe_writable(where)
         except OSError as exc:
             raise UsageError(
                 f"{path}: cannot write the dead-letter file: {missing}{where}: {exc.strerror or exc}"

@@ -106,6 +106,25 @@ def make_producer(s: KafkaSettings, **own: Any) -> Producer:
     return CheckedProducer(KafkaProducer(**_known(KafkaProducer, cfg)))
 
 
+class SendFailures:
+    """The sends that failed since the last `flush`, recorded from the client's IO thread; `flush`
+    raises for them (both backends: a record lost must stop the commit that would follow it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._errors: list[str] = []
+
+    def add(self, err: object) -> None:
+        with self._lock:
+            self._errors.append(str(err))  # kafka-python and librdkafka name the error in it
+
+    def raise_any(self) -> None:
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise KafkaError(f"{len(errors)} records not delivered: {errors[0]}")
+
+
 class CheckedProducer:
     """kafka-python's producer with a `flush` that raises when a send failed.
 
@@ -116,12 +135,7 @@ class CheckedProducer:
 
     def __init__(self, producer: KafkaProducer) -> None:
         self._p = producer
-        self._lock = threading.Lock()
-        self._errors: list[str] = []
-
-    def _failed(self, exc: BaseException) -> None:  # on the producer's IO thread
-        with self._lock:
-            self._errors.append(str(exc))  # kafka-python names the error class in it
+        self._failures = SendFailures()
 
     def send(
         self,
@@ -132,15 +146,12 @@ class CheckedProducer:
         partition: int | None = None,
     ) -> Any:
         future = self._p.send(topic, value=value, key=key, headers=headers, partition=partition)
-        future.add_errback(self._failed)
+        future.add_errback(self._failures.add)
         return future
 
     def flush(self, timeout: float | None = None) -> None:
         self._p.flush(timeout)
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if errors:
-            raise KafkaError(f"{len(errors)} records not delivered: {errors[0]}")
+        self._failures.raise_any()
 
     def close(self, timeout: float | None = None) -> None:
         self._p.close(timeout=timeout)

@@ -42,6 +42,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from daemon.kafka.clients import SendFailures
+
 log = logging.getLogger(__name__)
 _rdlog = logging.getLogger("daemon.kafka.librdkafka")
 _DIGITS = re.compile(r"\d+")
@@ -414,7 +416,7 @@ class _Future:
         if err is None:
             self.offset = msg.offset()
         else:
-            self._producer._failed(err)
+            self._producer.failures.add(err)
         self._event.set()
 
     def get(self, timeout: float | None = None) -> int | None:
@@ -436,12 +438,7 @@ class ConfluentProducer:
         cfg.setdefault("partitioner", "murmur2_random")  # kafka-python's and Java's partitions
         cfg.setdefault("error_cb", _error_cb)
         self._p = Producer(cfg, logger=_rdlog)
-        self._lock = threading.Lock()
-        self._errors: list[str] = []
-
-    def _failed(self, err: Any) -> None:
-        with self._lock:
-            self._errors.append(str(err))
+        self.failures = SendFailures()
 
     def send(
         self,
@@ -467,10 +464,7 @@ class ConfluentProducer:
         left = self._p.flush(-1 if timeout is None else timeout)
         if left:
             raise KafkaTimeoutError(f"{left} records not acknowledged in {timeout}s")
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if errors:
-            raise KafkaError(f"{len(errors)} records not delivered: {errors[0]}")
+        self.failures.raise_any()
 
     def close(self, timeout: float | None = None) -> None:
         left = self._p.flush(-1 if timeout is None else timeout)

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from daemon.cli import UsageError, describe
+from daemon.cli import UsageError, describe, probe_writable
 from daemon.notification import Notification, to_json
 from notifiers.base import Delivery, Notifier
 
@@ -133,13 +133,10 @@ def slack_left_off(settings: Any) -> str | None:
 def check_state_dir(path: str) -> None:
     """UsageError unless the state directory can be made and written (a root-owned volume mounted
     for a non-root user is the common case): found at start, naming the setting."""
-    import tempfile
-
     where = Path(path)
     try:
         where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=where, prefix=".crisisd-write-check-"):
-            pass
+        probe_writable(where)
     except OSError as exc:
         raise UsageError(
             f"state_dir: {path}: cannot write there ({exc.strerror or exc}); set CRISISD_STATE_DIR "

@@ -54,12 +54,25 @@ POST_EVENT = "crisisd_post"
 ACTION_IDS = frozenset(a for a, _, _ in ACTIONS)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_LANGUAGE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")  # a language code the root's metadata carries (en, pt-BR)
 _RETRYABLE_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 REPLAY_WINDOW = 300.0
 # Resolved incidents are forgotten after this long (longer than the outbox remembers deliveries,
 # so a late re-delivery is still recognised).
 RETAIN_RESOLVED_SECONDS = 30 * 86400.0
 CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is given up
+# What the root message's metadata carries of the volunteers (`_root_metadata`), for the replica that
+# takes the incident over. Message metadata is meant to be small and a surge can bring hundreds of
+# sign-ups, so it carries no per-person list, only: the count; the count per language (the
+# MAX_CARRIED_LANGUAGES most spoken; codes of at most 16 ASCII letters, digits, '-' or '_', as rosters
+# give them); and the ids of the first MAX_CARRIED_VOLUNTEER_IDS to sign up (fewer if they would pass
+# MAX_CARRIED_ID_CHARS). With the escalation fields the payload stays under 2 KB (beside the incident
+# id) whatever the sign-ups (tests/slack/test_slack_escalation.py: 300 volunteers, about 1.6 KB). The
+# ids only keep a volunteer who presses "I can help" again on the new owner from being counted twice;
+# one past the first 50 who does so after a takeover is counted twice.
+MAX_CARRIED_VOLUNTEER_IDS = 50
+MAX_CARRIED_ID_CHARS = 700
+MAX_CARRIED_LANGUAGES = 30
 
 
 class Throttled(Exception):
@@ -490,9 +503,10 @@ class SlackNotifier:
             self.store.set_channel(self.channel, channel_id)
 
     def _root_metadata(self, iid: str) -> dict[str, Any]:
-        """The root message carries the incident's escalation state, so that a replica taking the
-        incident over (a partition moved) goes on from it: no second "New" page, the
-        acknowledgement kept (`_adopt_escalation`)."""
+        """The root message carries the incident's escalation state and its volunteers, so that a
+        replica taking the incident over (a partition moved) goes on from them: no second "New"
+        page, the acknowledgement kept (`_adopt_escalation`), the volunteers still counted with
+        their languages (`_adopt_volunteers`; bounded, see MAX_CARRIED_VOLUNTEER_IDS)."""
         payload: dict[str, Any] = {"incident_id": iid}
         esc = self.store.escalation(iid)
         if esc is not None:
@@ -504,7 +518,51 @@ class SlackNotifier:
                 last_page_at=esc.last_page_at or 0.0,
                 snoozed_until=esc.snoozed_until or 0.0,
             )
+        vols = self.store.volunteer_summary(iid)
+        if vols.count:
+            ids: list[str] = []
+            used = 0
+            for user in vols.users[:MAX_CARRIED_VOLUNTEER_IDS]:
+                used += len(user) + 1
+                if used > MAX_CARRIED_ID_CHARS:
+                    break
+                ids.append(user)
+            carried = [(lang, n) for lang, n in vols.languages.items() if _LANGUAGE.match(lang)]
+            spoken = sorted(carried, key=lambda kv: (-kv[1], kv[0]))  # the most spoken first
+            payload.update(
+                volunteers=vols.count,
+                # an object of numbers and a string: shapes Slack's message metadata takes
+                volunteer_languages=dict(spoken[:MAX_CARRIED_LANGUAGES]),
+                volunteer_ids=",".join(ids),
+            )
         return {"event_type": ROOT_EVENT, "event_payload": payload}
+
+    def _adopt_volunteers(self, iid: str, payload: Mapping[str, Any]) -> None:
+        """Volunteers another replica left in the root's metadata, taken over (unless this replica
+        has sign-ups of its own for the incident)."""
+        if self.store.volunteer_summary(iid).count:
+            return
+        try:
+            count = int(payload.get("volunteers") or 0)
+        except (TypeError, ValueError):
+            return
+        if count <= 0:
+            return
+        ids = [u for u in str(payload.get("volunteer_ids") or "").split(",") if _USER_ID.match(u)]
+        ids = list(dict.fromkeys(ids))[:MAX_CARRIED_VOLUNTEER_IDS]
+        count = max(count, len(ids))
+        languages: dict[str, int] = {}
+        raw = payload.get("volunteer_languages")
+        if isinstance(raw, Mapping):
+            for lang, n in list(raw.items())[:MAX_CARRIED_LANGUAGES]:
+                try:
+                    speakers = min(int(n), count)
+                except (TypeError, ValueError):
+                    continue
+                if speakers > 0 and _LANGUAGE.match(str(lang)):
+                    languages[str(lang)] = speakers
+        self.store.carry_volunteers(iid, count, languages, ids)
+        log.info("slack.volunteers_adopted", incident_id=iid, volunteers=count, languages=sorted(languages))
 
     def _adopt_escalation(self, iid: str, payload: Mapping[str, Any]) -> None:
         """Escalation state another replica left in the root's metadata, taken over."""
@@ -630,7 +688,9 @@ class SlackNotifier:
             return False
         self.store.ensure_root(iid)
         self.store.set_root(iid, channel_id, str(found["ts"]))
-        self._adopt_escalation(iid, (found.get("metadata") or {}).get("event_payload") or {})
+        payload = (found.get("metadata") or {}).get("event_payload") or {}
+        self._adopt_escalation(iid, payload)
+        self._adopt_volunteers(iid, payload)
         return True
 
     def _find_in_channel(self, channel: str, marker: dict[str, Any]) -> dict[str, Any] | None:
@@ -783,8 +843,7 @@ class SlackNotifier:
     def _status(self, iid: str) -> IncidentStatus:
         esc = self.store.escalation(iid)
         rec = self.store.root(iid)
-        vols = self.store.volunteers(iid)
-        langs = sorted({lang for _, ls in vols for lang in ls})
+        vols = self.store.volunteer_summary(iid)
         snoozed = ""
         if esc is not None and esc.snoozed_until and esc.snoozed_until > self.clock.now() and not esc.acked_by:
             snoozed = datetime.fromtimestamp(esc.snoozed_until, UTC).strftime("%H:%M UTC")
@@ -792,8 +851,8 @@ class SlackNotifier:
             acknowledged_by=f"@{esc.acked_by}" if esc is not None and esc.acked_by else "",
             snoozed_until=snoozed,
             escalation_level=max(esc.level, 0) if esc is not None else 0,
-            volunteers=len(vols),
-            volunteer_languages=tuple(langs),
+            volunteers=vols.count,
+            volunteer_languages=tuple(sorted(vols.languages)),
             resolve_requested_by=f"@{rec.resolve_requested_by}" if rec is not None and rec.resolve_requested_by else "",
         )
 

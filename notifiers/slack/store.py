@@ -5,15 +5,20 @@ What it keeps, so a restart neither re-posts nor forgets:
 - `steps`: each post of each notification, `inflight` before the call and `done` after, so a
   post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
 - `escalation`: level paged, when the next is due, acknowledgement, snooze;
-- `volunteers`: who pressed "I can help", with their languages;
+- `volunteers`: who pressed "I can help" here, with their languages;
+- `carried_volunteers`: those who signed up on the replica that ran the incident before (a partition
+  moved), as the root message's metadata carried them: a count, a count per language, and the ids
+  it names (`SlackNotifier._adopt_volunteers`);
 - `notes`: thread lines from button presses, posted by the background thread;
 - `channels`: channel names resolved to ids.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +57,12 @@ CREATE TABLE IF NOT EXISTS volunteers (
     at REAL NOT NULL,
     PRIMARY KEY (incident_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS carried_volunteers (
+    incident_id TEXT PRIMARY KEY,
+    count INTEGER NOT NULL DEFAULT 0,
+    languages TEXT NOT NULL DEFAULT '{}',
+    users TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id TEXT NOT NULL,
@@ -84,6 +95,17 @@ class Escalation:
     last_page_at: float | None
     acked_by: str
     snoozed_until: float | None
+
+
+@dataclass(frozen=True)
+class Volunteers:
+    """Everyone who signed up for an incident: those carried over from a previous owner, then those
+    who pressed here. `users` names them in sign-up order, but only as many of the carried ones as the
+    root's metadata named: `count` may be larger."""
+
+    count: int
+    languages: dict[str, int]  # language -> volunteers who speak it
+    users: list[str]
 
 
 class SlackStore:
@@ -146,7 +168,7 @@ class SlackStore:
                     "SELECT incident_id FROM roots WHERE resolved = 1 AND updated_at < ?", (before,)
                 ).fetchall()
             ]
-            for table in ("roots", "steps", "escalation", "volunteers", "notes"):
+            for table in ("roots", "steps", "escalation", "volunteers", "carried_volunteers", "notes"):
                 self._db.executemany(f"DELETE FROM {table} WHERE incident_id = ?", [(i,) for i in ids])
         return len(ids)
 
@@ -215,17 +237,45 @@ class SlackStore:
 
     # volunteers
     def add_volunteer(self, incident_id: str, user_id: str, languages: list[str], at: float) -> bool:
-        cur = self._x(
-            "INSERT OR IGNORE INTO volunteers (incident_id, user_id, languages, at) VALUES (?, ?, ?, ?)",
-            (incident_id, user_id, ",".join(languages), at),
-        )
-        return cur.rowcount == 1
+        """Record a sign-up; False if `user_id` had signed up already (here, or as a carried id)."""
+        with self._lock:
+            if user_id in self._carried(incident_id)[2]:
+                return False
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO volunteers (incident_id, user_id, languages, at) VALUES (?, ?, ?, ?)",
+                (incident_id, user_id, ",".join(languages), at),
+            )
+            return cur.rowcount == 1
 
     def volunteers(self, incident_id: str) -> list[tuple[str, list[str]]]:
         rows = self._x(
             "SELECT user_id, languages FROM volunteers WHERE incident_id = ? ORDER BY at", (incident_id,)
         ).fetchall()
         return [(r[0], [x for x in r[1].split(",") if x]) for r in rows]
+
+    def carry_volunteers(self, incident_id: str, count: int, languages: dict[str, int], users: list[str]) -> None:
+        """The sign-ups a previous owner recorded (from the root's metadata), replacing any carried before."""
+        self._x(
+            "INSERT OR REPLACE INTO carried_volunteers (incident_id, count, languages, users) VALUES (?, ?, ?, ?)",
+            (incident_id, count, json.dumps(languages, sort_keys=True), ",".join(users)),
+        )
+
+    def _carried(self, incident_id: str) -> tuple[int, dict[str, int], list[str]]:
+        row = self._x(
+            "SELECT count, languages, users FROM carried_volunteers WHERE incident_id = ?", (incident_id,)
+        ).fetchone()
+        if row is None:
+            return 0, {}, []
+        return int(row[0]), {str(k): int(v) for k, v in json.loads(row[1]).items()}, [u for u in row[2].split(",") if u]
+
+    def volunteer_summary(self, incident_id: str) -> Volunteers:
+        """The carried sign-ups plus those made here."""
+        with self._lock:
+            count, carried_languages, users = self._carried(incident_id)
+            local = self.volunteers(incident_id)
+        languages = Counter(carried_languages)
+        languages.update(lang for _, langs in local for lang in set(langs))
+        return Volunteers(count + len(local), dict(languages), users + [u for u, _ in local])
 
     # notes
     def add_note(self, incident_id: str, text: str) -> None:

@@ -313,3 +313,69 @@ def test_a_replica_taking_an_incident_over_goes_on_with_its_escalation(
     third.tick()
     assert len(pages(slack)) == 2, "acknowledged before the move: still acknowledged"
     assert "Acknowledged by <@U0ANA>" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+def test_volunteers_who_signed_up_survive_a_takeover(slack: SlackEmulator, make_notifier, clock) -> None:
+    """A partition moves: the new owner's root still counts the volunteers who signed up on the
+    previous owner, with their languages; one of them pressing "I can help" again there is not
+    counted twice; and the count goes on to the owner after that."""
+    roster = {"U0ANA": ["nl", "en"], "U0MARKO": ["sr", "hr", "bs"], "U0LI": ["zh"]}
+    first = make_notifier(state="first", languages_for=lambda user: roster.get(user, []))
+    first.send(note(1))
+    click(first, clock, "crisisd.volunteer", "U0ANA")
+    click(first, clock, "crisisd.volunteer", "U0MARKO")
+
+    second = make_notifier(state="second", languages_for=lambda user: roster.get(user, []))
+    first.owns = lambda iid: False
+    assert second.send(note(2, type="incident.updated")).ok
+    blocks = json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+    assert "Volunteers signed up: 2 (bs, en, hr, nl, sr); 34 of the 36 to call in still to find" in blocks
+    click(second, clock, "crisisd.volunteer", "U0ANA")  # signed up on the first owner already
+    click(second, clock, "crisisd.volunteer", "U0LI")
+    blocks = json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+    assert "Volunteers signed up: 3 (bs, en, hr, nl, sr, zh); 33 of the 36 to call in still to find" in blocks
+    thread = [m["text"] for m in slack.replies("#crisis", slack.messages("#crisis")[0]["ts"])]
+    assert sum("can help" in t for t in thread) == 3, "no second 'can help' line for U0ANA"
+
+    third = make_notifier(state="third", languages_for=lambda user: roster.get(user, []))
+    second.owns = lambda iid: False
+    assert third.send(note(3, type="incident.updated")).ok
+    blocks = json.dumps(slack.messages("#crisis")[0]["blocks"], ensure_ascii=False)
+    assert "Volunteers signed up: 3 (bs, en, hr, nl, sr, zh)" in blocks
+
+
+def test_the_volunteers_a_root_carries_are_bounded(slack: SlackEmulator, make_notifier, clock) -> None:
+    """A surge of sign-ups, each with ten long language codes: the root's metadata stays small (counts,
+    the most spoken languages, the first 50 ids), and the new owner still counts all of them."""
+    from notifiers.slack.notifier import MAX_CARRIED_LANGUAGES, MAX_CARRIED_VOLUNTEER_IDS
+
+    def languages_for(user: str) -> list[str]:
+        k = int(user[2:])
+        return [f"x-{(k + i) % 40:02d}-long-lang-code-cut" for i in range(10)]
+
+    first = make_notifier(state="first", languages_for=languages_for)
+    first.send(note(1, severity="sev2"))
+    first.tick()
+    click(first, clock, "crisisd.ack", "U0ANA")
+    for k in range(300):
+        assert first.handle_payload(press("crisisd.volunteer", f"U0{k:09d}")) == (200, b"")
+    first.tick()
+    metadata = slack.messages("#crisis")[0]["metadata"]
+    payload = metadata["event_payload"]
+    assert len(json.dumps(metadata)) < 2000, len(json.dumps(metadata))
+    assert payload["volunteers"] == 300
+    assert payload["volunteer_ids"].split(",") == [f"U0{k:09d}" for k in range(MAX_CARRIED_VOLUNTEER_IDS)]
+    assert len(payload["volunteer_languages"]) == MAX_CARRIED_LANGUAGES
+    # only the shapes Slack's metadata takes: scalars, and an object of scalars
+    assert all(isinstance(v, str | int | float | bool | dict) for v in payload.values())
+    assert all(isinstance(v, int) for v in payload["volunteer_languages"].values())
+
+    second = make_notifier(state="second", languages_for=languages_for)
+    first.owns = lambda iid: False
+    assert second.send(note(2, type="incident.updated", severity="sev2")).ok
+    assert "Volunteers signed up: 300 (" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+    second.handle_payload(press("crisisd.volunteer", "U0000000007"))  # among the ids carried: counted once
+    second.handle_payload(press("crisisd.volunteer", "U0000000299"))  # past them: counted again
+    second.tick()
+    assert "Volunteers signed up: 301 (" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+    assert "Acknowledged by <@U0ANA>" in json.dumps(slack.messages("#crisis")[0]["blocks"])

@@ -9,16 +9,18 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- stage 1: build the crisisd wheel and collect the wheels of its dependencies ----------------------
+# The dependencies are the versions pinned in requirements.lock (pip constraints; `bash .ci/lock` regenerates
+# it), not whatever setup.cfg's ranges allow on the day of the build.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY pyproject.toml setup.cfg README.md ./
+COPY pyproject.toml setup.cfg README.md requirements.lock ./
 COPY config ./config
 COPY daemon ./daemon
 COPY detectors ./detectors
 COPY notifiers ./notifiers
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock .
 
-# ---- stage 2: the runtime; only the installed wheels, no build tools, no sources ----------------------
+# ---- stage 2: the runtime; only the installed wheels (the locked versions), no build tools, no sources -
 FROM ${PYTHON_IMAGE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown

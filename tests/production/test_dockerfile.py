@@ -46,8 +46,18 @@ def test_the_smoke_script_runs_the_dockerfile_commands() -> None:
     assert "pip wheel" in TEXT and "pip wheel" in smoke
     assert "--no-index --find-links" in smoke and "crisisd --version" in smoke and "check-config" in smoke
     copied = {part for line in instructions("COPY") for part in line.split()[:-1]}
-    assert copied == {"pyproject.toml", "setup.cfg", "README.md", "config", "daemon", "detectors", "notifiers"}
-    assert "cp pyproject.toml setup.cfg README.md" in smoke and "cp -r config daemon detectors notifiers" in smoke
+    assert copied == {
+        "pyproject.toml",
+        "setup.cfg",
+        "README.md",
+        "requirements.lock",
+        "config",
+        "daemon",
+        "detectors",
+        "notifiers",
+    }
+    assert "cp pyproject.toml setup.cfg README.md requirements.lock" in smoke
+    assert "cp -r config daemon detectors notifiers" in smoke
     assert "bash .ci/container-smoke" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
@@ -71,3 +81,34 @@ def test_the_healthcheck_command_passes_while_alive_and_fails_when_stalled_or_do
         port = server.port
     env = {**os.environ, "CRISISD_HTTP_PORT": str(port)}
     assert subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, check=False).returncode != 0
+
+
+def test_the_image_is_built_with_the_lock_of_exactly_the_runtime_dependencies() -> None:
+    """Stage 1 (and the smoke script) resolve under requirements.lock; the lock pins one version of each
+    runtime dependency, and every range of setup.cfg's install_requires admits its pin (a dependency
+    added to setup.cfg without `bash .ci/lock` fails here). The smoke script checks the rest: that the
+    install holds exactly the pinned versions."""
+    import configparser
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    assert "pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock ." in " ".join(instructions("RUN"))
+    smoke = (ROOT / ".ci" / "container-smoke").read_text(encoding="utf-8")
+    assert "-c requirements.lock .)" in smoke
+    pins: dict[str, str] = {}
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, version = line.split("==")
+        assert canonicalize_name(name) not in pins, f"{name} pinned twice"
+        pins[canonicalize_name(name)] = version
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg", encoding="utf-8")
+    for spec in cfg["options"]["install_requires"].split("\n"):
+        if not spec.strip():
+            continue
+        req = Requirement(spec)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not in requirements.lock: run bash .ci/lock"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{req.name}=={pins[name]} outside {spec}"

@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import structlog
 
 from daemon import metrics
@@ -80,6 +81,13 @@ WHERE o.status = 'pending' AND NOT EXISTS (
     SELECT 1 FROM outbox p WHERE p.status = 'pending' AND p.incident_id = o.incident_id AND p.seq < o.seq)
 ORDER BY o.next_at, o.id LIMIT 1
 """
+
+
+class _Kind(msgspec.Struct):
+    type: str
+
+
+_decode_kind = msgspec.json.Decoder(_Kind).decode
 
 
 @dataclass(frozen=True)
@@ -206,6 +214,21 @@ class Outbox:
     def failing(self) -> tuple[int, str]:
         """(deliveries given up in a row since the last one sent, the last one's error)."""
         return self._failed_in_a_row, self._last_error
+
+    def resolved(self, incident_id: str) -> bool:
+        """Whether the incident's `incident.resolved` has been handed in (pending, sent or given up;
+        kept `retain_seconds`): the incident is over, delivered or not. Any thread; the Slack
+        notifier asks it (through the runner) before paging."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT body FROM outbox WHERE incident_id = ? ORDER BY seq DESC LIMIT 1", (incident_id,)
+            ).fetchone()
+        if row is None:
+            return False
+        try:  # the resolution is an incident's last notification
+            return _decode_kind(row[0]).type == "incident.resolved"
+        except msgspec.DecodeError:
+            return False
 
     def failures(self, limit: int = 100) -> list[tuple[str, int, str]]:
         """The most recent given-up notifications as (incident_id, seq, error)."""

@@ -8,9 +8,20 @@ returns a `Delivery`: done, retry later (with a hint), or failed for good: the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from daemon.notification import Notification
+
+CAUGHT_UP_SECONDS = 600.0
+"""How far behind the wall clock crisisd may be and still be current. A Kafka partition is caught up
+when everything in it has been read, or when the newest event read from it is at most this old (a
+busy partition is rarely read to its very end); until then crisisd is replaying history. A
+notification that reaches Slack more than this long after its event time says so."""
+
+Standing = Literal["open", "behind", "over"]
+"""What the daemon knows of an incident now (`Runner.incident_standing`): `open` (its stream is read
+up to the present and its resolution has not come), `behind` (crisisd is still catching up with
+its stream: the incident may be over already), `over` (its resolution has been handed in)."""
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from daemon.kafka.relay import InteractionRelay
 from daemon.notification import Notification, from_json, to_json
 from daemon.outbox import Outbox
 from daemon.pipeline import Pipeline
-from notifiers.base import Notifier
+from notifiers.base import CAUGHT_UP_SECONDS, Notifier, Standing
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,8 @@ class Runner:
         self._pending_settings: Settings | None = None
         self._tasks: dict[TopicPartition, PartitionTask] = {}
         self._to_restore: set[TopicPartition] = set()
+        # partitions read up to the present, as of the end of the last loop turn (read by any thread)
+        self._caught_up: frozenset[TopicPartition] = frozenset()
         self._joined = False
         self._failed = False
         self._paused = False
@@ -336,6 +338,7 @@ class Runner:
         )
         self._nflog.start()
         self.outbox = Outbox(self.settings.state_dir, LoggedNotifier(self._inner_notifier, self._nflog))
+        self._attach_standing()
         self.outbox.start()
         self._start_relay()
         threading.Thread(target=self._watch_brokers, name="crisisd-broker-probe", daemon=True).start()
@@ -395,6 +398,25 @@ class Runner:
                 self._unreachable = None
         if admin is not None:
             admin.close()
+
+    def _attach_standing(self) -> None:
+        """A notifier that pages (Slack) asks `incident_standing` before an incident's first page."""
+        if hasattr(self._inner_notifier, "standing"):
+            self._inner_notifier.standing = self.incident_standing
+
+    def incident_standing(self, incident_id: str) -> Standing:
+        """Whether the incident is known to be open now (any thread): `over` once its resolution is
+        in the outbox, `open` when its partition is caught up (`CAUGHT_UP_SECONDS`) and it is not
+        over, else `behind` (catching up, or a brand this replica does not hold)."""
+        brand = incident_id.rsplit("-", 2)[0]
+        # The partition is read first: every notification of what it covers was put in the outbox
+        # before it was marked caught up, so a resolution it covers is seen below.
+        caught_up = any(
+            brand in task.pipeline.brands and tp in self._caught_up for tp, task in list(self._tasks.items())
+        )
+        if self.outbox is not None and self.outbox.resolved(incident_id):
+            return "over"
+        return "open" if caught_up else "behind"
 
     def owns_incident(self, incident_id: str) -> bool:
         """Whether this replica holds the incident's brand (any thread: a snapshot of the tasks)."""
@@ -483,6 +505,7 @@ class Runner:
                 metrics.MESSAGES_UNKEYED.inc(unkeyed)
             if notes:
                 self._hand(task, notes)
+        self._note_caught_up()
         self.counters.consumed += n
         self._since_commit += n
         now = self.clock.monotonic()
@@ -500,6 +523,22 @@ class Runner:
             self._checkpoint(list(self._tasks), commit="sync", flush_timeout=CHECKPOINT_FLUSH_SECONDS)
         self._backpressure()
         self._publish_checkpoint_age()
+
+    def _note_caught_up(self) -> None:
+        """Which partitions are read up to the present (`CAUGHT_UP_SECONDS`); after `_hand`, so
+        a partition is never caught up before its notifications are in the outbox."""
+        consumer = self._consumer
+        assert consumer is not None
+        oldest = self.clock.now() - CAUGHT_UP_SECONDS
+        current = set()
+        for tp, task in list(self._tasks.items()):
+            if tp in self._to_restore:
+                continue
+            high = consumer.highwater(tp)
+            newest = task.pipeline.max_ts
+            if (high is not None and task.next_offset >= high) or (newest is not None and newest >= oldest):
+                current.add(tp)
+        self._caught_up = frozenset(current)
 
     def _publish_checkpoint_age(self) -> None:
         """How long processed work has waited for a checkpoint; 0 when everything is saved, so

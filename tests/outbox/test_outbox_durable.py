@@ -216,3 +216,22 @@ def test_the_oldest_waiting_notification_is_published_for_an_outage_alert(tmp_pa
     run_all(box, clock)
     assert oldest() == 0.0
     box.stop()
+
+
+def test_it_tells_whether_an_incidents_resolution_was_handed_in(tmp_path: Path) -> None:
+    """Pending, delivered or given up: the incident is over either way (the Slack notifier asks
+    before paging, so a resolution stuck behind a slow Slack still stops the pages)."""
+    import msgspec
+
+    clock = FakeClock()
+    notifier = Scripted({("i2", 2): [Delivery(ok=False, retry=False, error="refused")]})
+    box = Outbox(tmp_path, notifier, clock=clock)
+    box.put_many([note("i1", 1), note("i1", 2), note("i2", 1)])
+    assert not box.resolved("i1") and not box.resolved("i2") and not box.resolved("nobody")
+    box.put(msgspec.structs.replace(note("i1", 3), type="incident.resolved"))
+    assert box.resolved("i1"), "handed in, still pending"
+    box.put(msgspec.structs.replace(note("i2", 2), type="incident.resolved"))
+    run_all(box, clock)
+    assert box.resolved("i1") and box.resolved("i2"), "delivered, or given up"
+    assert box.failures() == [("i2", 2, "refused")]
+    box.stop()

@@ -55,6 +55,12 @@ class IncidentStatus:
     volunteers: int = 0
     volunteer_languages: tuple[str, ...] = ()
     resolve_requested_by: str = ""
+    # posted while crisisd was catching up (a backlog after an outage): how long after the fact
+    # ("2h 14m"); whether nobody has been paged for it although its severity pages, and whether that
+    # page waits because crisisd is still replaying the incident's stream
+    posted_late: str = ""
+    unpaged: bool = False
+    waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,13 @@ def render(n: Notification, status: IncidentStatus | None = None) -> Message:
         state.append(f"Resolve requested by {status.resolve_requested_by}")
     if status.escalation_level > 0 and not status.acknowledged_by and not resolved:
         state.append(f"Escalated to level {status.escalation_level + 1}")
+    if status.posted_late:
+        late = f"Posted during catch-up, {status.posted_late} after the fact"
+        if status.unpaged and resolved:
+            late += ": over by then, nobody was paged"
+        elif status.unpaged and status.waiting:
+            late += ": paged only if still open once crisisd has caught up"
+        state.append(late)
     context = [f"Incident {n.incident_id}", f"started {n.started_at}", f"detected {n.detected_at}"]
     if resolved and n.resolved_at:
         context.append(f"resolved {n.resolved_at}")

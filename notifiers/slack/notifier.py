@@ -40,8 +40,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
-from daemon.notification import Notification, from_json, to_json
-from notifiers.base import Delivery
+from daemon.notification import Notification, from_json, human_duration, to_json
+from notifiers.base import CAUGHT_UP_SECONDS, Delivery, Standing
 from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
 from notifiers.slack import blocks as bk
 from notifiers.slack.settings import EscalationSettings, SlackSettings, check_startup
@@ -247,6 +247,10 @@ class SlackNotifier:
         # and how a press for one it does not run reaches the one that does. None: it runs them all.
         self.owns: Callable[[str], bool] | None = None
         self.relay: Callable[[str, str, str], None] | None = None
+        # The daemon (daemon/kafka/runner.py): whether an incident is known to be open now. An
+        # incident's first page waits while it says `behind` (crisisd is replaying history and the
+        # incident may be over already); `over` stops the ladder. None: every incident is current.
+        self.standing: Callable[[str], Standing] | None = None
         self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
         self._held: dict[str, float] = {}  # Slack method -> monotonic time its 429's Retry-After ends
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
@@ -349,7 +353,11 @@ class SlackNotifier:
         self.store.set_body(iid, to_json(n), n.type == "incident.resolved", self.clock.now())
         self.store.clear_dirty(iid, gen)
         root = self._root(iid)
-        text = bk.clip(thread_text(n), bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
+        line = thread_text(n)
+        esc = self.store.escalation(iid)
+        if n.type == "incident.opened" and esc is not None and esc.late is not None:
+            line += f" (posted during catch-up, {human_duration(esc.late)} after the fact)"
+        text = bk.clip(line, bk.MAX_SECTION_TEXT)  # outside text: no mentions restored
         self._once(iid, n.seq, "thread", lambda: self._post_thread(root, text, iid, n.seq, "thread"), None)
         if self.settings.chart and n.timeline is not None and n.timeline.observed_per_hour:
             timeline = n.timeline
@@ -518,6 +526,8 @@ class SlackNotifier:
                 last_page_at=esc.last_page_at or 0.0,
                 snoozed_until=esc.snoozed_until or 0.0,
             )
+            if esc.late is not None:
+                payload["late"] = esc.late
         vols = self.store.volunteer_summary(iid)
         if vols.count:
             ids: list[str] = []
@@ -573,6 +583,7 @@ class SlackNotifier:
             level, pages = int(payload.get("level", -1)), int(payload.get("pages", 0))
             last = float(payload.get("last_page_at") or 0.0) or None
             snoozed = float(payload.get("snoozed_until") or 0.0) or None
+            late = None if payload.get("late") is None else float(payload["late"])
         except (TypeError, ValueError):
             return
         acked = str(payload.get("acked_by") or "")
@@ -581,7 +592,7 @@ class SlackNotifier:
             next_at = self.clock.now() if last is None else last + self.policy.timeout(max(level, 0), severity)
             if snoozed is not None:
                 next_at = max(next_at, snoozed)
-        self.store.start_escalation(iid, severity, next_at)
+        self.store.start_escalation(iid, severity, next_at, late)
         self.store.update_escalation(
             iid, level=level, pages=pages, acked_by=acked, last_page_at=last, snoozed_until=snoozed
         )
@@ -739,7 +750,10 @@ class SlackNotifier:
             return
         pages = self.policy.pages(n.severity)
         if esc is None:
-            self.store.start_escalation(iid, n.severity, now if pages else None)
+            late = self._late(n)
+            self.store.start_escalation(iid, n.severity, now if pages else None, late)
+            if late is not None:
+                log.info("slack.posted_during_catch_up", incident_id=iid, late_seconds=round(late), pages=pages)
             return
         if esc.severity == n.severity:
             return
@@ -761,6 +775,21 @@ class SlackNotifier:
             next_at = min(next_at, esc.last_page_at + self.policy.timeout(max(esc.level, 0), n.severity))
         self.store.update_escalation(iid, severity=n.severity, next_at=next_at)
 
+    def _late(self, n: Notification) -> float | None:
+        """Seconds after the fact (its event time) `n` reaches Slack, when that is more than
+        `CAUGHT_UP_SECONDS`: crisisd was catching up (a backlog after an outage, or deliveries after
+        a Slack outage). None when it is current, and without the daemon's `standing` (replays and
+        tests run in event time, unrelated to the wall clock)."""
+        if self.standing is None:
+            return None
+        raw = n.updated_at or n.detected_at
+        try:
+            at = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+        late = self.clock.now() - at
+        return late if late > CAUGHT_UP_SECONDS else None
+
     def _stood_down(self, iid: str, esc: Escalation) -> bool:
         if esc.acked_by:
             return not self.policy.pages(esc.severity)
@@ -768,6 +797,16 @@ class SlackNotifier:
         return rec is not None and bool(rec.resolve_requested_by)
 
     def _page(self, esc: Escalation, now: float) -> None:
+        if self.standing is not None:
+            # asked here, not when the ladder starts: the notification that started it may be
+            # history that crisisd is replaying, and the tick may come before its resolution does
+            standing = self.standing(esc.incident_id)
+            if standing == "over":
+                self.store.update_escalation(esc.incident_id, next_at=None)
+                log.info("slack.not_paged", incident_id=esc.incident_id, why="its resolution is on its way")
+                return
+            if standing == "behind" and esc.pages == 0 and not esc.forced:
+                return  # not known to be open now: the first page waits until crisisd has caught up
         levels = self.policy.levels
         nxt = esc.level + 1
         if nxt >= len(levels):
@@ -787,7 +826,10 @@ class SlackNotifier:
         who = " ".join([f"<!subteam^{g}>" for g in level.user_groups] + [f"<@{u}>" for u in level.users])
         body = from_json(rec.body) if rec.body else None
         what = f"{esc.severity.upper()} incident" + (f" on {body.brand}" if body else "")
-        if k == 1:
+        if k == 1 and esc.late is not None:
+            reason = "New" if esc.forced else "Still open after catch-up:"
+            what += f" (posted {human_duration(esc.late)} after the fact)"
+        elif k == 1:
             reason = "New"
         elif nxt == 0:
             reason = "Worse since escalation stopped:"
@@ -844,6 +886,10 @@ class SlackNotifier:
         esc = self.store.escalation(iid)
         rec = self.store.root(iid)
         vols = self.store.volunteer_summary(iid)
+        late, unpaged = "", False
+        if esc is not None and esc.late is not None:
+            late = human_duration(esc.late)
+            unpaged = esc.pages == 0 and not esc.acked_by and self.policy.pages(esc.severity)
         snoozed = ""
         if esc is not None and esc.snoozed_until and esc.snoozed_until > self.clock.now() and not esc.acked_by:
             snoozed = datetime.fromtimestamp(esc.snoozed_until, UTC).strftime("%H:%M UTC")
@@ -854,6 +900,9 @@ class SlackNotifier:
             volunteers=vols.count,
             volunteer_languages=tuple(sorted(vols.languages)),
             resolve_requested_by=f"@{rec.resolve_requested_by}" if rec is not None and rec.resolve_requested_by else "",
+            posted_late=late,
+            unpaged=unpaged,
+            waiting=unpaged and self.standing is not None and self.standing(iid) == "behind",
         )
 
     def tick(self) -> None:
@@ -994,8 +1043,8 @@ class SlackNotifier:
                 self.store.update_escalation(iid, acked_by=user, next_at=None)
             self.store.add_note(iid, f"Acknowledged by @{user}; escalation stopped.")
         elif action_id == "crisisd.escalate":
-            if esc is not None:
-                self.store.update_escalation(iid, acked_by="", next_at=now, snoozed_until=None)
+            if esc is not None:  # a person says it is live: no waiting for the catch-up
+                self.store.update_escalation(iid, acked_by="", next_at=now, snoozed_until=None, forced=1)
             self.store.add_note(iid, f"@{user} escalated to the next level.")
         elif action_id == "crisisd.snooze":
             until = now + self.policy.snooze_seconds

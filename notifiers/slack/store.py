@@ -4,7 +4,8 @@ What it keeps, so a restart neither re-posts nor forgets:
 - `roots`: incident -> (channel id, root ts), the last applied `seq` and notification;
 - `steps`: each post of each notification, `inflight` before the call and `done` after, so a
   post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
-- `escalation`: level paged, when the next is due, acknowledgement, snooze;
+- `escalation`: level paged, when the next is due, acknowledgement, snooze, how long after the
+  fact an incident posted during a catch-up reached Slack, an Escalate press (no waiting for it);
 - `volunteers`: who pressed "I can help" here, with their languages;
 - `carried_volunteers`: those who signed up on the replica that ran the incident before (a partition
   moved), as the root message's metadata carried them: a count, a count per language, and the ids
@@ -21,6 +22,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS roots (
@@ -48,7 +50,9 @@ CREATE TABLE IF NOT EXISTS escalation (
     next_at REAL,
     last_page_at REAL,
     acked_by TEXT NOT NULL DEFAULT '',
-    snoozed_until REAL
+    snoozed_until REAL,
+    late REAL,
+    forced INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS volunteers (
     incident_id TEXT NOT NULL,
@@ -95,6 +99,21 @@ class Escalation:
     last_page_at: float | None
     acked_by: str
     snoozed_until: float | None
+    late: float | None = None
+    """Seconds after the fact (wall clock minus its event time) the incident's first notification
+    reached the notifier, when more than `CAUGHT_UP_SECONDS`: crisisd was catching up."""
+    forced: bool = False
+    """Someone pressed Escalate: the first page goes out without waiting for the catch-up."""
+
+
+_ESCALATION_COLUMNS = (
+    "incident_id, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until, late, forced"
+)
+
+
+def _escalation(row: Any) -> Escalation:
+    iid, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until, late, forced = row
+    return Escalation(iid, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until, late, bool(forced))
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,10 @@ class SlackStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}
         if "updated_at" not in columns:  # files from before the column existed
             self._db.execute("ALTER TABLE roots ADD COLUMN updated_at REAL")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(escalation)")}
+        if "late" not in columns:  # files from before the catch-up columns existed
+            self._db.execute("ALTER TABLE escalation ADD COLUMN late REAL")
+            self._db.execute("ALTER TABLE escalation ADD COLUMN forced INTEGER NOT NULL DEFAULT 0")
         # The root post was once a step of each notification's seq; it is one step per incident
         # (seq 0) now, so a root whose answer was lost is looked for by every later notification.
         self._db.execute("UPDATE OR IGNORE steps SET seq = 0 WHERE step = 'root' AND seq > 0 AND state = 'inflight'")
@@ -210,17 +233,15 @@ class SlackStore:
 
     # escalation
     def escalation(self, incident_id: str) -> Escalation | None:
-        row = self._x(
-            "SELECT incident_id, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until"
-            " FROM escalation WHERE incident_id = ?",
-            (incident_id,),
-        ).fetchone()
-        return None if row is None else Escalation(*row)
+        row = self._x(f"SELECT {_ESCALATION_COLUMNS} FROM escalation WHERE incident_id = ?", (incident_id,)).fetchone()
+        return None if row is None else _escalation(row)
 
-    def start_escalation(self, incident_id: str, severity: str, next_at: float | None) -> None:
+    def start_escalation(
+        self, incident_id: str, severity: str, next_at: float | None, late: float | None = None
+    ) -> None:
         self._x(
-            "INSERT OR IGNORE INTO escalation (incident_id, severity, next_at) VALUES (?, ?, ?)",
-            (incident_id, severity, next_at),
+            "INSERT OR IGNORE INTO escalation (incident_id, severity, next_at, late) VALUES (?, ?, ?, ?)",
+            (incident_id, severity, next_at, late),
         )
 
     def update_escalation(self, incident_id: str, **fields: object) -> None:
@@ -229,11 +250,10 @@ class SlackStore:
 
     def due_escalations(self, now: float) -> list[Escalation]:
         rows = self._x(
-            "SELECT incident_id, severity, level, pages, next_at, last_page_at, acked_by, snoozed_until"
-            " FROM escalation WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at",
+            f"SELECT {_ESCALATION_COLUMNS} FROM escalation WHERE next_at IS NOT NULL AND next_at <= ? ORDER BY next_at",
             (now,),
         ).fetchall()
-        return [Escalation(*r) for r in rows]
+        return [_escalation(r) for r in rows]
 
     # volunteers
     def add_volunteer(self, incident_id: str, user_id: str, languages: list[str], at: float) -> bool:

@@ -170,7 +170,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def write_config(path: Path, sensitivity: float = 1.0) -> None:
+def write_config(path: Path, sensitivity: float = 1.0, min_severity: str = "sev2", tick_seconds: float = 5.0) -> None:
     """Written atomically, as an operator's deploy tool would (a reload never sees half a file)."""
     text = f"""
 http: {{host: 127.0.0.1, port: 0}}
@@ -189,6 +189,8 @@ slack:
   channel: crisis
   escalation:
     levels: [{{name: care on-call, users: [U0ONCALL], timeout_seconds: 600}}]
+    min_severity: {min_severity}
+    tick_seconds: {tick_seconds}
 """
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -290,6 +292,68 @@ def test_run_probe_reload_stop_with_committed_offsets_and_no_secrets_in_logs(
         assert secret not in output, f"{name} leaked into the logs"
     for line in daemon.stderr_path.read_text(encoding="utf-8").splitlines():
         assert line.startswith("{") or line.startswith("crisisd: "), line
+
+
+def backlog(minutes: int = 260) -> list[tuple[bytes, bytes]]:
+    """Hours of history (event time in 2023): klm flooded with complaints in minutes 100-120, which
+    opens and resolves within them; tui flooded in the last half hour, still going at the end."""
+    out = []
+    i = 0
+    for minute in range(minutes):
+        for brand in ("ikea", "bol"):
+            i += 1
+            event = {"id": f"twitter:{i}", "brand": brand, "platform": "twitter", "created_at": T0 + minute * 60,
+                     "text": "where is my order?", "author": {"id": f"u{i % 40}"}, "lang": "en"}  # fmt: skip
+            out.append((brand.encode(), json.dumps(event).encode()))
+        for brand, start, end in (("klm", 100, 120), ("tui", minutes - 30, minutes)):
+            crisis = start <= minute < end
+            for k in range(60 if crisis else 2):
+                i += 1
+                text = "flight cancelled, terrible service, refund now!" if crisis else "thanks for the help"
+                event = {"id": f"twitter:{i}", "brand": brand, "platform": "twitter",
+                         "created_at": T0 + minute * 60 + k, "text": f"{text} #{i % 7}", "author": {"id": f"u{i}"},
+                         "lang": "en"}  # fmt: skip
+                out.append((brand.encode(), json.dumps(event).encode()))
+    return out
+
+
+def test_a_backlog_is_posted_and_only_what_is_still_open_is_paged(
+    broker: LocalBroker, slack: SlackEmulator, workdir: Path, daemon_env: dict[str, str]
+) -> None:
+    """A start after an outage: the topic holds hours of history. klm's incident opened and resolved
+    within it: posted, shown resolved, nobody paged. tui's is still open once crisisd has read to
+    the end: paged then, saying it was found late."""
+    topic = daemon_env["CRISISD_KAFKA_TOPIC"]
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    admin.create_topics([_new_topic(topic, partitions=3)])
+    admin.close()
+    produce(broker.bootstrap_servers, topic, backlog())
+    config = workdir / "crisisd.yaml"
+    write_config(config, min_severity="sev3", tick_seconds=0.2)  # these floods open sev3 watches
+
+    def root(brand: str) -> dict[str, Any] | None:
+        roots = [m for m in slack.messages("crisis") if m["metadata"]["event_payload"]["incident_id"].startswith(brand)]
+        assert len(roots) <= 1
+        return roots[0] if roots else None
+
+    def pages(brand: str) -> list[str]:
+        r = root(brand)
+        thread = slack.replies("crisis", r["ts"]) if r is not None else []
+        return [m["text"] for m in thread if "Escalation level" in m.get("text", "")]
+
+    daemon = Daemon(workdir, config, daemon_env)
+    try:
+        paged = daemon.wait_for("tui paged", lambda: pages("tui"))
+        klm = daemon.wait_for("klm resolved", lambda: (r := root("klm")) and r["text"].startswith("RESOLVED") and r)
+        time.sleep(1.0)  # five more ticks
+        assert pages("klm") == [], "history pages nobody"
+        assert "over by then, nobody was paged" in json.dumps(klm["blocks"])
+        assert paged[0].startswith("<@U0ONCALL> Still open after catch-up: SEV3 incident on tui (posted "), paged
+        assert daemon.stop() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
 
 
 def _new_topic(name: str, partitions: int) -> Any:

@@ -2,7 +2,7 @@
 
 It probes /healthz, /readyz and /metrics, answers a Slack button request, reloads on SIGHUP (and keeps
 running on an invalid file), stops on SIGTERM with exit 0 and committed offsets, and never prints a
-configured secret.
+configured secret. Over a backlog it posts the incidents in it and pages only the one still open.
 """
 
 from __future__ import annotations

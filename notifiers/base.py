@@ -12,11 +12,16 @@ from typing import Literal, Protocol
 
 from daemon.notification import Notification
 
-CAUGHT_UP_SECONDS = 600.0
+CAUGHT_UP_SECONDS = 1800.0
 """How far behind the wall clock crisisd may be and still be current. A Kafka partition is caught up
 when everything in it has been read, or when the newest event read from it is at most this old (a
-busy partition is rarely read to its very end); until then crisisd is replaying history. A
-notification that reaches Slack more than this long after its event time says so."""
+busy partition is rarely read to its very last message); until then crisisd is replaying history and
+an incident's first page waits. Half an hour, not minutes: a crisis that puts crisisd a few minutes
+behind (its volume outruns the replicas) is hours long and still on, and its page must not wait for
+the backlog it causes; a backlog of hours after an outage is history."""
+
+LATE_POST_SECONDS = 600.0
+"""A notification that reaches Slack more than this long after its event time says so."""
 
 Standing = Literal["open", "behind", "over"]
 """What the daemon knows of an incident now (`Runner.incident_standing`): `open` (its stream is read

@@ -41,7 +41,7 @@ from slack_sdk.signature import SignatureVerifier
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
 from daemon.notification import Notification, from_json, human_duration, to_json
-from notifiers.base import CAUGHT_UP_SECONDS, Delivery, Standing
+from notifiers.base import LATE_POST_SECONDS, Delivery, Standing
 from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
 from notifiers.slack import blocks as bk
 from notifiers.slack.settings import EscalationSettings, SlackSettings, check_startup
@@ -777,7 +777,7 @@ class SlackNotifier:
 
     def _late(self, n: Notification) -> float | None:
         """Seconds after the fact (its event time) `n` reaches Slack, when that is more than
-        `CAUGHT_UP_SECONDS`: crisisd was catching up (a backlog after an outage, or deliveries after
+        `LATE_POST_SECONDS`: crisisd was catching up (a backlog after an outage, or deliveries after
         a Slack outage). None when it is current, and without the daemon's `standing` (replays and
         tests run in event time, unrelated to the wall clock)."""
         if self.standing is None:
@@ -788,7 +788,7 @@ class SlackNotifier:
         except ValueError:
             return None
         late = self.clock.now() - at
-        return late if late > CAUGHT_UP_SECONDS else None
+        return late if late > LATE_POST_SECONDS else None
 
     def _stood_down(self, iid: str, esc: Escalation) -> bool:
         if esc.acked_by:

@@ -101,7 +101,7 @@ class Escalation:
     snoozed_until: float | None
     late: float | None = None
     """Seconds after the fact (wall clock minus its event time) the incident's first notification
-    reached the notifier, when more than `CAUGHT_UP_SECONDS`: crisisd was catching up."""
+    reached the notifier, when more than `LATE_POST_SECONDS`: crisisd was catching up."""
     forced: bool = False
     """Someone pressed Escalate: the first page goes out without waiting for the catch-up."""
 

@@ -19,6 +19,7 @@ import math
 
 import msgspec
 import numpy as np
+from scipy.special import gammainc, gammaln
 
 # A guard for absurd inputs: 100 000 Erlangs is 100 000 people busy at once.
 MAX_ERLANGS = 100_000.0
@@ -228,9 +229,15 @@ def erlang_a(
     """(service level, abandonment, wait probability, mean wait in seconds) for M/M/n+M.
 
     The service level counts an arrival as met when an agent picks it up within the target before
-    the customer gives up. Arrivals see the stationary queue (PASTA); the chance that a customer
-    with j others ahead is picked up within t solves a small linear ODE (a pure-death chain in which
-    those ahead leave by service or abandonment and the customer may abandon too).
+    the customer gives up. Closed forms (Mandelbaum & Zeltyn's analysis of the Palm/Erlang-A queue),
+    in microseconds at any load: with `x = n mu / theta`, `y = lambda / theta`, the queue behind
+    "all n busy" weighs `A = sum_j y^j / ((x+1)...(x+j))` (`_log_queue_weight`), so an arrival waits
+    with probability `A B / (1 + (A - 1) B)` (B: Erlang B), the mean queue while all are busy is
+    `y - x (1 - 1/A)` (balance of arrivals against services and abandonments), and a waiting
+    customer's offered wait V has `P(V > t) = P(x, y e^(-theta t)) / P(x, y)` (P: the regularised
+    lower incomplete gamma), so being picked up within t before giving up has probability
+    `x (P(x+1, y) - P(x+1, y e^(-theta t))) / (y P(x, y))`. The tests check these against the
+    stationary birth-death chain solved numerically (a linear ODE per queue position).
 
     >>> sl, ab, pw, w = erlang_a(14, 200, 180, 1e7, 20)  # near-infinite patience: Erlang C
     >>> round(sl, 3)
@@ -242,60 +249,51 @@ def erlang_a(
     if agents <= 0:
         return 0.0, 1.0, 1.0, 0.0
     lam = arrivals_per_hour / 3600.0
+    if lam <= 0.0:
+        return 1.0, 0.0, 0.0, 0.0
     mu = 1.0 / aht_seconds
     theta = 1.0 / patience_seconds
-    n = agents
-    log_pi, lo_k = _stationary_log(n, lam, mu, theta)
-    pi = np.exp(log_pi - log_pi.max())
-    pi /= pi.sum()
-    k = np.arange(lo_k, lo_k + len(pi))
-    queue_mask = k >= n
-    if not queue_mask.any():
-        return 1.0, 0.0, 0.0, 0.0
-    wait_probability = float(pi[queue_mask].sum())
-    j_max = int(k[-1] - n)
-    js = np.arange(j_max + 1, dtype=float)
-    r = n * mu + js * theta  # rate at which the queue ahead shrinks, j ahead
-    served_in_time = _served_within(r, theta, target_seconds)
-    q_pi = np.zeros(j_max + 1)
-    q_pi[k[queue_mask] - n] = pi[queue_mask]
-    below = float(pi[~queue_mask].sum())
-    sl = below + float(q_pi @ served_in_time)
-    mean_queue = float(q_pi @ js)  # customers waiting, time-average = arrival-average (PASTA)
-    abandonment = theta * mean_queue / lam if lam > 0 else 0.0
+    x, y = agents * mu / theta, lam / theta
+    b = erlang_b(agents, lam / mu)
+    log_a = _log_queue_weight(x, y)
+    inv_a = math.exp(-log_a)  # A >= 1
+    # P(wait) = A B / (1 + (A - 1) B), divided through by A B so that a huge A cannot overflow
+    wait_probability = 1.0 / (1.0 + (1.0 / b - 1.0) * inv_a) if b > 0.0 else 0.0
+    mean_queue = wait_probability * max(0.0, y - x * (1.0 - inv_a))
+    abandonment = theta * mean_queue / lam
     # Little's law: mean queue = lam x mean time in queue, over everyone (answered or not).
-    mean_wait = mean_queue / lam if lam > 0 else 0.0
+    mean_wait = mean_queue / lam
+    z = math.exp(-theta * target_seconds)
+    p_xy = float(gammainc(x, y))
+    if p_xy > 1e-250:
+        within = x * float(gammainc(x + 1.0, y) - gammainc(x + 1.0, y * z)) / (y * p_xy)
+    else:
+        # the same ratio with each P(a, w) written as w^a e^-w S(a, w) / Gamma(a + 1): far below
+        # capacity (y << x) P(x, y) underflows, but waiting need not be rare (long patience)
+        tail = math.exp((x + 1.0) * math.log(z) + y * (1.0 - z) + _log_series(x + 1.0, y * z) - _log_series(x + 1.0, y))
+        within = x / (x + 1.0) * math.exp(_log_series(x + 1.0, y) - log_a) * (1.0 - tail)
+    sl = (1.0 - wait_probability) + wait_probability * min(1.0, max(0.0, within))
     return min(1.0, sl), min(1.0, abandonment), wait_probability, mean_wait
 
 
-def _stationary_log(n: int, lam: float, mu: float, theta: float) -> tuple[np.ndarray, int]:
-    """Unnormalised log stationary probabilities of M/M/n+M over the states that matter."""
-    excess = max(0.0, (lam - n * mu) / theta)
-    k_max = n + int(excess + 12.0 * math.sqrt(lam / theta + 1.0) + 50.0)
-    k = np.arange(1, k_max + 1, dtype=float)
-    death = np.minimum(k, n) * mu + np.maximum(k - n, 0.0) * theta
-    log_pi = np.concatenate(([0.0], np.cumsum(math.log(lam) - np.log(death))))
-    keep = log_pi >= log_pi.max() - 60.0  # below e^-60 contributes nothing in double precision
-    idx = np.flatnonzero(keep)
-    lo, hi = int(idx[0]), int(idx[-1])
-    return log_pi[lo : hi + 1], lo
+def _log_queue_weight(x: float, y: float) -> float:
+    """log A, `A = sum_{j>=0} y^j / ((x+1)(x+2)...(x+j)) = x e^y y^-x gamma(x, y)`: from the incomplete
+    gamma where it is well away from underflow, else (far below capacity, y << x) from the series."""
+    p = float(gammainc(x, y))
+    if p > 1e-250:
+        return math.log(x) + y - x * math.log(y) + float(gammaln(x)) + math.log(p)
+    return _log_series(x, y)
 
 
-def _served_within(r: np.ndarray, theta: float, t: float) -> np.ndarray:
-    """u_j(t): picked up within t with j ahead; du_j/dt = r_j u_{j-1} - (r_j + theta) u_j, u_{-1} = 1."""
-    from scipy.sparse import diags
-    from scipy.sparse.linalg import expm_multiply
-
-    m = len(r)
-    # Augmented state [u_0 .. u_{m-1}, 1] so that the source term is part of the linear system.
-    main = np.concatenate((-(r + theta), [0.0]))
-    lower = np.concatenate((r[1:], [0.0]))
-    mat = diags([main, lower], [0, -1], shape=(m + 1, m + 1), format="lil")
-    mat[0, m] = r[0]
-    x0 = np.zeros(m + 1)
-    x0[m] = 1.0
-    u = expm_multiply(mat.tocsr() * t, x0)
-    return np.clip(u[:m], 0.0, 1.0)
+def _log_series(x: float, y: float) -> float:
+    """log of `sum_{j>=0} y^j / ((x+1)...(x+j))` summed term by term: for y < x, where the terms fall
+    from the first (by y / (x + j) each) and 40 standard deviations of y cover what is left."""
+    if y <= 0.0:
+        return 0.0
+    j = np.arange(int(40.0 * math.sqrt(y + 1.0)) + 100, dtype=float)
+    logt = j * math.log(y) - (gammaln(x + j + 1.0) - gammaln(x + 1.0))
+    top = float(logt.max())
+    return top + math.log(float(np.exp(logt - top).sum()))
 
 
 def _solve_a(q: StaffingQuestion, a: float, backlog_agents: int) -> StaffingAnswer:

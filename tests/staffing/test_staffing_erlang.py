@@ -117,3 +117,78 @@ def test_bad_questions_raise(bad: dict[str, float]) -> None:
     q = {"arrivals_per_hour": 100.0, "aht_seconds": 60.0, "target": 0.8, "target_seconds": 60.0, **bad}
     with pytest.raises(ValueError):
         solve(StaffingQuestion(**q))  # type: ignore[arg-type]
+
+
+def _numeric_erlang_a(
+    n: int, arrivals_per_hour: float, aht: float, patience: float, target: float
+) -> tuple[float, float, float, float]:
+    """M/M/n+M solved numerically, independently of the closed forms: the birth-death chain's
+    stationary distribution, and for a customer with j ahead the chance of being picked up within
+    `target` before giving up from the linear ODE du_j/dt = r_j u_{j-1} - (r_j + theta) u_j (r_j: the
+    rate at which the queue ahead shrinks), integrated by the matrix exponential."""
+    import numpy as np
+    from scipy.linalg import expm
+
+    lam, mu, theta = arrivals_per_hour / 3600.0, 1.0 / aht, 1.0 / patience
+    k_max = n + int(max(0.0, (lam - n * mu) / theta) + 12.0 * math.sqrt(lam / theta + 1.0) + 50.0)
+    k = np.arange(1, k_max + 1, dtype=float)
+    death = np.minimum(k, n) * mu + np.maximum(k - n, 0.0) * theta
+    log_pi = np.concatenate(([0.0], np.cumsum(math.log(lam) - np.log(death))))
+    pi = np.exp(log_pi - log_pi.max())
+    pi /= pi.sum()
+    queue = pi[n:]
+    js = np.arange(len(queue), dtype=float)
+    r = n * mu + js * theta
+    m = len(r)
+    mat = np.zeros((m + 1, m + 1))
+    mat[np.arange(m), np.arange(m)] = -(r + theta)
+    mat[np.arange(1, m), np.arange(m - 1)] = r[1:]
+    mat[0, m] = r[0]
+    x0 = np.zeros(m + 1)
+    x0[m] = 1.0
+    within = np.clip((expm(mat * target) @ x0)[:m], 0.0, 1.0)
+    wait = float(queue.sum())
+    mean_queue = float(queue @ js)
+    return float(pi[:n].sum() + queue @ within), theta * mean_queue / lam, wait, mean_queue / lam
+
+
+@pytest.mark.parametrize("n", [1, 3, 14, 40, 90])
+@pytest.mark.parametrize(
+    ("rate", "aht", "patience", "target"),
+    [
+        (200, 180, 600, 20),  # light load, patience of ten handle times
+        (900, 180, 120, 60),  # short patience
+        (1500, 240, 1800, 900),  # the default platform's target (15 minutes), half an hour's patience
+        (3000, 60, 30, 5),  # impatient customers, a target of seconds
+        (400, 300, 3000, 60),  # patience of ten handle times, near Erlang C where n suffices
+        (8000, 180, 300, 300),  # overloaded at every n here
+    ],
+)
+def test_erlang_a_closed_forms_match_the_chain_solved_numerically(
+    n: int, rate: float, aht: float, patience: float, target: float
+) -> None:
+    got = erlang_a(n, rate, aht, patience, target)
+    want = _numeric_erlang_a(n, rate, aht, patience, target)
+    assert got[:3] == pytest.approx(want[:3], abs=1e-9)
+    assert got[3] == pytest.approx(want[3], rel=1e-7, abs=1e-9)
+
+
+def test_erlang_a_at_a_thousand_erlangs_is_solved_and_consistent() -> None:
+    """A crisis-sized queue (20,000 mentions an hour at 3 minutes: 1,000 Erlangs) with half an hour's
+    patience (once seconds per evaluation): the answer is the fewest agents that meet the target and
+    the occupancy cap, and more agents never serve worse."""
+    q = StaffingQuestion(
+        arrivals_per_hour=20000,
+        aht_seconds=180,
+        target=0.8,
+        target_seconds=60,
+        patience_seconds=1800,
+        max_occupancy=0.9,
+    )
+    a = solve(q)
+    sl, ab, _, _ = erlang_a(a.queue_agents, 20000, 180, 1800, 60)
+    assert sl >= 0.8 and 1000 * (1 - ab) / a.queue_agents <= 0.9 + 1e-12
+    sl, ab, _, _ = erlang_a(a.queue_agents - 1, 20000, 180, 1800, 60)
+    assert sl < 0.8 or 1000 * (1 - ab) / (a.queue_agents - 1) > 0.9
+    levels = [erlang_a(n, 20000, 180, 1800, 60)[0] for n in range(950, 1060, 10)]
+    assert levels == sorted(levels) and all(0.0 <= v <= 1.0 for v in levels)

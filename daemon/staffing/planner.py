@@ -309,16 +309,32 @@ class StaffingPlanner:
         ...     SurgeLoad(mentions_per_hour={}), {"en": 12, "nl": 3})
         (10, 3)
         """
-        on = [p for p in self.settings.roster.agents if _on_shift(p, load.at)]
         if not self.settings.roster.agents:
             return 0
+        need = self._schedule_by(by_language)
+        self._cover_with_shift(load.at, need)
+        return sum(max(0, n) for n in need.values())
+
+    def _schedule_by(self, answering: Mapping[str, int]) -> dict[str, int]:
+        """People to schedule per language (or skill) for those answering at once in it (shrinkage)."""
         scale = 1.0 / (1.0 - self.settings.shrinkage)
-        need = {lang: math.ceil(n * scale - 1e-9) for lang, n in by_language.items()}
+        return {k: math.ceil(n * scale - 1e-9) for k, n in answering.items()}
+
+    def _cover_with_shift(self, at: float | None, need: dict[str, int], skills: dict[str, int] | None = None) -> bool:
+        """Take from `need` (people to schedule by language) what the roster agents on shift at `at`
+        cover: each covers one of their languages still short, and, given `skills` (people to
+        schedule by skill), one of their skills still short. False when no roster agent is on shift."""
+        on = [p for p in self.settings.roster.agents if _on_shift(p, at)]
         for p in on:
             short = [lang for lang in p.languages if need.get(lang, 0) > 0]
             if short:
                 need[short[0]] -= 1
-        return sum(max(0, n) for n in need.values())
+            if skills is not None:
+                for k in p.skills:
+                    if skills.get(k, 0) > 0:
+                        skills[k] -= 1
+                        break
+        return bool(on)
 
     def ask_first(
         self,
@@ -338,20 +354,10 @@ class StaffingPlanner:
         limit = min(s.ask_first_limit, call_in)
         if limit <= 0 or not s.roster.volunteers:
             return []
-        scale = 1.0 / (1.0 - s.shrinkage)
-        need = {lang: math.ceil(n * scale - 1e-9) for lang, n in by_language.items()}
-        skills = {k: math.ceil(n * scale - 1e-9) for k, n in by_skill.items()}
-        on = [p for p in s.roster.agents if _on_shift(p, load.at)]
-        if on:
-            for p in on:  # each on-shift agent covers one of their short languages and a skill
-                short = [lang for lang in p.languages if need.get(lang, 0) > 0]
-                if short:
-                    need[short[0]] -= 1
-                for k in p.skills:
-                    if skills.get(k, 0) > 0:
-                        skills[k] -= 1
-                        break
-        else:  # only a head count: assume the mix of the surge
+        need = self._schedule_by(by_language)
+        skills = self._schedule_by(by_skill)
+        # each on-shift agent covers one of their short languages and a skill
+        if not self._cover_with_shift(load.at, need, skills):  # only a head count: assume the mix of the surge
             covered = _apportion(min(to_schedule, to_schedule - call_in), by_language)
             need = {lang: n - covered.get(lang, 0) for lang, n in need.items()}
         awake = parse_hours(s.roster.awake_hours)

@@ -226,6 +226,7 @@ class BrandDetection:
             usual_backlog=self.usual_backlog,
             trend_per_hour=self._trend(),
             baseline_per_hour=c.expected_per_hour,
+            peak_per_hour=c.peak_per_hour,
             at=c.at,
             watch=c.severity == "sev3",
             escalating=c.type == "opened" or c.reason == "severity",

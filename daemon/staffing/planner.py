@@ -65,6 +65,9 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """Change of the total mentions per hour, per hour (> 0: still growing)."""
     baseline_per_hour: float = 0.0
     """The expected (normal) total mentions per hour, which a decaying surge returns to."""
+    peak_per_hour: float = 0.0
+    """The highest total mentions per hour of the incident so far (0: unknown, the current load);
+    a growing forecast's ceiling is measured from it (`forecast_peak_multiple`)."""
     at: float | None = None
     """Event time of the suggestion, epoch seconds: picks who is on shift and who is awake."""
     on_shift: int | None = None
@@ -163,14 +166,18 @@ class StaffingPlanner:
     def forecast_rates(self, load: SurgeLoad) -> list[float]:
         """Total mentions per hour 1..`forecast_hours` ahead.
 
-        Growing (trend > 0): straight-line extrapolation. Otherwise the excess over the baseline
-        decays exponentially, at the rate the (negative) trend shows, else with the configured
-        half-life.
+        Growing (trend > 0): straight-line extrapolation, up to a ceiling: the excess over the
+        baseline at most `forecast_peak_multiple` times the largest the incident has shown.
+        Otherwise the excess over the baseline decays exponentially, at the rate the (negative)
+        trend shows, else with the configured half-life.
 
         >>> from daemon.staffing.settings import StaffingSettings
         >>> p = StaffingPlanner(StaffingSettings(forecast_hours=2))
         >>> p.forecast_rates(SurgeLoad(mentions_per_hour={"x": 1000.0}, trend_per_hour=200.0))
         [1200.0, 1400.0]
+        >>> p.forecast_rates(SurgeLoad(mentions_per_hour={"x": 1000.0}, baseline_per_hour=300.0,
+        ...     trend_per_hour=20_000.0))
+        [1700.0, 1700.0]
         >>> [round(r) for r in p.forecast_rates(SurgeLoad(mentions_per_hour={"x": 1100.0},
         ...     baseline_per_hour=100.0, trend_per_hour=-500.0))]
         [707, 468]
@@ -179,7 +186,15 @@ class StaffingPlanner:
         hours = range(1, self.settings.forecast_hours + 1)
         g = load.trend_per_hour if math.isfinite(load.trend_per_hour) else 0.0
         if g > 0:
-            return [r0 + g * h for h in hours]
+            # The slope is measured on the way up, and a surge's ramp ends (within the hour or so):
+            # carried hours ahead, the straight line asked for tens of times the load ever seen.
+            # Bounded by the growth seen so far: the excess over normal may at most double the
+            # largest one of the incident (`forecast_peak_multiple`: a judgement to configure, not
+            # a fit), and the ceiling rises with each new peak.
+            peak = max(r0, load.peak_per_hour if math.isfinite(load.peak_per_hour) else 0.0)
+            normal = min(max(0.0, load.baseline_per_hour), peak)
+            ceiling = max(r0, normal + self.settings.forecast_peak_multiple * (peak - normal))
+            return [min(r0 + g * h, ceiling) for h in hours]
         base = min(max(0.0, load.baseline_per_hour), r0)
         excess = r0 - base
         k = -g / excess if g < 0 and excess > 0 else math.log(2.0) / self.settings.decay_half_life_hours

@@ -293,6 +293,11 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Hours ahead of the short forecast (one point per hour)."""
     decay_half_life_hours: Annotated[float, msgspec.Meta(gt=0)] = 4.0
     """Half-life of the excess over the baseline in the forecast when the last hour shows no clear trend."""
+    forecast_peak_multiple: Annotated[float, msgspec.Meta(ge=1)] = 2.0
+    """Ceiling of a growing forecast: its excess over the baseline is at most this multiple of the
+    largest excess the incident has shown (at 2, that excess may at most double). A surge's ramp
+    ends within the hour or so; a straight line through its first minutes, carried hours ahead,
+    asked for tens of times the load ever seen."""
     range_spread: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.2
     """Relative uncertainty of the arrival rate; the range covers rate x (1 -/+ spread) over the forecast."""
     min_language_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.02

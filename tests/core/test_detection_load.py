@@ -246,3 +246,11 @@ def test_the_summary_says_why_a_watch_is_only_a_watch() -> None:
     assert "likely a coordinated campaign (one message copied by many accounts): 900/h" in _summary(c)
     assert "after one post went viral" in _summary(dataclasses.replace(c, flags=("viral",)))
     assert "campaign" not in _summary(dataclasses.replace(c, flags=()))
+
+
+def test_the_staffing_load_carries_the_incident_peak() -> None:
+    """The growing forecast's ceiling is measured from the incident's peak, not only from now."""
+    d = BrandDetection("klm", load_settings(env={}))
+    d.on_bucket(_bucket(0.0, twitter=5, facebook=2))
+    change = dataclasses.replace(_change(60.0), peak_per_hour=5000.0)
+    assert d._load(change, d.responses.figures(60.0)).peak_per_hour == 5000.0

@@ -340,3 +340,22 @@ def test_a_shift_that_does_not_speak_the_surge_language_does_not_cover_it() -> N
     assert f.ask_first[:2] == ["nl1", "nl2"]
     english = planner.suggest(SurgeLoad(mentions_per_hour={"facebook": 200.0}, languages={"en": 1.0}, at=12 * 3600.0))
     assert english.call_in == 0  # the same load in English: covered
+
+
+def test_the_growth_forecast_stops_at_twice_the_largest_excess_seen() -> None:
+    """A straight line through the first minutes of a ramp (1,000/h, +20,000/h per hour against a
+    normal 300/h) asked for 2,153 people in 3 h, for 61,000/h: 60 times the load seen. The excess
+    over normal may at most double the largest excess the incident has shown (`forecast_peak_multiple`)."""
+    planner = StaffingPlanner(StaffingSettings())
+    ramp = SurgeLoad(mentions_per_hour={"twitter": 1000.0}, baseline_per_hour=300.0, trend_per_hour=20_000.0)
+    assert planner.forecast_rates(ramp) == [1700.0, 1700.0, 1700.0]  # 300 + 2 x 700
+    at_ceiling = planner.suggest(msgspec.structs.replace(ramp, mentions_per_hour={"twitter": 1700.0}))
+    assert planner.suggest(ramp).forecast == [at_ceiling.agents_needed] * 3
+    # past a higher peak (2,500/h), the ceiling is twice that peak's excess; a slow growth stays a line
+    peaked = msgspec.structs.replace(ramp, peak_per_hour=2500.0)
+    assert planner.forecast_rates(peaked) == [4700.0, 4700.0, 4700.0]
+    assert planner.forecast_rates(msgspec.structs.replace(ramp, trend_per_hour=200.0)) == [1200.0, 1400.0, 1600.0]
+    wider = StaffingPlanner(StaffingSettings(forecast_peak_multiple=3.0))
+    assert wider.forecast_rates(ramp) == [2400.0, 2400.0, 2400.0]
+    with pytest.raises(msgspec.ValidationError, match="forecast_peak_multiple"):
+        msgspec.convert({"forecast_peak_multiple": 0.5}, StaffingSettings)

@@ -254,3 +254,26 @@ def test_the_staffing_load_carries_the_incident_peak() -> None:
     d.on_bucket(_bucket(0.0, twitter=5, facebook=2))
     change = dataclasses.replace(_change(60.0), peak_per_hour=5000.0)
     assert d._load(change, d.responses.figures(60.0)).peak_per_hour == 5000.0
+
+
+def _trend_after(shape: list[int]) -> float:
+    """The staffing load's trend after one bucket per minute of these mentions (with some noise)."""
+    rng = random.Random(3)
+    d = BrandDetection("klm", load_settings(env={}))
+    for i, n in enumerate(shape):
+        d.on_bucket(_bucket(60.0 * i, twitter=n + rng.randint(-12, 12), facebook=0))
+    end = 60.0 * len(shape)
+    return d._load(_change(end), d.responses.figures(end)).trend_per_hour
+
+
+def test_a_surge_past_its_peak_is_not_forecast_to_grow() -> None:
+    """The last hour's slope still held the ramp after the peak: the demo's forecast grew (+2,152/h
+    per hour, 669 people in 3 h) at 07:01 while the load had fallen from 5,940/h to 4,724/h. The
+    growth is carried on only while the last half hour still rises; a fall after it is the trend."""
+    ramp = [10 + 3 * i for i in range(30)]  # 600/h to 5,820/h in half an hour
+    assert _trend_after(ramp) > 0
+    assert _trend_after(ramp + [100] * 30) == 0.0  # a plateau: no clear trend, not "still growing"
+    falling = _trend_after(ramp + [round(100 - 1.6 * i) for i in range(30)])  # down to 3,100/h
+    assert falling < 0 and falling == pytest.approx(-5800.0, rel=0.15)
+    # a decay that turns up again is no longer easing (nor yet a growth over the hour)
+    assert _trend_after([100 - 2 * i for i in range(40)] + [20 + 2 * i for i in range(20)]) == 0.0

@@ -42,6 +42,8 @@ from daemon.staffing.settings import (
 )
 
 _UNKNOWN_LANGS = frozenset({"", "und", "unknown", "other"})
+# Hours until people called in now answer: while the load falls, they are called in for the need then.
+_ARRIVAL_HOURS = 1.0
 
 
 class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
@@ -182,8 +184,11 @@ class StaffingPlanner:
         ...     baseline_per_hour=100.0, trend_per_hour=-500.0))]
         [707, 468]
         """
+        return [self._rate_ahead(load, h) for h in range(1, self.settings.forecast_hours + 1)]
+
+    def _rate_ahead(self, load: SurgeLoad, h: float) -> float:
+        """Total mentions per hour `h` hours ahead (`forecast_rates`)."""
         r0 = sum(max(0.0, r) for r in load.mentions_per_hour.values())
-        hours = range(1, self.settings.forecast_hours + 1)
         g = load.trend_per_hour if math.isfinite(load.trend_per_hour) else 0.0
         if g > 0:
             # The slope is measured on the way up, and a surge's ramp ends (within the hour or so):
@@ -194,11 +199,11 @@ class StaffingPlanner:
             peak = max(r0, load.peak_per_hour if math.isfinite(load.peak_per_hour) else 0.0)
             normal = min(max(0.0, load.baseline_per_hour), peak)
             ceiling = max(r0, normal + self.settings.forecast_peak_multiple * (peak - normal))
-            return [min(r0 + g * h, ceiling) for h in hours]
+            return min(r0 + g * h, ceiling)
         base = min(max(0.0, load.baseline_per_hour), r0)
         excess = r0 - base
         k = -g / excess if g < 0 and excess > 0 else math.log(2.0) / self.settings.decay_half_life_hours
-        return [base + excess * math.exp(-k * h) for h in hours]
+        return base + excess * math.exp(-k * h)
 
     def suggest(self, load: SurgeLoad) -> StaffingFigures:
         s = self.settings
@@ -207,13 +212,28 @@ class StaffingPlanner:
         to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
         available = on_shift + max(0, load.called_in)
-        by_language = _apportion(agents, self._language_mix(load))
+        mix = self._language_mix(load)
+        by_language = _apportion(agents, mix)
+        r0 = sum(max(0.0, r) for r in load.mentions_per_hour.values())
+        # The load is measured to fall (and the incident neither opens nor escalates, nor is a watch)
+        falling = load.trend_per_hour < 0 and not load.escalating and not load.watch
+        # People called in now start answering within about an hour. While the load is measured to
+        # fall, new mentions are fewer by then (the demo at 10:31: 3,920/h, falling by 1,167/h per
+        # hour; 239 answering new mentions now, 179 in an hour), so they are called in for the need
+        # the forecast gives then, not for the load now. The backlog is staffed in full: it does
+        # not decay with the new mentions. Those already there see the hour through, and none of
+        # them is sent home for it (`stand_down` counts against the need now).
+        arriving = agents
+        if falling and r0 > 0:
+            ahead = self.answers(load, scale=self._rate_ahead(load, _ARRIVAL_HOURS) / r0)
+            arriving = min(agents, sum(a.agents_needed for a in ahead.values()))
         # enough people, and enough who speak each language: a shift that speaks only English does
         # not answer a Dutch surge (those called in are taken to have been called for what was short)
         short = 0
         if load.on_shift is None:  # the roster's people (a head count given with the load has no languages)
-            short = max(0, self.language_shortfall(load, by_language) - max(0, load.called_in))
-        call_in = 0 if load.watch else max(to_schedule - available, short)
+            needed = by_language if arriving == agents else _apportion(arriving, mix)
+            short = max(0, self.language_shortfall(load, needed) - max(0, load.called_in))
+        call_in = 0 if load.watch else max(self._schedule(arriving) - available, short)
         backlog_agents = sum(a.backlog_agents for a in answers.values())
         surge = surge_backlog(load)
 
@@ -233,7 +253,6 @@ class StaffingPlanner:
             else None
         )
 
-        r0 = sum(max(0.0, r) for r in load.mentions_per_hour.values())
         forecast = [
             sum(a.agents_needed for a in self.answers(load, scale=f / r0, backlog=False).values()) if r0 > 0 else 0
             for f in self.forecast_rates(load)
@@ -254,7 +273,6 @@ class StaffingPlanner:
         # People go home only while the need is measured to fall: a roster that covers the first
         # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next
         # hour; and never as the incident opens or escalates, nor for a watch (it asks nothing).
-        falling = load.trend_per_hour < 0 and not load.escalating and not load.watch
         stand_down = max(0, available - to_schedule) if falling else 0
         targets = {p: canonical_target(s.platform(p).target) for p in answers}
 
@@ -285,7 +303,8 @@ class StaffingPlanner:
             above_normal=above_normal,
             sla_targets=targets,
         )
-        return msgspec.structs.replace(figures, advice=advice(figures, load, s))
+        ahead_schedule = self._schedule(arriving) if arriving < agents else None
+        return msgspec.structs.replace(figures, advice=advice(figures, load, s, ahead_schedule))
 
     def _schedule(self, agents: int) -> int:
         """People to schedule for `agents` answering at once (shrinkage)."""
@@ -529,8 +548,9 @@ def watch_advice(above_normal: int, normal_per_hour: float, backlog: int) -> str
     return text + (f"; the {backlog:,} waiting are not counted." if backlog else ".")
 
 
-def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
-    """One short paragraph for the incident channel."""
+def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings, ahead: int | None = None) -> str:
+    """One short paragraph for the incident channel. `ahead`: the people to schedule in an hour that
+    the call-in is for, when the load decays (None: the call-in is for the need now)."""
     parts: list[str] = []
     lo, hi = f.range or (f.agents_needed, f.agents_needed)
     if load.watch:
@@ -539,12 +559,25 @@ def advice(f: StaffingFigures, load: SurgeLoad, s: StaffingSettings) -> str:
         return "No replies needed at this load."
     span = f" (range {lo:,}–{hi:,})" if lo != hi else ""
     called = f", {f.called_in:,} called in already" if f.called_in else ""
+    # covered only for the hour ahead, as the load decays, not for the need now
+    decaying = ahead is not None and f.on_shift + f.called_in < f.to_schedule
     if f.call_in > 0:
         more = " more" if f.called_in else ""
         parts.append(
             f"Call in {f.call_in:,}{more}: {f.agents_needed:,} people answering at once{span}, "
             f"{f.to_schedule:,} on the schedule with {round(s.shrinkage * 100)}% shrinkage, {f.on_shift:,} on shift"
             f"{called}."
+        )
+        if ahead is not None:
+            parts.append(
+                f"The call-in is for the {ahead:,} needed on the schedule in {_ARRIVAL_HOURS:g} h, when"
+                " they arrive, as the load falls."
+            )
+    elif decaying:
+        who = f"The {f.on_shift:,} on shift" + (f" and {f.called_in:,} called in" if f.called_in else "")
+        parts.append(
+            f"{who} cover it as the load decays: {f.agents_needed:,} answering at once now{span}, "
+            f"{f.to_schedule:,} on the schedule now and {ahead:,} in {_ARRIVAL_HOURS:g} h."
         )
     elif f.called_in:
         parts.append(

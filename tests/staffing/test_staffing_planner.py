@@ -359,3 +359,50 @@ def test_the_growth_forecast_stops_at_twice_the_largest_excess_seen() -> None:
     assert wider.forecast_rates(ramp) == [2400.0, 2400.0, 2400.0]
     with pytest.raises(msgspec.ValidationError, match="forecast_peak_multiple"):
         msgspec.convert({"forecast_peak_multiple": 0.5}, StaffingSettings)
+
+
+def _at_rate(load: SurgeLoad, total: float) -> SurgeLoad:
+    """The same load mix at another total rate, with no trend."""
+    r0 = sum(load.mentions_per_hour.values())
+    rates = {p: r * total / r0 for p, r in load.mentions_per_hour.items()}
+    return msgspec.structs.replace(load, mentions_per_hour=rates, trend_per_hour=0.0)
+
+
+def test_a_decaying_load_calls_in_for_the_need_when_they_arrive() -> None:
+    """The demo at 10:31: 3,920/h and falling by 1,167/h per hour, and the suggestion called in for
+    the load now. Those called in start within about an hour, when the forecast has the load at
+    2,923/h: new mentions are staffed for that; the need now is still said, and the backlog (which
+    does not decay with the new mentions) is still staffed in full."""
+    planner = StaffingPlanner(StaffingSettings())
+    load = SurgeLoad(
+        mentions_per_hour={"twitter": 2400.0, "facebook": 1520.0},
+        baseline_per_hour=322.0,
+        trend_per_hour=-1167.0,
+        on_shift=0,
+    )
+    ahead = planner.forecast_rates(load)[0]
+    assert round(ahead) == 2923
+    f = planner.suggest(load)
+    now, then = planner.suggest(_at_rate(load, 3920.0)), planner.suggest(_at_rate(load, ahead))
+    assert (f.agents_needed, f.to_schedule) == (now.agents_needed, now.to_schedule)  # the need now, as it is
+    assert f.range is not None
+    assert f.call_in == then.to_schedule < now.call_in
+    assert (
+        f"Call in {f.call_in:,}: {f.agents_needed:,} people answering at once (range {f.range[0]}–{f.range[1]}),"
+        f" {f.to_schedule:,} on the schedule with 30% shrinkage, 0 on shift. The call-in is for the"
+        f" {then.to_schedule:,} needed on the schedule in 1 h, when they arrive, as the load falls." in f.advice
+    )
+    # enough people for the hour ahead, not for now: no one more, and no one sent home
+    enough = planner.suggest(msgspec.structs.replace(load, called_in=then.to_schedule + 1))
+    assert enough.call_in == 0 and enough.stand_down == 0 and enough.to_schedule > then.to_schedule + 1
+    assert enough.advice.startswith(
+        f"The 0 on shift and {then.to_schedule + 1:,} called in cover it as the load decays:"
+        f" {enough.agents_needed:,} answering at once now"
+    )
+    # the backlog's people are called in in full
+    waiting = planner.suggest(msgspec.structs.replace(load, backlog=5000))
+    later = planner.suggest(msgspec.structs.replace(_at_rate(load, ahead), backlog=5000))
+    assert waiting.call_in == later.to_schedule and later.backlog_agents == waiting.backlog_agents > 0
+    # not while the trend is unclear or the incident escalates: then the need now is called in
+    assert planner.suggest(msgspec.structs.replace(load, trend_per_hour=0.0)).call_in == now.call_in
+    assert planner.suggest(msgspec.structs.replace(load, escalating=True)).call_in == now.call_in

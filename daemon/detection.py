@@ -30,7 +30,7 @@ from daemon.notification import (
     per_hour_text,
     share_text,
 )
-from daemon.staffing.planner import StaffingPlanner, SurgeLoad
+from daemon.staffing.planner import StaffingPlanner, SurgeLoad, backlog_breaches_target
 from daemon.staffing.responses import ResponseTracker
 from daemon.windows import Bucket
 from detectors.brand import Assessment, BrandDetector
@@ -205,10 +205,12 @@ class BrandDetection:
         is back to normal but a backlog needs people to clear it, or people can stand down."""
         s = self.planner.suggest(self._load(c, figures))
         if c.type == "resolved" and self.called_in:
-            # the surge is over: those called in beyond what the load and backlog still need go home
-            # (the JSON says what the text does: notifiers/render.stand_down_text)
+            # the surge is over: those called in beyond what the load and backlog still need go home,
+            # but none while its backlog waits past the response target (the JSON says what the text
+            # does: notifiers/render.stand_down_text)
             need = max(0, s.to_schedule - s.on_shift)
-            s = msgspec.structs.replace(s, stand_down=max(0, self.called_in - need))
+            waiting = backlog_breaches_target(s.backlog, figures.replies_per_hour, s.sla_target)
+            s = msgspec.structs.replace(s, stand_down=0 if waiting else max(0, self.called_in - need))
         # a watch asked nothing of anyone, so its resolution has nothing to ask either
         if c.type == "resolved" and (c.severity == "sev3" or not (s.backlog_agents or s.stand_down)):
             return None
@@ -234,6 +236,7 @@ class BrandDetection:
             watch=c.severity == "sev3",
             escalating=c.type == "opened" or c.reason == "severity",
             called_in=self.called_in or 0,
+            replies_per_hour=figures.replies_per_hour,
         )
 
     def _trend(self) -> float:

@@ -33,7 +33,7 @@ from daemon.notification import (
     per_hour_text,
     share_text,
 )
-from daemon.staffing.planner import backlog_said, sla_text, watch_advice
+from daemon.staffing.planner import backlog_breaches_target, backlog_said, sla_text, watch_advice
 
 ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (action_id, label, style); the style is Slack's button style ("" = default)
@@ -163,11 +163,19 @@ def stand_down_text(n: Notification) -> str:
         until = f"until {backlog_said(s.backlog, s.usual_backlog)} are answered"
     elif s is not None and s.backlog:
         until = f"until the backlog of {s.backlog:,} is cleared"
+    # no one goes home while the surge's backlog waits past the response target (as the figures'
+    # stand_down: daemon.detection)
+    rate = n.responses.replies_per_hour if n.responses is not None else None
+    waiting = s is not None and backlog_breaches_target(s.backlog, rate, s.sla_target)
     if called is None:  # the incident began before a restore from an older checkpoint
+        if waiting:
+            return f"Keep those called in for the surge {until}."
         but = f" but {need:,}, {until}" if need else ""
         return f"Stand down those called in for the surge{but}."
     if called == 0:
         return ""
+    if waiting:
+        return f"Keep the {called:,} called in {until}."
     if need == 0:
         return f"Stand down the {called:,} called in."
     if need < called:

@@ -85,11 +85,32 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """People the incident's earlier suggestions already called in (net of those sent home):
     available beside those on shift, so a suggestion asks only for more, and the first to go
     home when the need falls."""
+    replies_per_hour: float | None = None
+    """Brand replies per hour measured now (None: not measured): how fast the backlog is answered.
+    No one is sent home while the backlog beyond the usual one takes longer than the response
+    target to answer at this rate (`backlog_breaches_target`)."""
 
 
 def surge_backlog(load: SurgeLoad) -> int:
     """The backlog beyond the everyday one: what the surge team clears."""
     return max(0, load.backlog - max(0, load.usual_backlog))
+
+
+def backlog_breaches_target(backlog: int, replies_per_hour: float | None, target: str) -> bool:
+    """Whether a surge's backlog still keeps customers waiting past the response target: at the
+    measured reply rate it takes longer than the target's time to answer (False without a
+    backlog, a measured rate or a target; True with a backlog and no replies at all).
+
+    >>> backlog_breaches_target(8415, 292.0, "80/15m"), backlog_breaches_target(500, 3000.0, "80/15m")
+    (True, False)
+    """
+    if backlog <= 0 or replies_per_hour is None or not math.isfinite(replies_per_hour):
+        return False
+    try:
+        seconds = parse_target(target)[1]
+    except ValueError:  # no target ("": nothing to staff), or an older record's text
+        return False
+    return replies_per_hour <= 0 or backlog / replies_per_hour * 3600.0 > seconds
 
 
 class StaffingPlanner:
@@ -273,8 +294,14 @@ class StaffingPlanner:
         # People go home only while the need is measured to fall: a roster that covers the first
         # minutes of a growing surge (or of one whose trend is not clear yet) will not cover the next
         # hour; and never as the incident opens or escalates, nor for a watch (it asks nothing).
-        stand_down = max(0, available - to_schedule) if falling else 0
+        # Nor while the surge's backlog still waits past the response target at the measured reply
+        # rate: the demo sent 437 home at 14:01 while 13,940 waited beyond the usual and a new
+        # mention waited more than 2 days. The plan clears the backlog within `backlog_within`
+        # with the people it counts; the measurement says they are not answering it, and a
+        # planner releases no one while customers wait hours (the backlog's people go "after").
         targets = {p: canonical_target(s.platform(p).target) for p in answers}
+        waiting = backlog_breaches_target(surge, load.replies_per_hour, strictest_target(targets.values()))
+        stand_down = max(0, available - to_schedule) if falling and not waiting else 0
 
         figures = StaffingFigures(
             agents_needed=agents,

@@ -388,6 +388,9 @@ class ResponseTracker:
             return ResponseFigures(
                 backlog=backlog,
                 breach_forecast=self._forecast(now, ts, backlog, None),
+                # how fast a backlog older than the window is answered (staffing keeps people on
+                # while it waits past the target)
+                replies_per_hour=round(self._reply_rate(now), 2) if backlog else None,
                 dropped_old=old,
                 dropped_untracked=untracked,
                 max_age_minutes=max_age,

@@ -143,10 +143,24 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     # no one was called in: the resolution asks no one to come (the block still says the need)
     assert note.called_in == 0 and thread_text(note).endswith("brand replies 0.")
     d.called_in = keep + 100  # what the incident's suggestions called in
+    # one reply in the last half hour: the 600 wait far past the 15-minute target, so no one goes
+    # home yet (the figures say what the text does)
+    kept = d._notification(resolved, a)
+    assert kept.staffing is not None and kept.staffing.stand_down == 0
+    assert thread_text(kept).endswith(f"Keep the {keep + 100} called in until the backlog of 600 is cleared.")
+    d.called_in = None  # restored from a checkpoint that did not keep it
     assert thread_text(d._notification(resolved, a)).endswith(
+        "Keep those called in for the surge until the backlog of 600 is cleared."
+    )
+    for i in range(1600):  # 3,200 replies an hour (to older mentions): the 600 are answered within 15 minutes
+        d.responses.observe_reply(f"older:{i}", 701.0 + i / 4)
+    d.called_in = keep + 100
+    released = d._notification(resolved, a)
+    assert released.staffing is not None and released.staffing.stand_down == 100
+    assert thread_text(released).endswith(
         f"Stand down 100 of the {keep + 100} called in; keep {keep} until the backlog of 600 is cleared."
     )
-    d.called_in = None  # restored from a checkpoint that did not keep it
+    d.called_in = None
     assert thread_text(d._notification(resolved, a)).endswith(
         f"Stand down those called in for the surge but {keep}, until the backlog of 600 is cleared."
     )

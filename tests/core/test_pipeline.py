@@ -222,7 +222,9 @@ def test_brands_beyond_the_bound_are_invalid_not_memory(settings: Settings) -> N
 
 def test_a_resolution_says_in_its_figures_how_many_stand_down(settings: Settings, lines: list[bytes]) -> None:
     """The text said "Stand down 196 of the 7,899 called in" while the JSON had no stand_down: a
-    system reading the figures saw nobody to send home."""
+    system reading the figures saw nobody to send home. No one goes home while the surge's backlog
+    waits past the response target at the measured reply rate."""
+    from daemon.staffing.planner import backlog_breaches_target
     from notifiers.render import stand_down_text
 
     p = Pipeline(settings)
@@ -230,8 +232,11 @@ def test_a_resolution_says_in_its_figures_how_many_stand_down(settings: Settings
     resolved = [n for n in notes if n.type == "incident.resolved" and n.called_in and n.staffing is not None]
     assert resolved
     for n in resolved:
-        assert n.staffing is not None and n.called_in is not None
+        assert n.staffing is not None and n.called_in is not None and n.responses is not None
         need = max(0, n.staffing.to_schedule - n.staffing.on_shift)
-        assert n.staffing.stand_down == max(0, n.called_in - need)
+        waiting = backlog_breaches_target(n.staffing.backlog, n.responses.replies_per_hour, n.staffing.sla_target)
+        assert n.staffing.stand_down == (0 if waiting else max(0, n.called_in - need))
         if n.staffing.stand_down:
             assert stand_down_text(n).startswith(f"Stand down {n.staffing.stand_down:,} of the {n.called_in:,}")
+        else:
+            assert stand_down_text(n).startswith(f"Keep the {n.called_in:,} called in")

@@ -406,3 +406,31 @@ def test_a_decaying_load_calls_in_for_the_need_when_they_arrive() -> None:
     # not while the trend is unclear or the incident escalates: then the need now is called in
     assert planner.suggest(msgspec.structs.replace(load, trend_per_hour=0.0)).call_in == now.call_in
     assert planner.suggest(msgspec.structs.replace(load, escalating=True)).call_in == now.call_in
+
+
+def test_no_one_is_sent_home_while_the_surge_backlog_waits_past_the_target() -> None:
+    """The demo offered stand-downs from 10:41 on (437 at 14:01) while 14,000-20,000 waited and a
+    new mention waited more than 2 days at the measured ~290 replies/h. While the backlog beyond
+    the usual one takes longer than the response target to answer at the measured reply rate, the
+    people there stay; it stands down once the backlog is answered within the target."""
+    from daemon.staffing.planner import backlog_breaches_target
+
+    planner = StaffingPlanner(StaffingSettings())
+    falling = SurgeLoad(
+        mentions_per_hour={"twitter": 600.0}, baseline_per_hour=400.0, trend_per_hour=-300.0, on_shift=0
+    )
+    load = msgspec.structs.replace(falling, backlog=14_206, usual_backlog=266, called_in=1600, replies_per_hour=290.0)
+    f = planner.suggest(load)
+    assert f.backlog == 13_940 and f.to_schedule < 1600
+    assert f.stand_down == 0 and f.call_in == 0
+    # answered within the target at the measured rate (13,940 at 60,000/h: 14 minutes): the surplus goes
+    fast = planner.suggest(msgspec.structs.replace(load, replies_per_hour=60_000.0))
+    assert fast.stand_down == 1600 - fast.to_schedule > 0
+    # no reply measured (None): the plan's own figures, as before; none at all (0/h): nothing is answered
+    assert planner.suggest(msgspec.structs.replace(load, replies_per_hour=None)).stand_down == fast.stand_down
+    assert planner.suggest(msgspec.structs.replace(load, replies_per_hour=0.0)).stand_down == 0
+    # the everyday backlog is the everyday team's: it keeps no one on
+    usual = msgspec.structs.replace(load, usual_backlog=14_206)
+    assert planner.suggest(usual).stand_down == 1600 - planner.suggest(usual).to_schedule > 0
+    assert backlog_breaches_target(13_940, 290.0, "80/15m") and not backlog_breaches_target(13_940, 60_000.0, "80/15m")
+    assert not backlog_breaches_target(0, 0.0, "80/15m") and not backlog_breaches_target(50, None, "80/15m")

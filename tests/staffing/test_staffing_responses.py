@@ -520,3 +520,17 @@ def test_a_measured_median_is_said_as_measured() -> None:
     # 40 waiting, 120 replies/h: a new mention would wait 20 minutes, less than the measured median
     assert f.backlog == 40
     assert f.breach_forecast == "the median first reply takes about 40 minutes (limit 30 minutes)"
+
+
+def test_a_backlog_older_than_the_window_still_has_its_reply_rate() -> None:
+    """No mention in the last window, but some older ones still wait: the reply rate that says how
+    fast they are answered is measured all the same (staffing sends no one home on a backlog that
+    waits past the target at it)."""
+    t = _tracker(max_age="6h", window="1h")
+    for i in range(10):
+        t.observe_mention(f"m{i}", 60.0 * i, "facebook")
+    for i in range(4):
+        t.observe_reply(f"m{i}", 7000.0 + 60.0 * i)
+    f = t.figures(now=7300.0)
+    assert f.mentions == 0 and f.backlog == 6
+    assert f.replies_per_hour == 8.0  # 4 in the last half hour

@@ -55,6 +55,11 @@ _EP_PRIOR_DAYS = 5.0  # the prior rate weighs a few days: a bursty brand's own e
 _EP_PRIOR_EXCESS = 5.0
 _EP_MAX_EXCESS = 50.0  # one monster event must not deafen the brand
 _EPISODE_GAP_SECONDS = 3600.0
+# spans longer than this count only while their latest quarter is up (`VolumeDetector._recent_up`):
+# at least this fraction of the firing level, the level below which incidents count a signal quiet
+# (`incidents.close_fraction`'s default)
+_HOLD_SECONDS = 3600.0
+_RECENT_FRACTION = 0.5
 # a seasonal factor is pulled to 1 by this many pseudo-counts until the data says otherwise
 _HOD_PRIOR = 20.0
 _DOW_PRIOR = 50.0
@@ -306,17 +311,34 @@ class VolumeDetector(Detector):
         s = self.settings
         best = (0.0, 1, float(x), mu)
         correction = math.log10(len(self._spans))
-        for j, (obs, exp) in enumerate(self._span_totals(float(x), mu)):
+        totals = self._span_totals(float(x), mu)
+        level = self.firing_level
+        spans = self._spans
+        surprises = [0.0] * len(spans)
+        for j, (obs, exp) in enumerate(totals):
             if obs < s.min_mentions or obs < s.min_ratio * exp:
                 continue
-            sur = nb_surprise(obs, exp, self.span_dispersion(j)) - correction
+            if spans[j] * self.bucket_seconds > _HOLD_SECONDS and not self._recent_up(j, surprises, level):
+                continue
+            sur = surprises[j] = nb_surprise(obs, exp, self.span_dispersion(j)) - correction
             if sur > best[0]:
-                best = (sur, self._spans[j], obs, exp)
+                best = (sur, spans[j], obs, exp)
         sur, span, obs, exp = best
-        level = self.firing_level
         return VolumeReading(
             score_from_surprise(sur, level), sur, sur >= level, x, mu, upper, span, obs, exp, True, level
         )
+
+    def _recent_up(self, j: int, surprises: list[float], level: float) -> bool:
+        """Whether the latest quarter of span `j` (the longest span that fits in it four times) is
+        still up: its own surprise at least `_RECENT_FRACTION` of the firing level. A span of hours
+        holds a surge for hours after it ended; it speaks for the brand only while its recent part
+        does too, or an incident would stay open (and the cool-down run on) for hours of a load back
+        to normal. A ramp or a sustained shift is up in its latest hour as well."""
+        spans = self._spans
+        for k in range(j - 1, -1, -1):
+            if spans[k] * 4 <= spans[j]:
+                return surprises[k] >= _RECENT_FRACTION * level
+        return True
 
     def score_one(self, bucket: Bucket) -> float:
         return self.read(bucket).score

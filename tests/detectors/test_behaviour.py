@@ -335,3 +335,19 @@ def test_the_load_rises_with_a_surge_within_three_buckets_but_not_with_one_busy_
     assert surge[0] < surge[1] < surge[2] == surge[-1] == 9000.0
     after = [load(i, 50) for i in range(50, 66)]
     assert after == sorted(after, reverse=True) and after[0] > 8000.0 and after[-1] == 3000.0
+
+
+@pytest.mark.parametrize(("per_min", "factor", "minutes"), [(2.0, 6.0, 90), (5.0, 3.0, 120), (40.0, 4.0, 120)])
+def test_an_incident_resolves_within_two_hours_of_the_load_back_to_normal(
+    per_min: float, factor: float, minutes: int
+) -> None:
+    """The four-hour span still holds a surge for hours after it ended: it must not keep the incident
+    open on a load back to normal (sparse brands resolved 3.5-4 hours after their surge, and an
+    on-call manager saw "open" all that time). 60 quiet minutes, and the hour span draining."""
+    bs = list(stream(11, W + minutes + 6 * 60, per_min, neg_share=0.2))
+    _spike(bs, W, minutes, factor, 0.5)
+    opened, changes = _incidents(bs)
+    resolved = [c for c in changes if c.type == "resolved"]
+    assert len(opened) == 1 and len(resolved) == 1
+    back_to_normal = bs[W + minutes].start
+    assert resolved[0].resolved_at - back_to_normal <= 120 * 60

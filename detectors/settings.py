@@ -44,7 +44,9 @@ class VolumeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     windows_minutes: tuple[Annotated[int, msgspec.Meta(ge=1)], ...] = (1, 5, 15, 60, 240)
     """Spans tested each bucket (rounded to whole buckets): short ones catch jumps, long ones ramps,
     sustained shifts and quiet brands. Each span learns its own dispersion; the test is corrected
-    for the number of spans."""
+    for the number of spans. A span longer than an hour counts only while its latest quarter is up
+    too (half the firing level): it would otherwise hold an incident open for hours after the load
+    is back to normal."""
     level_half_life_hours: _Pos = 24.0
     """How fast the deseasonalised level follows the data (trend)."""
     seasonal_half_life_days: _Pos = 7.0

@@ -16,6 +16,12 @@ A background thread (`start()`) runs `tick()`: escalation pages that are due, th
 and root refreshes after button presses. Button presses arrive via `handle_interaction`
 (HTTP, signature-checked) or `handle_payload` (Socket Mode) and only change local state
 inline; the Slack calls they cause are made by `tick()`.
+
+Several replicas (daemon/kafka/runner.py sets `owns`): an incident is run by the replica holding its
+brand's partition, and only that one writes its view to the root, pages, posts notes and applies
+presses. A replica that gets an incident back (the partition moved away and back, or a restart) reads
+the root once before it does any of that, and takes over what another replica wrote there meanwhile
+(`_catch_up`, `_adopt_root`; the revision in the root's metadata tells which is newer).
 """
 
 from __future__ import annotations
@@ -73,6 +79,15 @@ CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is gi
 MAX_CARRIED_VOLUNTEER_IDS = 50
 MAX_CARRIED_ID_CHARS = 700
 MAX_CARRIED_LANGUAGES = 30
+# Which is newer, the root's metadata or a replica's own record of the incident: every write of the
+# root carries a revision (`rev`) and the writer id of the replica that wrote it (`by`). An owner
+# writes one more than the revision its record goes on from, and records it once Slack confirmed the
+# write; a replica taking the incident over (or getting it back) goes on from the revision it read.
+# So the root's revision is higher than a replica's record, or equal but by another writer, exactly
+# when another replica wrote the root after this one last wrote or read it (`_adopt_root`). A counter,
+# not a timestamp: the replicas' clocks need not agree, and every owner has read the root's revision
+# before it writes a higher one. The writer id keeps a replica from taking over its own write whose
+# answer was lost.
 
 
 class Throttled(Exception):
@@ -251,6 +266,11 @@ class SlackNotifier:
         # incident's first page waits while it says `behind` (crisisd is replaying history and the
         # incident may be over already); `over` stops the ladder. None: every incident is current.
         self.standing: Callable[[str], Standing] | None = None
+        self._writer = self.store.writer()
+        # Incidents whose root this replica has read (or written) since it last got them, by the count of
+        # `reassigned()` calls then: their record is current and the writes they need can go out.
+        self._current: dict[str, int] = {}
+        self._tenure = 0
         self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
         self._held: dict[str, float] = {}  # Slack method -> monotonic time its 429's Retry-After ends
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
@@ -335,6 +355,13 @@ class SlackNotifier:
             # Another replica may have opened this incident (a partition moved): continue its root
             # message. Nothing is recorded before the lookup answers: a failed one is asked again.
             self._look(iid, "root", lambda: self._find_root(iid))
+        elif rec is not None and rec.root_ts and not (self._runs(iid) and self._is_current(iid)):
+            # Another replica may have run the incident since this one last wrote its root: the root is
+            # read first and what it recorded taken over, so the update carries it, not this replica's
+            # old view. One that does not run the incident reads it before each delivery it still makes
+            # (its outbox held the notification when the partition moved, e.g. drained at shutdown;
+            # the notification log lets one replica deliver each).
+            self._catch_up(iid)
         self.store.ensure_root(iid)
         rec = self.store.root(iid)
         assert rec is not None
@@ -407,6 +434,90 @@ class SlackNotifier:
             while len(self._png) > 8:  # one per incident being retried; a few suffice
                 self._png.popitem(last=False)
         return png
+
+    # -- ownership (several replicas) -----------------------------------------------------
+    def reassigned(self) -> None:
+        """Partitions were assigned to this replica (the runner calls it before it runs them): an
+        incident it gets back may have been run by another replica since this one last read its root,
+        so each root is read again before this replica next writes to it, pages or applies a press.
+        (`owns` turning false is seen at every write; this catches a move away and back between two.)"""
+        self._tenure += 1
+
+    def _runs(self, iid: str) -> bool:
+        """Whether this replica runs the incident now (every incident, without `owns`)."""
+        if self.owns is None:
+            return True
+        if self.owns(iid):
+            return True
+        self._current.pop(iid, None)  # if it comes back, its root is read first
+        return False
+
+    def _is_current(self, iid: str) -> bool:
+        """Whether this replica has read (or written) the root since it last got the incident."""
+        return self.owns is None or self._current.get(iid) == self._tenure
+
+    def _ready(self, iid: str) -> bool:
+        """Whether the background thread may write the root, page, post a note or apply a press for the
+        incident now: this replica runs it, and has read its root since it got it (read here if not).
+        A failed read is logged and tried again on the next tick."""
+        if not self._runs(iid):
+            return False
+        if not self._is_current(iid):
+            try:
+                self._catch_up(iid)
+            except Exception as exc:
+                result = classify(exc)
+                log.warning(
+                    "slack.tick_failed", step="read_root", incident_id=iid, retry=result.retry, error=result.error
+                )
+                return False
+        return self._is_current(iid)
+
+    def _catch_up(self, iid: str) -> None:
+        """Read the incident's root (one call) and take over what another replica recorded there after
+        this one's record (`_adopt_root`); the record is current from then on while this replica runs
+        the incident. Raises what the read raised, `Undecided` for an answer retrying cannot change
+        (missing_scope): nothing is written from a record that may be old."""
+        tenure, runs = self._tenure, self._runs(iid)
+        rec = self.store.root(iid)
+        if rec is not None and rec.channel_id and rec.root_ts:
+            try:
+                payload = self._read_root(iid, (rec.channel_id, rec.root_ts))
+            except Exception as exc:
+                result = classify(exc)
+                if result.retry:  # 5xx, connection, 429: tried again
+                    raise
+                log.error("slack.root_unreadable", incident_id=iid, error=result.error, hint=LOOKUP_SCOPES)
+                raise Undecided(f"cannot read the root of {iid} ({result.error}); {LOOKUP_SCOPES}") from exc
+            if payload is not None:
+                self._adopt_root(iid, payload)
+        if runs:
+            self._current[iid] = tenure
+
+    def _read_root(self, iid: str, root: tuple[str, str]) -> dict[str, Any] | None:
+        """The root message's metadata payload; None when the root is gone (the next update posts a new
+        one) or carries none of ours."""
+        try:
+            with self._api("conversations.replies"):
+                r = self.client.conversations_replies(channel=root[0], ts=root[1], limit=1, include_all_metadata=True)
+        except SlackApiError as exc:
+            if slack_error(exc) in ("thread_not_found", "message_not_found"):
+                return None
+            raise
+        for m in r.get("messages") or []:
+            md = m.get("metadata") or {}
+            payload = md.get("event_payload") or {}
+            if m.get("ts") == root[1] and md.get("event_type") == ROOT_EVENT and payload.get("incident_id") == iid:
+                return dict(payload)
+        return None
+
+    def _rev_to_write(self, iid: str) -> int:
+        """The revision a write of the root carries: one more than the record's from the replica that
+        runs the incident; the same from one that does not (it read the root just before and writes
+        back what it took over: `_send`)."""
+        rec = self.store.root(iid)
+        own = rec.rev if rec is not None else 0
+        return own + 1 if self._runs(iid) else own
 
     # -- posting -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -495,27 +606,36 @@ class SlackNotifier:
         return rec.channel_id, rec.root_ts
 
     def _post_root(self, iid: str, m: Any) -> None:
+        tenure, runs = self._tenure, self._runs(iid)
+        rev = self._rev_to_write(iid)
         with self._api("chat.postMessage"):
             self._throttle(self.channel)
             r = self.client.chat_postMessage(
                 channel=self.channel,
                 text=bk.fallback_text(m),
                 blocks=bk.root_blocks(m),
-                metadata=self._root_metadata(iid),
+                metadata=self._root_metadata(iid, rev),
                 unfurl_links=False,
                 unfurl_media=False,
             )
         channel_id = str(r["channel"])
         self.store.set_root(iid, channel_id, str(r["ts"]))
+        self.store.set_rev(iid, rev, self._writer)
+        if runs:
+            self._current[iid] = tenure  # the root says what this replica's record says
         if channel_id != self.channel:
             self.store.set_channel(self.channel, channel_id)
 
-    def _root_metadata(self, iid: str) -> dict[str, Any]:
+    def _root_metadata(self, iid: str, rev: int) -> dict[str, Any]:
         """The root message carries the incident's escalation state and its volunteers, so that a
         replica taking the incident over (a partition moved) goes on from them: no second "New"
         page, the acknowledgement kept (`_adopt_escalation`), the volunteers still counted with
-        their languages (`_adopt_volunteers`; bounded, see MAX_CARRIED_VOLUNTEER_IDS)."""
-        payload: dict[str, Any] = {"incident_id": iid}
+        their languages (`_adopt_volunteers`; bounded, see MAX_CARRIED_VOLUNTEER_IDS). `rev` and
+        `by` tell a replica getting the incident back whether this is newer than its own record."""
+        payload: dict[str, Any] = {"incident_id": iid, "rev": rev, "by": self._writer}
+        rec = self.store.root(iid)
+        if rec is not None and rec.resolve_requested_by:
+            payload["resolve_requested_by"] = rec.resolve_requested_by
         esc = self.store.escalation(iid)
         if esc is not None:
             payload.update(
@@ -547,16 +667,48 @@ class SlackNotifier:
             )
         return {"event_type": ROOT_EVENT, "event_payload": payload}
 
-    def _adopt_volunteers(self, iid: str, payload: Mapping[str, Any]) -> None:
+    def _adopt_root(self, iid: str, payload: Mapping[str, Any]) -> None:
+        """Take over the state the root's metadata carries. Wholly when another replica wrote it after
+        this one's record (see `rev` above): its acknowledgement, level, pages, snooze and volunteers
+        replace this replica's, and the notes this replica has not posted are dropped (the presses they
+        announce were not on the root, and what is there now supersedes them). Else only what this
+        replica has no record of (the first takeover of an incident)."""
+        rec = self.store.root(iid)
+        own_rev, own_by = (rec.rev, rec.rev_by) if rec is not None else (0, "")
+        try:
+            rev = int(payload.get("rev") or 0)
+        except (TypeError, ValueError):
+            rev = 0
+        by = str(payload.get("by") or "")[:64]
+        if by == self._writer:  # its own write (found after its answer was lost, or written before a restart)
+            newer = False
+            if rev > own_rev:
+                self.store.set_rev(iid, rev, by)
+        else:
+            newer = rev > own_rev or (rev == own_rev and by != own_by)
+        self._adopt_escalation(iid, payload, replace=newer)
+        self._adopt_volunteers(iid, payload, replace=newer)
+        resolver = str(payload.get("resolve_requested_by") or "")
+        if (newer or (rec is not None and not rec.resolve_requested_by)) and (not resolver or _USER_ID.match(resolver)):
+            self.store.set_resolve_requested(iid, resolver)
+        if newer:
+            dropped = self.store.drop_notes(iid)
+            self.store.set_rev(iid, rev, by)
+            log.info("slack.root_state_adopted", incident_id=iid, rev=rev, own_rev=own_rev, notes_dropped=dropped)
+
+    def _adopt_volunteers(self, iid: str, payload: Mapping[str, Any], *, replace: bool = False) -> None:
         """Volunteers another replica left in the root's metadata, taken over (unless this replica
-        has sign-ups of its own for the incident)."""
-        if self.store.volunteer_summary(iid).count:
+        has sign-ups of its own for the incident; with `replace`, in place of them: the root's count
+        includes those this replica carried onto it before)."""
+        if not replace and self.store.volunteer_summary(iid).count:
             return
         try:
             count = int(payload.get("volunteers") or 0)
         except (TypeError, ValueError):
             return
         if count <= 0:
+            if replace:
+                self.store.carry_volunteers(iid, 0, {}, [], replace_local=True)
             return
         ids = [u for u in str(payload.get("volunteer_ids") or "").split(",") if _USER_ID.match(u)]
         ids = list(dict.fromkeys(ids))[:MAX_CARRIED_VOLUNTEER_IDS]
@@ -571,13 +723,15 @@ class SlackNotifier:
                     continue
                 if speakers > 0 and _LANGUAGE.match(str(lang)):
                     languages[str(lang)] = speakers
-        self.store.carry_volunteers(iid, count, languages, ids)
+        self.store.carry_volunteers(iid, count, languages, ids, replace_local=replace)
         log.info("slack.volunteers_adopted", incident_id=iid, volunteers=count, languages=sorted(languages))
 
-    def _adopt_escalation(self, iid: str, payload: Mapping[str, Any]) -> None:
-        """Escalation state another replica left in the root's metadata, taken over."""
+    def _adopt_escalation(self, iid: str, payload: Mapping[str, Any], *, replace: bool = False) -> None:
+        """Escalation state another replica left in the root's metadata, taken over (in place of this
+        replica's own with `replace`)."""
         severity = payload.get("severity")
-        if self.store.escalation(iid) is not None or severity not in ("sev1", "sev2", "sev3"):
+        had = self.store.escalation(iid)
+        if (had is not None and not replace) or severity not in ("sev1", "sev2", "sev3"):
             return
         try:
             level, pages = int(payload.get("level", -1)), int(payload.get("pages", 0))
@@ -592,14 +746,24 @@ class SlackNotifier:
             next_at = self.clock.now() if last is None else last + self.policy.timeout(max(level, 0), severity)
             if snoozed is not None:
                 next_at = max(next_at, snoozed)
-        self.store.start_escalation(iid, severity, next_at, late)
+        if had is None:
+            self.store.start_escalation(iid, severity, next_at, late)
         self.store.update_escalation(
-            iid, level=level, pages=pages, acked_by=acked, last_page_at=last, snoozed_until=snoozed
+            iid,
+            severity=severity,
+            level=level,
+            pages=pages,
+            acked_by=acked,
+            last_page_at=last,
+            snoozed_until=snoozed,
+            next_at=next_at,
+            late=late,
         )
         log.info("slack.escalation_adopted", incident_id=iid, level=level + 1, pages=pages, acked_by=acked)
 
     def _update_root(self, iid: str, m: Any) -> None:
         channel_id, ts = self._root(iid)
+        rev = self._rev_to_write(iid)
         try:
             with self._api("chat.update"):
                 self._throttle(channel_id)
@@ -608,7 +772,7 @@ class SlackNotifier:
                     ts=ts,
                     text=bk.fallback_text(m),
                     blocks=bk.root_blocks(m),
-                    metadata=self._root_metadata(iid),
+                    metadata=self._root_metadata(iid, rev),
                 )
         except SlackApiError as exc:
             error = exc.response.get("error") if isinstance(exc.response.data, dict) else None
@@ -620,6 +784,7 @@ class SlackNotifier:
                 self._post_root(iid, m)
                 return
             raise
+        self.store.set_rev(iid, rev, self._writer)
 
     def _post_thread(
         self, root: tuple[str, str], text: str, iid: str, seq: int, step: str, broadcast: bool = False
@@ -686,6 +851,7 @@ class SlackNotifier:
         )
 
     def _find_root(self, iid: str) -> bool:
+        tenure, runs = self._tenure, self._runs(iid)
         channel_id = self._channel_id()
 
         def match(m: dict[str, Any]) -> bool:
@@ -700,8 +866,9 @@ class SlackNotifier:
         self.store.ensure_root(iid)
         self.store.set_root(iid, channel_id, str(found["ts"]))
         payload = (found.get("metadata") or {}).get("event_payload") or {}
-        self._adopt_escalation(iid, payload)
-        self._adopt_volunteers(iid, payload)
+        self._adopt_root(iid, payload)
+        if runs:
+            self._current[iid] = tenure
         return True
 
     def _find_in_channel(self, channel: str, marker: dict[str, Any]) -> dict[str, Any] | None:
@@ -906,7 +1073,9 @@ class SlackNotifier:
         )
 
     def tick(self) -> None:
-        """Do what is due: resolve callbacks, escalation pages, thread notes, root refreshes.
+        """Do what is due: resolve callbacks, presses kept until a root was read, escalation pages,
+        thread notes, root refreshes; each only for an incident this replica runs (`_ready`: the
+        others' are left, for when it runs them again).
 
         Failures are logged and retried on the next tick (state is persisted first)."""
         with self._seen_lock:
@@ -919,12 +1088,20 @@ class SlackNotifier:
                     log.exception("slack.on_resolve_failed", incident_id=iid)
         with self._lock:
             now = self.clock.now()
+            self._apply_deferred()
             # one incident's failure (a page, a note, a refresh) holds up nobody else's
-            for esc in self.store.due_escalations(now):
-                if self.owns is not None and not self.owns(esc.incident_id):
+            for due in self.store.due_escalations(now):
+                iid = due.incident_id
+                if not self._ready(iid):
                     continue  # its partition moved to another replica, which pages it now
-                self._attempt("page", esc.incident_id, self._page, esc, now)
+                esc = self.store.escalation(iid)  # as the root may have said (paged, acknowledged)
+                if esc is not None and esc.next_at is not None and esc.next_at <= now:
+                    self._attempt("page", iid, self._page, esc, now)
+            # reading a root first may drop notes it supersedes (`_adopt_root`): the list is read after
+            ready = {iid for iid in sorted({i for _, i, _ in self.store.unposted_notes()}) if self._ready(iid)}
             for note_id, iid, text in self.store.unposted_notes():
+                if iid not in ready:
+                    continue  # not posted by a replica that does not run the incident
                 root = self.store.root(iid)
                 if root is None or not root.root_ts or not root.channel_id:
                     self.store.note_posted(note_id)
@@ -932,10 +1109,25 @@ class SlackNotifier:
                 where = (root.channel_id, root.root_ts)
                 self._attempt("note", iid, self._post_note, note_id, iid, where, text)
             for iid in self.store.dirty_roots():
-                self._attempt("refresh", iid, self._refresh, iid)
+                if self._ready(iid):
+                    self._attempt("refresh", iid, self._refresh, iid)
             if now >= self._next_prune:
                 self._next_prune = now + 3600.0
                 self._attempt("prune", "", self.store.prune, now - RETAIN_RESOLVED_SECONDS)
+
+    def _apply_deferred(self) -> None:
+        """Presses kept until the incident's root was read (`_press`), applied in the order they came;
+        passed on to the replica that runs the incident if that is another one now."""
+        for press_id, iid, action_id, user, at in self.store.deferred_presses():
+            if not self._runs(iid):
+                if self.relay is not None:
+                    self.relay(action_id, iid, user)
+                else:
+                    log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
+                self.store.press_done(press_id)
+            elif self._ready(iid):
+                self._apply(action_id, iid, user, at)
+                self.store.press_done(press_id)
 
     @staticmethod
     def _attempt(what: str, iid: str, do: Callable[..., object], *args: Any) -> None:
@@ -1015,14 +1207,16 @@ class SlackNotifier:
             action_id, iid = str(action.get("action_id", "")), str(action.get("value", ""))
             if action_id not in ACTION_IDS:
                 continue
-            if self.owns is not None and not self.owns(iid):
+            if not self._runs(iid):
                 # Slack chose this replica (one Request URL, or one of the Socket Mode
                 # connections); the incident's escalation runs on another
                 if self.relay is not None:
                     self.relay(action_id, iid, user)
+                else:  # e.g. before the partitions are restored at start
+                    log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
                 continue
             if self.store.root(iid) is not None:
-                self._apply(action_id, iid, user)
+                self._press(action_id, iid, user)
         self._wake.set()
         return 200, b""
 
@@ -1030,12 +1224,22 @@ class SlackNotifier:
         """A press another replica received for an incident: applied if this one runs it."""
         if action_id not in ACTION_IDS or not _USER_ID.match(user):
             return
-        if (self.owns is None or self.owns(iid)) and self.store.root(iid) is not None:
-            self._apply(action_id, iid, user)
+        if self._runs(iid) and self.store.root(iid) is not None:
+            self._press(action_id, iid, user)
             self._wake.set()
 
-    def _apply(self, action_id: str, iid: str, user: str) -> None:
-        now = self.clock.now()
+    def _press(self, action_id: str, iid: str, user: str) -> None:
+        """A press for an incident this replica runs: applied now, or, when it got the incident back and
+        has not read the root since, kept until the background thread has (applied then on top of what
+        the other replica recorded, which taking it over would otherwise overwrite)."""
+        if self._is_current(iid):
+            self._apply(action_id, iid, user)
+        else:
+            self.store.defer_press(iid, action_id, user, self.clock.now())
+            log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why="root not read yet")
+
+    def _apply(self, action_id: str, iid: str, user: str, at: float | None = None) -> None:
+        now = self.clock.now() if at is None else at
         esc = self.store.escalation(iid)
         log.info("slack.action", action=action_id, incident_id=iid, user=user)
         if action_id == "crisisd.ack":

@@ -1,7 +1,9 @@
 """The Slack notifier's own record (sqlite, one file in the state directory).
 
 What it keeps, so a restart neither re-posts nor forgets:
-- `roots`: incident -> (channel id, root ts), the last applied `seq` and notification;
+- `roots`: incident -> (channel id, root ts), the last applied `seq` and notification, and the
+  revision of the root's metadata this record goes on from: the one this replica last wrote, or
+  took over from another (`rev`, and `rev_by` the replica that wrote it; `SlackNotifier._adopt_root`);
 - `steps`: each post of each notification, `inflight` before the call and `done` after, so a
   post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
 - `escalation`: level paged, when the next is due, acknowledgement, snooze, how long after the
@@ -11,12 +13,17 @@ What it keeps, so a restart neither re-posts nor forgets:
   moved), as the root message's metadata carried them: a count, a count per language, and the ids
   it names (`SlackNotifier._adopt_volunteers`);
 - `notes`: thread lines from button presses, posted by the background thread;
-- `channels`: channel names resolved to ids.
+- `deferred_presses`: button presses for an incident this replica got back from another one, kept
+  until it has read the root (`SlackNotifier._catch_up`) so they apply on top of what the other
+  replica recorded;
+- `channels`: channel names resolved to ids;
+- `meta`: this replica's writer id (`writer()`), which the root's metadata names.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections import Counter
@@ -73,7 +80,15 @@ CREATE TABLE IF NOT EXISTS notes (
     text TEXT NOT NULL,
     posted INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS deferred_presses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident_id TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS channels (ref TEXT PRIMARY KEY, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -87,6 +102,8 @@ class Root:
     resolved: bool
     dirty: int  # bumped by every change the root should show; cleared only if unchanged since read
     resolve_requested_by: str
+    rev: int = 0  # the revision of the root's metadata this record goes on from (written or taken over)
+    rev_by: str = ""  # the writer id of the replica that wrote that revision
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,9 @@ class SlackStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(roots)")}
         if "updated_at" not in columns:  # files from before the column existed
             self._db.execute("ALTER TABLE roots ADD COLUMN updated_at REAL")
+        if "rev" not in columns:  # files from before the root's metadata carried a revision
+            self._db.execute("ALTER TABLE roots ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+            self._db.execute("ALTER TABLE roots ADD COLUMN rev_by TEXT NOT NULL DEFAULT ''")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(escalation)")}
         if "late" not in columns:  # files from before the catch-up columns existed
             self._db.execute("ALTER TABLE escalation ADD COLUMN late REAL")
@@ -162,13 +182,13 @@ class SlackStore:
     # roots
     def root(self, incident_id: str) -> Root | None:
         row = self._x(
-            "SELECT incident_id, channel_id, root_ts, last_seq, body, resolved, dirty, resolve_requested_by"
-            " FROM roots WHERE incident_id = ?",
+            "SELECT incident_id, channel_id, root_ts, last_seq, body, resolved, dirty, resolve_requested_by, rev,"
+            " rev_by FROM roots WHERE incident_id = ?",
             (incident_id,),
         ).fetchone()
         if row is None:
             return None
-        return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7])
+        return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7], int(row[8]), row[9])
 
     def ensure_root(self, incident_id: str) -> None:
         self._x("INSERT OR IGNORE INTO roots (incident_id) VALUES (?)", (incident_id,))
@@ -182,6 +202,14 @@ class SlackStore:
             (body, int(resolved), now, incident_id),
         )
 
+    def set_rev(self, incident_id: str, rev: int, by: str) -> None:
+        """The record goes on from the root's revision `rev`, written by replica `by`."""
+        self._x("UPDATE roots SET rev = ?, rev_by = ? WHERE incident_id = ?", (rev, by, incident_id))
+
+    def set_resolve_requested(self, incident_id: str, user: str) -> None:
+        """Who marked the incident resolved, as the root's metadata says (no refresh: the root shows it)."""
+        self._x("UPDATE roots SET resolve_requested_by = ? WHERE incident_id = ?", (user, incident_id))
+
     def prune(self, before: float) -> int:
         """Forget incidents resolved before `before` (keeps the file small); returns how many."""
         with self._lock:
@@ -191,7 +219,8 @@ class SlackStore:
                     "SELECT incident_id FROM roots WHERE resolved = 1 AND updated_at < ?", (before,)
                 ).fetchall()
             ]
-            for table in ("roots", "steps", "escalation", "volunteers", "carried_volunteers", "notes"):
+            tables = ("roots", "steps", "escalation", "volunteers", "carried_volunteers", "notes", "deferred_presses")
+            for table in tables:
                 self._db.executemany(f"DELETE FROM {table} WHERE incident_id = ?", [(i,) for i in ids])
         return len(ids)
 
@@ -273,12 +302,18 @@ class SlackStore:
         ).fetchall()
         return [(r[0], [x for x in r[1].split(",") if x]) for r in rows]
 
-    def carry_volunteers(self, incident_id: str, count: int, languages: dict[str, int], users: list[str]) -> None:
-        """The sign-ups a previous owner recorded (from the root's metadata), replacing any carried before."""
-        self._x(
-            "INSERT OR REPLACE INTO carried_volunteers (incident_id, count, languages, users) VALUES (?, ?, ?, ?)",
-            (incident_id, count, json.dumps(languages, sort_keys=True), ",".join(users)),
-        )
+    def carry_volunteers(
+        self, incident_id: str, count: int, languages: dict[str, int], users: list[str], *, replace_local: bool = False
+    ) -> None:
+        """The sign-ups a previous owner recorded (from the root's metadata), replacing any carried before;
+        with `replace_local`, those made here are forgotten too (the root's count includes them)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO carried_volunteers (incident_id, count, languages, users) VALUES (?, ?, ?, ?)",
+                (incident_id, count, json.dumps(languages, sort_keys=True), ",".join(users)),
+            )
+            if replace_local:
+                self._db.execute("DELETE FROM volunteers WHERE incident_id = ?", (incident_id,))
 
     def _carried(self, incident_id: str) -> tuple[int, dict[str, int], list[str]]:
         row = self._x(
@@ -310,6 +345,25 @@ class SlackStore:
     def note_posted(self, note_id: int) -> None:
         self._x("UPDATE notes SET posted = 1 WHERE id = ?", (note_id,))
 
+    def drop_notes(self, incident_id: str) -> int:
+        """Mark the incident's unposted notes posted without posting them; returns how many."""
+        return self._x("UPDATE notes SET posted = 1 WHERE incident_id = ? AND posted = 0", (incident_id,)).rowcount
+
+    # presses waiting for the root to be read
+    def defer_press(self, incident_id: str, action_id: str, user_id: str, at: float) -> None:
+        self._x(
+            "INSERT INTO deferred_presses (incident_id, action_id, user_id, at) VALUES (?, ?, ?, ?)",
+            (incident_id, action_id, user_id, at),
+        )
+
+    def deferred_presses(self) -> list[tuple[int, str, str, str, float]]:
+        """(id, incident, action, user, when pressed), in the order they came."""
+        rows = self._x("SELECT id, incident_id, action_id, user_id, at FROM deferred_presses ORDER BY id").fetchall()
+        return [(int(a), str(b), str(c), str(d), float(e)) for a, b, c, d, e in rows]
+
+    def press_done(self, press_id: int) -> None:
+        self._x("DELETE FROM deferred_presses WHERE id = ?", (press_id,))
+
     # channels
     def channel(self, ref: str) -> str | None:
         row = self._x("SELECT id FROM channels WHERE ref = ?", (ref,)).fetchone()
@@ -317,3 +371,13 @@ class SlackStore:
 
     def set_channel(self, ref: str, channel_id: str) -> None:
         self._x("INSERT OR REPLACE INTO channels (ref, id) VALUES (?, ?)", (ref, channel_id))
+
+    def writer(self) -> str:
+        """This replica's id in the root's metadata: random, made once per state directory (a restart keeps
+        it: the record it writes from is the same)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'writer'").fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('writer', ?)", (secrets.token_hex(6),))
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'writer'").fetchone()
+        return str(row[0])

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from slack_helpers import note, press, signed
 
 from daemon.clock import FakeClock
@@ -24,7 +23,8 @@ ROSTER = {"U0ANA": ["nl"], "U0MARKO": ["sr"], "U0LI": ["zh"]}
 
 
 class Ownership:
-    """Which replica holds the brand's partition: each replica's `owns` asks it."""
+    """Which replica holds the brand's partition: each replica's `owns` asks it. `move` hands the
+    partition over as a rebalance does: the runner tells the replica that gets it (`reassigned`)."""
 
     def __init__(self, replicas: dict[str, SlackNotifier], holder: str) -> None:
         self.replicas, self.holder = replicas, holder
@@ -36,6 +36,7 @@ class Ownership:
 
     def move(self, to: str) -> None:
         self.holder = to
+        self.replicas[to].reassigned()
 
 
 def replicas(make_notifier: Callable[..., SlackNotifier]) -> tuple[SlackNotifier, SlackNotifier, Ownership]:
@@ -72,7 +73,6 @@ def shown(slack: SlackEmulator) -> str:
 # -- the previous owner writes nothing of its stale view -----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_the_previous_owner_does_not_refresh_the_root_nor_post_its_notes_after_the_move(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -99,7 +99,6 @@ def test_the_previous_owner_does_not_refresh_the_root_nor_post_its_notes_after_t
     assert not [t for t in thread(slack) if "can help" in t], "A posted a note for an incident it no longer runs"
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_a_refresh_that_failed_before_the_move_is_not_retried_by_the_previous_owner(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -124,7 +123,6 @@ def test_a_refresh_that_failed_before_the_move_is_not_retried_by_the_previous_ow
     assert "Escalated to level 2" in shown(slack)
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_the_previous_owner_delivering_a_late_notification_keeps_the_roots_state(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -155,7 +153,6 @@ def test_the_previous_owner_delivering_a_late_notification_keeps_the_roots_state
 # -- the incident comes back ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_a_replica_getting_an_incident_back_does_not_page_new_again(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -181,7 +178,6 @@ def test_a_replica_getting_an_incident_back_does_not_page_new_again(
     assert len(pages(slack)) == 2 and pages(slack)[1].startswith("<@U0LEAD1> <@U0LEAD2> Not acknowledged after 10 min")
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_a_replica_getting_an_incident_back_keeps_what_the_other_recorded(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -217,7 +213,6 @@ def test_a_replica_getting_an_incident_back_keeps_what_the_other_recorded(
     assert sum("can help" in t for t in thread(slack)) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="reproduces a defect not fixed yet")
 def test_a_replica_getting_an_incident_back_goes_on_from_the_level_the_other_paged(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
@@ -237,3 +232,142 @@ def test_a_replica_getting_an_incident_back_goes_on_from_the_level_the_other_pag
     clock.advance(841)  # 901 s after level 2
     a.tick()
     assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD> Not acknowledged after 15 min")
+
+
+def test_a_replica_restarted_while_another_ran_its_incident_reads_the_root_first(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A stops (its partitions go to B, which pages level 2 and records an acknowledgement) and starts
+    again with the same state directory: its record is from before the move, so it reads the root
+    before it pages."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    a.close()
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    clock.advance(601)
+    b.tick()
+    click(b, clock, "crisisd.ack", "U0MARKO")
+    b.tick()
+    restarted = make_notifier(state="replica-a")
+    own.replicas["a"] = restarted
+    restarted.owns = lambda iid: own.holder == "a"
+    own.move("a")
+
+    clock.advance(100_000)
+    restarted.tick()
+
+    assert len(pages(slack)) == 2
+    assert restarted.store.escalation(IID).acked_by == "U0MARKO"
+    assert len(slack.method_calls("conversations.replies")) == 1, "the root is read once"
+    restarted.tick()
+    assert len(slack.method_calls("conversations.replies")) == 1
+
+
+def test_a_press_on_a_replica_that_got_the_incident_back_applies_on_top_of_the_root(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A press reaches A right after the partition came back, before A read the root: it waits for the
+    read and is applied on what B recorded (B's volunteer and acknowledgement kept, the new one counted)."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    click(b, clock, "crisisd.volunteer", "U0LI")
+    click(b, clock, "crisisd.ack", "U0MARKO")
+    b.tick()
+    own.move("a")
+
+    click(a, clock, "crisisd.volunteer", "U0ANA")
+    assert a.store.volunteer_summary(IID).count == 0, "kept until the root is read"
+    a.tick()
+
+    payload = carried(slack)
+    assert payload["volunteers"] == 2 and payload["acked_by"] == "U0MARKO"
+    assert "Volunteers signed up: 2 (nl, zh)" in shown(slack) and "Acknowledged by <@U0MARKO>" in shown(slack)
+    assert [t for t in thread(slack) if "can help" in t] == ["<@U0LI> can help (zh).", "<@U0ANA> can help (nl)."]
+
+
+def test_a_kept_press_goes_to_the_owner_when_the_incident_moved_again(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A press kept until A read the root, and the partition moves again before A's background thread
+    ran: A passes it on to the replica that runs the incident (daemon/kafka/relay.py between processes)."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    own.move("a")
+    click(a, clock, "crisisd.ack", "U0MARKO")
+    own.move("b")
+    a.relay = b.relayed
+    a.tick()
+    b.tick()
+    assert b.store.escalation(IID).acked_by == "U0MARKO"
+    assert carried(slack)["acked_by"] == "U0MARKO"
+    assert a.store.deferred_presses() == []
+
+
+def test_a_root_whose_answer_was_lost_is_not_taken_for_another_replicas(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """The root's post went through but its answer was lost; someone acknowledges on it before the
+    retry finds it. The root is this replica's own (its writer id), older than its record: the
+    acknowledgement stays."""
+    n = make_notifier()
+    slack.fail("lost", "chat.postMessage")
+    assert not n.send(note(1, severity="sev2")).ok
+    assert n.store.root(IID) is not None and n.store.root(IID).root_ts is None
+    click(n, clock, "crisisd.ack", "U0ANA")
+    assert n.send(note(1, severity="sev2")).ok
+    assert len(slack.messages("#crisis")) == 1
+    assert n.store.escalation(IID).acked_by == "U0ANA"
+    n.tick()
+    assert carried(slack)["acked_by"] == "U0ANA" and pages(slack) == []
+
+
+def test_the_root_carries_a_revision_each_owner_raises(slack: SlackEmulator, make_notifier, clock: FakeClock) -> None:
+    """Every write by the replica running the incident raises the revision; the previous owner
+    delivering a late notification writes back the revision it read, as the root's state it is."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    assert (carried(slack)["rev"], carried(slack)["by"]) == (1, a.store.writer())
+    a.tick()  # the page, then the root shows the level
+    assert carried(slack)["rev"] == 2
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    assert (carried(slack)["rev"], carried(slack)["by"]) == (3, b.store.writer())
+    assert a.send(note(3, type="incident.updated", severity="sev2")).ok
+    assert (carried(slack)["rev"], carried(slack)["by"]) == (3, a.store.writer())
+    assert b.send(note(4, type="incident.updated", severity="sev2")).ok
+    assert (carried(slack)["rev"], carried(slack)["by"]) == (4, b.store.writer())
+
+
+def test_a_replica_that_cannot_read_the_root_it_got_back_writes_nothing_until_it_can(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """Back on A, the root cannot be read (a missing scope, then a 500): A neither pages, nor writes
+    the root, nor delivers the next notification from its old record; it tries again, then goes on."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    click(b, clock, "crisisd.ack", "U0MARKO")
+    b.tick()
+    own.move("a")
+    clock.advance(100_000)
+    updates = len(slack.method_calls("chat.update"))
+    slack.fail("error:missing_scope", "conversations.replies")
+    slack.fail("500", "conversations.replies")
+
+    a.tick()
+    result = a.send(note(3, type="incident.updated", severity="sev2"))
+
+    assert not result.ok and result.retry
+    assert len(pages(slack)) == 1 and len(slack.method_calls("chat.update")) == updates
+    assert a.send(note(3, type="incident.updated", severity="sev2")).ok
+    a.tick()
+    assert len(pages(slack)) == 1 and carried(slack)["acked_by"] == "U0MARKO"

@@ -190,6 +190,11 @@ class Runner:
         self._nflog: NotificationLog | None = None
         self._relay: InteractionRelay | None = None
         self.outbox: Outbox | None = None
+        if hasattr(notifier, "relayed"):
+            # A notifier with buttons (Slack) runs only the incidents of the brands this replica holds:
+            # none before its partitions are restored. Its background thread starts before Kafka answers
+            # (`crisisd run`), and must not page nor write from an old record in the meantime.
+            notifier.owns = self.owns_incident  # type: ignore[attr-defined]
 
     # -- hooks for the HTTP server and signals ---------------------------------------------------
     def request_stop(self) -> None:
@@ -677,6 +682,11 @@ class Runner:
         self._joined = True
         fresh = {tp for tp in assigned if tp not in self._tasks}
         if fresh:
+            # before `owns_incident` says yes for them: an incident this replica gets back may have
+            # been run by another one since, and the notifier reads its root again before acting on it
+            reassigned = getattr(self._inner_notifier, "reassigned", None)
+            if reassigned is not None:
+                reassigned()
             assert self._consumer is not None
             self._consumer.pause(*fresh)  # until restored (in the loop, off the IO thread)
             self._to_restore |= fresh

@@ -284,6 +284,29 @@ def test_a_replica_runs_the_incidents_of_the_brands_it_holds(settings_factory) -
     assert not runner.owns_incident("serbia-20100416T0740Z-volume")
 
 
+def test_partitions_assigned_tell_the_notifier_before_the_replica_runs_them(settings_factory) -> None:
+    """A replica may get back an incident another replica ran meanwhile: the runner tells the notifier
+    (`reassigned`) as partitions are assigned, before `owns_incident` says yes for their brands, so the
+    Slack notifier reads the incident's root again before it pages or writes."""
+    from types import SimpleNamespace
+
+    class Reassigned(Collect):
+        def __init__(self) -> None:
+            super().__init__()
+            self.owned_then: list[bool] = []
+
+        def reassigned(self) -> None:
+            self.owned_then.append(runner.owns_incident("klm-20100416T0740Z-volume"))
+
+    notifier = Reassigned()
+    runner = Runner(settings_factory(), notifier)
+    runner._consumer = SimpleNamespace(pause=lambda *tps: None)  # type: ignore[assignment]
+    runner._on_assigned({TopicPartition("mentions", 3)})
+    assert notifier.owned_then == [False]
+    runner._on_assigned(set())  # nothing new
+    assert notifier.owned_then == [False]
+
+
 def test_an_idle_replica_checkpoints_its_new_partitions_and_reads_no_checkpoint_age(
     topic_factory, settings_factory, unique
 ) -> None:

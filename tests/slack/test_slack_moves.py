@@ -345,6 +345,41 @@ def test_the_root_carries_a_revision_each_owner_raises(slack: SlackEmulator, mak
     assert (carried(slack)["rev"], carried(slack)["by"]) == (4, b.store.writer())
 
 
+def test_a_restarted_replica_runs_no_incident_before_its_partitions_are_restored(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """`crisisd run` starts the Slack background thread before Kafka answers: until the runner has
+    restored the brand's partition, the restarted replica neither pages from its old record nor
+    writes to the root (another replica may run the incident now); then it reads the root first."""
+    from types import SimpleNamespace
+
+    from kafka import TopicPartition
+
+    from config.settings import load_settings
+    from daemon.kafka.runner import PartitionTask, Runner
+    from daemon.pipeline import BrandState, Pipeline
+
+    before = make_notifier(state="replica-a")
+    assert before.send(note(1, severity="sev2")).ok
+    before.close()  # stopped before its first page
+    n = make_notifier(state="replica-a")
+    settings = load_settings(env={"CRISISD_STATE_DIR": str(tmp_path / "daemon")})
+    runner = Runner(settings, n, clock=clock)
+    clock.advance(60)
+    n.tick()
+    assert pages(slack) == [] and slack.method_calls("conversations.replies") == []
+
+    pipeline = Pipeline(settings)
+    pipeline.brands["klm"] = BrandState("klm", settings)
+    tp = TopicPartition("mentions", 0)
+    runner._consumer = SimpleNamespace(pause=lambda *tps: None)  # type: ignore[assignment]
+    runner._on_assigned({tp})  # the rebalance listener; then the partition's state is restored:
+    runner._tasks[tp] = PartitionTask(tp, pipeline, 0, checkpointed=0)
+    n.tick()
+    assert len(slack.method_calls("conversations.replies")) == 1
+    assert [p[:40] for p in pages(slack)] == ["<!subteam^S0ONCALL> New SEV2 incident on"]
+
+
 def test_a_replica_that_cannot_read_the_root_it_got_back_writes_nothing_until_it_can(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:

@@ -66,6 +66,9 @@ REPLAY_WINDOW = 300.0
 # Resolved incidents are forgotten after this long (longer than the outbox remembers deliveries,
 # so a late re-delivery is still recognised).
 RETAIN_RESOLVED_SECONDS = 30 * 86400.0
+# A press that came while this replica could neither apply it nor pass it on (starting: partitions
+# not yet restored, relay not up) is kept this long, then dropped with a warning.
+PRESS_HOLD_SECONDS = 600.0
 CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is given up
 # What the root message's metadata carries of the volunteers (`_root_metadata`), for the replica that
 # takes the incident over. Message metadata is meant to be small and a surge can bring hundreds of
@@ -1118,10 +1121,13 @@ class SlackNotifier:
     def _apply_deferred(self) -> None:
         """Presses kept until the incident's root was read (`_press`), applied in the order they came;
         passed on to the replica that runs the incident if that is another one now."""
+        now = self.clock.now()
         for press_id, iid, action_id, user, at in self.store.deferred_presses():
             if not self._runs(iid):
                 if self.relay is not None:
                     self.relay(action_id, iid, user)
+                elif now - at < PRESS_HOLD_SECONDS:
+                    continue  # starting: kept until this replica knows its incidents or can relay
                 else:
                     log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
                 self.store.press_done(press_id)
@@ -1212,8 +1218,9 @@ class SlackNotifier:
                 # connections); the incident's escalation runs on another
                 if self.relay is not None:
                     self.relay(action_id, iid, user)
-                else:  # e.g. before the partitions are restored at start
-                    log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
+                else:  # before the partitions are restored and the relay is up, at start: kept
+                    self.store.defer_press(iid, action_id, user, self.clock.now())
+                    log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why="starting")
                 continue
             if self.store.root(iid) is not None:
                 self._press(action_id, iid, user)

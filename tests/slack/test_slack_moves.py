@@ -406,3 +406,31 @@ def test_a_replica_that_cannot_read_the_root_it_got_back_writes_nothing_until_it
     assert a.send(note(3, type="incident.updated", severity="sev2")).ok
     a.tick()
     assert len(pages(slack)) == 1 and carried(slack)["acked_by"] == "U0MARKO"
+
+
+def test_a_press_while_starting_is_kept_until_the_replica_knows_its_incidents(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A press that reaches a replica still starting (its partitions not restored, no relay yet) is
+    neither applied blindly nor lost: it waits, and applies once the replica runs the incident; one
+    nobody could take within PRESS_HOLD_SECONDS is dropped with a warning."""
+    from notifiers.slack.notifier import PRESS_HOLD_SECONDS
+
+    n = make_notifier(state="replica-a")
+    assert n.send(note(1, severity="sev2")).ok
+    starting = {"runs": False}
+    n.owns = lambda iid: starting["runs"]
+    click(n, clock, "crisisd.ack", "U0MARKO")
+    n.tick()
+    assert "acked_by" not in carried(slack) or carried(slack)["acked_by"] == ""
+    starting["runs"] = True  # partitions restored
+    n.reassigned()
+    n.tick()
+    assert carried(slack)["acked_by"] == "U0MARKO"
+    assert pages(slack) == []  # acknowledged before its first page was due
+
+    starting["runs"] = False
+    click(n, clock, "crisisd.snooze", "U0ANA")
+    clock.advance(PRESS_HOLD_SECONDS + 1)
+    n.tick()
+    assert n.store.deferred_presses() == []

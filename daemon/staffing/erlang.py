@@ -8,6 +8,10 @@ tens of thousands of Erlangs.
 The service level is the share of arrivals whose first reply starts within the target time
 (FCFS). Erlang A counts a customer who gives up before being answered as a miss.
 
+`solve_pooled` staffs several classes of arrivals (platforms, each with its own handle time and
+target) answered by one team from one FCFS queue: every class sees the same wait, so the team is
+the smallest that meets every class's target on that one wait distribution.
+
 >>> s = solve(StaffingQuestion(arrivals_per_hour=200, aht_seconds=180, target=0.8, target_seconds=20))
 >>> s.agents_needed, round(s.service_level, 3), round(s.occupancy, 3)
 (14, 0.888, 0.714)
@@ -16,6 +20,7 @@ The service level is the share of arrivals whose first reply starts within the t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import msgspec
 import numpy as np
@@ -345,3 +350,169 @@ def _solve_a(q: StaffingQuestion, a: float, backlog_agents: int) -> StaffingAnsw
         abandonment=ab,
         binding=binding,
     )
+
+
+# -- one queue for several classes (a unified inbox) ---------------------------------------------
+
+
+class QueueClass(msgspec.Struct, frozen=True, kw_only=True):
+    """One class of arrivals in a pooled queue: a platform's mentions, handle time and target."""
+
+    arrivals_per_hour: float
+    aht_seconds: float
+    target: float
+    """Share of this class answered within `target_seconds`, in (0, 1)."""
+    target_seconds: float
+    patience_seconds: float | None = None
+    """Mean patience of this class's customers; None: they wait however long it takes."""
+
+
+class PooledAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    answer: StaffingAnswer
+    """The team: its `service_level` is the arrival-weighted mean of the classes' own."""
+    service_levels: list[float]
+    """Each class's predicted share answered within its own target time (in the order given)."""
+    aht_seconds: float
+    """The arrival-weighted mean handle time (the backlog's, unless it is given)."""
+    wait_scale_seconds: float
+    """The time scale of the pooled wait: `sum(l h^2) / sum(l h)`."""
+    patience_seconds: float | None
+    """The pooled patience: 1 / (arrival-weighted mean abandonment rate); None: Erlang C."""
+
+
+def pooled_question(classes: Sequence[QueueClass], *, max_occupancy: float = 1.0) -> StaffingQuestion:
+    """The one queue that stands for several classes (its target is the first class's; `solve_pooled`
+    checks them all).
+
+    FCFS, the wait is the same whatever the class, and it is approximated as an M/M/n(+M) queue:
+    - load `a = sum(l_i h_i)` (arrivals x handle time; the arrival-weighted mean handle time is
+      `h = a / sum(l_i)`);
+    - wait time scale `h_w = sum(l_i h_i^2) / sum(l_i h_i)`: the mean of a mixture of exponential
+      handle times is h, but its squared coefficient of variation `cs^2 = 2 sum(l_i h_i^2) /
+      (sum(l_i) h^2) - 1` is above 1, and waits of an M/G/n queue are about those of M/M/n times
+      `(1 + cs^2) / 2` (the Allen-Cunneen / Lee-Longton two-moment approximation): so the queue is
+      solved with handle time `h (1 + cs^2) / 2 = h_w` at the same load. Equal handle times give
+      `h_w = h`, the plain Erlang C;
+    - patience: the arrival-weighted mean abandonment rate `theta = sum(l_i / p_i) / sum(l_i)`
+      (a class without a patience counts as never giving up), so the pooled patience is
+      `1 / theta` (Erlang A) when any class has one, else None (Erlang C).
+
+    >>> q = pooled_question([QueueClass(arrivals_per_hour=300, aht_seconds=180, target=0.8, target_seconds=900),
+    ...     QueueClass(arrivals_per_hour=100, aht_seconds=240, target=0.9, target_seconds=300)])
+    >>> round(q.arrivals_per_hour * q.aht_seconds / 3600, 3), round(q.aht_seconds, 1), q.patience_seconds
+    (21.667, 198.5, None)
+    """
+    active = [c for c in classes if c.arrivals_per_hour > 0]
+    if not active:
+        raise ValueError("pooled_question: no class has arrivals")
+    lam = sum(c.arrivals_per_hour for c in active)
+    work = sum(c.arrivals_per_hour * c.aht_seconds for c in active)
+    scale = sum(c.arrivals_per_hour * c.aht_seconds * c.aht_seconds for c in active) / work
+    theta = sum(c.arrivals_per_hour / c.patience_seconds for c in active if c.patience_seconds) / lam
+    return StaffingQuestion(
+        arrivals_per_hour=work / scale,
+        aht_seconds=scale,
+        target=active[0].target,
+        target_seconds=active[0].target_seconds,
+        max_occupancy=max_occupancy,
+        patience_seconds=1.0 / theta if theta > 0 else None,
+    )
+
+
+def solve_pooled(
+    classes: Sequence[QueueClass],
+    *,
+    max_occupancy: float = 1.0,
+    backlog: int = 0,
+    backlog_aht_seconds: float | None = None,
+    backlog_seconds: float | None = None,
+    backlog_confidence: float = 0.95,
+) -> PooledAnswer:
+    """The smallest team that answers several classes from one FCFS queue, each within its own
+    target, under the occupancy cap, plus the agents that clear the backlog.
+
+    Each class's service level is the share of the (common) wait within its own target time, so
+    the team is the largest of the answers for each distinct target on the pooled queue
+    (`pooled_question`): the service level rises with the team for every target time. The backlog
+    (handle time `backlog_aht_seconds`, else the arrival-weighted mean) is cleared within
+    `backlog_seconds`, else the shortest target time of the classes.
+
+    Five platforms of 30 mentions an hour at 4 minutes, 80 % within 15 minutes, at most 85 % busy:
+    five queues of 3 agents each, or one team of 12 (10 Erlangs, the occupancy cap binds).
+
+    >>> five = [QueueClass(arrivals_per_hour=30, aht_seconds=240, target=0.8, target_seconds=900)] * 5
+    >>> p = solve_pooled(five, max_occupancy=0.85)
+    >>> p.answer.agents_needed, solve(StaffingQuestion(arrivals_per_hour=30, aht_seconds=240, target=0.8,
+    ...     target_seconds=900, max_occupancy=0.85)).agents_needed * 5
+    (12, 15)
+    """
+    for c in classes:
+        _check(
+            StaffingQuestion(
+                arrivals_per_hour=c.arrivals_per_hour,
+                aht_seconds=c.aht_seconds,
+                target=c.target,
+                target_seconds=c.target_seconds,
+                patience_seconds=c.patience_seconds,
+            )
+        )
+    if not classes:
+        raise ValueError("solve_pooled: no class")
+    lam = sum(c.arrivals_per_hour for c in classes)
+    mean_aht = (
+        sum(c.arrivals_per_hour * c.aht_seconds for c in classes) / lam
+        if lam > 0
+        else sum(c.aht_seconds for c in classes) / len(classes)
+    )
+    clear_aht = mean_aht if backlog_aht_seconds is None else backlog_aht_seconds
+    clear_in = min(c.target_seconds for c in classes) if backlog_seconds is None else backlog_seconds
+    if lam <= 0:
+        only = solve(
+            StaffingQuestion(
+                arrivals_per_hour=0.0,
+                aht_seconds=clear_aht,
+                target=classes[0].target,
+                target_seconds=classes[0].target_seconds,
+                backlog=backlog,
+                backlog_seconds=clear_in,
+                backlog_confidence=backlog_confidence,
+            )
+        )
+        return PooledAnswer(
+            answer=only,
+            service_levels=[1.0] * len(classes),
+            aht_seconds=mean_aht,
+            wait_scale_seconds=mean_aht,
+            patience_seconds=None,
+        )
+    q = pooled_question(classes, max_occupancy=max_occupancy)
+    best: StaffingAnswer | None = None
+    for share, seconds in sorted({(c.target, c.target_seconds) for c in classes if c.arrivals_per_hour > 0}):
+        ans = solve(msgspec.structs.replace(q, target=share, target_seconds=seconds))
+        if best is None or ans.queue_agents > best.queue_agents:
+            best = ans
+    assert best is not None
+    n = best.queue_agents
+    levels = [_class_service_level(q, n, c) if c.arrivals_per_hour > 0 else 1.0 for c in classes]
+    backlog_agents = backlog_clearance_agents(backlog, clear_aht, clear_in, backlog_confidence)
+    answer = msgspec.structs.replace(
+        best,
+        agents_needed=n + backlog_agents,
+        backlog_agents=backlog_agents,
+        service_level=sum(sl * c.arrivals_per_hour for sl, c in zip(levels, classes, strict=True)) / lam,
+    )
+    return PooledAnswer(
+        answer=answer,
+        service_levels=levels,
+        aht_seconds=mean_aht,
+        wait_scale_seconds=q.aht_seconds,
+        patience_seconds=q.patience_seconds,
+    )
+
+
+def _class_service_level(q: StaffingQuestion, n: int, c: QueueClass) -> float:
+    """A class's share answered within its own target time on the pooled queue `q` with n agents."""
+    a = q.arrivals_per_hour * q.aht_seconds / 3600.0
+    if q.patience_seconds is None:
+        return service_level(n, a, q.aht_seconds, c.target_seconds)
+    return erlang_a(n, q.arrivals_per_hour, q.aht_seconds, q.patience_seconds, c.target_seconds)[0]

@@ -1,7 +1,9 @@
 """A discrete-event simulation of one reply queue, to check the staffing formulas.
 
 Poisson arrivals, a fixed number of agents, exponential or lognormal handle times, optional
-exponential patience (customers who give up), and an optional backlog waiting at time 0. Agents
+exponential patience (customers who give up), and an optional backlog waiting at time 0. With
+`mix`, the arrivals are several classes in one queue (platforms in a unified inbox): each arrival
+is of a class drawn by its share, with exponential handle times of the class's mean. Agents
 take the oldest waiting mention (FCFS; the backlog is oldest, so it goes first), or with
 `backlog_policy="new_first"` new arrivals before the backlog (the backlog is worked with spare
 capacity only). All randomness comes from `seed`: the same seed gives the same arrivals, handle
@@ -18,6 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -37,10 +40,15 @@ class Simulation(NamedTuple):
     agents: int
     warmup: int
     """New mentions at the start left out of the service level (the queue starts empty)."""
+    classes: np.ndarray | None = None
+    """With `mix`: each new mention's class (its index in `mix`)."""
 
-    def service_level(self, target_seconds: float) -> float:
-        """Share of new mentions after the warm-up picked up within the target (giving up = miss)."""
+    def service_level(self, target_seconds: float, klass: int | None = None) -> float:
+        """Share of new mentions after the warm-up picked up within the target (giving up = miss);
+        of one class of the `mix` only, given `klass`."""
         ok = self._met(target_seconds)
+        if klass is not None and self.classes is not None:
+            ok = ok[self.classes[self.warmup :] == klass]
         return float(ok.mean()) if len(ok) else math.nan
 
     def service_level_se(self, target_seconds: float, batches: int = 20) -> float:
@@ -89,6 +97,7 @@ def simulate(
     backlog_policy: Literal["fcfs", "new_first"] = "fcfs",
     warmup: float = 0.1,
     start: Literal["empty", "stationary"] = "empty",
+    mix: Sequence[tuple[float, float]] | None = None,
 ) -> Simulation:
     """Run the queue for `customers` new arrivals (plus the backlog) with `agents` agents.
 
@@ -96,6 +105,9 @@ def simulate(
     a patience) instead of empty: busy agents with fresh exponential remaining times and customers
     already waiting (left out of the figures). It removes the warm-up bias near full occupancy,
     where an empty start takes very long to fill up; exact for exponential handle times.
+
+    `mix`: (share, mean handle time in seconds) per class of arrivals, exponential handle times
+    (`aht_seconds` and `service` are then unused; `start` must be "empty").
     """
     if agents < 1:
         raise ValueError("agents: at least one")
@@ -118,8 +130,19 @@ def simulate(
     gaps = np.concatenate((np.zeros(initial), gaps))  # those already waiting "arrived" at time 0
     arrivals = np.cumsum(gaps)
     customers += initial
-    svc = handle_times(r_svc, customers, aht_seconds, service, cv).tolist()
-    svc_b = handle_times(r_blg, backlog, aht_seconds, service, cv).tolist()
+    classes = None
+    if mix:
+        if start != "empty":
+            raise ValueError("mix: only from an empty start")
+        shares = np.array([w for w, _ in mix], dtype=float)
+        means = np.array([h for _, h in mix], dtype=float)
+        classes = r_svc.choice(len(mix), size=customers, p=shares / shares.sum())
+        svc = (r_svc.exponential(1.0, customers) * means[classes]).tolist()
+        b_classes = r_blg.choice(len(mix), size=backlog, p=shares / shares.sum())
+        svc_b = (r_blg.exponential(1.0, backlog) * means[b_classes]).tolist()
+    else:
+        svc = handle_times(r_svc, customers, aht_seconds, service, cv).tolist()
+        svc_b = handle_times(r_blg, backlog, aht_seconds, service, cv).tolist()
     pat = r_pat.exponential(patience_seconds, customers).tolist() if patience_seconds else None
     arr = arrivals.tolist()
     end = arr[-1] if arr else 0.0
@@ -166,6 +189,7 @@ def simulate(
         busy_seconds=busy,
         agents=agents,
         warmup=initial + int((customers - initial) * warmup),
+        classes=classes,
     )
 
 

@@ -228,6 +228,7 @@ class BrandDetection:
             intents={k: v / n_intents for k, v in sorted(intents.items())} if n_intents else {},
             languages=dict(c.languages),
             backlog=figures.backlog,
+            backlog_by_platform=dict(figures.backlog_by_platform),
             usual_backlog=self.usual_backlog,
             trend_per_hour=self._trend(),
             baseline_per_hour=c.expected_per_hour,

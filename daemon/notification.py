@@ -92,6 +92,9 @@ class ResponseFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     dropped_old: int = 0
     dropped_untracked: int = 0
     max_age_minutes: int | None = None
+    # `backlog` by the platform its mentions came in on (the staffing's backlog mix); last, so
+    # positional pickles of older versions still load
+    backlog_by_platform: dict[str, int] = {}
 
 
 class Timeline(msgspec.Struct, frozen=True):

@@ -59,6 +59,9 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """Share of the surge per language."""
     backlog: int = 0
     """Unanswered mentions already waiting (from brand replies in the stream)."""
+    backlog_by_platform: dict[str, int] = {}
+    """Where the backlog waits: its count per platform (`responses.backlog_by_platform`); its mix
+    sets the backlog's handle time (and split, per platform). Empty: the mix of `mentions_per_hour`."""
     usual_backlog: int = 0
     """The part of `backlog` the brand carries every day (what waited as the incident opened): left
     to the everyday team, so a surge is staffed for the backlog it adds, and is not kept on until a
@@ -89,6 +92,24 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
     """Brand replies per hour measured now (None: not measured): how fast the backlog is answered.
     No one is sent home while the backlog beyond the usual one takes longer than the response
     target to answer at this rate (`backlog_breaches_target`)."""
+
+
+class QueuePlan(msgspec.Struct, frozen=True, kw_only=True):
+    """The team a load needs (`StaffingPlanner.plan`)."""
+
+    agents: int
+    """People answering at once: `queue_agents + backlog_agents`."""
+    queue_agents: int
+    backlog_agents: int
+    by_platform: dict[str, int]
+    """The agents by platform."""
+    arrivals: dict[str, float]
+    """Mentions needing a reply per hour, by platform."""
+    service_level: float | None = None
+    """Arrival-weighted share answered within each platform's own target (None: no arrivals)."""
+    occupancy: float | None = None
+    abandonment: float | None = None
+    """Share of customers giving up (None: no platform has a patience)."""
 
 
 def surge_backlog(load: SurgeLoad) -> int:
@@ -142,46 +163,61 @@ class StaffingPlanner:
             share = s.actionable_share
         return min(1.0, max(s.actionable_floor, share if math.isfinite(share) else 0.0))
 
-    def answers(self, load: SurgeLoad, scale: float = 1.0, backlog: bool = True) -> dict[str, StaffingAnswer]:
-        """The queue answer per platform, for the load's rates times `scale`."""
+    def plan(self, load: SurgeLoad, scale: float = 1.0, backlog: bool = True) -> QueuePlan:
+        """The team for the load's rates times `scale` (and its backlog unless `backlog` is False):
+        one queue per platform."""
         share = self.actionable(load)
-        rates = {p: max(0.0, r) * share * scale for p, r in sorted(load.mentions_per_hour.items()) if r > 0}
+        # (below one mention in a century an hour, a rate is none: the formulas underflow)
+        rates = {p: r * share * scale for p, r in sorted(load.mentions_per_hour.items()) if r * share * scale > 1e-6}
         waiting = surge_backlog(load) if backlog else 0
-        backlogs = _split(waiting, rates) if rates else {}
-        out: dict[str, StaffingAnswer] = {}
-        for platform, rate in rates.items():
-            ps = self.settings.platform(platform)
+        # the backlog's platform mix: measured (where its mentions wait), else that of the arrivals
+        measured = {p: float(n) for p, n in sorted(load.backlog_by_platform.items()) if n > 0}
+        mix = measured or rates or {"other": 1.0}
+        return self._per_platform(rates, waiting, mix)
+
+    def _per_platform(self, rates: dict[str, float], waiting: int, mix: dict[str, float]) -> QueuePlan:
+        """Each platform its own queue and team; the backlog split by its mix (a divisor method:
+        a larger backlog never gives a platform fewer of it)."""
+        s = self.settings
+        backlogs = _split_monotone(waiting, mix)
+        answers: dict[str, StaffingAnswer] = {}
+        arrivals: dict[str, float] = {}
+        for platform in sorted(set(rates) | {p for p, n in backlogs.items() if n}):
+            ps = s.platform(platform)
             share_t, seconds = parse_target(ps.target)
             # A load beyond the model's range (a broken upstream count) must not stop the pipeline.
-            rate = min(rate, MAX_ERLANGS * 3600.0 / (ps.aht_minutes * 60.0))
-            out[platform] = solve(
+            rate = min(rates.get(platform, 0.0), MAX_ERLANGS * 3600.0 / (ps.aht_minutes * 60.0))
+            arrivals[platform] = rate
+            answers[platform] = solve(
                 StaffingQuestion(
                     arrivals_per_hour=rate,
                     aht_seconds=ps.aht_minutes * 60.0,
                     target=share_t,
                     target_seconds=seconds,
-                    max_occupancy=self.settings.max_occupancy,
+                    max_occupancy=s.max_occupancy,
                     backlog=backlogs.get(platform, 0),
                     backlog_seconds=self._backlog_seconds(),
-                    backlog_confidence=self.settings.backlog_confidence,
+                    backlog_confidence=s.backlog_confidence,
                     patience_seconds=None if ps.patience_minutes is None else ps.patience_minutes * 60.0,
                 )
             )
-        if waiting and not rates:  # a backlog with no new arrivals: default platform
-            ps = self.settings.default_platform
-            share_t, seconds = parse_target(ps.target)
-            out["other"] = solve(
-                StaffingQuestion(
-                    arrivals_per_hour=0.0,
-                    aht_seconds=ps.aht_minutes * 60.0,
-                    target=share_t,
-                    target_seconds=seconds,
-                    backlog=waiting,
-                    backlog_seconds=self._backlog_seconds(),
-                    backlog_confidence=self.settings.backlog_confidence,
-                )
-            )
-        return out
+        total = sum(arrivals.values())
+        queue_agents = sum(a.queue_agents for a in answers.values())
+        patience = any(s.platform(p).patience_minutes for p in rates)
+        return QueuePlan(
+            agents=sum(a.agents_needed for a in answers.values()),
+            queue_agents=queue_agents,
+            backlog_agents=sum(a.backlog_agents for a in answers.values()),
+            by_platform={p: a.agents_needed for p, a in answers.items()},
+            arrivals=arrivals,
+            service_level=sum(a.service_level * arrivals[p] for p, a in answers.items()) / total if total else None,
+            occupancy=sum(a.occupancy * a.queue_agents for a in answers.values()) / queue_agents
+            if queue_agents
+            else None,
+            abandonment=sum(a.abandonment * arrivals[p] for p, a in answers.items()) / total
+            if total and patience
+            else None,
+        )
 
     def _backlog_seconds(self) -> float | None:
         return parse_duration(self.settings.backlog_within) if self.settings.backlog_within else None
@@ -228,8 +264,8 @@ class StaffingPlanner:
 
     def suggest(self, load: SurgeLoad) -> StaffingFigures:
         s = self.settings
-        answers = self.answers(load)
-        agents = sum(a.agents_needed for a in answers.values())
+        plan = self.plan(load)
+        agents = plan.agents
         to_schedule = self._schedule(agents)
         on_shift = load.on_shift if load.on_shift is not None else self.on_shift_count(load.at)
         available = on_shift + max(0, load.called_in)
@@ -246,8 +282,8 @@ class StaffingPlanner:
         # them is sent home for it (`stand_down` counts against the need now).
         arriving = agents
         if falling and r0 > 0:
-            ahead = self.answers(load, scale=self._rate_ahead(load, _ARRIVAL_HOURS) / r0)
-            arriving = min(agents, sum(a.agents_needed for a in ahead.values()))
+            ahead = self.plan(load, scale=self._rate_ahead(load, _ARRIVAL_HOURS) / r0)
+            arriving = min(agents, ahead.agents)
         # enough people, and enough who speak each language: a shift that speaks only English does
         # not answer a Dutch surge (those called in are taken to have been called for what was short)
         short = 0
@@ -255,37 +291,21 @@ class StaffingPlanner:
             needed = by_language if arriving == agents else _apportion(arriving, mix)
             short = max(0, self.language_shortfall(load, needed) - max(0, load.called_in))
         call_in = 0 if load.watch else max(self._schedule(arriving) - available, short)
-        backlog_agents = sum(a.backlog_agents for a in answers.values())
+        backlog_agents = plan.backlog_agents
         surge = surge_backlog(load)
-
-        queue_rates = {p: a.erlangs for p, a in answers.items() if a.queue_agents}
-        carried = sum(a.occupancy * a.queue_agents for a in answers.values())
-        queue_agents = sum(a.queue_agents for a in answers.values())
-        arrivals = {p: a.erlangs / (s.platform(p).aht_minutes / 60.0) for p, a in answers.items()}
-        total_arrivals = sum(arrivals.values())
-        sl = (
-            sum(answers[p].service_level * arrivals[p] for p in queue_rates) / total_arrivals
-            if total_arrivals > 0
-            else None
-        )
-        abandonment = (
-            sum(answers[p].abandonment * arrivals[p] for p in queue_rates) / total_arrivals
-            if total_arrivals > 0 and any(s.platform(p).patience_minutes for p in answers)
-            else None
-        )
+        total_arrivals = sum(plan.arrivals.values())
 
         forecast = [
-            sum(a.agents_needed for a in self.answers(load, scale=f / r0, backlog=False).values()) if r0 > 0 else 0
-            for f in self.forecast_rates(load)
+            self.plan(load, scale=f / r0, backlog=False).agents if r0 > 0 else 0 for f in self.forecast_rates(load)
         ]
-        lo = sum(a.agents_needed for a in self.answers(load, scale=1.0 - s.range_spread).values())
-        hi = sum(a.agents_needed for a in self.answers(load, scale=1.0 + s.range_spread).values())
+        lo = self.plan(load, scale=1.0 - s.range_spread).agents
+        hi = self.plan(load, scale=1.0 + s.range_spread).agents
         # What the load above the normal one adds to the schedule, for new mentions only: a watch
         # calls no one in, and the backlog it finds is mostly the everyday one. Erlang is not
         # linear (a bigger queue needs fewer people per mention), so it is the difference of two
         # schedules, not the schedule of the excess.
         base = min(max(0.0, load.baseline_per_hour), r0)
-        normal = sum(a.agents_needed for a in self.answers(load, scale=base / r0, backlog=False).values()) if r0 else 0
+        normal = self.plan(load, scale=base / r0, backlog=False).agents if r0 else 0
         above_normal = max(0, self._schedule(agents - backlog_agents) - self._schedule(normal))
 
         skill_mix = load.skills or s.skill_mix
@@ -299,7 +319,7 @@ class StaffingPlanner:
         # mention waited more than 2 days. The plan clears the backlog within `backlog_within`
         # with the people it counts; the measurement says they are not answering it, and a
         # planner releases no one while customers wait hours (the backlog's people go "after").
-        targets = {p: canonical_target(s.platform(p).target) for p in answers}
+        targets = {p: canonical_target(s.platform(p).target) for p in plan.by_platform}
         waiting = backlog_breaches_target(surge, load.replies_per_hour, strictest_target(targets.values()))
         stand_down = max(0, available - to_schedule) if falling and not waiting else 0
 
@@ -316,17 +336,17 @@ class StaffingPlanner:
             by_skill=by_skill,
             range=(min(lo, agents), max(hi, agents)),
             ask_first=ask_first,
-            service_level=None if sl is None else round(sl, 4),
-            occupancy=round(carried / queue_agents, 4) if queue_agents else None,
+            service_level=None if plan.service_level is None else round(plan.service_level, 4),
+            occupancy=None if plan.occupancy is None else round(plan.occupancy, 4),
             arrivals_per_hour=round(total_arrivals, 2),
             actionable_share=round(self.actionable(load), 4),
             backlog=surge,
             usual_backlog=max(0, load.backlog) - surge,
             backlog_agents=backlog_agents,
-            by_platform={p: a.agents_needed for p, a in answers.items()},
+            by_platform=plan.by_platform,
             forecast=forecast,
             stand_down=stand_down,
-            abandonment=None if abandonment is None else round(abandonment, 4),
+            abandonment=None if plan.abandonment is None else round(plan.abandonment, 4),
             above_normal=above_normal,
             sla_targets=targets,
         )
@@ -476,6 +496,32 @@ def _split(total: int, weights: Mapping[str, float]) -> dict[str, int]:
     left = total - sum(out.values())
     for k in sorted(raw, key=lambda k: (out[k] - raw[k], k))[:left]:
         out[k] += 1
+    return out
+
+
+def _split_monotone(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """A split of a count by weights that never gives anyone less of a larger count: the
+    highest-averages (D'Hondt) divisor method, which no Alabama paradox touches. The largest
+    remainder (`_split`) does: the backlog of 103 split over four platforms gave the smallest 3
+    and that of 104 gave it 2, and its own queue's backlog agent went with them.
+
+    >>> w = {"p0": 5.31, "p1": 70.63, "p2": 98.34, "p3": 59.73}
+    >>> _split(103, w)["p0"], _split(104, w)["p0"], _split_monotone(103, w)["p0"], _split_monotone(104, w)["p0"]
+    (3, 2, 2, 2)
+    >>> _split_monotone(7, {"a": 1.0, "b": 1.0, "c": 1.0})
+    {'a': 3, 'b': 2, 'c': 2}
+    """
+    wsum = sum(weights.values())
+    if total <= 0 or wsum <= 0:
+        return {k: 0 for k in weights}
+    # every party gets at least its lower quota under D'Hondt; the rest go one at a time to the
+    # highest quotient w / (seats + 1), ties to the first key (a total order: the same seats as
+    # handing them all out one at a time from none)
+    keys = sorted(weights)
+    out = {k: math.floor(total * weights[k] / wsum) for k in keys}
+    for _ in range(total - sum(out.values())):
+        i = max(range(len(keys)), key=lambda i: (weights[keys[i]] / (out[keys[i]] + 1), -i))
+        out[keys[i]] += 1
     return out
 
 

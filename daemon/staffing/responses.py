@@ -378,6 +378,8 @@ class ResponseTracker:
         young = ts >= now - self.max_age
         waiting = seen & ~answered & young
         backlog = int(waiting.sum())
+        counts = np.bincount(self._plat[rows][waiting], minlength=len(self._platforms)) if backlog else ()
+        by_platform = {p: int(n) for p, n in zip(self._platforms, counts, strict=False) if n}
         old, untracked = self._dropped_since(now - _DROP_HOURS * 3600.0, now)
         old += int((seen & ~answered & ~young).sum())  # aged out by `now`, not pruned yet
         max_age = round(self.max_age / 60) if old or untracked else None
@@ -394,6 +396,7 @@ class ResponseTracker:
                 dropped_old=old,
                 dropped_untracked=untracked,
                 max_age_minutes=max_age,
+                backlog_by_platform=by_platform,
             )
         frt = np.where(answered, delay, age)[win]
         event = answered[win]
@@ -418,6 +421,7 @@ class ResponseTracker:
             dropped_old=old,
             dropped_untracked=untracked,
             max_age_minutes=max_age,
+            backlog_by_platform=by_platform,
         )
 
     def _dropped_since(self, start: float, now: float) -> tuple[int, int]:

@@ -139,6 +139,9 @@ def test_a_resolved_incident_keeps_its_staffing_only_while_a_backlog_needs_peopl
     d.responses.observe_reply("twitter:0", 700.0)
     note = d._notification(resolved, a)
     assert note.staffing is not None and note.staffing.backlog == 600 and note.staffing.backlog_agents > 0
+    # where the backlog waits reaches the staffing (its handle time): twitter's, not the recent mix's
+    assert note.responses is not None and note.responses.backlog_by_platform == {"twitter": 600}
+    assert d._load(resolved, note.responses).backlog_by_platform == {"twitter": 600}
     keep = note.staffing.call_in
     # no one was called in: the resolution asks no one to come (the block still says the need)
     assert note.called_in == 0 and thread_text(note).endswith("brand replies 0.")

@@ -6,6 +6,8 @@ import msgspec
 import pytest
 
 from daemon.staffing.erlang import QueueClass, StaffingQuestion, pooled_question, service_level, solve, solve_pooled
+from daemon.staffing.planner import StaffingPlanner, SurgeLoad
+from daemon.staffing.settings import StaffingSettings
 from daemon.staffing.simulation import simulate
 
 
@@ -77,3 +79,34 @@ def test_the_pooled_wait_holds_up_in_simulation() -> None:
     a = pooled.answer.erlangs
     mean_model = service_level(n, a, pooled.aht_seconds, 300.0)
     assert abs(pooled.answer.service_level - measured) < 0.03 < mean_model - measured
+
+
+def test_the_backlog_has_the_handle_time_of_where_it_waits() -> None:
+    """The backlog is measured by platform (`responses.backlog_by_platform`): 5,000 waiting on email
+    (8 minutes a reply) need more people than on twitter (3), whatever new mentions come in on."""
+    platforms = {"twitter": {"aht_minutes": 3.0, "target": "80/25m"}, "email": {"aht_minutes": 8.0, "target": "80/1h"}}
+    rates = {"twitter": 900.0, "email": 100.0}
+    p = StaffingPlanner(msgspec.convert({"platforms": platforms}, StaffingSettings))
+    on_email = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"email": 40}))
+    on_twitter = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"twitter": 40}))
+    assert on_email.backlog_agents > 2 * on_twitter.backlog_agents > 0
+    more_twitter = SurgeLoad(
+        mentions_per_hour={**rates, "twitter": 3000.0}, backlog=5000, backlog_by_platform={"email": 40}
+    )
+    assert p.suggest(more_twitter).backlog_agents == on_email.backlog_agents
+
+
+def test_a_larger_backlog_no_longer_takes_a_platform_s_share_away() -> None:
+    """Per platform, the backlog of 10 gave twitter 1 of it (and a backlog agent) and that of 11 gave
+    it none (largest remainders): 250 people, then 249. The split is now a divisor method."""
+    platforms = {
+        "twitter": {"aht_minutes": 3, "target": "80/25m"},
+        "facebook": {"aht_minutes": 4, "target": "80/15m"},
+        "instagram": {"aht_minutes": 2, "target": "80/30m"},
+        "email": {"aht_minutes": 8, "target": "80/1h"},
+        "whatsapp": {"aht_minutes": 5, "target": "90/5m"},
+    }
+    rates = {"facebook": 1436.0, "email": 768.0, "instagram": 7.0, "whatsapp": 58.0, "twitter": 84.0}
+    p = StaffingPlanner(msgspec.convert({"platforms": platforms}, StaffingSettings))
+    needed = [p.plan(SurgeLoad(mentions_per_hour=rates, actionable_share=1.0, backlog=b)).agents for b in range(150)]
+    assert needed == sorted(needed)

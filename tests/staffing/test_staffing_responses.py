@@ -461,7 +461,10 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
         ),
     ]
     for now, figures in zip((last, last - 900.0, last + 1800.0), expected, strict=True):
-        assert restored.figures(now) == _no_drops(t.figures(now)) == figures
+        assert restored.figures(now) == _no_drops(t.figures(now))
+        # 13ac77c had no backlog by platform: it adds up to the backlog
+        assert sum(restored.figures(now).backlog_by_platform.values()) == figures.backlog
+        assert msgspec.structs.replace(restored.figures(now), backlog_by_platform={}) == figures
     assert len(restored) == 300 and restored._sorted_seq.dtype == np.int32
     # the rest of the stream: replies to ids of the old index and of its dict, new mentions
     _feed(t, events[-40:])
@@ -477,7 +480,8 @@ def test_a_checkpoint_with_an_id_key_column_restores_with_the_same_figures() -> 
         replies_per_hour=414.0,
         window_minutes=60,
     )
-    assert _no_drops(restored.figures(events[-1][2])) == _no_drops(t.figures(events[-1][2])) == then
+    assert _no_drops(restored.figures(events[-1][2])) == _no_drops(t.figures(events[-1][2]))
+    assert msgspec.structs.replace(_no_drops(t.figures(events[-1][2])), backlog_by_platform={}) == then
     # the mentions dropped since the restore are counted; those before it the checkpoint did not keep
     assert restored.figures(events[-1][2]).dropped_untracked == 8
     assert t.figures(events[-1][2]).dropped_untracked == 293
@@ -534,3 +538,18 @@ def test_a_backlog_older_than_the_window_still_has_its_reply_rate() -> None:
     f = t.figures(now=7300.0)
     assert f.mentions == 0 and f.backlog == 6
     assert f.replies_per_hour == 8.0  # 4 in the last half hour
+
+
+def test_the_backlog_is_counted_by_platform() -> None:
+    """Where the backlog waits: the staffing's backlog mix (its handle time), whatever new mentions
+    come in on now."""
+    t = _tracker(max_age="6h", window="1h")
+    for i in range(30):
+        t.observe_mention(f"t{i}", 10.0 * i, "twitter")
+        t.observe_mention(f"e{i}", 10.0 * i + 1, "email")
+    for i in range(25):
+        t.observe_reply(f"t{i}", 400.0 + i)
+    t.observe_reply("e0", 500.0)
+    f = t.figures(now=600.0)
+    assert f.backlog == 34 and f.backlog_by_platform == {"twitter": 5, "email": 29}
+    assert _tracker().figures(now=600.0).backlog_by_platform == {}

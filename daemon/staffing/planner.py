@@ -27,7 +27,15 @@ from datetime import UTC, datetime
 import msgspec
 
 from daemon.notification import StaffingFigures, largest_first
-from daemon.staffing.erlang import MAX_ERLANGS, StaffingAnswer, StaffingQuestion, solve
+from daemon.staffing.erlang import (
+    MAX_ERLANGS,
+    QueueClass,
+    StaffingAnswer,
+    StaffingQuestion,
+    backlog_clearance_agents,
+    solve,
+    solve_pooled,
+)
 from daemon.staffing.settings import (
     Person,
     StaffingSettings,
@@ -95,14 +103,14 @@ class SurgeLoad(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class QueuePlan(msgspec.Struct, frozen=True, kw_only=True):
-    """The team a load needs (`StaffingPlanner.plan`)."""
+    """The team a load needs (`StaffingPlanner.plan`), pooled or per platform."""
 
     agents: int
     """People answering at once: `queue_agents + backlog_agents`."""
     queue_agents: int
     backlog_agents: int
     by_platform: dict[str, int]
-    """The agents by platform."""
+    """The agents by platform (pooled: the team's work on each platform's mentions and backlog)."""
     arrivals: dict[str, float]
     """Mentions needing a reply per hour, by platform."""
     service_level: float | None = None
@@ -165,7 +173,7 @@ class StaffingPlanner:
 
     def plan(self, load: SurgeLoad, scale: float = 1.0, backlog: bool = True) -> QueuePlan:
         """The team for the load's rates times `scale` (and its backlog unless `backlog` is False):
-        one queue per platform."""
+        one pooled queue (`pooled`), else one queue per platform."""
         share = self.actionable(load)
         # (below one mention in a century an hour, a rate is none: the formulas underflow)
         rates = {p: r * share * scale for p, r in sorted(load.mentions_per_hour.items()) if r * share * scale > 1e-6}
@@ -173,7 +181,14 @@ class StaffingPlanner:
         # the backlog's platform mix: measured (where its mentions wait), else that of the arrivals
         measured = {p: float(n) for p, n in sorted(load.backlog_by_platform.items()) if n > 0}
         mix = measured or rates or {"other": 1.0}
-        return self._per_platform(rates, waiting, mix)
+        separate = self._per_platform(rates, waiting, mix)
+        if not self.settings.pooled:
+            return separate
+        # One team can always split itself into the separate queues: where they need fewer (very
+        # different targets on a small load: one FCFS queue holds every platform to the strictest),
+        # the suggestion is theirs. Both grow with the load, and so does the smaller of them.
+        pooled = self._pooled(rates, waiting, mix)
+        return pooled if pooled.agents <= separate.agents else separate
 
     def _per_platform(self, rates: dict[str, float], waiting: int, mix: dict[str, float]) -> QueuePlan:
         """Each platform its own queue and team; the backlog split by its mix (a divisor method:
@@ -217,6 +232,69 @@ class StaffingPlanner:
             abandonment=sum(a.abandonment * arrivals[p] for p, a in answers.items()) / total
             if total and patience
             else None,
+        )
+
+    def _pooled(self, rates: dict[str, float], waiting: int, mix: dict[str, float]) -> QueuePlan:
+        """One queue and one team for every platform (`erlang.solve_pooled`)."""
+        s = self.settings
+        minutes = {p: s.platform(p).aht_minutes for p in sorted(set(rates) | set(mix))}
+        # A load beyond the model's range (a broken upstream count) must not stop the pipeline.
+        work = sum(r * minutes[p] * 60.0 for p, r in rates.items()) / 3600.0
+        if work > MAX_ERLANGS * 0.999:
+            rates = {p: r * MAX_ERLANGS * 0.999 / work for p, r in rates.items()}
+        classes = []
+        for platform, rate in rates.items():
+            ps = s.platform(platform)
+            share_t, seconds = parse_target(ps.target)
+            classes.append(
+                QueueClass(
+                    arrivals_per_hour=rate,
+                    aht_seconds=ps.aht_minutes * 60.0,
+                    target=share_t,
+                    target_seconds=seconds,
+                    patience_seconds=None if ps.patience_minutes is None else ps.patience_minutes * 60.0,
+                )
+            )
+        # the backlog: its own mix's handle time, cleared within `backlog_within`, else the
+        # shortest target time of the platforms in the load
+        mix_total = sum(mix.values())
+        backlog_aht = sum(w * minutes[p] * 60.0 for p, w in mix.items()) / mix_total
+        within = self._backlog_seconds()
+        if within is None:
+            within = min(parse_target(s.platform(p).target)[1] for p in minutes)
+        if not classes and not waiting:
+            return QueuePlan(agents=0, queue_agents=0, backlog_agents=0, by_platform={}, arrivals={})
+        if not classes:  # a backlog and no new mentions
+            clearing = backlog_clearance_agents(waiting, backlog_aht, within, s.backlog_confidence)
+            return QueuePlan(
+                agents=clearing,
+                queue_agents=0,
+                backlog_agents=clearing,
+                by_platform=_split(clearing, {p: w * minutes[p] for p, w in mix.items()}),
+                arrivals={},
+            )
+        pooled = solve_pooled(
+            classes,
+            max_occupancy=s.max_occupancy,
+            backlog=waiting,
+            backlog_aht_seconds=backlog_aht,
+            backlog_seconds=within,
+            backlog_confidence=s.backlog_confidence,
+        )
+        a = pooled.answer
+        # who answers what: the team's work by platform, new mentions and backlog apart
+        queue_share = _split(a.queue_agents, {p: r * minutes[p] for p, r in rates.items()})
+        backlog_share = _split(a.backlog_agents, {p: w * minutes[p] for p, w in mix.items()})
+        by_platform = {p: queue_share.get(p, 0) + backlog_share.get(p, 0) for p in sorted(set(rates) | set(mix))}
+        return QueuePlan(
+            agents=a.agents_needed,
+            queue_agents=a.queue_agents,
+            backlog_agents=a.backlog_agents,
+            by_platform=by_platform,
+            arrivals=dict(rates),
+            service_level=a.service_level,
+            occupancy=a.occupancy,
+            abandonment=a.abandonment if pooled.patience_seconds is not None else None,
         )
 
     def _backlog_seconds(self) -> float | None:

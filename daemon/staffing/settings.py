@@ -270,6 +270,16 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Handle time and target per platform (the platform names of the mention events)."""
     default_platform: PlatformSettings = msgspec.field(default_factory=PlatformSettings)
     """Handle time and target of platforms not listed in `platforms`."""
+    pooled: bool = False
+    """All platforms are one queue answered by one team, as in a unified inbox (social care tools
+    put every platform's mentions in one): the arrivals summed, their handle time the
+    arrival-weighted mean (the wait solved at the work-weighted one: mixed handle times wait
+    longer), each platform's target met on the one FCFS wait, the patience the arrival-weighted
+    abandonment rate, the backlog cleared by the one team; never more people than separate queues
+    would need (a team can split itself by platform). False: each platform is its own queue with
+    its own team (dedicated per-channel teams) and the suggestion is their sum; small loads spread
+    over many platforms then need more (30 mentions an hour on each of five platforms: 15
+    answering at once, against 12 pooled)."""
     shrinkage: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.3
     """Share of scheduled time not spent on the queue (breaks, meetings, training, coaching);
     to schedule = agents needed / (1 - shrinkage)."""

@@ -1,14 +1,40 @@
-"""One team for every platform: one FCFS queue, each platform's target held on its one wait."""
+"""One team for every platform (`staffing.pooled`): one FCFS queue, each platform's target held on
+its one wait; and more load never asks for fewer people, pooled or per platform."""
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from daemon.staffing.erlang import QueueClass, StaffingQuestion, pooled_question, service_level, solve, solve_pooled
 from daemon.staffing.planner import StaffingPlanner, SurgeLoad
 from daemon.staffing.settings import StaffingSettings
 from daemon.staffing.simulation import simulate
+
+FIVE = ("email", "facebook", "instagram", "linkedin", "whatsapp")  # the default platform: 4 min, 80/15m
+
+
+def _planner(pooled: bool, **kw: object) -> StaffingPlanner:
+    return StaffingPlanner(msgspec.convert({"pooled": pooled, **kw}, StaffingSettings))
+
+
+def test_small_loads_on_many_platforms_are_one_queue() -> None:
+    """The audit's case: 30 mentions an hour on each of five platforms needed 15 people answering
+    at once (five queues of 3, each with its own slack) against 12 for the same 150 an hour on one
+    platform. Pooled, they are the one queue they are in a unified inbox."""
+    load = SurgeLoad(mentions_per_hour=dict.fromkeys(FIVE, 30.0), actionable_share=1.0, on_shift=0)
+    one = SurgeLoad(mentions_per_hour={"facebook": 150.0}, actionable_share=1.0, on_shift=0)
+    separate, pooled = _planner(False).suggest(load), _planner(True).suggest(load)
+    assert separate.agents_needed == 15 and separate.by_platform == dict.fromkeys(FIVE, 3)
+    assert pooled.agents_needed == _planner(True).suggest(one).agents_needed == 12
+    assert (pooled.to_schedule, separate.to_schedule) == (18, 22)
+    assert sum(pooled.by_platform.values()) == 12 and set(pooled.by_platform) == set(FIVE)
+    assert pooled.service_level is not None and pooled.service_level >= 0.8
+    assert pooled.occupancy == pytest.approx(10 / 12, abs=1e-4)  # 150/h x 4 min = 10 Erlangs: the cap binds
 
 
 def test_each_platform_meets_its_own_target_on_the_one_wait() -> None:
@@ -81,19 +107,35 @@ def test_the_pooled_wait_holds_up_in_simulation() -> None:
     assert abs(pooled.answer.service_level - measured) < 0.03 < mean_model - measured
 
 
+def test_a_team_can_always_split_itself_by_platform() -> None:
+    """A chat with 80/1m and an email queue with 80/4h: one FCFS queue holds the email to the chat's
+    minute, and needs more than two queues would. The suggestion is then the two queues'."""
+    platforms = {
+        "chat": {"aht_minutes": 2.0, "target": "80/1m"},
+        "email": {"aht_minutes": 10.0, "target": "80/4h"},
+    }
+    load = SurgeLoad(mentions_per_hour={"chat": 50.0, "email": 50.0}, actionable_share=1.0, on_shift=0)
+    pooled, separate = _planner(True, platforms=platforms), _planner(False, platforms=platforms)
+    rates = dict(load.mentions_per_hour)
+    assert pooled._pooled(rates, 0, rates).agents == 14  # one FCFS queue
+    assert pooled.suggest(load).agents_needed == separate.suggest(load).agents_needed == 13
+    assert pooled.suggest(load).by_platform == separate.suggest(load).by_platform
+
+
 def test_the_backlog_has_the_handle_time_of_where_it_waits() -> None:
     """The backlog is measured by platform (`responses.backlog_by_platform`): 5,000 waiting on email
     (8 minutes a reply) need more people than on twitter (3), whatever new mentions come in on."""
     platforms = {"twitter": {"aht_minutes": 3.0, "target": "80/25m"}, "email": {"aht_minutes": 8.0, "target": "80/1h"}}
     rates = {"twitter": 900.0, "email": 100.0}
-    p = StaffingPlanner(msgspec.convert({"platforms": platforms}, StaffingSettings))
-    on_email = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"email": 40}))
-    on_twitter = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"twitter": 40}))
-    assert on_email.backlog_agents > 2 * on_twitter.backlog_agents > 0
-    more_twitter = SurgeLoad(
-        mentions_per_hour={**rates, "twitter": 3000.0}, backlog=5000, backlog_by_platform={"email": 40}
-    )
-    assert p.suggest(more_twitter).backlog_agents == on_email.backlog_agents
+    for pooled in (True, False):
+        p = _planner(pooled, platforms=platforms)
+        on_email = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"email": 40}))
+        on_twitter = p.suggest(SurgeLoad(mentions_per_hour=rates, backlog=5000, backlog_by_platform={"twitter": 40}))
+        assert on_email.backlog_agents > 2 * on_twitter.backlog_agents > 0
+        more_twitter = SurgeLoad(
+            mentions_per_hour={**rates, "twitter": 3000.0}, backlog=5000, backlog_by_platform={"email": 40}
+        )
+        assert p.suggest(more_twitter).backlog_agents == on_email.backlog_agents
 
 
 def test_a_larger_backlog_no_longer_takes_a_platform_s_share_away() -> None:
@@ -107,6 +149,80 @@ def test_a_larger_backlog_no_longer_takes_a_platform_s_share_away() -> None:
         "whatsapp": {"aht_minutes": 5, "target": "90/5m"},
     }
     rates = {"facebook": 1436.0, "email": 768.0, "instagram": 7.0, "whatsapp": 58.0, "twitter": 84.0}
-    p = StaffingPlanner(msgspec.convert({"platforms": platforms}, StaffingSettings))
-    needed = [p.plan(SurgeLoad(mentions_per_hour=rates, actionable_share=1.0, backlog=b)).agents for b in range(150)]
+    p = _planner(False, platforms=platforms)
+    needed = [p.plan(SurgeLoad(mentions_per_hour=rates, actionable_share=1.0, backlog=b)).agents for b in range(0, 150)]
     assert needed == sorted(needed)
+
+
+# -- more load never asks for fewer people ----------------------------------------------------------
+
+_NAMES = ("twitter", "facebook", "instagram", "email")
+_PLATFORM = st.fixed_dictionaries(
+    {
+        "aht_minutes": st.sampled_from([1.0, 2.0, 3.0, 4.0, 8.0, 15.0, 45.0]),
+        "target": st.sampled_from(["80/15m", "80/25m", "90/5m", "80/1h", "95/30s", "70/4h"]),
+        "patience_minutes": st.sampled_from([None, None, 5.0, 30.0]),
+    }
+)
+
+
+_Case = tuple[StaffingPlanner, SurgeLoad, SurgeLoad, SurgeLoad]
+
+
+@st.composite
+def _more_load(draw: st.DrawFn) -> _Case:
+    """A planner, a load, the load with more arrivals on one platform and more backlog, and the load
+    with all arrivals scaled up and more backlog (`backlog_by_platform` kept)."""
+    names = _NAMES[: draw(st.integers(1, len(_NAMES)))]
+    planner = StaffingPlanner(
+        msgspec.convert(
+            {
+                "pooled": draw(st.booleans()),
+                "platforms": {n: draw(_PLATFORM) for n in names},
+                "backlog_within": draw(st.sampled_from(["1h", "2h", ""])),
+            },
+            StaffingSettings,
+        )
+    )
+    rates = {n: draw(st.one_of(st.just(0.0), st.floats(0.01, 20_000.0))) for n in names}
+    mix = {n: draw(st.integers(0, 1000)) for n in names} if draw(st.booleans()) else {}
+    load = SurgeLoad(
+        mentions_per_hour=rates,
+        actionable_share=draw(st.sampled_from([None, 0.5, 1.0])),
+        backlog=draw(st.integers(0, 30_000)),
+        backlog_by_platform=mix,
+        usual_backlog=draw(st.sampled_from([0, 0, 500])),
+        on_shift=0,
+    )
+    busier = draw(st.sampled_from(names))
+    more_backlog = draw(st.integers(0, 5000))
+    more = msgspec.structs.replace(
+        load,
+        mentions_per_hour={**rates, busier: rates[busier] + draw(st.floats(0.0, 5000.0))},
+        backlog=load.backlog + (more_backlog if any(mix.values()) else 0),
+    )
+    scale = draw(st.floats(1.0, 3.0))
+    scaled = msgspec.structs.replace(
+        load, mentions_per_hour={n: r * scale for n, r in rates.items()}, backlog=load.backlog + more_backlog
+    )
+    return planner, load, more, scaled
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_more_load())
+def test_more_arrivals_or_backlog_never_ask_for_fewer_people(case: _Case) -> None:
+    """Pooled or per platform, with Erlang C or A. More arrivals on any platform: where the backlog
+    waits is measured, so it does not move with them; without that measure the backlog follows the
+    arrivals' mix, and only more of the same mix is compared (a shift to a faster platform makes the
+    assumed backlog lighter)."""
+    planner, load, more, scaled = case
+    now = planner.suggest(load)
+    bigger = [planner.suggest(scaled)]
+    if any(load.backlog_by_platform.values()) or load.backlog <= load.usual_backlog:
+        bigger.append(planner.suggest(more))
+    for f in bigger:
+        assert f.agents_needed >= now.agents_needed
+        assert f.to_schedule >= now.to_schedule
+        assert f.call_in >= now.call_in  # no one on shift, no trend: the schedule
+        assert f.range is not None and now.range is not None and f.range >= now.range
+        assert math.isfinite(f.service_level or 0.0)

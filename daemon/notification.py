@@ -43,9 +43,10 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     call_in: int
     by_language: dict[str, int] = {}
     # The response-time target as `PERCENT/DURATION` (`80/15m`, as `crisisd staffing --target`):
-    # each platform's queue is staffed to its own target (`sla_targets`), and this headline is the
-    # strictest of them (the shortest time, then the highest share): the tightest target any part of
-    # the suggestion is held to, whatever the platform mix. "" when the suggestion covers no platform.
+    # each platform is staffed to its own target (`sla_targets`; pooled, on the one queue's wait),
+    # and this headline is the strictest of them (the shortest time, then the highest share): the
+    # tightest target any part of the suggestion is held to, whatever the platform mix. "" when the
+    # suggestion covers no platform.
     sla_target: str = ""
     by_skill: dict[str, int] = {}
     range: tuple[int, int] | None = None
@@ -60,7 +61,7 @@ class StaffingFigures(msgspec.Struct, frozen=True, omit_defaults=True):
     backlog: int = 0  # unanswered mentions waiting beyond the everyday backlog (the surge's to clear)
     usual_backlog: int = 0  # waiting as the incident opened: the everyday backlog, left out of `backlog`
     backlog_agents: int = 0  # part of agents_needed that clears the backlog within the target
-    by_platform: dict[str, int] = {}
+    by_platform: dict[str, int] = {}  # agents by platform (pooled: each platform's share of the team's work)
     forecast: list[int] = []  # agents needed 1, 2, ... hours ahead
     # people who can go home now (on shift or called in beyond the need, those called in first), only
     # while the load falls

@@ -3,11 +3,14 @@
     planner = StaffingPlanner(settings.staffing)
     figures = planner.suggest(SurgeLoad(mentions_per_hour={"twitter": 900.0}, languages={"en": 0.7, "nl": 0.3}))
 
-Each platform is its own queue (its own handle time and target): Erlang C, or Erlang A when the
-platform has a patience, under the occupancy cap, plus the agents that clear the backlog within the
-target. Shrinkage turns people answering at once into people to schedule; the roster says who is on
-shift at the surge's event time, the rest is to call in. The split by language and skill is
-proportional; volunteers who speak the short languages and are awake are asked first.
+By default (`pooled`) one team answers every platform from one FCFS queue (a unified inbox): the
+smallest team with which each platform meets its own target on the one wait (`erlang.solve_pooled`),
+or the separate queues' when they need fewer; else each platform is its own queue (its own handle
+time and target). Erlang C, or Erlang A when a platform has a patience, under the occupancy cap,
+plus the agents that clear the backlog (at the handle time of where it waits) in time. Shrinkage
+turns people answering at once into people to schedule; the roster says who is on shift at the
+surge's event time, the rest is to call in. The split by language and skill is proportional;
+volunteers who speak the short languages and are awake are asked first.
 
 Pure and deterministic: the same settings and load give the same figures; the planner pickles.
 
@@ -408,7 +411,7 @@ class StaffingPlanner:
             called_in=max(0, load.called_in),
             call_in=call_in,
             by_language=by_language,
-            # each platform's queue meets its own target; the headline is the strictest of them
+            # each platform meets its own target (pooled: on the one wait); the headline is the strictest
             # (StaffingFigures.sla_target), the human text says them all (`sla_text`)
             sla_target=strictest_target(targets.values()),
             by_skill=by_skill,

@@ -270,7 +270,7 @@ class StaffingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Handle time and target per platform (the platform names of the mention events)."""
     default_platform: PlatformSettings = msgspec.field(default_factory=PlatformSettings)
     """Handle time and target of platforms not listed in `platforms`."""
-    pooled: bool = False
+    pooled: bool = True
     """All platforms are one queue answered by one team, as in a unified inbox (social care tools
     put every platform's mentions in one): the arrivals summed, their handle time the
     arrival-weighted mean (the wait solved at the work-weighted one: mixed handle times wait

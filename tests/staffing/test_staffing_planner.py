@@ -61,7 +61,9 @@ def test_suggestion_is_consistent(settings: StaffingSettings) -> None:
     assert f.agents_needed == sum(f.by_platform.values())
     assert f.to_schedule >= f.agents_needed / 0.7 - 1e-9
     assert f.on_shift == 1  # only @eva works at 07:42 Amsterdam time
-    assert f.call_in == f.to_schedule - 1
+    # all but @eva, or more where whole people per language add up to more than the schedule
+    short = StaffingPlanner(settings).language_shortfall(_load(), f.by_language)
+    assert f.call_in == max(f.to_schedule - 1, short) <= f.to_schedule
     assert sum(f.by_language.values()) == f.agents_needed
     assert "mk" not in f.by_language  # below the 2 % share: answered by the fallback language
     assert sum(f.by_skill.values()) == f.agents_needed

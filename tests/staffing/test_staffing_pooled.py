@@ -35,6 +35,7 @@ def test_small_loads_on_many_platforms_are_one_queue() -> None:
     assert sum(pooled.by_platform.values()) == 12 and set(pooled.by_platform) == set(FIVE)
     assert pooled.service_level is not None and pooled.service_level >= 0.8
     assert pooled.occupancy == pytest.approx(10 / 12, abs=1e-4)  # 150/h x 4 min = 10 Erlangs: the cap binds
+    assert StaffingSettings().pooled  # the default: one team, as social care works
 
 
 def test_each_platform_meets_its_own_target_on_the_one_wait() -> None:

@@ -232,6 +232,45 @@ def decode(raw: bytes | str | None) -> Mention | InvalidEvent:
     return _checked(wire)
 
 
+class _BrandOnly(msgspec.Struct):
+    brand: str
+
+
+_brand_decoder = msgspec.json.Decoder(_BrandOnly)
+
+
+def brand_key(raw: bytes | None) -> bytes | None:
+    """The message key of a mention: its brand as `decode` reads it (normalised, UTF-8), or None
+    when `raw` has no usable brand (not a JSON object, no string `brand`, a blank one). Only
+    `brand` is decoded (the rest is checked for well-formed JSON, not typed), and a message
+    `decode` repairs (byte order mark, a lone surrogate escape) is repaired here too, so every
+    message `decode` accepts gets its `Mention.brand` as key. `crisisd produce` and the re-keyer
+    key by it.
+
+    >>> brand_key(b'{"id": "t:1", "brand": " KLM ", "text": "hi"}')
+    b'klm'
+    >>> brand_key(b"\\xef\\xbb\\xbf" + b'{"brand": "KLM", "text": "\\\\ud83d"}')
+    b'klm'
+    >>> brand_key(b'not json'), brand_key(b'[1, 2]'), brand_key(b'{"brand": 7}'), brand_key(b'{"brand": " "}')
+    (None, None, None, None)
+    """
+    if raw is None:
+        return None
+    try:
+        try:
+            brand = _brand_decoder.decode(raw).brand
+        except msgspec.ValidationError:
+            return None
+        except msgspec.DecodeError:
+            fixed = _repaired(raw)
+            if fixed is None:
+                return None
+            brand = _brand_decoder.decode(fixed).brand
+        return normalise_brand(brand).encode("utf-8") or None
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 in a field, deep nesting
+        return None
+
+
 def _undecodable(raw: bytes | str, exc: Exception) -> InvalidEvent:
     """The reason msgspec refused `raw`. Bytes that are not UTF-8 are `invalid_utf8` whatever else
     is wrong: msgspec reports the schema error it meets first (`4\\xff` is not_an_object,

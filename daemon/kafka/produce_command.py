@@ -22,25 +22,10 @@ from typing import Any
 import msgspec
 
 from daemon.cli import MAX_LINE_BYTES, UsageError, check_input, input_lines
-from daemon.events import normalise_brand
+from daemon.events import brand_key
 
 # room for the key and the record's framing beside a line of MAX_LINE_BYTES
 _MAX_REQUEST_BYTES = MAX_LINE_BYTES + (64 << 10)
-
-
-class _BrandOnly(msgspec.Struct):
-    brand: str
-
-
-_brand_decoder = msgspec.json.Decoder(_BrandOnly)
-
-
-def brand_key(line: bytes) -> bytes | None:
-    """The message key for one line: its brand, or None when the line has no usable brand."""
-    try:
-        return normalise_brand(_brand_decoder.decode(line).brand).encode("utf-8")
-    except (msgspec.DecodeError, UnicodeError, RecursionError):  # bad UTF-8 in a field, deep nesting
-        return None
 
 
 def read_lines(path: str, too_long: Callable[[int], object]) -> Iterator[bytes]:

@@ -67,7 +67,8 @@ class Consumer(Protocol):
 
 class Producer(Protocol):
     """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send, and raises
-    when a send since the last flush failed (so nothing is committed past a lost record)."""
+    when a send since the last flush failed (so nothing is committed past a lost record).
+    `timestamp_ms` None: the record's timestamp is the time of the send."""
 
     def send(
         self,
@@ -76,6 +77,7 @@ class Producer(Protocol):
         key: bytes | None = ...,
         headers: list[tuple[str, bytes]] | None = ...,
         partition: int | None = ...,
+        timestamp_ms: int | None = ...,
     ) -> Any: ...
     def flush(self, timeout: float | None = ...) -> Any: ...
     def close(self, timeout: float | None = ...) -> Any: ...
@@ -144,8 +146,11 @@ class CheckedProducer:
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> Any:
-        future = self._p.send(topic, value=value, key=key, headers=headers, partition=partition)
+        future = self._p.send(
+            topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
+        )
         future.add_errback(self._failures.add)
         return future
 

@@ -447,12 +447,22 @@ class ConfluentProducer:
         key: bytes | None = None,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> _Future:
         future = _Future(self)
         part = -1 if partition is None else partition  # -1: the partitioner picks
+        stamp = timestamp_ms or 0  # 0: librdkafka stamps the send's time
         while True:
             try:
-                self._p.produce(topic, value, key, part, on_delivery=future._done, headers=headers)  # type: ignore[arg-type]
+                self._p.produce(
+                    topic,
+                    value,
+                    key,
+                    part,
+                    on_delivery=future._done,
+                    timestamp=stamp,
+                    headers=headers,  # type: ignore[arg-type]
+                )
                 break
             except BufferError:  # the local queue is full: let deliveries drain it
                 self._p.poll(0.05)

@@ -29,6 +29,13 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     exits 2)."""
     topic: _Name = "mentions"
     """The mentions topic."""
+    rekey_topic: str = ""
+    """Empty: off. For producers that cannot key the mentions by brand (a brand's state lives with
+    the partition its messages are on): `crisisd run` then also re-keys, reading `topic` in the
+    consumer group `<group_id>.rekey` and producing every message unchanged (value, headers,
+    timestamp) to this topic with its brand as key, and detects on this topic instead of `topic`.
+    Every message crosses Kafka twice. Created with as many partitions as `topic` when missing
+    (`create_topics`). See docs/operations.md, "Re-keying"."""
     group_id: _Name = "crisisd"
     """The consumer group; replicas with the same group share the partitions."""
     client_id: str = "crisisd"
@@ -44,7 +51,8 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     interactions_topic: _Name = "crisisd-interactions"
     """Slack button presses a replica received for an incident another replica runs, passed on to it."""
     create_topics: bool = True
-    """Create the state, dead-letter, notifications and interactions topics when they are missing."""
+    """Create the state, dead-letter, notifications and interactions topics (and `rekey_topic`) when
+    they are missing."""
     client: Literal["kafka-python", "confluent"] = "kafka-python"
     """The Kafka client library: `kafka-python` (pure Python, always installed) or `confluent`
     (librdkafka through confluent-kafka, `pip install 'crisisd[confluent]'`: fetches in C
@@ -115,6 +123,23 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 # a ValueError, so that msgspec adds where `kafka` is; the entry's own path goes
                 # inside, for the configuration's error message to join them (as brand overrides do)
                 raise ValueError(f"{problem} - at `$.bootstrap_servers[{i}]`")
+        problem = self.rekey_problem()
+        if problem:
+            raise ValueError(f"{problem} - at `$.rekey_topic`")
+
+    def rekey_problem(self) -> str | None:
+        """Why `rekey_topic` cannot be used, or None (checked when the settings are made)."""
+        name = self.rekey_topic
+        if not name:
+            return None
+        if not name.strip():
+            return "must not be blank (empty turns re-keying off)"
+        if name == self.topic:
+            return f"must not be kafka.topic ({name}): the re-keyer would read what it writes"
+        for other in ("state_topic", "dead_letter_topic", "notifications_topic", "interactions_topic"):
+            if name == getattr(self, other):
+                return f"must not be kafka.{other} ({name})"
+        return None
 
 
 # `host:port` or `[ipv6]:port`, optionally behind the `PROTOCOL://` both clients strip

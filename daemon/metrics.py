@@ -46,3 +46,17 @@ BRANDS_SPLIT = Gauge(
     "Brands this replica sees on more than one partition (messages not keyed by brand)",
     registry=REGISTRY,
 )
+REKEYED = Counter(
+    "crisisd_rekeyed_messages",
+    "Messages the re-keyer forwarded from kafka.topic to kafka.rekey_topic",
+    registry=REGISTRY,
+)
+REKEY_UNREADABLE = Counter(
+    "crisisd_rekey_unreadable",
+    "Messages forwarded without a readable brand (the detection stage dead-letters them)",
+    registry=REGISTRY,
+)
+REKEY_ERRORS = Counter("crisisd_rekey_errors", "Errors the re-keyer met and retried", registry=REGISTRY)
+REKEY_LAG = Gauge(
+    "crisisd_rekey_lag", "Messages of kafka.topic not yet forwarded, by partition", ["partition"], registry=REGISTRY
+)

@@ -1,0 +1,503 @@
+"""The re-keyer: mentions that are not keyed by brand, made keyed by brand (`kafka.rekey_topic`).
+
+A brand's state lives with the partition its messages are on, so several replicas detect a brand
+correctly only when its messages are all on one partition: keyed by brand. When the producers
+cannot do that (third-party connectors), `crisisd run` with `kafka.rekey_topic` set runs this
+stage on a thread of its own beside the detection stage (`Runner`), as a Kafka Streams
+repartition topic does:
+
+    kafka.topic --(group <group_id>.rekey)--> Rekeyer --(key = brand)--> kafka.rekey_topic
+                --(group <group_id>)--> Runner (detection, as without re-keying)
+
+Every message is forwarded unchanged (value, headers, timestamp) with its brand as key, read the
+way the decoder reads it (`events.brand_key`: only `brand` is decoded). A message whose brand
+cannot be read is forwarded too, with its own key, or when it has none to a partition picked from
+its bytes (the same one each time): the detection stage dead-letters it with its full reason.
+Nothing is dropped.
+
+At least once: the offsets of `kafka.topic` are committed only after the producer has had every
+record before them acknowledged (`flush` raises when one was not: the partitions then go back to
+their last commit and forward again). A crash or a rebalance forwards again what was forwarded
+since the last commit; a copy lands on the partition of the first one (same brand, same key),
+where the pipeline drops it by its event id (`pipeline.dedup_capacity` ids per partition).
+
+Order: the order within an input partition is kept. A brand spread over several input partitions
+reaches its rekey partition in the order the re-keyer forwards them, which is by record timestamp
+(Kafka Streams' choice): polled records wait in a buffer per partition, and the oldest head goes
+first, but not past `ALIGN_SECONDS` beyond the last record of a partition that is still behind
+its end with nothing buffered (its next records are not known yet). While the re-keyer keeps up
+no partition is behind, and every record polled goes out at once; while it catches up a backlog,
+the brand's events keep within `ALIGN_SECONDS` of record-time order, inside the windows' allowed
+lateness (120 s by default) when the producers' timestamps follow event time. A partition that
+gives nothing for `ALIGN_IDLE_SECONDS` is not waited for; records without a timestamp are not
+held.
+
+Broker errors are retried with backoff (1 s doubling to 30 s; new clients after 3 in a row),
+shown on /readyz (`rekey`) and in the log; the thread ends only on a stop.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import AsyncConsumerRebalanceListener, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from daemon import metrics
+from daemon.events import brand_key
+from daemon.kafka.clients import (
+    Consumer,
+    Producer,
+    ensure_topics,
+    make_admin,
+    make_consumer,
+    make_producer,
+    partition_count,
+)
+from daemon.kafka.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 60.0
+"""How long a commit waits for the brokers to acknowledge what it covers."""
+
+MAX_REQUEST_BYTES = 16 << 20
+"""The producer's own bound on one request: the brokers' (`message.max.bytes`, the topic's
+`max.message.bytes`) are the ones that count, as they did for the input topic."""
+
+ALIGN_SECONDS = 30.0
+"""How far (record time) forwarding may run ahead of a partition still behind its end."""
+
+ALIGN_IDLE_SECONDS = 5.0
+"""A partition behind its end (as far as the client knows) that gave no record for this long is
+not waited for (a transaction marker at its end, a broker that does not answer for it)."""
+
+LAG_INTERVAL_SECONDS = 1.0
+
+REOPEN_AFTER_FAILURES = 3
+"""Errors in a row after which the clients are closed and made anew."""
+
+_BACKOFF_MAX_SECONDS = 30.0
+_NO_TIME = float("-inf")
+
+
+def rekey_group(k: KafkaSettings) -> str:
+    """The re-keyer's consumer group: its own, so its offsets are apart from the detection's."""
+    return f"{k.group_id}.rekey"
+
+
+def fallback_partition(value: bytes | None, partitions: int) -> int:
+    """The partition of a message with neither a brand nor a key: from its bytes, the same every time.
+
+    >>> fallback_partition(b"not json", 6) == fallback_partition(b"not json", 6), fallback_partition(None, 6)
+    (True, 0)
+    """
+    return zlib.crc32(value or b"") % partitions
+
+
+def _stamp(r: Any) -> float:
+    t = r.timestamp
+    return t if t is not None and t >= 0 else _NO_TIME
+
+
+@dataclass
+class RekeyCounters:
+    forwarded: int = 0
+    unreadable: int = 0
+    """Forwarded without a brand (the detection stage dead-letters them)."""
+    commits: int = 0
+    retries: int = 0
+    """Errors met and retried."""
+
+
+class _Listener(AsyncConsumerRebalanceListener):
+    """Runs while the re-keyer's thread is inside `poll()` or `close()` (kafka-python: on its IO
+    thread): the producer may be flushed here, the consumer not waited on."""
+
+    def __init__(self, rekeyer: Rekeyer) -> None:
+        self.rekeyer = rekeyer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.rekeyer._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.rekeyer._on_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self.rekeyer._on_lost(lost)
+
+
+class Rekeyer:
+    """`start()` runs the re-keyer on a thread until `stop()`; `readiness()` for /readyz."""
+
+    def __init__(self, k: KafkaSettings) -> None:
+        assert k.rekey_topic, "kafka.rekey_topic is not set"
+        self.k = k
+        self.group = rekey_group(k)
+        self.counters = RekeyCounters()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: str | None = "starting"
+        self._consumer: Consumer | None = None
+        self._producer: Producer | None = None
+        self._partitions = 0  # of the rekey topic
+        self._assigned: set[TopicPartition] = set()
+        self._buffer: dict[TopicPartition, deque[Any]] = {}  # polled, not forwarded yet
+        self._full: set[TopicPartition] = set()  # paused while their buffer is full
+        self._first: dict[TopicPartition, int] = {}  # first offset forwarded since the last commit
+        self._next: dict[TopicPartition, int] = {}  # after the last offset forwarded, not committed
+        self._forwarded_to: dict[TopicPartition, int] = {}  # after the last offset forwarded
+        self._polled_to: dict[TopicPartition, int] = {}  # after the last offset polled
+        self._last_time: dict[TopicPartition, float] = {}  # timestamp (ms) of the last record polled
+        self._moved: dict[TopicPartition, float] = {}  # when assigned or when it last gave records
+        self._start: dict[TopicPartition, int] = {}  # its position before anything was polled
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+        self._last_lag = 0.0
+        self._lag = 0
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="crisisd-rekey", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self, timeout: float) -> None:
+        """Commit what was forwarded and close, within `timeout` seconds."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("re-keyer did not stop within %.0f s", timeout)
+            self._thread = None
+
+    def reconfigure(self, k: KafkaSettings) -> None:
+        """The live settings of a reload (commit policy, timeouts); any thread."""
+        self.k = k
+
+    def readiness(self) -> dict[str, Any]:
+        alive = self._thread is not None and self._thread.is_alive()
+        return {
+            "ok": alive and self._error is None,
+            "error": self._error or ("" if alive else "not running"),
+            "lag": self._lag,
+            "partitions": len(self._assigned),
+        }
+
+    # -- the thread ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        delay = 1.0
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self._consumer is None:
+                    self._open()
+                self._step()
+            except Exception as exc:  # broker errors and anything else: never end the thread
+                failures += 1
+                self._error = str(exc) or type(exc).__name__
+                self.counters.retries += 1
+                metrics.REKEY_ERRORS.inc()
+                log.warning(
+                    "re-keyer: %s; retrying in %.0f s",
+                    self._error,
+                    delay,
+                    extra={"topic": self.k.topic, "rekey_topic": self.k.rekey_topic},
+                )
+                self._rewind()
+                if failures >= REOPEN_AFTER_FAILURES and self._consumer is not None:
+                    self._close(commit=False)  # new clients at the next turn
+                self._stop.wait(delay)
+                delay = min(2 * delay, _BACKOFF_MAX_SECONDS)
+            else:
+                if self._error is not None:
+                    if self._error != "starting":
+                        log.info("re-keyer: forwarding again")
+                    self._error = None
+                delay, failures = 1.0, 0
+        self._close(commit=self._error is None)
+
+    def _open(self) -> None:
+        """The rekey topic (made with the input's partition count when missing), the producer, and
+        the consumer in the re-keyer's group. Raises while the input topic does not exist."""
+        k = self.k
+        probe = make_consumer(k)
+        try:
+            partitions = partition_count(probe, k.topic)
+            if not partitions:
+                raise RuntimeError(f"topic {k.topic} does not exist (yet)")
+            if k.create_topics and not partition_count(probe, k.rekey_topic):
+                admin = make_admin(k)
+                try:
+                    ensure_topics(admin, {k.rekey_topic: (partitions, {})})
+                finally:
+                    admin.close()
+            for _ in range(50):  # a topic just made shows in the metadata after a moment
+                self._partitions = partition_count(probe, k.rekey_topic)
+                if self._partitions or not k.create_topics:
+                    break
+                time.sleep(0.1)
+        finally:
+            probe.close()
+        if not self._partitions:
+            raise RuntimeError(
+                f"topic {k.rekey_topic} does not exist and kafka.create_topics is off: "
+                f"create it with {partitions} partitions (those of {k.topic})"
+            )
+        if self._partitions != partitions:
+            log.info(
+                "%s has %d partitions and %s %d; the rekey topic's count is the bound on useful replicas",
+                k.topic, partitions, k.rekey_topic, self._partitions,
+            )  # fmt: skip
+        producer = make_producer(k, acks="all", linger_ms=5, batch_size=256 * 1024, max_request_size=MAX_REQUEST_BYTES)
+        try:
+            consumer = make_consumer(
+                k,
+                group_id=self.group,
+                enable_auto_commit=False,
+                auto_offset_reset=k.auto_offset_reset,
+                session_timeout_ms=k.session_timeout_ms,
+                heartbeat_interval_ms=k.heartbeat_interval_ms,
+                max_poll_records=k.max_poll_records,
+            )
+            consumer.subscribe([k.topic], listener=_Listener(self))
+        except BaseException:
+            producer.close(0)
+            raise
+        self._producer, self._consumer = producer, consumer
+        self._last_commit = time.monotonic()
+        log.info("re-keying %s into %s by brand, in group %s", k.topic, k.rekey_topic, self.group)
+
+    def _step(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        k = self.k
+        batch = consumer.poll(timeout_ms=k.poll_timeout_ms)
+        now = time.monotonic()
+        for tp, records in batch.items():
+            if records and tp in self._assigned:
+                self._buffer.setdefault(tp, deque()).extend(records)
+                last = records[-1]
+                self._polled_to[tp] = last.offset + 1
+                self._moved[tp] = now
+                if _stamp(last) != _NO_TIME:
+                    self._last_time[tp] = _stamp(last)
+        if self._buffer:
+            self._forward(now)
+            self._bound_buffers()
+        if self._since_commit >= k.commit_every_messages or (
+            self._next and now - self._last_commit >= k.commit_interval_seconds
+        ):
+            self._commit()
+        if now - self._last_lag >= LAG_INTERVAL_SECONDS:
+            self._last_lag = now
+            self._publish_lag()
+
+    def _limit(self, now: float) -> float:
+        """The newest record time (ms) that may go out now: ALIGN_SECONDS past the last record of
+        each partition still behind its end with nothing buffered; +inf when there is none."""
+        limit = float("inf")
+        for tp in self._assigned:
+            if not self._buffer.get(tp):
+                limit = min(limit, self._wait_bound(tp, now))
+        return limit
+
+    def _wait_bound(self, tp: TopicPartition, now: float) -> float:
+        """For a partition with nothing buffered: how far (record time, ms) the others may go
+        before its next records are known; +inf when it is not waited for."""
+        if now - self._moved.get(tp, now) > ALIGN_IDLE_SECONDS or not self._behind(tp):
+            return float("inf")
+        last = self._last_time.get(tp)
+        if last is not None:
+            return last + ALIGN_SECONDS * 1000
+        # not read yet: wait for its first records; read, but with no record timestamps: not waited for
+        return _NO_TIME if tp not in self._polled_to else float("inf")
+
+    def _forward(self, now: float) -> None:
+        """Buffered records, oldest head first, while within `_limit` (untimed ones at once)."""
+        producer = self._producer
+        assert producer is not None
+        limit = self._limit(now)
+        topic, partitions, send = self.k.rekey_topic, self._partitions, producer.send
+        heads = [(_stamp(q[0]), tp.partition, tp) for tp, q in self._buffer.items() if q]
+        heapq.heapify(heads)
+        forwarded = unreadable = 0
+        while heads:
+            when, _, tp = heads[0]
+            if when > limit:
+                break
+            q = self._buffer[tp]
+            r = q.popleft()
+            value = r.value
+            key = brand_key(value)
+            partition = None
+            if key is None:
+                unreadable += 1
+                key = r.key
+                if key is None:
+                    partition = fallback_partition(value, partitions)
+            send(
+                topic,
+                value=value,
+                key=key,
+                headers=list(r.headers) or None,
+                partition=partition,
+                timestamp_ms=None if when == _NO_TIME else int(when),
+            )
+            forwarded += 1
+            self._first.setdefault(tp, r.offset)
+            self._next[tp] = self._forwarded_to[tp] = r.offset + 1
+            if q:
+                heapq.heapreplace(heads, (_stamp(q[0]), tp.partition, tp))
+            else:  # ran dry: while behind, its next records bound the others
+                heapq.heappop(heads)
+                limit = min(limit, self._wait_bound(tp, now))
+        if forwarded:
+            self.counters.forwarded += forwarded
+            self.counters.unreadable += unreadable
+            self._since_commit += forwarded
+            metrics.REKEYED.inc(forwarded)
+            if unreadable:
+                metrics.REKEY_UNREADABLE.inc(unreadable)
+
+    def _bound_buffers(self) -> None:
+        """Pause a partition while it holds more than two polls' worth of records, so a partition
+        waited for cannot make the others' buffers grow without bound."""
+        consumer = self._consumer
+        assert consumer is not None
+        high = 2 * self.k.max_poll_records
+        full = [tp for tp, q in self._buffer.items() if len(q) > high and tp not in self._full]
+        drained = [tp for tp in self._full if len(self._buffer.get(tp, ())) <= high // 2]
+        if full:
+            consumer.pause(*full)
+            self._full.update(full)
+        if drained:
+            consumer.resume(*drained)
+            self._full.difference_update(drained)
+
+    def _behind(self, tp: TopicPartition) -> bool:
+        """Has `tp` records not polled yet, as far as the last fetch told (unknown: maybe)?"""
+        consumer = self._consumer
+        assert consumer is not None
+        high = consumer.highwater(tp)
+        if high is None:
+            return True
+        position = self._polled_to.get(tp)
+        if position is None:
+            position = self._start.get(tp)
+            if position is None:  # known (no request) once a fetch answered for it
+                position = self._start[tp] = consumer.position(tp)
+        return position < high
+
+    def _commit(self) -> None:
+        """Every record forwarded acknowledged (raises if one was refused), then the offsets after them."""
+        consumer, producer = self._consumer, self._producer
+        assert consumer is not None and producer is not None
+        producer.flush(FLUSH_SECONDS)
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._next.items()}
+        if offsets:
+            consumer.commit(offsets)
+            self.counters.commits += 1
+        self._first.clear()
+        self._next.clear()
+        self._since_commit = 0
+        self._last_commit = time.monotonic()
+
+    def _rewind(self) -> None:
+        """After an error: whatever was forwarded since the last commit may be lost, so each
+        partition goes back to it, or to its first buffered record (forwarded twice at worst: the
+        detection stage drops the copies)."""
+        consumer = self._consumer
+        if consumer is not None:
+            for tp in self._assigned:
+                q = self._buffer.get(tp)
+                offset = self._first.get(tp, q[0].offset if q else None)
+                if offset is None:
+                    continue
+                try:
+                    consumer.seek(tp, offset)
+                except Exception as exc:  # revoked meanwhile: its next owner starts at the commit
+                    log.debug("re-keyer: cannot seek %s: %s", tp, exc)
+                    continue
+                self._polled_to[tp] = offset
+        self._buffer.clear()
+        self._first.clear()
+        self._next.clear()
+        self._since_commit = 0
+
+    def _close(self, commit: bool) -> None:
+        consumer, producer = self._consumer, self._producer
+        k = self.k
+        if consumer is not None and commit:
+            try:
+                self._commit()
+            except Exception as exc:
+                log.warning("re-keyer: final commit failed (%s); what it covers is forwarded again", exc)
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False, timeout_ms=int(min(k.shutdown_timeout_seconds, 10.0) * 1000))
+            except Exception as exc:
+                log.warning("re-keyer: consumer close failed: %s", exc)
+        if producer is not None:
+            try:
+                producer.close(k.shutdown_timeout_seconds)
+            except Exception as exc:
+                log.warning("re-keyer: producer close failed: %s", exc)
+        self._consumer = self._producer = None
+        self._forget(set(self._assigned))
+        self._full.clear()
+        metrics.REKEY_LAG.clear()
+
+    def _publish_lag(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        total = 0
+        for tp in self._assigned:
+            high = consumer.highwater(tp)
+            position = self._forwarded_to.get(tp, self._start.get(tp))
+            if high is None or position is None:
+                continue
+            lag = max(0, high - position)
+            metrics.REKEY_LAG.labels(str(tp.partition)).set(lag)
+            total += lag
+        self._lag = total
+
+    # -- rebalances (inside poll) ----------------------------------------------------------------
+    def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        owned = {tp: offset for tp, offset in self._next.items() if tp in revoked}
+        if owned and self._consumer is not None and self._producer is not None:
+            try:
+                self._producer.flush(min(FLUSH_SECONDS, self.k.shutdown_timeout_seconds))
+                self._consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in owned.items()})
+            except Exception as exc:
+                log.warning("re-keyer: commit on revoke failed (%s); the next owner forwards again", exc)
+        self._forget(revoked)
+
+    def _on_lost(self, lost: set[TopicPartition]) -> None:
+        self._forget(lost)
+
+    def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._assigned |= assigned
+        now = time.monotonic()
+        for tp in assigned:
+            self._moved.setdefault(tp, now)
+        log.info("re-keyer: partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+    def _forget(self, tps: set[TopicPartition]) -> None:
+        for tp in tps:
+            self._assigned.discard(tp)
+            self._full.discard(tp)
+            for state in (
+                self._buffer, self._first, self._next, self._forwarded_to, self._polled_to, self._last_time,
+                self._moved, self._start,
+            ):  # fmt: skip
+                state.pop(tp, None)

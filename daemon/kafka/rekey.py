@@ -148,6 +148,8 @@ class Rekeyer:
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self._partitions = 0  # of the rekey topic
+        self.topic_ready = threading.Event()
+        """Set once the rekey topic exists (found or made): the detection may subscribe to it."""
         self._assigned: set[TopicPartition] = set()
         self._buffer: dict[TopicPartition, deque[Any]] = {}  # polled, not forwarded yet
         self._full: set[TopicPartition] = set()  # paused while their buffer is full
@@ -253,6 +255,7 @@ class Rekeyer:
                 f"topic {k.rekey_topic} does not exist and kafka.create_topics is off: "
                 f"create it with {partitions} partitions (those of {k.topic})"
             )
+        self.topic_ready.set()
         if self._partitions != partitions:
             log.info(
                 "%s has %d partitions and %s %d; the rekey topic's count is the bound on useful replicas",

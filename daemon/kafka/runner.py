@@ -54,6 +54,7 @@ from daemon.kafka.clients import (
 )
 from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
 from daemon.kafka.nflog import LoggedNotifier, NotificationLog
+from daemon.kafka.rekey import Rekeyer
 from daemon.kafka.relay import InteractionRelay
 from daemon.notification import Notification, from_json, to_json
 from daemon.outbox import Outbox
@@ -189,6 +190,8 @@ class Runner:
         self._store: StateStore | None = None
         self._nflog: NotificationLog | None = None
         self._relay: InteractionRelay | None = None
+        self._rekeyer: Rekeyer | None = None
+        self._subscribed = False
         self.outbox: Outbox | None = None
         if hasattr(notifier, "relayed"):
             # A notifier with buttons (Slack) runs only the incidents of the brands this replica holds:
@@ -209,11 +212,16 @@ class Runner:
         old, new = msgspec.structs.asdict(self.k), msgspec.structs.asdict(settings.kafka)
         return [f"kafka.{name}" for name in old if name not in live and old[name] != new[name]]
 
+    @property
+    def source(self) -> str:
+        """The topic the detection consumes: `kafka.rekey_topic` when re-keying, else `kafka.topic`."""
+        return self.k.rekey_topic or self.k.topic
+
     def readiness(self) -> dict[str, Any]:
         """Checks for /readyz: each value is a bool or a mapping with an `ok` key."""
         pending = self.outbox.pending() if self.outbox is not None else 0
         failed, last_error = self.outbox.failing() if self.outbox is not None else (0, "")
-        return {
+        checks = {
             "brokers": {"ok": self._unreachable is None, "error": self._unreachable or ""},
             "group_joined": self._joined and not self._stop.is_set(),
             "partitions_restored": {"ok": not self._to_restore, "restoring": len(self._to_restore)},
@@ -224,6 +232,10 @@ class Runner:
             },
             "notifier": {"ok": failed < NOTIFIER_UNHEALTHY_AFTER, "failed_in_a_row": failed, "last_error": last_error},
         }
+        if self.k.rekey_topic:
+            rekeyer = self._rekeyer
+            checks["rekey"] = rekeyer.readiness() if rekeyer is not None else {"ok": False, "error": "not started"}
+        return checks
 
     def assigned(self) -> list[int]:
         return sorted(tp.partition for tp in self._tasks)
@@ -346,6 +358,9 @@ class Runner:
         self._attach_standing()
         self.outbox.start()
         self._start_relay()
+        if k.rekey_topic:
+            self._rekeyer = Rekeyer(k)
+            self._rekeyer.start()
         threading.Thread(target=self._watch_brokers, name="crisisd-broker-probe", daemon=True).start()
         self._consumer = make_consumer(
             k,
@@ -356,10 +371,18 @@ class Runner:
             heartbeat_interval_ms=k.heartbeat_interval_ms,
             max_poll_records=k.max_poll_records,
         )
-        self._consumer.subscribe([k.topic], listener=_Listener(self))
-        self._last_commit = self.clock.monotonic()
-        log.info("consuming %s as %s in group %s", k.topic, self.replica, k.group_id)
+        if self._rekeyer is None:
+            self._subscribe()
+        # else at the first loop turn after the re-keyer has found or made the rekey topic: a
+        # consumer subscribed to a topic that does not exist yet may not see it for minutes
         return True
+
+    def _subscribe(self) -> None:
+        assert self._consumer is not None
+        self._consumer.subscribe([self.source], listener=_Listener(self))
+        self._subscribed = True
+        self._last_commit = self.clock.monotonic()
+        log.info("consuming %s as %s in group %s", self.source, self.replica, self.k.group_id)
 
     def _start_relay(self) -> None:
         """A notifier with buttons (Slack) learns which incidents this replica runs, and passes
@@ -430,6 +453,8 @@ class Runner:
 
     def _shutdown(self, clean: bool) -> None:
         deadline = time.monotonic() + self.k.shutdown_timeout_seconds
+        if self._rekeyer is not None:
+            self._rekeyer.request_stop()  # it forwards what it holds and commits meanwhile
         consumer = self._consumer
         if consumer is not None:
             try:
@@ -450,6 +475,8 @@ class Runner:
             self._nflog.stop()
         if self._relay is not None:
             self._relay.stop()
+        if self._rekeyer is not None:
+            self._rekeyer.stop(timeout=max(1.0, deadline - time.monotonic()))
         if self._producer is not None:
             self._producer.close(timeout=max(0.1, deadline - time.monotonic()))
         if self._store is not None:
@@ -463,10 +490,16 @@ class Runner:
             self._apply_settings(self._pending_settings)
         if self.heartbeat is not None:
             self.heartbeat.beat()
+        if not self._subscribed:
+            if self._rekeyer is not None and not self._rekeyer.topic_ready.is_set():
+                self._stop.wait(self.k.poll_timeout_ms / 1000)
+                return
+            self._subscribe()
         batch = self._consumer.poll(timeout_ms=self.k.poll_timeout_ms)
         if self._to_restore:
             self._restore_assigned()
         budget = self._budget
+        keyed_by_us = bool(self.k.rekey_topic)  # the re-keyer's keys are brands (or junk's own)
         n = 0
         for tp, records in batch.items():
             task = self._tasks.get(tp)
@@ -481,7 +514,7 @@ class Runner:
                 offset = r.offset
                 if offset < next_offset:
                     continue
-                if r.key is None:
+                if r.key is None and not keyed_by_us:
                     unkeyed += 1
                 out = process(r.value)
                 next_offset = offset + 1
@@ -804,6 +837,15 @@ class Runner:
         if split and now >= self._next_split_warning:
             self._next_split_warning = now + SPLIT_WARNING_SECONDS
             names = ", ".join(sorted(split)[:5]) + (f" and {len(split) - 5} more" if len(split) > 5 else "")
+            if self.k.rekey_topic:  # the re-keyer keys by brand: something else changed
+                log.warning(
+                    "brands %s are on several partitions of %s, which the re-keyer keys by brand: does "
+                    "something else write to it, or was its partition count changed? Each partition detects "
+                    "its share on its own",
+                    names,
+                    self.k.rekey_topic,
+                )
+                return
             log.warning(
                 "brands %s are on several partitions (%d messages without a key so far): each partition "
                 "detects its share on its own; key the mentions by brand (crisisd produce does), or use "
@@ -824,6 +866,8 @@ class Runner:
             for state in task.pipeline.brands.values():
                 state.detection.reconfigure(self.settings)
         self._budget = self._new_budget()
+        if self._rekeyer is not None:
+            self._rekeyer.reconfigure(self.k)
         log.info("settings reloaded")
 
     def _new_budget(self) -> DeadLetterBudget:

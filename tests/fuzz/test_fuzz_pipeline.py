@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.settings import load_settings
-from daemon.events import InvalidEvent, Mention, decode
+from daemon.events import InvalidEvent, Mention, brand_key, decode
 from daemon.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared strategies, also used by bench/fuzz_campaign.py
@@ -53,6 +53,17 @@ def test_decode_never_raises_and_never_loses_a_valid_event(raw: bytes) -> None:
         if expected in ("invalid_utf8", "not_json", "not_an_object") or expected.startswith("field:"):
             # the decoder may accept more timestamp spellings than RFC 3339; nothing else
             assert isinstance(out, InvalidEvent) or expected == "field:created_at", (expected, raw)
+
+
+@FAST
+@given(fz.messages)
+def test_every_valid_message_is_keyed_by_the_brand_the_decoder_reads(raw: bytes) -> None:
+    """`crisisd produce` and the re-keyer key a message by `brand_key`: a valid one must get its
+    brand, or its state would land on another partition than the brand's."""
+    key = brand_key(raw)
+    out = decode(raw)
+    if isinstance(out, Mention):
+        assert key == out.brand.encode(), (key, out.brand, raw)
 
 
 # Details of the checks after decoding (`events._checked`): they see only the fields msgspec read,

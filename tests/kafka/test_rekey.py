@@ -5,6 +5,9 @@ Unit tests of the brand it reads need no broker; the others run against the loop
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_helpers import read_topic, wait_committed
+from kafka_helpers import REPO, read_topic, wait_committed
 from test_runner import Collect, event, settings_for
 
 from config.settings import ConfigError, load_settings
@@ -262,3 +265,67 @@ def test_the_rekeyer_waits_for_its_input_topic_and_says_why(settings_factory, un
         rekeyer.stop(30)
         if admin is not None:
             admin.close()
+
+
+@pytest.mark.kafka
+def test_what_a_crash_forwards_twice_is_counted_once(
+    topic_factory, producer_factory, consumer_factory, bootstrap, kafka_client, unique
+) -> None:
+    """At least once: a re-keyer that dies before committing leaves its input to the next one,
+    which forwards it again. Every copy lands on the partition of the first (same brand, same
+    key), where the pipeline's dedup on event id drops it."""
+    from daemon.pipeline import Pipeline
+
+    topic = topic_factory(partitions=3)
+    p = producer_factory()
+    n = 300
+    for i in range(n):
+        p.send(topic, value=event(i, BRANDS[i % len(BRANDS)]), partition=i % 3)
+    p.flush()
+    env = {
+        "CRISISD_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CRISISD_KAFKA_CLIENT": kafka_client,
+        "CRISISD_KAFKA_TOPIC": topic,
+        "CRISISD_KAFKA_GROUP_ID": unique("group"),
+        "CRISISD_KAFKA_REKEY_TOPIC": unique("rekey"),
+        "CRISISD_KAFKA_COMMIT_EVERY_MESSAGES": "100000",
+        "CRISISD_KAFKA_COMMIT_INTERVAL_SECONDS": "3600",
+        "CRISISD_KAFKA_SESSION_TIMEOUT_MS": "2000",  # the dead member leaves the group after it
+        "CRISISD_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    }
+    s = load_settings(env=env)
+    # a process that forwards everything, then dies before its first commit
+    crash = (
+        "import os, time\n"
+        "from config.settings import load_settings\n"
+        "from daemon.kafka.rekey import Rekeyer\n"
+        "r = Rekeyer(load_settings().kafka)\n"
+        "r.start()\n"
+        "deadline = time.monotonic() + 60\n"
+        f"while r.counters.forwarded < {n} and time.monotonic() < deadline:\n"
+        "    time.sleep(0.02)\n"
+        "r._producer.flush(30)  # on the broker, not committed\n"
+        "os._exit(0 if r.counters.forwarded == {n} and r.counters.commits == 0 else 3)\n"
+    ).replace("{n}", str(n))
+    done = subprocess.run([sys.executable, "-c", crash], env={**os.environ, **env}, cwd=REPO, timeout=120)
+    assert done.returncode == 0
+    second = Rekeyer(s.kafka)
+    second.start()
+    deadline = time.monotonic() + 60
+    while second.counters.forwarded < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second.stop(30)
+    assert second.counters.forwarded == n and second.counters.commits >= 1
+
+    by_partition: dict[int, list[bytes]] = defaultdict(list)
+    for r in sorted(read_topic(consumer_factory(), s.kafka.rekey_topic), key=lambda r: (r.partition, r.offset)):
+        by_partition[r.partition].append(r.value)
+    assert sum(len(v) for v in by_partition.values()) == 2 * n  # every message twice...
+    valid = duplicate = 0
+    for values in by_partition.values():  # ... counted once by the partition's pipeline
+        pipeline = Pipeline(s)
+        for value in values:
+            pipeline.process(value)
+        valid += pipeline.stats.valid
+        duplicate += pipeline.stats.duplicate
+    assert (valid, duplicate) == (n, n)

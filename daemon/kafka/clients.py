@@ -162,6 +162,25 @@ class CheckedProducer:
         self._p.close(timeout=timeout)
 
 
+def resume(consumer: Consumer, *partitions: TopicPartition) -> None:
+    """`consumer.resume(...)`, and with kafka-python, its records of them held back while paused
+    dropped, so that they are fetched again from their position.
+
+    kafka-python 3.0.12 holds the records of a partition paused halfway through a fetch and hands
+    them back on resume only while no other partition's records were read since; otherwise the
+    partition is never fetched again (it has held records, which are never returned). Dropping
+    them costs one fetch: the position is that of the last record returned."""
+    consumer.resume(*partitions)
+    fetcher = getattr(consumer, "_fetcher", None)
+    held = getattr(fetcher, "_paused_partition_records", None)
+    if not isinstance(held, dict):
+        return
+    for tp in partitions:
+        records = held.pop(tp, None)
+        if records is not None:
+            records.drain()
+
+
 def client_errors(s: KafkaSettings) -> tuple[type[Exception], ...]:
     """What the configured client raises when the brokers do not answer (or refuse us)."""
     if s.client == "confluent":

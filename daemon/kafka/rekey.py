@@ -60,6 +60,7 @@ from daemon.kafka.clients import (
     make_consumer,
     make_producer,
     partition_count,
+    resume,
 )
 from daemon.kafka.settings import KafkaSettings
 
@@ -384,7 +385,7 @@ class Rekeyer:
             consumer.pause(*full)
             self._full.update(full)
         if drained:
-            consumer.resume(*drained)
+            resume(consumer, *drained)
             self._full.difference_update(drained)
 
     def _behind(self, tp: TopicPartition) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import time
 
 import pytest
 from kafka import TopicPartition
@@ -99,3 +100,43 @@ def test_flush_raises_when_a_send_was_not_delivered(kafka_client: str) -> None:
             producer.flush(1)  # reported once
         finally:
             producer.close(1)
+
+
+def test_a_partition_resumed_halfway_through_a_fetch_is_read_to_its_end(
+    settings_factory, unique, producer_factory
+) -> None:
+    """kafka-python 3.0.12 never fetched again a partition paused while part of its fetched records
+    were still unread and resumed after another partition's records were read (the re-keyer's and
+    the runner's pauses): `clients.resume` lets it read on, with either client."""
+    from daemon.kafka.clients import resume
+
+    s = settings_factory()
+    topic = unique("paused")
+    admin = make_admin(s.kafka)
+    try:
+        ensure_topics(admin, {topic: (2, {})})
+    finally:
+        admin.close()
+    p = producer_factory(linger_ms=5)
+    for i in range(4000):
+        p.send(topic, value=b"x" * 200, partition=i % 2)
+    p.flush()
+    c = make_consumer(s.kafka, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    c.assign(tps)
+    got = {0: 0, 1: 0}
+    paused_at = None
+    try:
+        deadline = time.monotonic() + 20
+        while sum(got.values()) < 4000 and time.monotonic() < deadline:
+            for tp, records in c.poll(timeout_ms=100, max_records=250).items():
+                got[tp.partition] += len(records)
+            if paused_at is None and 0 < got[0] < 2000:
+                c.pause(tps[0])  # halfway through its fetched records
+                paused_at = time.monotonic()
+            elif paused_at and time.monotonic() - paused_at > 0.5 and got[1] > 0:
+                resume(c, tps[0])
+                paused_at = 0.0
+    finally:
+        c.close()
+    assert got == {0: 2000, 1: 2000}

@@ -51,6 +51,7 @@ from daemon.kafka.clients import (
     make_consumer,
     make_producer,
     partition_count,
+    resume,
 )
 from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
 from daemon.kafka.nflog import LoggedNotifier, NotificationLog
@@ -766,7 +767,7 @@ class Runner:
             done.append(tp)
         self._to_restore.difference_update(done)
         if done and not self._paused:
-            self._consumer.resume(*done)
+            resume(self._consumer, *done)
         metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
 
     # -- backpressure, metrics, settings ---------------------------------------------------------
@@ -782,7 +783,7 @@ class Runner:
             log.warning("outbox holds %d notifications (limit %d): partitions paused", pending, bound)
         elif self._paused and pending <= bound // 2:
             self._paused = False
-            self._consumer.resume(*[tp for tp in self._tasks if tp not in self._to_restore])
+            resume(self._consumer, *[tp for tp in self._tasks if tp not in self._to_restore])
             metrics.PAUSED.set(0)
             log.info("outbox drained to %d: partitions resumed", pending)
 

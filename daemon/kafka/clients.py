@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import AsyncConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from daemon.kafka.settings import KafkaSettings, client_config
@@ -39,6 +39,32 @@ def _merge(s: KafkaSettings, own: Mapping[str, Any]) -> dict[str, Any]:
     cfg.update({k: v for k, v in base.items() if k not in options})
     cfg.update({k: base[k] for k in options})
     return cfg
+
+
+class PartitionOwner(Protocol):
+    """What a consumer group member does when partitions move (the runner, the re-keyer)."""
+
+    def _on_revoked(self, revoked: set[TopicPartition]) -> None: ...
+    def _on_assigned(self, assigned: set[TopicPartition]) -> None: ...
+    def _on_lost(self, lost: set[TopicPartition]) -> None: ...
+
+
+class RebalanceListener(AsyncConsumerRebalanceListener):
+    """Hands a rebalance to its `PartitionOwner`. Runs while the owner's thread is inside `poll()` or
+    `close()` (kafka-python: on its IO thread): blocking consumer calls are not allowed here, the
+    producer (and the runner's outbox) are fine."""
+
+    def __init__(self, owner: PartitionOwner) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.owner._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.owner._on_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self.owner._on_lost(lost)
 
 
 class Consumer(Protocol):

@@ -47,7 +47,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import AsyncConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from daemon import metrics
@@ -55,6 +55,7 @@ from daemon.events import brand_key
 from daemon.kafka.clients import (
     Consumer,
     Producer,
+    RebalanceListener,
     ensure_topics,
     make_admin,
     make_consumer,
@@ -116,23 +117,6 @@ class RekeyCounters:
     commits: int = 0
     retries: int = 0
     """Errors met and retried."""
-
-
-class _Listener(AsyncConsumerRebalanceListener):
-    """Runs while the re-keyer's thread is inside `poll()` or `close()` (kafka-python: on its IO
-    thread): the producer may be flushed here, the consumer not waited on."""
-
-    def __init__(self, rekeyer: Rekeyer) -> None:
-        self.rekeyer = rekeyer
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.rekeyer._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.rekeyer._on_assigned(assigned)
-
-    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
-        self.rekeyer._on_lost(lost)
 
 
 class Rekeyer:
@@ -273,7 +257,7 @@ class Rekeyer:
                 heartbeat_interval_ms=k.heartbeat_interval_ms,
                 max_poll_records=k.max_poll_records,
             )
-            consumer.subscribe([k.topic], listener=_Listener(self))
+            consumer.subscribe([k.topic], listener=RebalanceListener(self))
         except BaseException:
             producer.close(0)
             raise

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import msgspec
-from kafka import AsyncConsumerRebalanceListener, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -45,6 +45,7 @@ from daemon.kafka.changelog import CHECKPOINT_VERSION, Checkpoint, StateStore
 from daemon.kafka.clients import (
     Consumer,
     Producer,
+    RebalanceListener,
     client_errors,
     ensure_topics,
     make_admin,
@@ -121,23 +122,6 @@ class RunnerCounters:
     paused_times: int = 0
     unkeyed: int = 0
     """Messages read without a key: a brand's messages may then be on any partition."""
-
-
-class _Listener(AsyncConsumerRebalanceListener):
-    """Runs on kafka-python's IO thread while the main thread is inside `poll()` or `close()`:
-    blocking consumer calls are not allowed here, the producer and the outbox are fine."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.runner._on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.runner._on_assigned(assigned)
-
-    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
-        self.runner._on_lost(lost)
 
 
 # /readyz reports the notifier unhealthy while this many deliveries in a row were given up
@@ -380,7 +364,7 @@ class Runner:
 
     def _subscribe(self) -> None:
         assert self._consumer is not None
-        self._consumer.subscribe([self.source], listener=_Listener(self))
+        self._consumer.subscribe([self.source], listener=RebalanceListener(self))
         self._subscribed = True
         self._last_commit = self.clock.monotonic()
         log.info("consuming %s as %s in group %s", self.source, self.replica, self.k.group_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import _count_elements  # type: ignore[attr-defined]
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -176,24 +177,30 @@ class BrandWindows:
 
     def add(self, m: Mention, score: TextScore, terms: list[str]) -> list[Bucket]:
         w = self.settings.bucket_seconds
-        start = (m.ts // w) * w
-        if self._frontier is None:
-            self._frontier = start
-        elif start < self._frontier:
+        ts = m.ts
+        start = (ts // w) * w
+        frontier = self._frontier
+        if frontier is None:
+            frontier = self._frontier = start
+        elif start < frontier:
             self.stats.late += 1
             return []
         b = self._open.get(start)
         if b is None:
             b = self._open[start] = Bucket(self.brand, start, w)
+        stats = self.stats
         if m.is_brand:
-            self.stats.replies += 1
+            stats.replies += 1
             b.replies += 1
         else:
             self._count(b, m, score, terms)
-        self.stats.accepted += 1
-        if self.max_ts is None or m.ts > self.max_ts:
-            self.max_ts = m.ts
-            return self.close_until(m.ts - self.settings.allowed_lateness_seconds)
+        stats.accepted += 1
+        max_ts = self.max_ts
+        if max_ts is None or ts > max_ts:
+            self.max_ts = ts
+            watermark = ts - self.settings.allowed_lateness_seconds
+            if frontier + w <= watermark:  # else `close_until` would close nothing
+                return self.close_until(watermark)
         return []
 
     def close_until(self, watermark: float) -> list[Bucket]:
@@ -226,25 +233,29 @@ class BrandWindows:
     def _count(self, b: Bucket, m: Mention, score: TextScore, terms: list[str]) -> None:
         s = self.settings
         b.raw_mentions += 1
-        hour = (m.ts // 3600) * 3600
+        ts = m.ts
+        hour = (ts // 3600) * 3600
         if hour > self._author_hour_start:  # a new event-time hour: caps start again
             self._author_hour = AuthorCounts()
             self._author_hour_start = hour
         cap = s.author_cap_per_hour
-        author = _author_key(m.author_id)
+        author_id = m.author_id
+        author = _author_key(author_id)
         n_hour = self._author_hour.add(author, cap * 4, s.max_tracked_authors)
-        n_bucket = b._authors.get(m.author_id, 0) + 1
-        b._authors[m.author_id] = n_bucket
+        in_bucket = b._authors
+        n_bucket = in_bucket.get(author_id, 0) + 1
+        in_bucket[author_id] = n_bucket
         if n_bucket > b.max_author:
             b.max_author = n_bucket
         if n_hour > cap:
             b.capped += 1
             return
         b.mentions += 1
-        b.negativity_sum += score.negativity
+        negativity = score.negativity
+        b.negativity_sum += negativity
         if score.negative:
             b.negative += 1
-        elif score.negativity <= 0.25:
+        elif negativity <= 0.25:
             b.positive += 1
         # A share (retweet) adds to the volume and the mood, but it waits for no reply and is not
         # a copy: in a real crisis half the mentions can be retweets, and counted as near-duplicates
@@ -252,15 +263,18 @@ class BrandWindows:
         share = m.is_share
         intent = "share" if share else score.intent
         lang = score.lang
-        b.by_lang[lang] = b.by_lang.get(lang, 0) + 1
-        b.by_platform[m.platform] = b.by_platform.get(m.platform, 0) + 1
-        b.by_intent[intent] = b.by_intent.get(intent, 0) + 1
+        by = b.by_lang
+        by[lang] = by.get(lang, 0) + 1
+        by = b.by_platform
+        by[m.platform] = by.get(m.platform, 0) + 1
+        by = b.by_intent
+        by[intent] = by.get(intent, 0) + 1
         reach = (m.followers or 0) + (m.shares or 0)
         if reach > b.max_reach:
             b.max_reach = reach
         key = _copy_key(self.brand, m.text, terms) if terms and not share else 0
         if key:
-            copies = self._copies_of(key, author, m.ts)
+            copies = self._copies_of(key, author, ts)
             if copies:
                 b.near_duplicates += 1
                 if copies > b.top_copies:
@@ -268,11 +282,15 @@ class BrandWindows:
                     b.copy_sample = _sample(m, score, reach)
         if n_bucket == 1:  # a term counts once per author and bucket: repetition is not a topic
             bt = b.terms
-            for t in terms:
-                if t in bt:
-                    bt[t] += 1
-                elif len(bt) < s.max_terms_per_bucket:
-                    bt[t] = 1
+            limit = s.max_terms_per_bucket
+            if len(bt) + len(terms) <= limit:
+                _count_elements(bt, terms)  # in C, and the same counts: no new term can meet the limit
+            else:
+                for t in terms:
+                    if t in bt:
+                        bt[t] += 1
+                    elif len(bt) < limit:
+                        bt[t] = 1
         _offer_sample(b, m, score, reach)
 
     def _copies_of(self, key: int, author: int, ts: float) -> int:
@@ -333,9 +351,12 @@ def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
         return
     weight = _telling(score.negativity, reach)
     samples = b.samples
-    if len(samples) >= SAMPLE_CANDIDATES and weight <= sample_weight(samples[-1]):
-        return
-    if any(x.author_id == m.author_id for x in samples):
+    if len(samples) >= SAMPLE_CANDIDATES:
+        last = samples[-1]  # the least telling kept
+        if weight <= _telling(last.negativity, last.reach):
+            return
+    author_id = m.author_id
+    if author_id in [x.author_id for x in samples]:
         return
     samples.append(_sample(m, score, reach))
     samples.sort(key=sample_weight, reverse=True)

@@ -137,9 +137,13 @@ class TopicDetector(Detector):
     # -- sketch ---------------------------------------------------------------------------------
 
     def _hashes(self, terms: Iterable[str]) -> np.ndarray:
-        """The terms' keyed 64-bit hashes."""
+        """The terms' keyed 64-bit hashes (those in the cache looked up in C)."""
         key = self._key
-        return np.fromiter((_term_hash(key, t) for t in terms), dtype=np.uint64)
+        terms = list(terms)
+        hashes = list(map(_HASHES.setdefault(key, {}).get, terms))
+        if None in hashes:
+            hashes = [_term_hash(key, t) if x is None else x for t, x in zip(terms, hashes, strict=True)]
+        return np.fromiter(hashes, np.uint64, len(hashes))
 
     @staticmethod
     def _cells(x: np.ndarray, depth: int, width: int) -> np.ndarray:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from config.settings import Settings
 from daemon import detection
 from daemon.dedup import RecentIds
@@ -42,8 +44,10 @@ class PipelineStats:
         return sum(self.invalid.values())
 
 
-@dataclass(slots=True)
-class Processed:
+class Processed(msgspec.Struct):
+    """What became of one message. A struct, not a dataclass: one is made per message, and its
+    constructor runs in C."""
+
     notifications: list[Notification]
     invalid: InvalidEvent | None = None
 
@@ -89,15 +93,19 @@ class Pipeline:
         if isinstance(event, InvalidEvent):
             return self._invalid(event)
         p = self.settings.pipeline
+        ts = event.ts
         limit = p.max_future_seconds
-        if self.max_ts is not None and event.ts > self.max_ts + limit:
+        max_ts = self.max_ts
+        if max_ts is not None and ts > max_ts + limit:
             # reported like a decoding failure, so the runner dead-letters it with the reason
             detail = f"created_at is more than {limit}s ahead of the stream"
             return self._invalid(InvalidEvent("too_far_in_future", detail))
-        if p.max_ahead_of_clock_seconds and event.ts > self.wall_clock() + p.max_ahead_of_clock_seconds:
-            detail = f"created_at is more than {p.max_ahead_of_clock_seconds}s ahead of this machine's clock"
+        ahead = p.max_ahead_of_clock_seconds
+        if ahead and ts > self.wall_clock() + ahead:
+            detail = f"created_at is more than {ahead}s ahead of this machine's clock"
             return self._invalid(InvalidEvent("too_far_in_future", detail))
-        if event.brand not in self.brands and len(self.brands) >= p.max_brands:
+        brands = self.brands
+        if event.brand not in brands and len(brands) >= p.max_brands:
             detail = f"brand {event.brand[:60]!r} would be one more than the {p.max_brands} of pipeline.max_brands"
             return self._invalid(InvalidEvent("too_many_brands", detail))
         return Processed(self.process_mention(event))
@@ -110,17 +118,19 @@ class Pipeline:
 
     def process_mention(self, m: Mention) -> list[Notification]:
         """A decoded event already within the future limit (`process` checks it)."""
+        stats = self.stats
         if self.recent.seen(m.id):
-            self.stats.duplicate += 1
+            stats.duplicate += 1
             return []
-        self.stats.valid += 1
-        if self.max_ts is None or m.ts > self.max_ts:
-            self.max_ts = m.ts
+        stats.valid += 1
+        ts = m.ts
+        if self.max_ts is None or ts > self.max_ts:
+            self.max_ts = ts
         state = self.brands.get(m.brand)
         if state is None:
             state = self.brands[m.brand] = BrandState(m.brand, self.settings)
         if m.is_brand:
-            self.stats.replies += 1
+            stats.replies += 1
             state.replies += 1
             score = _REPLY_SCORE
             terms: list[str] = []
@@ -129,10 +139,12 @@ class Pipeline:
             state.mentions += 1
             score, terms = self._enrich(state, m)
             state.detection.observe_mention(m, score)
-        late_before = state.windows.stats.late
-        closed = state.windows.add(m, score, terms)
-        if state.windows.stats.late != late_before:
-            self.stats.late += 1
+        windows = state.windows
+        counted = windows.stats
+        late_before = counted.late
+        closed = windows.add(m, score, terms)
+        if counted.late != late_before:
+            stats.late += 1
         return self._detect(state, closed) if closed else []
 
     def flush(self) -> list[Notification]:

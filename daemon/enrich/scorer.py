@@ -661,5 +661,5 @@ class TextScorer:
     def _terms(content: list[str]) -> list[str]:
         """Distinct words, then distinct bigrams of adjacent words, in order of first appearance."""
         terms = list(dict.fromkeys(filter(None, content)))
-        terms.extend(dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(content) if a and b and a != b))
+        terms.extend(dict.fromkeys([f"{a} {b}" for a, b in itertools.pairwise(content) if a and b and a != b]))
         return terms

@@ -192,15 +192,17 @@ class ResponseTracker:
                 code = self._codes[platform] = len(self._platforms)
                 self._platforms.append(platform)
                 self._plat = self._plat.astype(_code_type(len(self._platforms)), copy=False)
-        if self._tail == len(self._ts):
-            self._make_room()
         row = self._tail
+        if row == len(self._ts):
+            self._make_room()
+            row = self._tail
         self._ts[row] = ts
         self._delay[row] = math.nan
         self._plat[row] = code
         self._tail = row + 1
-        self._fresh[key] = row + self._offset
-        if len(self._fresh) > max(_FRESH_MIN, (self._tail - self._head) // _FRESH_SHARE):
+        fresh = self._fresh
+        fresh[key] = row + self._offset
+        if len(fresh) > max(_FRESH_MIN, (row + 1 - self._head) // _FRESH_SHARE):
             self._build_index()
         if ts > self._latest:
             self._latest = ts
@@ -280,8 +282,8 @@ class ResponseTracker:
         self._head, self._tail = 0, live
 
     def _prune(self) -> None:
-        horizon = self._latest - max(self.max_age, self.window)
-        limit = self.max_tracked
+        horizon = self._latest - max(self._max_age, self._window)
+        limit = self._settings.responses.max_tracked
         ts = self._ts
         head, tail = self._head, self._tail
         while tail > head and (tail - head > limit or ts[head] < horizon):
@@ -296,8 +298,8 @@ class ResponseTracker:
 
     def _drop(self, ts: float) -> None:
         """Count an unanswered mention of time `ts` leaving the backlog now (at `_latest`)."""
-        aged = ts < self._latest - self.max_age
-        hour = int((ts + self.max_age if aged else self._latest) // 3600)
+        aged = ts < self._latest - self._max_age
+        hour = int((ts + self._max_age if aged else self._latest) // 3600)
         old, untracked = self._dropped.get(hour, (0, 0))
         if not (old or untracked):  # a new hour: forget those past the last day
             self._dropped = {h: n for h, n in self._dropped.items() if h > hour - _DROP_HOURS}
@@ -306,8 +308,9 @@ class ResponseTracker:
     def _prune_replies(self) -> None:
         """Reply times only count for the recent reply rate: keep what a figure may still ask for."""
         replies, head = self._replies, self._replies_head
-        horizon = self._latest - max(self.max_age, self.window) - _RATE_WINDOW
-        while head < len(replies) and (len(replies) - head > self.max_tracked or replies[head] < horizon):
+        limit = self._settings.responses.max_tracked
+        horizon = self._latest - max(self._max_age, self._window) - _RATE_WINDOW
+        while head < len(replies) and (len(replies) - head > limit or replies[head] < horizon):
             head += 1
         if head > 1024 and head > len(replies) // 2:
             del replies[:head]

@@ -54,6 +54,7 @@ import sys
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -290,20 +291,26 @@ class TopicDetector(Detector):
         limit = self.settings.candidates
         floor = _MIN_RECENT * scale
         if len(table) > 2 * limit:  # keep the heaviest (bounded memory, amortised cost)
-            keep = sorted(((v, k) for k, v in zip(table, values, strict=True) if v >= floor), reverse=True)[:limit]
-            self._keep([(k, v) for v, k in keep])
+            # (value, term) pairs sorted in C; those under the floor sort last, so are cut from the end
+            keep = [x for x in sorted(zip(values, table, strict=True), reverse=True)[:limit] if x[0] >= floor]
+            self._set_table([k for _, k in keep], [v for v, _ in keep])
             self._pruned_at = t
         elif self._pruned_at is None or t - self._pruned_at >= self._window():
             # once per window: forget the terms that have faded (a quiet brand keeps few)
             if values and bool((np.frombuffer(values, np.float64) < floor).any()):
-                self._keep([(k, v) for k, v in zip(table, values, strict=True) if v >= floor])
+                kept = list(map(floor.__le__, values))  # value >= floor, in C
+                self._set_table(list(compress(table, kept)), compress(values, kept))
             self._pruned_at = t
 
     def _keep(self, items: list[tuple[str, float]]) -> None:
         """Rebuild the heavy-hitter table from (term, stored value) pairs, in that order."""
+        self._set_table([k for k, _ in items], [v for _, v in items])
+
+    def _set_table(self, terms: list[str], values: Iterable[float]) -> None:
+        """The heavy-hitter table is now these terms with these stored values."""
         self._read_positions = None  # positions in the old table
-        self._terms = [k for k, _ in items]
-        self._values = array("d", [v for _, v in items])
+        self._terms = terms
+        self._values = array("d", values)
 
     def _positions(self) -> dict[str, int]:
         """Term -> position in the table, for one bucket (never kept: see the module docstring)."""

@@ -166,7 +166,7 @@ class PlatformSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Mean time before a customer gives up waiting; set it to staff with Erlang A (abandonment),
     leave it empty for Erlang C (everyone waits). Erlang A is solved in closed form: a staffing
     answer takes about 0.1 ms at 50 Erlangs (1,000 mentions an hour at 3 minutes each), 0.3 ms at
-    1,000 and 3 ms at 5,000."""
+    1,000 and 10-15 ms at 5,000 (`bench/bench_erlang.py`)."""
 
     def __post_init__(self) -> None:
         try:

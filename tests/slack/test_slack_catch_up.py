@@ -95,6 +95,7 @@ class Daemon:
         self.consumer = Consumer(high=backlog)
         self.runner = Runner(settings, notifier, clock=clock)
         self.runner._consumer = self.consumer  # type: ignore[assignment]
+        self.runner._subscribed = True  # as `_start` leaves it (the stand-in has its partition already)
         self.runner._tasks[TP] = PartitionTask(TP, Pipeline(settings), 0, checkpointed=0)
         self.outbox = self.runner.outbox = Outbox(state / "outbox", notifier, clock=clock)
         self.runner._attach_standing()

@@ -46,6 +46,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
+from daemon.events import parse_event_time
 from daemon.notification import Notification, from_json, human_duration, to_json
 from notifiers.base import LATE_POST_SECONDS, Delivery, Standing
 from notifiers.render import ACTIONS, IncidentStatus, render, thread_text
@@ -952,9 +953,8 @@ class SlackNotifier:
         tests run in event time, unrelated to the wall clock)."""
         if self.standing is None:
             return None
-        raw = n.updated_at or n.detected_at
         try:
-            at = datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+            at = parse_event_time(n.updated_at or n.detected_at)
         except ValueError:
             return None
         late = self.clock.now() - at

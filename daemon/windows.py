@@ -351,10 +351,8 @@ def _offer_sample(b: Bucket, m: Mention, score: TextScore, reach: int) -> None:
         return
     weight = _telling(score.negativity, reach)
     samples = b.samples
-    if len(samples) >= SAMPLE_CANDIDATES:
-        last = samples[-1]  # the least telling kept
-        if weight <= _telling(last.negativity, last.reach):
-            return
+    if len(samples) >= SAMPLE_CANDIDATES and weight <= sample_weight(samples[-1]):  # the least telling kept
+        return
     author_id = m.author_id
     if author_id in [x.author_id for x in samples]:
         return

@@ -421,20 +421,21 @@ class Runner:
         """Whether the incident is known to be open now (any thread): `over` once its resolution is
         in the outbox, `open` when its partition is caught up (`CAUGHT_UP_SECONDS`) and it is not
         over, else `behind` (catching up, or a brand this replica does not hold)."""
-        brand = incident_id.rsplit("-", 2)[0]
         # The partition is read first: every notification of what it covers was put in the outbox
         # before it was marked caught up, so a resolution it covers is seen below.
-        caught_up = any(
-            brand in task.pipeline.brands and tp in self._caught_up for tp, task in list(self._tasks.items())
-        )
+        caught_up = not self._caught_up.isdisjoint(self._holding(incident_id))
         if self.outbox is not None and self.outbox.resolved(incident_id):
             return "over"
         return "open" if caught_up else "behind"
 
     def owns_incident(self, incident_id: str) -> bool:
         """Whether this replica holds the incident's brand (any thread: a snapshot of the tasks)."""
+        return bool(self._holding(incident_id))
+
+    def _holding(self, incident_id: str) -> list[TopicPartition]:
+        """The partitions of this replica that hold the incident's brand (any thread: a snapshot)."""
         brand = incident_id.rsplit("-", 2)[0]  # `<brand>-<start>-<signal>`: a brand may hold a "-"
-        return any(brand in task.pipeline.brands for task in list(self._tasks.values()))
+        return [tp for tp, task in list(self._tasks.items()) if brand in task.pipeline.brands]
 
     def _shutdown(self, clean: bool) -> None:
         deadline = time.monotonic() + self.k.shutdown_timeout_seconds

@@ -8,7 +8,10 @@ Prints, for the default configuration unless said otherwise:
    measures it, and without);
 4. the pooled queue in simulation: mixed handle times and targets, each platform's simulated share
    within its own target with the suggested team and one fewer ("below": some platform's share is
-   below its target; where the occupancy cap set the team, one fewer may meet the targets).
+   below its target; where the occupancy cap set the team, one fewer may meet the targets);
+5. the same with each platform's own patience (Erlang A): the pooled queue is solved with the
+   arrival-weighted mean abandonment rate, an approximation; the simulation gives every customer
+   the patience of their platform (a customer who gives up is a miss).
 
     .venv/bin/python bench/staffing_pooling.py [--quick] [--customers N] [--seed S]
 """
@@ -108,11 +111,16 @@ def monotonicity(quick: bool) -> None:
 
 
 def class_levels(
-    total: float, agents: int, customers: int, seed: int, mix: list[tuple[float, float]], spec: list[tuple[float, ...]]
+    total: float,
+    agents: int,
+    customers: int,
+    seed: int,
+    mix: list[tuple[float, float]] | list[tuple[float, float, float | None]],
+    spec: list[tuple[float, ...]],
 ) -> list[float]:
     """Each platform's simulated share within its own target time, one run."""
     sim = simulate(total, 0.0, agents, customers=customers, seed=seed, mix=mix)
-    return [sim.service_level(t, i) for i, (_, _, t) in enumerate(spec)]
+    return [sim.service_level(s[2], i) for i, s in enumerate(spec)]
 
 
 def simulated(quick: bool, customers: int, seed: int) -> None:
@@ -148,6 +156,62 @@ def simulated(quick: bool, customers: int, seed: int) -> None:
     print(f"   largest shortfall below a target with the suggested team: {max(0.0, worst):.3f}")
 
 
+def simulated_patience(quick: bool, customers: int, seed: int) -> None:
+    print("\n5. each platform its own patience (Erlang A pooled on the mean abandonment rate), in simulation")
+    # (handle time s, target share, target s, patience s or None), arrival shares
+    cases = [
+        (
+            "twitter 3m 80/15m p30m + email 15m 80/1h p8h",
+            [(180.0, 0.8, 900.0, 1800.0), (900.0, 0.8, 3600.0, 28800.0)],
+            [0.8, 0.2],
+        ),
+        (
+            "twitter 3m 80/25m p20m + facebook 4m 80/15m p1h",
+            [(180.0, 0.8, 1500.0, 1200.0), (240.0, 0.8, 900.0, 3600.0)],
+            [0.6, 0.4],
+        ),
+        (
+            "twitter 3m 80/15m p10m + facebook 4m 80/15m p2h",
+            [(180.0, 0.8, 900.0, 600.0), (240.0, 0.8, 900.0, 7200.0)],
+            [0.5, 0.5],
+        ),
+        (
+            "whatsapp 5m 90/5m p10m + email 8m 80/1h none",
+            [(300.0, 0.9, 300.0, 600.0), (480.0, 0.8, 3600.0, None)],
+            [0.7, 0.3],
+        ),
+        # customers who give up before the target time, beside ten times slower email: the limit
+        (
+            "chat 2m 80/5m p3m + email 20m 80/5m none",
+            [(120.0, 0.8, 300.0, 180.0), (1200.0, 0.8, 300.0, None)],
+            [0.7, 0.3],
+        ),
+    ]
+    totals = (20.0, 150.0, 1000.0) if not quick else (20.0, 150.0)
+    reps = 4
+    worst = 0.0
+    for name, spec, shares in cases:
+        for total in totals:
+            classes = [
+                QueueClass(arrivals_per_hour=total * w, aht_seconds=h, target=p, target_seconds=t, patience_seconds=pat)
+                for (h, p, t, pat), w in zip(spec, shares, strict=True)
+            ]
+            ans = solve_pooled(classes, max_occupancy=0.85).answer
+            n = ans.queue_agents
+            mix = [(w, h, pat) for (h, _, _, pat), w in zip(spec, shares, strict=True)]
+            cells = []
+            for k in (n - 1, n):
+                if k < 1:
+                    continue
+                levels = np.mean([class_levels(total, k, customers, seed + r, mix, spec) for r in range(reps)], axis=0)
+                ok = all(sl >= s[1] for sl, s in zip(levels, spec, strict=True))
+                if k == n:
+                    worst = max(worst, max(s[1] - sl for sl, s in zip(levels, spec, strict=True)))
+                cells.append(f"{k}: {' / '.join(f'{sl:.3f}' for sl in levels)} {'meets' if ok else 'below'}")
+            print(f"   {name:48s} {total:6,.0f}/h  {ans.binding:13s}  " + ";  ".join(cells))
+    print(f"   largest shortfall below a target with the suggested team: {max(0.0, worst):.3f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="shorter sweeps and simulations")
@@ -160,6 +224,7 @@ def main() -> int:
     load_grid()
     monotonicity(args.quick)
     simulated(args.quick, customers, args.seed)
+    simulated_patience(args.quick, customers, args.seed)
     print(
         f"\n{time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs",
     )

@@ -3,7 +3,9 @@
 Poisson arrivals, a fixed number of agents, exponential or lognormal handle times, optional
 exponential patience (customers who give up), and an optional backlog waiting at time 0. With
 `mix`, the arrivals are several classes in one queue (platforms in a unified inbox): each arrival
-is of a class drawn by its share, with exponential handle times of the class's mean. Agents
+is of a class drawn by its share, with exponential handle times of the class's mean, and
+exponential patience of the class's own mean if it has one (a WhatsApp customer may wait longer
+than a Twitter one). Agents
 take the oldest waiting mention (FCFS; the backlog is oldest, so it goes first), or with
 `backlog_policy="new_first"` new arrivals before the backlog (the backlog is worked with spare
 capacity only). All randomness comes from `seed`: the same seed gives the same arrivals, handle
@@ -97,7 +99,7 @@ def simulate(
     backlog_policy: Literal["fcfs", "new_first"] = "fcfs",
     warmup: float = 0.1,
     start: Literal["empty", "stationary"] = "empty",
-    mix: Sequence[tuple[float, float]] | None = None,
+    mix: Sequence[tuple[float, float] | tuple[float, float, float | None]] | None = None,
 ) -> Simulation:
     """Run the queue for `customers` new arrivals (plus the backlog) with `agents` agents.
 
@@ -106,8 +108,9 @@ def simulate(
     already waiting (left out of the figures). It removes the warm-up bias near full occupancy,
     where an empty start takes very long to fill up; exact for exponential handle times.
 
-    `mix`: (share, mean handle time in seconds) per class of arrivals, exponential handle times
-    (`aht_seconds` and `service` are then unused; `start` must be "empty").
+    `mix`: (share, mean handle time in seconds[, mean patience in seconds or None]) per class of
+    arrivals, exponential handle times (`aht_seconds` and `service` are then unused; `start` must
+    be "empty"); a class's own patience replaces `patience_seconds` for it (None: it never gives up).
     """
     if agents < 1:
         raise ValueError("agents: at least one")
@@ -134,8 +137,8 @@ def simulate(
     if mix:
         if start != "empty":
             raise ValueError("mix: only from an empty start")
-        shares = np.array([w for w, _ in mix], dtype=float)
-        means = np.array([h for _, h in mix], dtype=float)
+        shares = np.array([m[0] for m in mix], dtype=float)
+        means = np.array([m[1] for m in mix], dtype=float)
         classes = r_svc.choice(len(mix), size=customers, p=shares / shares.sum())
         svc = (r_svc.exponential(1.0, customers) * means[classes]).tolist()
         b_classes = r_blg.choice(len(mix), size=backlog, p=shares / shares.sum())
@@ -144,6 +147,14 @@ def simulate(
         svc = handle_times(r_svc, customers, aht_seconds, service, cv).tolist()
         svc_b = handle_times(r_blg, backlog, aht_seconds, service, cv).tolist()
     pat = r_pat.exponential(patience_seconds, customers).tolist() if patience_seconds else None
+    if mix and any(len(m) > 2 for m in mix):  # each class its own patience
+        assert classes is not None
+        own: list[float | None] = [m[2] if len(m) > 2 else patience_seconds for m in mix]
+        if any(x is not None and not x > 0 for x in own):
+            raise ValueError("mix: a patience must be > 0 (or None)")
+        mean_p = np.array([math.inf if x is None else x for x in own])[classes]
+        finite = np.isfinite(mean_p)
+        pat = np.where(finite, r_pat.exponential(1.0, customers) * np.where(finite, mean_p, 1.0), math.inf).tolist()
     arr = arrivals.tolist()
     end = arr[-1] if arr else 0.0
     busy = sum(min(f, end) for f in free)  # remaining work of agents busy at time 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import msgspec
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -227,3 +228,19 @@ def test_more_arrivals_or_backlog_never_ask_for_fewer_people(case: _Case) -> Non
         assert f.call_in >= now.call_in  # no one on shift, no trend: the schedule
         assert f.range is not None and now.range is not None and f.range >= now.range
         assert math.isfinite(f.service_level or 0.0)
+
+
+def test_each_platform_of_a_simulated_queue_can_have_its_own_patience() -> None:
+    """A class's own patience replaces the queue's: the same patience for every class is the run
+    with `patience_seconds`, draw for draw; a class without one never gives up, one with a short
+    one does."""
+    same = simulate(200.0, 0.0, 3, customers=20_000, seed=5, mix=[(0.5, 120.0, 300.0), (0.5, 240.0, 300.0)])
+    plain = simulate(200.0, 0.0, 3, customers=20_000, seed=5, mix=[(0.5, 120.0), (0.5, 240.0)], patience_seconds=300.0)
+    assert same.starts.tobytes() == plain.starts.tobytes()
+    own = simulate(200.0, 0.0, 3, customers=20_000, seed=5, mix=[(0.5, 120.0, 120.0), (0.5, 240.0, None)])
+    assert own.classes is not None
+    gave_up = np.isnan(own.starts[own.warmup :])
+    classes = own.classes[own.warmup :]
+    assert gave_up[classes == 0].sum() > 100 and gave_up[classes == 1].sum() == 0
+    with pytest.raises(ValueError, match="patience"):
+        simulate(200.0, 0.0, 3, customers=100, seed=5, mix=[(0.5, 120.0, 0.0), (0.5, 240.0)])

@@ -157,6 +157,10 @@ class Runner:
         self._to_restore: set[TopicPartition] = set()
         # partitions read up to the present, as of the end of the last loop turn (read by any thread)
         self._caught_up: frozenset[TopicPartition] = frozenset()
+        # brands of partitions lost without a rebalance (the group session timed out: Kafka out of
+        # reach), each with whether it was caught up then; their incidents stay run by this replica
+        # until the group next assigns partitions (`_on_lost`). Replaced whole (read by any thread).
+        self._kept: dict[str, bool] = {}
         self._joined = False
         self._failed = False
         self._paused = False
@@ -424,17 +428,19 @@ class Runner:
         # The partition is read first: every notification of what it covers was put in the outbox
         # before it was marked caught up, so a resolution it covers is seen below.
         caught_up = not self._caught_up.isdisjoint(self._holding(incident_id))
+        caught_up = caught_up or self._kept.get(_brand_of(incident_id), False)
         if self.outbox is not None and self.outbox.resolved(incident_id):
             return "over"
         return "open" if caught_up else "behind"
 
     def owns_incident(self, incident_id: str) -> bool:
-        """Whether this replica holds the incident's brand (any thread: a snapshot of the tasks)."""
-        return bool(self._holding(incident_id))
+        """Whether this replica runs the incident (any thread: a snapshot of the tasks): it holds the
+        incident's brand, or held it when Kafka went out of reach and the group has not moved it since."""
+        return bool(self._holding(incident_id)) or _brand_of(incident_id) in self._kept
 
     def _holding(self, incident_id: str) -> list[TopicPartition]:
         """The partitions of this replica that hold the incident's brand (any thread: a snapshot)."""
-        brand = incident_id.rsplit("-", 2)[0]  # `<brand>-<start>-<signal>`: a brand may hold a "-"
+        brand = _brand_of(incident_id)
         return [tp for tp, task in list(self._tasks.items()) if brand in task.pipeline.brands]
 
     def _shutdown(self, clean: bool) -> None:
@@ -690,15 +696,33 @@ class Runner:
         metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
 
     def _on_lost(self, lost: set[TopicPartition]) -> None:
-        # Another replica owns them already: no commit; the outbox keeps what was handed.
+        """The group session ended without a rebalance: Kafka was out of reach for the session
+        timeout (confluent-kafka tells at once, kafka-python when it reaches the group again). The
+        partitions may be another replica's now: no commit; the outbox keeps what was handed.
+
+        Their incidents stay run by this replica (escalation pages, presses, root refreshes) until the
+        group next assigns partitions: in an outage of Kafka itself nobody else can run them, and an
+        unacknowledged crisis must go on paging; a replica cut off alone may write beside the one that
+        took its partitions over until it reaches the group again (a page twice, not none)."""
+        kept = dict(self._kept)
         for tp in lost:
-            self._tasks.pop(tp, None)
+            task = self._tasks.pop(tp, None)
             self._to_restore.discard(tp)
-        log.warning("partitions lost: %s", sorted(tp.partition for tp in lost))
+            if task is not None:
+                caught_up = tp in self._caught_up
+                for brand in task.pipeline.brands:
+                    kept[brand] = kept.get(brand, False) or caught_up
+        self._kept = kept
+        log.warning(
+            "partitions lost: %s; their incidents stay run here until the group assigns partitions again",
+            sorted(tp.partition for tp in lost),
+        )
         metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))
 
     def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         self._joined = True
+        # the group is whole again: a lost brand is run by whichever replica holds it now
+        self._kept = {}
         fresh = {tp for tp in assigned if tp not in self._tasks}
         if fresh:
             # before `owns_incident` says yes for them: an incident this replica gets back may have
@@ -887,3 +911,8 @@ def _stats_view(p: Pipeline) -> dict[str, Any]:
 
 
 RunnerFactory = Callable[[Settings], Runner]
+
+
+def _brand_of(incident_id: str) -> str:
+    """The brand of an incident id `<brand>-<start>-<signal>` (a brand may hold a "-")."""
+    return incident_id.rsplit("-", 2)[0]

@@ -284,6 +284,72 @@ def test_a_replica_runs_the_incidents_of_the_brands_it_holds(settings_factory) -
     assert not runner.owns_incident("serbia-20100416T0740Z-volume")
 
 
+def test_incidents_of_partitions_lost_to_an_outage_stay_run_until_the_group_assigns_again(settings_factory) -> None:
+    """When Kafka is out of reach for the session timeout the client gives the partitions up as
+    lost (confluent-kafka at once); the replica stopped running their incidents, so an open,
+    unacknowledged crisis stopped paging for as long as Kafka was down. They stay run here, as
+    open as they were, until the group assigns partitions again; then whoever holds the brand runs it."""
+    from daemon.kafka.runner import PartitionTask
+    from daemon.pipeline import BrandState, Pipeline
+
+    s = settings_factory()
+    runner = Runner(s, Collect())
+    caught_up, behind = TopicPartition("mentions", 3), TopicPartition("mentions", 4)
+    for tp, brands in ((caught_up, ("klm", "air-serbia")), (behind, ("bol",))):
+        pipeline = Pipeline(s)
+        for brand in brands:
+            pipeline.brands[brand] = BrandState(brand, s)
+        runner._tasks[tp] = PartitionTask(tp, pipeline, 0, checkpointed=0)
+    runner._caught_up = frozenset({caught_up})
+    klm, serbia, bol = "klm-20100416T0740Z-volume", "air-serbia-20100416T0740Z-negativity", "bol-20100416T0740Z-volume"
+    runner._on_lost({caught_up, behind})
+    assert not runner._tasks
+    assert runner.owns_incident(klm) and runner.owns_incident(serbia) and runner.owns_incident(bol)
+    assert not runner.owns_incident("wolt-20100416T0740Z-volume")
+    assert runner.incident_standing(klm) == "open" and runner.incident_standing(bol) == "behind"
+    runner._on_assigned(set())  # the group is whole again; these partitions went elsewhere
+    assert not runner.owns_incident(klm) and not runner.owns_incident(bol)
+    assert runner.incident_standing(klm) == "behind"
+
+
+def test_a_confluent_replica_keeps_running_its_incidents_through_a_kafka_outage(settings_factory, unique) -> None:
+    """librdkafka gives the assignment up as lost once the coordinator has not answered for the
+    session timeout; the incidents of the brands it held are still this replica's to page."""
+    pytest.importorskip("confluent_kafka")
+    from kafka import KafkaProducer
+
+    from daemon.kafka.local_broker import LocalBroker
+
+    with LocalBroker() as broker:
+        s = settings_for(
+            settings_factory, unique, unique("mentions"),
+            CRISISD_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, CRISISD_KAFKA_CLIENT="confluent",
+            CRISISD_KAFKA_SHUTDOWN_TIMEOUT_SECONDS="2",
+        )  # fmt: skip
+        runner = Runner(s, Collect())
+        result: list[int] = []
+        t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
+        t.start()
+        p = KafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        for i in range(5):
+            p.send(s.kafka.topic, key=b"klm", value=event(i, "klm"))
+        p.flush()
+        p.close()
+        iid = "klm-20100416T0740Z-volume"
+        deadline = time.monotonic() + 60
+        while not runner.owns_incident(iid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runner.owns_incident(iid)
+        broker.stop()
+        deadline = time.monotonic() + 60
+        while runner._tasks and time.monotonic() < deadline:  # the session times out: partitions lost
+            time.sleep(0.2)
+        lost, owned = not runner._tasks, runner.owns_incident(iid)
+        runner.request_stop()
+        t.join(30)
+    assert lost and owned
+
+
 def test_partitions_assigned_tell_the_notifier_before_the_replica_runs_them(settings_factory) -> None:
     """A replica may get back an incident another replica ran meanwhile: the runner tells the notifier
     (`reassigned`) as partitions are assigned, before `owns_incident` says yes for their brands, so the

@@ -22,6 +22,7 @@ import argparse
 import itertools
 import os
 import time
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -115,98 +116,122 @@ def class_levels(
     agents: int,
     customers: int,
     seed: int,
-    mix: list[tuple[float, float]] | list[tuple[float, float, float | None]],
-    spec: list[tuple[float, ...]],
+    mix: list[tuple[float, float, float | None]],
+    spec: list[Platform],
 ) -> list[float]:
     """Each platform's simulated share within its own target time, one run."""
     sim = simulate(total, 0.0, agents, customers=customers, seed=seed, mix=mix)
-    return [sim.service_level(s[2], i) for i, s in enumerate(spec)]
+    return [sim.service_level(s.target_seconds, i) for i, s in enumerate(spec)]
+
+
+class Platform(NamedTuple):
+    aht: float  # seconds
+    target: float  # share within target_seconds
+    target_seconds: float
+    patience: float | None = None  # mean, seconds; None: never gives up
+
+
+Case = tuple[str, list[Platform], list[float]]
+"""(name, its platforms, their shares of the arrivals)."""
 
 
 def simulated(quick: bool, customers: int, seed: int) -> None:
     print("\n4. the pooled queue in simulation (FCFS, exponential handle times per platform, 85 % cap)")
-    cases = [
-        ("twitter 3m 80/25m + facebook 4m 80/15m", [(180.0, 0.8, 1500.0), (240.0, 0.8, 900.0)], [0.6, 0.4]),
-        ("twitter 3m 80/15m + email 15m 80/1h", [(180.0, 0.8, 900.0), (900.0, 0.8, 3600.0)], [0.8, 0.2]),
-        ("chat 2m 80/5m + email 20m 80/5m", [(120.0, 0.8, 300.0), (1200.0, 0.8, 300.0)], [0.7, 0.3]),
-        ("chat 2m 90/1m + email 20m 80/15m", [(120.0, 0.9, 60.0), (1200.0, 0.8, 900.0)], [0.9, 0.1]),
-    ]
-    totals = (20.0, 150.0, 1000.0) if not quick else (20.0, 150.0)
-    reps = 4
-    worst = 0.0
-    for name, spec, shares in cases:
-        for total in totals:
-            classes = [
-                QueueClass(arrivals_per_hour=total * w, aht_seconds=h, target=p, target_seconds=t)
-                for (h, p, t), w in zip(spec, shares, strict=True)
-            ]
-            ans = solve_pooled(classes, max_occupancy=0.85).answer
-            n = ans.queue_agents
-            mix = [(w, h) for (h, _, _), w in zip(spec, shares, strict=True)]
-            cells = []
-            for k in (n - 1, n):
-                if k < 1:
-                    continue
-                levels = np.mean([class_levels(total, k, customers, seed + r, mix, spec) for r in range(reps)], axis=0)
-                ok = all(sl >= p for sl, (_, p, _) in zip(levels, spec, strict=True))
-                if k == n:
-                    worst = max(worst, max(p - sl for sl, (_, p, _) in zip(levels, spec, strict=True)))
-                cells.append(f"{k}: {' / '.join(f'{sl:.3f}' for sl in levels)} {'meets' if ok else 'below'}")
-            print(f"   {name:40s} {total:6,.0f}/h  {ans.binding:13s}  " + ";  ".join(cells))
-    print(f"   largest shortfall below a target with the suggested team: {max(0.0, worst):.3f}")
+    run_cases(
+        [
+            (
+                "twitter 3m 80/25m + facebook 4m 80/15m",
+                [Platform(180.0, 0.8, 1500.0), Platform(240.0, 0.8, 900.0)],
+                [0.6, 0.4],
+            ),
+            (
+                "twitter 3m 80/15m + email 15m 80/1h",
+                [Platform(180.0, 0.8, 900.0), Platform(900.0, 0.8, 3600.0)],
+                [0.8, 0.2],
+            ),
+            (
+                "chat 2m 80/5m + email 20m 80/5m",
+                [Platform(120.0, 0.8, 300.0), Platform(1200.0, 0.8, 300.0)],
+                [0.7, 0.3],
+            ),
+            (
+                "chat 2m 90/1m + email 20m 80/15m",
+                [Platform(120.0, 0.9, 60.0), Platform(1200.0, 0.8, 900.0)],
+                [0.9, 0.1],
+            ),
+        ],
+        quick,
+        customers,
+        seed,
+    )
 
 
 def simulated_patience(quick: bool, customers: int, seed: int) -> None:
     print("\n5. each platform its own patience (Erlang A pooled on the mean abandonment rate), in simulation")
-    # (handle time s, target share, target s, patience s or None), arrival shares
-    cases = [
-        (
-            "twitter 3m 80/15m p30m + email 15m 80/1h p8h",
-            [(180.0, 0.8, 900.0, 1800.0), (900.0, 0.8, 3600.0, 28800.0)],
-            [0.8, 0.2],
-        ),
-        (
-            "twitter 3m 80/25m p20m + facebook 4m 80/15m p1h",
-            [(180.0, 0.8, 1500.0, 1200.0), (240.0, 0.8, 900.0, 3600.0)],
-            [0.6, 0.4],
-        ),
-        (
-            "twitter 3m 80/15m p10m + facebook 4m 80/15m p2h",
-            [(180.0, 0.8, 900.0, 600.0), (240.0, 0.8, 900.0, 7200.0)],
-            [0.5, 0.5],
-        ),
-        (
-            "whatsapp 5m 90/5m p10m + email 8m 80/1h none",
-            [(300.0, 0.9, 300.0, 600.0), (480.0, 0.8, 3600.0, None)],
-            [0.7, 0.3],
-        ),
-        # customers who give up before the target time, beside ten times slower email: the limit
-        (
-            "chat 2m 80/5m p3m + email 20m 80/5m none",
-            [(120.0, 0.8, 300.0, 180.0), (1200.0, 0.8, 300.0, None)],
-            [0.7, 0.3],
-        ),
-    ]
+    run_cases(
+        [
+            (
+                "twitter 3m 80/15m p30m + email 15m 80/1h p8h",
+                [Platform(180.0, 0.8, 900.0, 1800.0), Platform(900.0, 0.8, 3600.0, 28800.0)],
+                [0.8, 0.2],
+            ),
+            (
+                "twitter 3m 80/25m p20m + facebook 4m 80/15m p1h",
+                [Platform(180.0, 0.8, 1500.0, 1200.0), Platform(240.0, 0.8, 900.0, 3600.0)],
+                [0.6, 0.4],
+            ),
+            (
+                "twitter 3m 80/15m p10m + facebook 4m 80/15m p2h",
+                [Platform(180.0, 0.8, 900.0, 600.0), Platform(240.0, 0.8, 900.0, 7200.0)],
+                [0.5, 0.5],
+            ),
+            (
+                "whatsapp 5m 90/5m p10m + email 8m 80/1h none",
+                [Platform(300.0, 0.9, 300.0, 600.0), Platform(480.0, 0.8, 3600.0, None)],
+                [0.7, 0.3],
+            ),
+            # customers who give up before the target time, beside ten times slower email: the limit
+            (
+                "chat 2m 80/5m p3m + email 20m 80/5m none",
+                [Platform(120.0, 0.8, 300.0, 180.0), Platform(1200.0, 0.8, 300.0, None)],
+                [0.7, 0.3],
+            ),
+        ],
+        quick,
+        customers,
+        seed,
+    )
+
+
+def run_cases(cases: list[Case], quick: bool, customers: int, seed: int) -> None:
+    """Each case at 20, 150 (and 1,000) mentions an hour: the pooled suggestion n, and each platform's
+    simulated share within its own target with n - 1 and n agents (4 runs each)."""
     totals = (20.0, 150.0, 1000.0) if not quick else (20.0, 150.0)
     reps = 4
     worst = 0.0
     for name, spec, shares in cases:
         for total in totals:
             classes = [
-                QueueClass(arrivals_per_hour=total * w, aht_seconds=h, target=p, target_seconds=t, patience_seconds=pat)
-                for (h, p, t, pat), w in zip(spec, shares, strict=True)
+                QueueClass(
+                    arrivals_per_hour=total * w,
+                    aht_seconds=s.aht,
+                    target=s.target,
+                    target_seconds=s.target_seconds,
+                    patience_seconds=s.patience,
+                )
+                for s, w in zip(spec, shares, strict=True)
             ]
             ans = solve_pooled(classes, max_occupancy=0.85).answer
             n = ans.queue_agents
-            mix = [(w, h, pat) for (h, _, _, pat), w in zip(spec, shares, strict=True)]
+            mix = [(w, s.aht, s.patience) for s, w in zip(spec, shares, strict=True)]
             cells = []
             for k in (n - 1, n):
                 if k < 1:
                     continue
                 levels = np.mean([class_levels(total, k, customers, seed + r, mix, spec) for r in range(reps)], axis=0)
-                ok = all(sl >= s[1] for sl, s in zip(levels, spec, strict=True))
+                ok = all(sl >= s.target for sl, s in zip(levels, spec, strict=True))
                 if k == n:
-                    worst = max(worst, max(s[1] - sl for sl, s in zip(levels, spec, strict=True)))
+                    worst = max(worst, max(s.target - sl for sl, s in zip(levels, spec, strict=True)))
                 cells.append(f"{k}: {' / '.join(f'{sl:.3f}' for sl in levels)} {'meets' if ok else 'below'}")
             print(f"   {name:48s} {total:6,.0f}/h  {ans.binding:13s}  " + ";  ".join(cells))
     print(f"   largest shortfall below a target with the suggested team: {max(0.0, worst):.3f}")

@@ -9,9 +9,9 @@ Prints, for the default configuration unless said otherwise:
 4. the pooled queue in simulation: mixed handle times and targets, each platform's simulated share
    within its own target with the suggested team and one fewer ("below": some platform's share is
    below its target; where the occupancy cap set the team, one fewer may meet the targets);
-5. the same with each platform's own patience (Erlang A): the pooled queue is solved with the
-   arrival-weighted mean abandonment rate, an approximation; the simulation gives every customer
-   the patience of their platform (a customer who gives up is a miss).
+5. the same with each platform's own patience (Erlang A): the queue's dynamics on the arrival-weighted
+   mean abandonment rate, each platform's customers giving up at their own rate; the simulation gives
+   every customer the patience of their platform (a customer who gives up is a miss).
 
     .venv/bin/python bench/staffing_pooling.py [--quick] [--customers N] [--seed S]
 """
@@ -167,7 +167,7 @@ def simulated(quick: bool, customers: int, seed: int) -> None:
 
 
 def simulated_patience(quick: bool, customers: int, seed: int) -> None:
-    print("\n5. each platform its own patience (Erlang A pooled on the mean abandonment rate), in simulation")
+    print("\n5. each platform its own patience (Erlang A: each platform's own abandonment on the pooled queue)")
     run_cases(
         [
             (
@@ -190,11 +190,25 @@ def simulated_patience(quick: bool, customers: int, seed: int) -> None:
                 [Platform(300.0, 0.9, 300.0, 600.0), Platform(480.0, 0.8, 3600.0, None)],
                 [0.7, 0.3],
             ),
-            # customers who give up before the target time, beside ten times slower email: the limit
+            # customers who give up before the target time, beside ten times slower email
             (
                 "chat 2m 80/5m p3m + email 20m 80/5m none",
                 [Platform(120.0, 0.8, 300.0, 180.0), Platform(1200.0, 0.8, 300.0, None)],
                 [0.7, 0.3],
+            ),
+            (
+                "chat 2m 80/5m p3m + email 2m 80/5m none",
+                [Platform(120.0, 0.8, 300.0, 180.0), Platform(120.0, 0.8, 300.0, None)],
+                [0.7, 0.3],
+            ),
+            (
+                "twitter 3m 80/15m p5m + whatsapp 5m 90/5m p1h + email 10m 80/4h none",
+                [
+                    Platform(180.0, 0.8, 900.0, 300.0),
+                    Platform(300.0, 0.9, 300.0, 3600.0),
+                    Platform(600.0, 0.8, 14400.0, None),
+                ],
+                [0.5, 0.3, 0.2],
             ),
         ],
         quick,
@@ -233,7 +247,7 @@ def run_cases(cases: list[Case], quick: bool, customers: int, seed: int) -> None
                 if k == n:
                     worst = max(worst, max(s.target - sl for sl, s in zip(levels, spec, strict=True)))
                 cells.append(f"{k}: {' / '.join(f'{sl:.3f}' for sl in levels)} {'meets' if ok else 'below'}")
-            print(f"   {name:48s} {total:6,.0f}/h  {ans.binding:13s}  " + ";  ".join(cells))
+            print(f"   {name:64s} {total:6,.0f}/h  {ans.binding:13s}  " + ";  ".join(cells))
     print(f"   largest shortfall below a target with the suggested team: {max(0.0, worst):.3f}")
 
 

@@ -166,11 +166,10 @@ class PlatformSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Mean time before a customer gives up waiting; set it to staff with Erlang A (abandonment),
     leave it empty for Erlang C (everyone waits). Erlang A is solved in closed form: a staffing
     answer takes about 0.1 ms at 50 Erlangs (1,000 mentions an hour at 3 minutes each), 0.3 ms at
-    1,000 and 10-15 ms at 5,000 (`bench/bench_erlang.py`). Pooled with other platforms, the team
-    is solved on the arrival-weighted mean abandonment rate: in simulation (`bench/staffing_pooling.py`,
-    each customer with their own platform's patience) every platform meets its target with patience
-    of 10 minutes and more; a patience shorter than the platform's target time beside much slower
-    email (3 minutes against 80/5m) can leave that platform a few points short."""
+    1,000 and 10-15 ms at 5,000 (`bench/bench_erlang.py`). Pooled with other platforms, the queue
+    moves at the arrival-weighted mean abandonment rate and each platform's customers give up at
+    their own: in simulation, each customer with their own platform's patience, every platform meets
+    its target with the suggested team (`bench/staffing_pooling.py`, 7 mixes at 20-1,000/h)."""
 
     def __post_init__(self) -> None:
         try:

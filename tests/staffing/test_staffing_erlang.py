@@ -11,6 +11,7 @@ from daemon.staffing.erlang import (
     erlang_a,
     erlang_b,
     erlang_c,
+    own_patience_outcomes,
     service_level,
     solve,
 )
@@ -192,3 +193,24 @@ def test_erlang_a_at_a_thousand_erlangs_is_solved_and_consistent() -> None:
     assert sl < 0.8 or 1000 * (1 - ab) / (a.queue_agents - 1) > 0.9
     levels = [erlang_a(n, 20000, 180, 1800, 60)[0] for n in range(950, 1060, 10)]
     assert levels == sorted(levels) and all(0.0 <= v <= 1.0 for v in levels)
+
+
+@pytest.mark.parametrize(
+    ("agents", "per_hour", "aht", "patience", "target"),
+    [
+        (14, 200, 180, 600, 20),
+        (8, 200, 180, 120, 20),  # overloaded, short patience
+        (100, 1500, 200, 1800, 900),
+        (200, 3800, 180, 5e6, 20),  # far below capacity for the gamma function: the series branch
+        (60, 1000, 180, 2e5, 30),
+    ],
+)
+def test_own_patience_outcomes_with_the_queue_s_patience_are_erlang_a(agents, per_hour, aht, patience, target) -> None:
+    """Each class's outcome integrates the offered wait against its own patience; with the queue's
+    patience that is Erlang A's closed form."""
+    sl, abandonment, _, _ = erlang_a(agents, per_hour, aht, patience, target)
+    ((own_sl, own_ab), (never_sl, never_ab)) = own_patience_outcomes(
+        agents, per_hour, aht, patience, [(target, patience), (target, None)]
+    )
+    assert own_sl == pytest.approx(sl, abs=1e-8) and own_ab == pytest.approx(abandonment, abs=1e-9)
+    assert never_ab == 0.0 and never_sl >= own_sl - 1e-12  # waiting it out: never lost

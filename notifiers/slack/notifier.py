@@ -67,6 +67,16 @@ REPLAY_WINDOW = 300.0
 # Resolved incidents are forgotten after this long (longer than the outbox remembers deliveries,
 # so a late re-delivery is still recognised).
 RETAIN_RESOLVED_SECONDS = 30 * 86400.0
+# An incident this replica has not run for this long (its brand moved to another replica), nor used the
+# record of (no delivery, no read of its root), is cut down to its root's address (`_forget_lost`): the
+# replica never sees its resolution, so the rest would otherwise stay, and be scanned every tick, for
+# good. Not dropped whole: the notifications carry only the incident id, and a replica with no record
+# finds the root again only by scanning the channel's history (bounded: `_scan`), so if the brand comes
+# back the address keeps it on the same root, read once and taken over as on any move back; and a
+# press for it is applied (one for an incident with no record is ignored). The address goes too after
+# RETAIN_ROOT_ADDRESS_SECONDS.
+RETAIN_LOST_SECONDS = RETAIN_RESOLVED_SECONDS
+RETAIN_ROOT_ADDRESS_SECONDS = 365 * 86400.0
 # A press that came while this replica could neither apply it nor pass it on (starting: partitions
 # not yet restored, relay not up) is kept this long, then dropped with a warning.
 PRESS_HOLD_SECONDS = 600.0
@@ -366,7 +376,7 @@ class SlackNotifier:
             # (its outbox held the notification when the partition moved, e.g. drained at shutdown;
             # the notification log lets one replica deliver each).
             self._catch_up(iid)
-        self.store.ensure_root(iid)
+        self.store.ensure_root(iid, self.clock.now())
         rec = self.store.root(iid)
         assert rec is not None
         had_root = rec.root_ts is not None
@@ -695,6 +705,7 @@ class SlackNotifier:
         resolver = str(payload.get("resolve_requested_by") or "")
         if (newer or (rec is not None and not rec.resolve_requested_by)) and (not resolver or _USER_ID.match(resolver)):
             self.store.set_resolve_requested(iid, resolver)
+        self.store.touch(iid, self.clock.now())
         if newer:
             dropped = self.store.drop_notes(iid)
             self.store.set_rev(iid, rev, by)
@@ -867,7 +878,7 @@ class SlackNotifier:
         found = self._history_scan(channel_id, match)
         if found is None:
             return False
-        self.store.ensure_root(iid)
+        self.store.ensure_root(iid, self.clock.now())
         self.store.set_root(iid, channel_id, str(found["ts"]))
         payload = (found.get("metadata") or {}).get("event_payload") or {}
         self._adopt_root(iid, payload)
@@ -1117,6 +1128,33 @@ class SlackNotifier:
             if now >= self._next_prune:
                 self._next_prune = now + 3600.0
                 self._attempt("prune", "", self.store.prune, now - RETAIN_RESOLVED_SECONDS)
+                self._attempt("forget", "", self._forget_lost, now)
+
+    def _forget_lost(self, now: float) -> None:
+        """Hourly: cut the records of incidents this replica has not run for RETAIN_LOST_SECONDS (seen so
+        at every pass: one that is not run for a moment, a restart before the partitions are restored,
+        say, starts the count again once it is run) down to the root's address, and forget the address
+        after RETAIN_ROOT_ADDRESS_SECONDS. Neither while the record was used within that time (a
+        delivery, its root read) or a press waits for the incident. One cut down that this replica runs again
+        is taken back from its root here if nothing else has done so."""
+        if self.owns is None:
+            return  # it runs every incident, and sees every resolution (`SlackStore.prune`)
+        for iid, used_at, lost_at, address_only in self.store.unresolved():
+            if self._runs(iid):
+                if lost_at is not None:
+                    self.store.set_lost(iid, None)
+                if address_only:  # back: its root is read, and its ladder goes on without waiting for a press
+                    self._ready(iid)
+                continue
+            if lost_at is None:
+                self.store.set_lost(iid, now)
+                continue
+            since = max(used_at, lost_at)
+            if address_only and since < now - RETAIN_ROOT_ADDRESS_SECONDS:
+                self.store.forget(iid)
+                log.info("slack.lost_incident_forgotten", incident_id=iid)
+            elif not address_only and since < now - RETAIN_LOST_SECONDS and self.store.keep_address(iid):
+                log.info("slack.lost_incident_cut_to_root_address", incident_id=iid)
 
     def _apply_deferred(self) -> None:
         """Presses kept until the incident's root was read (`_press`), applied in the order they came;

@@ -4,6 +4,8 @@ What it keeps, so a restart neither re-posts nor forgets:
 - `roots`: incident -> (channel id, root ts), the last applied `seq` and notification, and the
   revision of the root's metadata this record goes on from: the one this replica last wrote, or
   took over from another (`rev`, and `rev_by` the replica that wrote it; `SlackNotifier._adopt_root`);
+  when it was last used (`updated_at`: a delivery, or the root read), since when this replica has not
+  run it (`lost_at`), and whether it was cut down to the root's address (`address_only`: `keep_address`);
 - `steps`: each post of each notification, `inflight` before the call and `done` after, so a
   post whose answer was lost is looked up in Slack (by its marker) before it is re-sent;
 - `escalation`: level paged, when the next is due, acknowledgement, snooze, how long after the
@@ -92,6 +94,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+_INCIDENT_TABLES = ("roots", "steps", "escalation", "volunteers", "carried_volunteers", "notes", "deferred_presses")
+
+
 @dataclass(frozen=True)
 class Root:
     incident_id: str
@@ -161,6 +166,9 @@ class SlackStore:
         if "rev" not in columns:  # files from before the root's metadata carried a revision
             self._db.execute("ALTER TABLE roots ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
             self._db.execute("ALTER TABLE roots ADD COLUMN rev_by TEXT NOT NULL DEFAULT ''")
+        if "lost_at" not in columns:  # files from before a replica forgot the incidents it lost
+            self._db.execute("ALTER TABLE roots ADD COLUMN lost_at REAL")
+            self._db.execute("ALTER TABLE roots ADD COLUMN address_only INTEGER NOT NULL DEFAULT 0")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(escalation)")}
         if "late" not in columns:  # files from before the catch-up columns existed
             self._db.execute("ALTER TABLE escalation ADD COLUMN late REAL")
@@ -190,17 +198,21 @@ class SlackStore:
             return None
         return Root(row[0], row[1], row[2], row[3], row[4], bool(row[5]), int(row[6]), row[7], int(row[8]), row[9])
 
-    def ensure_root(self, incident_id: str) -> None:
-        self._x("INSERT OR IGNORE INTO roots (incident_id) VALUES (?)", (incident_id,))
+    def ensure_root(self, incident_id: str, now: float) -> None:
+        self._x("INSERT OR IGNORE INTO roots (incident_id, updated_at) VALUES (?, ?)", (incident_id, now))
 
     def set_root(self, incident_id: str, channel_id: str, ts: str) -> None:
         self._x("UPDATE roots SET channel_id = ?, root_ts = ? WHERE incident_id = ?", (channel_id, ts, incident_id))
 
     def set_body(self, incident_id: str, body: bytes, resolved: bool, now: float = 0.0) -> None:
         self._x(
-            "UPDATE roots SET body = ?, resolved = ?, updated_at = ? WHERE incident_id = ?",
+            "UPDATE roots SET body = ?, resolved = ?, updated_at = ?, address_only = 0 WHERE incident_id = ?",
             (body, int(resolved), now, incident_id),
         )
+
+    def touch(self, incident_id: str, now: float) -> None:
+        """The record is in use again (its root was read): not forgotten for another while."""
+        self._x("UPDATE roots SET updated_at = ?, address_only = 0 WHERE incident_id = ?", (now, incident_id))
 
     def set_rev(self, incident_id: str, rev: int, by: str) -> None:
         """The record goes on from the root's revision `rev`, written by replica `by`."""
@@ -219,10 +231,44 @@ class SlackStore:
                     "SELECT incident_id FROM roots WHERE resolved = 1 AND updated_at < ?", (before,)
                 ).fetchall()
             ]
-            tables = ("roots", "steps", "escalation", "volunteers", "carried_volunteers", "notes", "deferred_presses")
-            for table in tables:
+            for table in _INCIDENT_TABLES:
                 self._db.executemany(f"DELETE FROM {table} WHERE incident_id = ?", [(i,) for i in ids])
         return len(ids)
+
+    def unresolved(self) -> list[tuple[str, float, float | None, bool]]:
+        """(incident, when last used, since when not run here, cut down to its address) of every record
+        of an incident whose resolution this replica has not delivered."""
+        rows = self._x(
+            "SELECT incident_id, COALESCE(updated_at, 0), lost_at, address_only FROM roots WHERE resolved = 0"
+        ).fetchall()
+        return [(str(a), float(b), None if c is None else float(c), bool(d)) for a, b, c, d in rows]
+
+    def set_lost(self, incident_id: str, since: float | None) -> None:
+        """Since when this replica has not run the incident (None: it runs it)."""
+        self._x("UPDATE roots SET lost_at = ? WHERE incident_id = ?", (since, incident_id))
+
+    def keep_address(self, incident_id: str) -> bool:
+        """Cut the record down to what taking the incident back needs (`SlackNotifier._forget_lost`):
+        where the root is, the revision read or written last, the last `seq` applied and the posts of a
+        notification not finished (the outbox may still deliver it). False, and nothing changed, while
+        a press waits for the incident."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM deferred_presses WHERE incident_id = ?", (incident_id,)).fetchone():
+                return False
+            for table in ("escalation", "volunteers", "carried_volunteers", "notes"):
+                self._db.execute(f"DELETE FROM {table} WHERE incident_id = ?", (incident_id,))
+            self._db.execute(
+                "UPDATE roots SET body = NULL, dirty = 0, resolve_requested_by = '', address_only = 1"
+                " WHERE incident_id = ?",
+                (incident_id,),
+            )
+        return True
+
+    def forget(self, incident_id: str) -> None:
+        """Forget everything of the incident."""
+        with self._lock:
+            for table in _INCIDENT_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE incident_id = ?", (incident_id,))
 
     def finish(self, incident_id: str, seq: int) -> None:
         with self._lock:

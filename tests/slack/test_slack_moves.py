@@ -16,6 +16,7 @@ from slack_helpers import note, press, signed
 
 from daemon.clock import FakeClock
 from notifiers.slack import SlackNotifier
+from notifiers.slack.notifier import RETAIN_ROOT_ADDRESS_SECONDS
 from notifiers.slack.testing import SlackEmulator
 
 IID = "klm-20100416T0740Z-volume"
@@ -434,3 +435,117 @@ def test_a_press_while_starting_is_kept_until_the_replica_knows_its_incidents(
     clock.advance(PRESS_HOLD_SECONDS + 1)
     n.tick()
     assert n.store.deferred_presses() == []
+
+
+# -- an incident lost long ago ----------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def lose_for(days: float, n: SlackNotifier, clock: FakeClock) -> None:
+    """Let `days` pass with the background thread ticking every hour, as it does."""
+    for _ in range(round(days * 24)):
+        clock.advance(3600)
+        n.tick()
+
+
+def test_a_replica_forgets_what_it_recorded_of_an_incident_it_lost_long_ago(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A's brand moved to B and never came back: B resolved the incident, A never heard of it. A month
+    later A holds nothing of it its background thread would scan again and again (the escalation due,
+    the note and the refresh it must not make), only where the root is."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    click(a, clock, "crisisd.volunteer", "U0ANA")  # applied on A; its note and refresh never go out
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    assert b.send(note(3, type="incident.resolved", severity="sev2")).ok
+
+    lose_for(31, a, clock)
+
+    assert a.store.escalation(IID) is None and a.store.due_escalations(clock.now() + 1e9) == []
+    assert a.store.volunteer_summary(IID).count == 0
+    assert a.store.unposted_notes() == [] and a.store.dirty_roots() == []
+    kept = a.store.root(IID)
+    assert kept is not None and kept.root_ts == root(slack)["ts"] and kept.channel_id
+    assert kept.body is None
+    clock.advance(RETAIN_ROOT_ADDRESS_SECONDS)
+    a.tick()
+    assert a.store.root(IID) is None, "the address goes too, a year on"
+
+
+def test_a_replica_forgets_nothing_of_an_incident_it_runs(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """An incident A runs is kept however long nothing happens to it, and so is one A did not run for
+    a moment only (the hour it restarted before its partitions were restored, say)."""
+    a, _, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    click(a, clock, "crisisd.ack", "U0MARKO")
+    a.tick()
+    own.holder = "nobody"  # a rebalance: nobody holds the partition for an hour
+    lose_for(1, a, clock)
+    own.move("a")
+
+    lose_for(40, a, clock)
+
+    assert a.store.escalation(IID).acked_by == "U0MARKO"
+    assert a.store.root(IID).body is not None
+
+
+def test_an_incident_back_after_its_record_was_forgotten_goes_on_from_the_root(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A lost the incident to B for a month and forgot its record but the root's address; B paged level
+    2, a volunteer signed up on B. Back on A, a press applies on top of the root; the next notification
+    updates the same root with B's state; nothing is paged again."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    clock.advance(601)
+    b.tick()
+    click(b, clock, "crisisd.volunteer", "U0LI")
+    b.tick()
+    assert len(pages(slack)) == 2
+    lose_for(31, a, clock)
+    assert a.store.escalation(IID) is None
+    own.move("a")
+
+    click(a, clock, "crisisd.ack", "U0MARKO")
+    a.tick()
+    assert a.store.escalation(IID).acked_by == "U0MARKO" and a.store.escalation(IID).pages == 2
+    assert a.send(note(4, type="incident.updated", severity="sev2")).ok
+
+    assert len(slack.messages("#crisis")) == 1, "one root"
+    payload = carried(slack)
+    assert payload["acked_by"] == "U0MARKO" and payload["level"] == 1 and payload["pages"] == 2
+    assert payload["volunteers"] == 1 and "Acknowledged by <@U0MARKO>" in shown(slack)
+    lose_for(1, a, clock)
+    assert len(pages(slack)) == 2
+
+
+def test_an_incident_back_after_its_record_was_forgotten_is_paged_on_without_a_press(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """Back on A, nobody presses and no notification comes: within the hour A reads the root and pages
+    the next level B's page left due, not "New"."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    lose_for(31, a, clock)
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    b.tick()  # level 2, long due
+    assert a.store.escalation(IID) is None and len(pages(slack)) == 2
+    own.move("a")
+
+    clock.advance(3600)
+    a.tick()  # the hourly look reads the root
+    a.tick()
+
+    assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD> Not acknowledged")

@@ -643,9 +643,10 @@ class SlackNotifier:
     def _root_metadata(self, iid: str, rev: int) -> dict[str, Any]:
         """The root message carries the incident's escalation state and its volunteers, so that a
         replica taking the incident over (a partition moved) goes on from them: no second "New"
-        page, the acknowledgement kept (`_adopt_escalation`), the volunteers still counted with
-        their languages (`_adopt_volunteers`; bounded, see MAX_CARRIED_VOLUNTEER_IDS). `rev` and
-        `by` tell a replica getting the incident back whether this is newer than its own record."""
+        page, the acknowledgement kept, an Escalate press still paging while catching up
+        (`_adopt_escalation`), the volunteers still counted with their languages (`_adopt_volunteers`;
+        bounded, see MAX_CARRIED_VOLUNTEER_IDS). `rev` and `by` tell a replica getting the incident
+        back whether this is newer than its own record."""
         payload: dict[str, Any] = {"incident_id": iid, "rev": rev, "by": self._writer}
         rec = self.store.root(iid)
         if rec is not None and rec.resolve_requested_by:
@@ -662,6 +663,8 @@ class SlackNotifier:
             )
             if esc.late is not None:
                 payload["late"] = esc.late
+            if esc.forced:  # an Escalate press: the next owner does not hold its first page back either
+                payload["forced"] = True
         vols = self.store.volunteer_summary(iid)
         if vols.count:
             ids: list[str] = []
@@ -755,6 +758,7 @@ class SlackNotifier:
             late = None if payload.get("late") is None else float(payload["late"])
         except (TypeError, ValueError):
             return
+        forced = payload.get("forced") in (True, "true")
         acked = str(payload.get("acked_by") or "")
         next_at: float | None = None
         if not acked and self.policy.pages(severity):
@@ -773,6 +777,7 @@ class SlackNotifier:
             snoozed_until=snoozed,
             next_at=next_at,
             late=late,
+            forced=int(forced),
         )
         log.info("slack.escalation_adopted", incident_id=iid, level=level + 1, pages=pages, acked_by=acked)
 

@@ -334,3 +334,33 @@ def test_a_replica_taking_a_waiting_incident_over_keeps_it_waiting(
     assert [p[:70] for p in pages(slack)] == ["<!subteam^S0ONCALL> Still open after catch-up: SEV1 incident on klm (p"]
     first.close()
     second.close()
+
+
+def test_a_replica_taking_over_an_escalated_incident_pages_it_while_catching_up(
+    slack: SlackEmulator, make_notifier: Callable[..., SlackNotifier], clock: FakeClock, tmp_path: Path
+) -> None:
+    """Someone pressed Escalate while crisisd caught up after a Slack outage; the page failed (Slack
+    still answering 500 to posts) but the root took the press; then the partition moved. The next
+    owner, catching up too, pages at once rather than hold the page back until it has caught up."""
+    first = Daemon(make_notifier(state="first"), clock, tmp_path / "first", backlog=1000)
+    first.read(400, until=BACKLOG_START + 2700)
+    first.hand(opened())
+    first.deliver()
+    first.notifier.tick()
+    body, headers = signed(press("crisisd.escalate", "U0ANA", IID), clock.now())
+    assert first.notifier.handle_interaction(body, headers) == (200, b"")
+    slack.fail("500", "chat.postMessage")
+    first.notifier.tick()
+    assert pages(slack) == [] and root(slack)["metadata"]["event_payload"]["pages"] == 0
+    first.notifier.owns = lambda iid: False
+    second = Daemon(make_notifier(state="second"), clock, tmp_path / "second", backlog=1000)
+    second.read(400, until=BACKLOG_START + 3000)
+    second.hand(note(2, type="incident.updated", severity="sev1"))
+    second.deliver()
+
+    second.notifier.tick()
+
+    assert len(pages(slack)) == 1
+    assert pages(slack)[0].startswith("<!subteam^S0ONCALL> New SEV1 incident on klm (posted 6h 17m after the fact)")
+    first.close()
+    second.close()

@@ -85,6 +85,11 @@ _CONNECT_ATTEMPT_SECONDS = 5.0
 _CONNECT_BACKOFF_MAX_SECONDS = 30.0
 
 
+def brand_of(incident_id: str) -> str:
+    """The brand of an incident id, `<brand>-<start>-<signal>` (a brand may hold a "-")."""
+    return incident_id.rsplit("-", 2)[0]
+
+
 class KafkaUnreachable(RuntimeError):
     """The brokers did not answer within `kafka.connect_timeout_seconds` of the start (exit 1)."""
 
@@ -428,7 +433,7 @@ class Runner:
         # The partition is read first: every notification of what it covers was put in the outbox
         # before it was marked caught up, so a resolution it covers is seen below.
         caught_up = not self._caught_up.isdisjoint(self._holding(incident_id))
-        caught_up = caught_up or self._kept.get(_brand_of(incident_id), False)
+        caught_up = caught_up or self._kept.get(brand_of(incident_id), False)
         if self.outbox is not None and self.outbox.resolved(incident_id):
             return "over"
         return "open" if caught_up else "behind"
@@ -436,11 +441,11 @@ class Runner:
     def owns_incident(self, incident_id: str) -> bool:
         """Whether this replica runs the incident (any thread: a snapshot of the tasks): it holds the
         incident's brand, or held it when Kafka went out of reach and the group has not moved it since."""
-        return bool(self._holding(incident_id)) or _brand_of(incident_id) in self._kept
+        return bool(self._holding(incident_id)) or brand_of(incident_id) in self._kept
 
     def _holding(self, incident_id: str) -> list[TopicPartition]:
         """The partitions of this replica that hold the incident's brand (any thread: a snapshot)."""
-        brand = _brand_of(incident_id)
+        brand = brand_of(incident_id)
         return [tp for tp, task in list(self._tasks.items()) if brand in task.pipeline.brands]
 
     def _shutdown(self, clean: bool) -> None:
@@ -687,6 +692,15 @@ class Runner:
                 self._checkpoint(owned, commit="async")
             except Exception:
                 log.exception("checkpoint on revoke failed; the next owner re-processes from the last one")
+        release = getattr(self._inner_notifier, "release", None)
+        if owned and release is not None:
+            # before the partitions go (the next owner gets them once this returns): a press applied
+            # here and not yet on the incident's root would otherwise be lost
+            brands = {brand for tp in owned for brand in self._tasks[tp].pipeline.brands}
+            try:
+                release(lambda incident_id: brand_of(incident_id) in brands)
+            except Exception:
+                log.exception("notifier release on revoke failed")
         for tp in revoked:
             self._tasks.pop(tp, None)
             self._to_restore.discard(tp)
@@ -911,8 +925,3 @@ def _stats_view(p: Pipeline) -> dict[str, Any]:
 
 
 RunnerFactory = Callable[[Settings], Runner]
-
-
-def _brand_of(incident_id: str) -> str:
-    """The brand of an incident id `<brand>-<start>-<signal>` (a brand may hold a "-")."""
-    return incident_id.rsplit("-", 2)[0]

@@ -21,13 +21,16 @@ Several replicas (daemon/kafka/runner.py sets `owns`): an incident is run by the
 brand's partition, and only that one writes its view to the root, pages, posts notes and applies
 presses. A replica that gets an incident back (the partition moved away and back, or a restart) reads
 the root once before it does any of that, and takes over what another replica wrote there meanwhile
-(`_catch_up`, `_adopt_root`; the revision in the root's metadata tells which is newer).
+(`_catch_up`, `_adopt_root`; the revision in the root's metadata tells which is newer). One losing a
+partition writes what it applied and had not shown before it lets go (`release`), and forgets all but
+the root's address of an incident it has not run for a month (`_forget_lost`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -80,6 +83,9 @@ RETAIN_ROOT_ADDRESS_SECONDS = 365 * 86400.0
 # A press that came while this replica could neither apply it nor pass it on (starting: partitions
 # not yet restored, relay not up) is kept this long, then dropped with a warning.
 PRESS_HOLD_SECONDS = 600.0
+# How long a replica losing partitions may spend showing what it applied to their incidents (`release`):
+# the rebalance waits for it (one Slack call may run past it by up to `slack.http_timeout_seconds`).
+RELEASE_SECONDS = 5.0
 CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is given up
 # What the root message's metadata carries of the volunteers (`_root_metadata`), for the replica that
 # takes the incident over. Message metadata is meant to be small and a surge can bring hundreds of
@@ -1116,24 +1122,56 @@ class SlackNotifier:
                 esc = self.store.escalation(iid)  # as the root may have said (paged, acknowledged)
                 if esc is not None and esc.next_at is not None and esc.next_at <= now:
                     self._attempt("page", iid, self._page, esc, now)
-            # reading a root first may drop notes it supersedes (`_adopt_root`): the list is read after
-            ready = {iid for iid in sorted({i for _, i, _ in self.store.unposted_notes()}) if self._ready(iid)}
-            for note_id, iid, text in self.store.unposted_notes():
-                if iid not in ready:
-                    continue  # not posted by a replica that does not run the incident
-                root = self.store.root(iid)
-                if root is None or not root.root_ts or not root.channel_id:
-                    self.store.note_posted(note_id)
-                    continue
-                where = (root.channel_id, root.root_ts)
-                self._attempt("note", iid, self._post_note, note_id, iid, where, text)
-            for iid in self.store.dirty_roots():
-                if self._ready(iid):
-                    self._attempt("refresh", iid, self._refresh, iid)
+            self._post_notes(self._ready)
+            self._refresh_roots(self._ready)
             if now >= self._next_prune:
                 self._next_prune = now + 3600.0
                 self._attempt("prune", "", self.store.prune, now - RETAIN_RESOLVED_SECONDS)
                 self._attempt("forget", "", self._forget_lost, now)
+
+    def _post_notes(self, may: Callable[[str], bool], until: float = math.inf) -> None:
+        """Post the unposted thread notes of the incidents `may` allows (until `until`, monotonic)."""
+        # reading a root first may drop notes it supersedes (`_adopt_root`): the list is read after
+        ready = {iid for iid in sorted({i for _, i, _ in self.store.unposted_notes()}) if may(iid)}
+        for note_id, iid, text in self.store.unposted_notes():
+            if self.clock.monotonic() >= until:
+                return
+            if iid not in ready:
+                continue  # not posted by a replica that does not run the incident
+            root = self.store.root(iid)
+            if root is None or not root.root_ts or not root.channel_id:
+                self.store.note_posted(note_id)
+                continue
+            where = (root.channel_id, root.root_ts)
+            self._attempt("note", iid, self._post_note, note_id, iid, where, text)
+
+    def _refresh_roots(self, may: Callable[[str], bool], until: float = math.inf) -> None:
+        """Redraw the roots that changed since written, of the incidents `may` allows (until `until`)."""
+        for iid in self.store.dirty_roots():
+            if self.clock.monotonic() >= until:
+                return
+            if may(iid):
+                self._attempt("refresh", iid, self._refresh, iid)
+
+    def release(self, leaving: Callable[[str], bool], timeout: float = RELEASE_SECONDS) -> None:
+        """The partitions of the incidents `leaving` names are being revoked (a rebalance, or this
+        replica's shutdown; the runner calls it from its rebalance listener, before the next owner can
+        get them): show now what this replica applied to them and has not shown yet, a press's root
+        refresh and thread note that wait for the next tick or for a retry after a failure. The next
+        owner reads the root when it takes over; without this the press would be lost. Bounded by
+        `timeout` (the rebalance waits); what is not written by then (Slack failing, say) is lost as
+        before. Nothing is read here: an incident whose root this replica has not read since it got
+        it back is left alone (its record may be old)."""
+        if not self._lock.acquire(timeout=timeout):  # the background thread or a delivery holds Slack
+            log.warning("slack.release_skipped", why="busy")
+            return
+        try:
+            until = self.clock.monotonic() + timeout
+            shown = lambda iid: leaving(iid) and self._runs(iid) and self._is_current(iid)  # noqa: E731
+            self._refresh_roots(shown, until)  # the state first: it is what the next owner goes on from
+            self._post_notes(shown, until)
+        finally:
+            self._lock.release()
 
     def _forget_lost(self, now: float) -> None:
         """Hourly: cut the records of incidents this replica has not run for RETAIN_LOST_SECONDS (seen so

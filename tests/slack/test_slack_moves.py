@@ -549,3 +549,70 @@ def test_an_incident_back_after_its_record_was_forgotten_is_paged_on_without_a_p
     a.tick()
 
     assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD> Not acknowledged")
+
+
+# -- a press just before the partition goes ------------------------------------------------------------
+
+
+def holding_klm(n: SlackNotifier, clock: FakeClock, state: Any) -> tuple[Any, Any]:
+    """A runner for `n` that holds klm's partition (restored); (runner, partition)."""
+    from kafka import TopicPartition
+
+    from config.settings import load_settings
+    from daemon.kafka.runner import PartitionTask, Runner
+    from daemon.pipeline import BrandState, Pipeline
+
+    settings = load_settings(env={"CRISISD_STATE_DIR": str(state)})
+    runner = Runner(settings, n, clock=clock)
+    runner._checkpoint = lambda *args, **kwargs: None  # type: ignore[method-assign]  # no Kafka here
+    pipeline = Pipeline(settings)
+    pipeline.brands["klm"] = BrandState("klm", settings)
+    tp = TopicPartition("mentions", 0)
+    runner._tasks[tp] = PartitionTask(tp, pipeline, 0, checkpointed=0)
+    return runner, tp
+
+
+def test_a_press_applied_just_before_a_rebalance_reaches_the_root_before_the_partition_goes(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """An acknowledgement reaches A and the partition is revoked before A's background thread has shown
+    it. A writes the root and the note before it lets the partition go (the runner's rebalance
+    listener), so B, which gets the partition only then, goes on from the acknowledgement: nobody is
+    paged, and the thread says who acknowledged."""
+    a = make_notifier(state="replica-a")
+    b = make_notifier(state="replica-b")
+    runner, tp = holding_klm(a, clock, tmp_path / "daemon")
+    b.owns = lambda iid: not runner.owns_incident(iid)  # B gets the partition once A let it go
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    assert len(pages(slack)) == 1
+    click(a, clock, "crisisd.ack", "U0MARKO")
+
+    runner._on_revoked({tp})
+
+    assert carried(slack)["acked_by"] == "U0MARKO" and "Acknowledged by <@U0MARKO>" in shown(slack)
+    assert "Acknowledged by <@U0MARKO>; escalation stopped." in thread(slack)
+    b.reassigned()
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    clock.advance(100_000)
+    a.tick()
+    b.tick()
+    assert len(pages(slack)) == 1 and carried(slack)["acked_by"] == "U0MARKO"
+
+
+def test_a_refresh_that_failed_is_retried_before_the_partition_goes(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """A's refresh after a sign-up failed (Slack 500) and waits for the next tick when the partition is
+    revoked: A retries it first, so the volunteer is still counted on the root B takes over."""
+    a = make_notifier(state="replica-a", languages_for=lambda u: ROSTER.get(u, []))
+    runner, tp = holding_klm(a, clock, tmp_path / "daemon")
+    assert a.send(note(1, severity="sev2")).ok
+    slack.fail("500", "chat.update")
+    click(a, clock, "crisisd.volunteer", "U0ANA")
+    a.tick()
+    assert "volunteers" not in carried(slack)
+
+    runner._on_revoked({tp})
+
+    assert carried(slack)["volunteers"] == 1 and "Volunteers signed up: 1 (nl)" in shown(slack)

@@ -480,13 +480,13 @@ def test_a_replica_forgets_nothing_of_an_incident_it_runs(
     slack: SlackEmulator, make_notifier, clock: FakeClock
 ) -> None:
     """An incident A runs is kept however long nothing happens to it, and so is one A did not run for
-    a moment only (the hour it restarted before its partitions were restored, say)."""
+    a while only (it waited for its partitions after a restart, say): the count starts again."""
     a, _, own = replicas(make_notifier)
     assert a.send(note(1, severity="sev2")).ok
     a.tick()
     click(a, clock, "crisisd.ack", "U0MARKO")
     a.tick()
-    own.holder = "nobody"  # a rebalance: nobody holds the partition for an hour
+    own.holder = "nobody"  # for a day: the hourly passes see A not run it
     lose_for(1, a, clock)
     own.move("a")
 
@@ -616,3 +616,17 @@ def test_a_refresh_that_failed_is_retried_before_the_partition_goes(
     runner._on_revoked({tp})
 
     assert carried(slack)["volunteers"] == 1 and "Volunteers signed up: 1 (nl)" in shown(slack)
+
+
+def test_a_lost_incident_with_a_press_waiting_is_not_cut_down(tmp_path) -> None:
+    """A press kept for the incident (`deferred_presses`) holds its record whole."""
+    from notifiers.slack.store import SlackStore
+
+    store = SlackStore(tmp_path)
+    store.ensure_root(IID, 0.0)
+    store.start_escalation(IID, "sev2", 10.0)
+    store.defer_press(IID, "crisisd.ack", "U0MARKO", 5.0)
+    assert not store.keep_address(IID) and store.escalation(IID) is not None
+    store.press_done(store.deferred_presses()[0][0])
+    assert store.keep_address(IID) and store.escalation(IID) is None and store.root(IID) is not None
+    store.close()

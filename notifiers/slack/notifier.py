@@ -1174,12 +1174,12 @@ class SlackNotifier:
             self._lock.release()
 
     def _forget_lost(self, now: float) -> None:
-        """Hourly: cut the records of incidents this replica has not run for RETAIN_LOST_SECONDS (seen so
-        at every pass: one that is not run for a moment, a restart before the partitions are restored,
-        say, starts the count again once it is run) down to the root's address, and forget the address
-        after RETAIN_ROOT_ADDRESS_SECONDS. Neither while the record was used within that time (a
-        delivery, its root read) or a press waits for the incident. One cut down that this replica runs again
-        is taken back from its root here if nothing else has done so."""
+        """Hourly: cut the records of incidents this replica has not run for RETAIN_LOST_SECONDS down to
+        the root's address, and forget the address after RETAIN_ROOT_ADDRESS_SECONDS; neither while the
+        record was used within that time (a delivery, its root read) or a press waits for the incident.
+        Not run at every pass, that is: one not run for a while only (a restart before the partitions
+        are restored, say) starts the count again once it is run. One cut down that this replica runs
+        again is taken back from its root here, if no press or notification has done so first."""
         if self.owns is None:
             return  # it runs every incident, and sees every resolution (`SlackStore.prune`)
         for iid, used_at, lost_at, address_only in self.store.unresolved():

@@ -75,6 +75,9 @@ class BrandDetection:
         self.called_in: int | None = 0
         # the backlog as the open incident began: the brand's everyday one, left out of the surge's
         self.usual_backlog = 0
+        # what the open incident's root shows (its last notification): a replica taking the partition
+        # over from another one redraws the root from it (`Runner._restore_assigned`, `adopt`)
+        self.last_notification: Notification | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         h = state.get("history")
@@ -87,6 +90,7 @@ class BrandDetection:
         state.setdefault("staffing_checked", -math.inf)
         state.setdefault("called_in", None)
         state.setdefault("usual_backlog", 0)  # older checkpoints: the whole backlog is the surge's
+        state.setdefault("last_notification", None)  # older checkpoints: redrawn from the next one
         self.__dict__.update(state)
 
     def reconfigure(self, settings: Settings) -> None:
@@ -124,6 +128,7 @@ class BrandDetection:
         changes = self.tracker.step(b, a)
         out = [self._notification(c, a) for c in changes] if changes else self._staffing_update(a)
         for n in out:
+            self.last_notification = None if n.type == "incident.resolved" else n
             self.notified_agents = n.staffing.agents_needed if n.staffing is not None else 0
             if n.type == "incident.resolved":
                 self.called_in = 0

@@ -789,6 +789,11 @@ class Runner:
             self.counters.restores += 1
             done.append(tp)
         self._to_restore.difference_update(done)
+        adopt = getattr(self._inner_notifier, "adopt", None)
+        if done and adopt is not None:
+            # incidents open in what was restored: another replica may have run them until now
+            brands = [bs for tp in done for bs in self._tasks[tp].pipeline.brands.values()]
+            adopt([bs.detection.last_notification for bs in brands if bs.detection.last_notification is not None])
         if done and not self._paused:
             resume(self._consumer, *done)
         metrics.PARTITIONS_ASSIGNED.set(len(self._tasks))

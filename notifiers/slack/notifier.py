@@ -34,7 +34,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -291,6 +291,10 @@ class SlackNotifier:
         # `reassigned()` calls then: their record is current and the writes they need can go out.
         self._current: dict[str, int] = {}
         self._tenure = 0
+        # open incidents of partitions just taken over that this replica has no record of (`adopt`),
+        # with the notification their root shows: their roots are looked for, and their escalation
+        # taken over, on the background thread
+        self._adopting: dict[str, Notification] = {}
         self._bucket = TokenBucket(self.settings.rate_per_second, self.settings.burst, self.clock)
         self._held: dict[str, float] = {}  # Slack method -> monotonic time its 429's Retry-After ends
         self._verifier = SignatureVerifier(signing_secret, clock=_ClockAdapter(self.clock)) if signing_secret else None
@@ -463,6 +467,19 @@ class SlackNotifier:
         (`owns` turning false is seen at every write; this catches a move away and back between two.)"""
         self._tenure += 1
 
+    def adopt(self, open_incidents: Iterable[Notification]) -> None:
+        """Open incidents of partitions this replica has just taken over, each with its last
+        notification (the runner calls it once they are restored). One it has no record of was run by
+        another replica: without this it would page nobody, and redraw no root for a press, until the
+        incident's next notification, which a steady crisis may not send for a long while. Its root is
+        looked for (by its metadata) on the background thread, the escalation recorded there goes on
+        from here, and the root is redrawn from the notification as its state changes."""
+        fresh = {n.incident_id: n for n in open_incidents if self.store.root(n.incident_id) is None}
+        if fresh:
+            with self._seen_lock:
+                self._adopting.update(fresh)
+            self._wake.set()
+
     def _runs(self, iid: str) -> bool:
         """Whether this replica runs the incident now (every incident, without `owns`)."""
         if self.owns is None:
@@ -500,7 +517,12 @@ class SlackNotifier:
         (missing_scope): nothing is written from a record that may be old."""
         tenure, runs = self._tenure, self._runs(iid)
         rec = self.store.root(iid)
-        if rec is not None and rec.channel_id and rec.root_ts:
+        if rec is None:
+            # never run here (a partition taken over, a press for it): the root another replica posted,
+            # found by its metadata, and what it recorded taken over (`_find_root` marks it current)
+            if self._look(iid, "root", lambda: self._find_root(iid)):
+                return
+        elif rec.channel_id and rec.root_ts:
             try:
                 payload = self._read_root(iid, (rec.channel_id, rec.root_ts))
             except Exception as exc:
@@ -1113,6 +1135,7 @@ class SlackNotifier:
                     log.exception("slack.on_resolve_failed", incident_id=iid)
         with self._lock:
             now = self.clock.now()
+            self._adopt_taken_over()
             self._apply_deferred()
             # one incident's failure (a page, a note, a refresh) holds up nobody else's
             for due in self.store.due_escalations(now):
@@ -1198,6 +1221,23 @@ class SlackNotifier:
                 log.info("slack.lost_incident_forgotten", incident_id=iid)
             elif not address_only and since < now - RETAIN_LOST_SECONDS and self.store.keep_address(iid):
                 log.info("slack.lost_incident_cut_to_root_address", incident_id=iid)
+
+    def _adopt_taken_over(self) -> None:
+        """The incidents `adopt` named: each root looked for (`_ready` -> `_catch_up`) until found (its
+        notification kept to redraw it), known not to be there, or the incident moved on; a failed
+        lookup is tried again on the next tick."""
+        with self._seen_lock:
+            pending = sorted(self._adopting.items())
+        for iid, n in pending:
+            # a notification or a press got there first, or the incident moved on: nothing to do
+            if self.store.root(iid) is None and self._runs(iid):
+                if not self._ready(iid):
+                    continue  # the lookup failed: again on the next tick
+                rec = self.store.root(iid)
+                if rec is not None and rec.root_ts and not rec.body:  # found
+                    self.store.set_body(iid, to_json(n), False, self.clock.now())
+            with self._seen_lock:
+                self._adopting.pop(iid, None)
 
     def _apply_deferred(self) -> None:
         """Presses kept until the incident's root was read (`_press`), applied in the order they came;
@@ -1303,8 +1343,7 @@ class SlackNotifier:
                     self.store.defer_press(iid, action_id, user, self.clock.now())
                     log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why="starting")
                 continue
-            if self.store.root(iid) is not None:
-                self._press(action_id, iid, user)
+            self._press(action_id, iid, user)  # one it has no record of: kept until its root is found
         self._wake.set()
         return 200, b""
 
@@ -1312,7 +1351,7 @@ class SlackNotifier:
         """A press another replica received for an incident: applied if this one runs it."""
         if action_id not in ACTION_IDS or not _USER_ID.match(user):
             return
-        if self._runs(iid) and self.store.root(iid) is not None:
+        if self._runs(iid):
             self._press(action_id, iid, user)
             self._wake.set()
 

@@ -349,6 +349,48 @@ def test_a_replica_keeps_running_its_incidents_through_a_kafka_outage(settings_f
     assert lost == (kafka_client == "confluent") and owned
 
 
+def test_a_restored_partition_names_its_open_incidents_to_the_notifier(settings_factory) -> None:
+    """The partition's open incidents, each with the notification its root shows, go to the notifier
+    (`adopt`) once restored: another replica ran them until now, and the Slack notifier looks for their
+    roots and goes on paging them without waiting for their next notification. The checkpoint carries
+    the last notification; a resolved incident's is gone."""
+    from types import SimpleNamespace
+
+    from daemon.notification import NegativityFigures, Notification, VolumeFigures
+    from daemon.pipeline import BrandState, Pipeline
+
+    class Adopting(Collect):
+        def __init__(self) -> None:
+            super().__init__()
+            self.adopted: list[Notification] = []
+
+        def adopt(self, notes: list[Notification]) -> None:
+            self.adopted.extend(notes)
+
+    s = settings_factory()
+    tp = TopicPartition("mentions", 3)
+    before = Pipeline(s)
+    for brand in ("klm", "bol"):
+        before.brands[brand] = BrandState(brand, s)
+    opened = Notification(
+        type="incident.opened", incident_id="klm-20100416T0740Z-volume", brand="klm", severity="sev2",
+        signals=["volume"], started_at="2010-04-16T07:40:00Z", detected_at="2010-04-16T07:43:00Z",
+        volume=VolumeFigures(5400.0, 310.0, 17.4), negativity=NegativityFigures(0.71, 0.24),
+    )  # fmt: skip
+    before.brands["klm"].detection.last_notification = opened
+    checkpoint = SimpleNamespace(pipeline=before.snapshot(), offset=12, undelivered=[])
+    notifier = Adopting()
+    runner = Runner(s, notifier)
+    runner._store = SimpleNamespace(read_latest=lambda tps, legacy: {tp: checkpoint})  # type: ignore[assignment]
+    runner._consumer = SimpleNamespace(  # type: ignore[assignment]
+        committed=lambda tp: 12, seek=lambda tp, offset: None, pause=lambda *tps: None, resume=lambda *tps: None
+    )
+    runner.outbox = SimpleNamespace(put_many=lambda notes: None)  # type: ignore[assignment]
+    runner._to_restore = {tp}
+    runner._restore_assigned()
+    assert [n.incident_id for n in notifier.adopted] == ["klm-20100416T0740Z-volume"]
+
+
 def test_partitions_assigned_tell_the_notifier_before_the_replica_runs_them(settings_factory) -> None:
     """A replica may get back an incident another replica ran meanwhile: the runner tells the notifier
     (`reassigned`) as partitions are assigned, before `owns_incident` says yes for their brands, so the

@@ -551,6 +551,53 @@ def test_an_incident_back_after_its_record_was_forgotten_is_paged_on_without_a_p
     assert len(pages(slack)) == 3 and pages(slack)[2].startswith("<@U0HEAD> Not acknowledged")
 
 
+# -- an incident taken over by a replica that never ran it ------------------------------------------------
+
+
+def test_a_replica_taking_over_an_incident_it_never_ran_pages_on_without_a_notification(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """A paged level 1, then the partition moved to B (a deploy, a scale-out), which never ran the
+    incident. A steady crisis sends no notification for a while: B paged nobody until one came. The
+    runner names the open incidents of what it restored (`adopt`): B finds the root, takes its
+    escalation over, and pages level 2 when level 1's time is up."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    assert len(pages(slack)) == 1
+    own.move("b")
+    # as the runner does once it restored the partition: each open incident with its last notification
+    # (bol's incident never got a root: nothing to take over)
+    b.adopt([note(1, severity="sev2"), note(1, incident_id="bol-20100416T0740Z-volume")])
+    b.tick()
+    assert len(pages(slack)) == 1 and carried(slack)["pages"] == 1
+    clock.advance(601)
+    b.tick()
+    assert len(pages(slack)) == 2 and carried(slack)["level"] == 1
+    assert not pages(slack)[1].startswith("<@U0HEAD> New"), "not paged as new: it was paged at level 1 by A"
+
+
+def test_a_press_on_a_replica_that_never_ran_the_incident_applies(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """The partition moved to B, which has no record of the incident; someone presses Acknowledge on its
+    root. B ignored the press (nothing changed, the pages went on); it now finds the root and applies it."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    b.adopt([note(1, severity="sev2")])
+    click(b, clock, "crisisd.ack", "U0MARKO")
+    b.tick()
+    assert carried(slack)["acked_by"] == "U0MARKO"
+    assert "Acknowledged by <@U0MARKO>" in shown(slack)
+    assert any("Acknowledged by" in t for t in thread(slack))
+    clock.advance(3600)
+    b.tick()
+    a.tick()
+    assert len(pages(slack)) == 1, "acknowledged: nobody pages on"
+
+
 # -- a press just before the partition goes ------------------------------------------------------------
 
 

@@ -91,10 +91,24 @@ class Consumer(Protocol):
     def close(self, autocommit: bool = ..., timeout_ms: int | None = ...) -> Any: ...
 
 
+class SendFuture(Protocol):
+    """The result of one send (kafka-python's `FutureRecordMetadata`; the confluent adapter's)."""
+
+    @property
+    def is_done(self) -> bool: ...
+    @property
+    def exception(self) -> BaseException | None:
+        """Why the send failed (the client's error, with its code), once done; else None."""
+
+    def get(self, timeout: float | None = ...) -> Any: ...
+
+
 class Producer(Protocol):
     """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send, and raises
-    when a send since the last flush failed (so nothing is committed past a lost record).
-    `timestamp_ms` None: the record's timestamp is the time of the send."""
+    when a send since the last flush failed (so nothing is committed past a lost record); which
+    one failed, and why, its future tells. `send` raises when the client refuses the record
+    itself (e.g. over `max_request_size`). `timestamp_ms` None: the record's timestamp is the
+    time of the send."""
 
     def send(
         self,
@@ -104,7 +118,7 @@ class Producer(Protocol):
         headers: list[tuple[str, bytes]] | None = ...,
         partition: int | None = ...,
         timestamp_ms: int | None = ...,
-    ) -> Any: ...
+    ) -> SendFuture: ...
     def flush(self, timeout: float | None = ...) -> Any: ...
     def close(self, timeout: float | None = ...) -> Any: ...
 

@@ -15,7 +15,8 @@ than kafka-python. What this adapter has to bridge:
   record returned), so "read to the high watermark" loops behave as with kafka-python;
   `highwater` is librdkafka's cached high watermark, updated by every fetch response;
 - a send that fails makes the next `flush()` raise (kafka-python only fails the send's future):
-  a checkpoint is never followed by a commit when a record it depends on was lost;
+  a checkpoint is never followed by a commit when a record it depends on was lost; a send's
+  future tells its own error (`is_done`, `exception`) as kafka-python's does;
 - keyed records go to the partition kafka-python and the Java client pick (murmur2), so brands
   land on the same partitions whichever client produced them.
 """
@@ -401,7 +402,8 @@ def _offsets(offsets: Mapping[TopicPartition, Any]) -> list[CTP]:
 
 
 class _Future:
-    """The result of one send: `get(timeout)` waits for the broker's acknowledgement."""
+    """The result of one send: `get(timeout)` waits for the broker's acknowledgement; `is_done` and
+    `exception` (the delivery error as a KafkaException, with its code) as kafka-python's futures."""
 
     __slots__ = ("_event", "_producer", "error", "offset")
 
@@ -418,6 +420,14 @@ class _Future:
         else:
             self._producer.failures.add(err)
         self._event.set()
+
+    @property
+    def is_done(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def exception(self) -> KafkaException | None:
+        return None if self.error is None else KafkaException(self.error)
 
     def get(self, timeout: float | None = None) -> int | None:
         deadline = None if timeout is None else time.monotonic() + timeout

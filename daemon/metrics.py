@@ -56,6 +56,11 @@ REKEY_UNREADABLE = Counter(
     "Messages forwarded without a readable brand (the detection stage dead-letters them)",
     registry=REGISTRY,
 )
+REKEY_REFUSED = Counter(
+    "crisisd_rekey_refused",
+    "Messages refused for good on kafka.rekey_topic (too large, invalid), dead-lettered by the re-keyer instead",
+    registry=REGISTRY,
+)
 REKEY_ERRORS = Counter("crisisd_rekey_errors", "Errors the re-keyer met and retried", registry=REGISTRY)
 REKEY_LAG = Gauge(
     "crisisd_rekey_lag", "Messages of kafka.topic not yet forwarded, by partition", ["partition"], registry=REGISTRY

@@ -30,6 +30,9 @@ HEADER_TOPIC = "crisisd.source.topic"
 HEADER_PARTITION = "crisisd.source.partition"
 HEADER_OFFSET = "crisisd.source.offset"
 HEADER_TIMESTAMP = "crisisd.source.timestamp"
+HEADER_OMITTED = "crisisd.omitted"
+"""On a dead letter without the original key and value (its value empty: the dead-letter topic
+refused the whole record too): their sizes, e.g. `value 20971520 bytes, key 3 bytes`."""
 MAX_DETAIL = 512
 
 

@@ -15,11 +15,22 @@ cannot be read is forwarded too, with its own key, or when it has none to a part
 its bytes (the same one each time): the detection stage dead-letters it with its full reason.
 Nothing is dropped.
 
-At least once: the offsets of `kafka.topic` are committed only after the producer has had every
-record before them acknowledged (`flush` raises when one was not: the partitions then go back to
-their last commit and forward again). A crash or a rebalance forwards again what was forwarded
-since the last commit; a copy lands on the partition of the first one (same brand, same key),
-where the pipeline drops it by its event id (`pipeline.dedup_capacity` ids per partition).
+At least once: the offsets of `kafka.topic` are committed only past records acknowledged, each
+either on the rekey topic or on the dead-letter topic (`_settle`). A crash or a rebalance
+forwards again what was forwarded since the last commit; a copy lands on the partition of the
+first one (same brand, same key), where the pipeline drops it by its event id
+(`pipeline.dedup_capacity` ids per partition).
+
+A record refused for good (send_errors.refused_for_good: too large for the producer's
+`MAX_REQUEST_BYTES` or the rekey topic's `max.message.bytes`, invalid in the broker's eyes) cannot
+be forwarded, ever: it goes to `kafka.dead_letter_topic` instead, with the original key, value and
+timestamp, reason `rekey_refused`, the client's error as detail and its place in `kafka.topic`
+(deadletter.dead_letter_headers), and forwarding goes on. Should the dead-letter topic refuse it
+too, its dead letter goes without key and with an empty value, `crisisd.omitted` giving their
+sizes: the record is still at its source, which the headers name, while a dead letter that
+cannot be written would stall every brand as the refusal did. Any other error (a broker down, a
+timeout, a leader moving) is not the record's: the partitions go back to their last commit and
+forward again.
 
 Order: the order within an input partition is kept. A brand spread over several input partitions
 reaches its rekey partition in the order the re-keyer forwards them, which is by record timestamp
@@ -56,6 +67,7 @@ from daemon.kafka.clients import (
     Consumer,
     Producer,
     RebalanceListener,
+    SendFuture,
     ensure_topics,
     make_admin,
     make_consumer,
@@ -63,6 +75,8 @@ from daemon.kafka.clients import (
     partition_count,
     resume,
 )
+from daemon.kafka.deadletter import HEADER_OMITTED, dead_letter_headers
+from daemon.kafka.send_errors import describe, refusal, refused_for_good
 from daemon.kafka.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -80,6 +94,9 @@ ALIGN_SECONDS = 30.0
 ALIGN_IDLE_SECONDS = 5.0
 """A partition behind its end (as far as the client knows) that gave no record for this long is
 not waited for (a transaction marker at its end, a broker that does not answer for it)."""
+
+REFUSED_REASON = "rekey_refused"
+"""The dead letter's reason for a record refused for good on the rekey topic."""
 
 LAG_INTERVAL_SECONDS = 1.0
 
@@ -114,6 +131,10 @@ class RekeyCounters:
     forwarded: int = 0
     unreadable: int = 0
     """Forwarded without a brand (the detection stage dead-letters them)."""
+    refused: int = 0
+    """Refused for good on the rekey topic, dead-lettered instead."""
+    omitted: int = 0
+    """Of `refused`, dead-lettered without value and key (the dead-letter topic refused them too)."""
     commits: int = 0
     retries: int = 0
     """Errors met and retried."""
@@ -132,6 +153,7 @@ class Rekeyer:
         self._error: str | None = "starting"
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
+        self._dead_letters: Producer | None = None  # made at the first refusal
         self._partitions = 0  # of the rekey topic
         self.topic_ready = threading.Event()
         """Set once the rekey topic exists (found or made): the detection may subscribe to it."""
@@ -145,6 +167,8 @@ class Rekeyer:
         self._last_time: dict[TopicPartition, float] = {}  # timestamp (ms) of the last record polled
         self._moved: dict[TopicPartition, float] = {}  # when assigned or when it last gave records
         self._start: dict[TopicPartition, int] = {}  # its position before anything was polled
+        self._sent: list[tuple[SendFuture, Any]] = []  # (future, record) since the last settle
+        self._refused: list[tuple[Any, BaseException]] = []  # (record, error): refused by send itself
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._last_lag = 0.0
@@ -316,6 +340,7 @@ class Rekeyer:
         assert producer is not None
         limit = self._limit(now)
         topic, partitions, send = self.k.rekey_topic, self._partitions, producer.send
+        sent = self._sent
         heads = [(_stamp(q[0]), tp.partition, tp) for tp, q in self._buffer.items() if q]
         heapq.heapify(heads)
         forwarded = unreadable = 0
@@ -333,15 +358,22 @@ class Rekeyer:
                 key = r.key
                 if key is None:
                     partition = fallback_partition(value, partitions)
-            send(
-                topic,
-                value=value,
-                key=key,
-                headers=list(r.headers) or None,
-                partition=partition,
-                timestamp_ms=None if when == _NO_TIME else int(when),
-            )
-            forwarded += 1
+            try:
+                future = send(
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=list(r.headers) or None,
+                    partition=partition,
+                    timestamp_ms=None if when == _NO_TIME else int(when),
+                )
+            except Exception as exc:
+                if not refused_for_good(exc):
+                    raise
+                self._refused.append((r, exc))  # the client refused it: dead-lettered when settling
+            else:
+                sent.append((future, r))
+                forwarded += 1
             self._first.setdefault(tp, r.offset)
             self._next[tp] = self._forwarded_to[tp] = r.offset + 1
             if q:
@@ -387,10 +419,10 @@ class Rekeyer:
         return position < high
 
     def _commit(self) -> None:
-        """Every record forwarded acknowledged (raises if one was refused), then the offsets after them."""
-        consumer, producer = self._consumer, self._producer
-        assert consumer is not None and producer is not None
-        producer.flush(FLUSH_SECONDS)
+        """Every record forwarded acknowledged or dead-lettered (raises if not), then the offsets after them."""
+        consumer = self._consumer
+        assert consumer is not None
+        self._settle(FLUSH_SECONDS)
         offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in self._next.items()}
         if offsets:
             consumer.commit(offsets)
@@ -399,6 +431,68 @@ class Rekeyer:
         self._next.clear()
         self._since_commit = 0
         self._last_commit = time.monotonic()
+
+    def _settle(self, timeout: float) -> None:
+        """Every record sent since the last settle acknowledged on the rekey topic, or refused for
+        good and then acknowledged on the dead-letter topic. Raises when a send failed otherwise,
+        before dead-lettering anything (the caller forwards them all again)."""
+        producer = self._producer
+        assert producer is not None
+        try:
+            producer.flush(timeout)
+            failed: Exception | None = None
+        except Exception as exc:  # which sends failed, and why, their futures tell
+            failed = exc
+        refused = list(self._refused)
+        for future, r in self._sent:  # also after a clean flush: a failure may predate it (a revoke's)
+            if not future.is_done:
+                raise failed or TimeoutError(f"records not acknowledged in {timeout:.0f} s")
+            error = future.exception
+            if error is not None:
+                if not refused_for_good(error):
+                    raise failed or error
+                refused.append((r, error))
+        if refused:
+            self._dead_letter(refused)
+        self._sent.clear()
+        self._refused.clear()
+
+    def _dead_letter(self, refused: list[tuple[Any, BaseException]]) -> None:
+        """Records refused for good on the rekey topic, to the dead-letter topic: whole, or without
+        value and key when that topic refuses them too. Returns once all are acknowledged."""
+        k = self.k
+        if self._dead_letters is None:  # the detection's dead letters have the same bound
+            self._dead_letters = make_producer(k, acks="all", linger_ms=5, max_request_size=k.max_snapshot_bytes)
+        send = self._dead_letters.send
+        sends = []
+        for r, error in refused:  # all sent first, then waited for: one round trip, not one each
+            headers = dead_letter_headers(
+                REFUSED_REASON, f"{k.rekey_topic}: {describe(error)}", r.topic, r.partition, r.offset, r.timestamp
+            )
+            outcome: SendFuture | BaseException
+            try:
+                outcome = send(k.dead_letter_topic, key=r.key, value=r.value, headers=headers)
+            except Exception as exc:
+                if not refused_for_good(exc):
+                    raise
+                outcome = exc
+            sends.append((r, error, headers, outcome))
+        for r, error, headers, outcome in sends:
+            too_much = outcome if isinstance(outcome, BaseException) else refusal(outcome, FLUSH_SECONDS)
+            if too_much is not None:
+                sizes = f"value {len(r.value or b'')} bytes, key {len(r.key or b'')} bytes"
+                future = send(k.dead_letter_topic, value=b"", headers=[*headers, (HEADER_OMITTED, sizes.encode())])
+                if refusal(future, FLUSH_SECONDS) is not None:  # a few hundred bytes of headers: not the record's
+                    raise RuntimeError(f"{k.dead_letter_topic} refuses even a dead letter without value and key")
+                self.counters.omitted += 1
+            log.warning(
+                "re-keyer: %s:%d offset %d refused by %s (%s); dead-lettered%s",
+                r.topic, r.partition, r.offset, k.rekey_topic, describe(error),
+                f" without its value and key ({describe(too_much)})" if too_much is not None else "",
+                extra={"dead_letter_topic": k.dead_letter_topic},
+            )  # fmt: skip
+        self.counters.refused += len(refused)
+        metrics.REKEY_REFUSED.inc(len(refused))
 
     def _rewind(self) -> None:
         """After an error: whatever was forwarded since the last commit may be lost, so each
@@ -420,6 +514,8 @@ class Rekeyer:
         self._buffer.clear()
         self._first.clear()
         self._next.clear()
+        self._sent.clear()
+        self._refused.clear()
         self._since_commit = 0
 
     def _close(self, commit: bool) -> None:
@@ -435,12 +531,13 @@ class Rekeyer:
                 consumer.close(autocommit=False, timeout_ms=int(min(k.shutdown_timeout_seconds, 10.0) * 1000))
             except Exception as exc:
                 log.warning("re-keyer: consumer close failed: %s", exc)
-        if producer is not None:
-            try:
-                producer.close(k.shutdown_timeout_seconds)
-            except Exception as exc:
-                log.warning("re-keyer: producer close failed: %s", exc)
-        self._consumer = self._producer = None
+        for p in (producer, self._dead_letters):
+            if p is not None:
+                try:
+                    p.close(k.shutdown_timeout_seconds)
+                except Exception as exc:
+                    log.warning("re-keyer: producer close failed: %s", exc)
+        self._consumer = self._producer = self._dead_letters = None
         self._forget(set(self._assigned))
         self._full.clear()
         metrics.REKEY_LAG.clear()
@@ -464,7 +561,7 @@ class Rekeyer:
         owned = {tp: offset for tp, offset in self._next.items() if tp in revoked}
         if owned and self._consumer is not None and self._producer is not None:
             try:
-                self._producer.flush(min(FLUSH_SECONDS, self.k.shutdown_timeout_seconds))
+                self._settle(min(FLUSH_SECONDS, self.k.shutdown_timeout_seconds))
                 self._consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in owned.items()})
             except Exception as exc:
                 log.warning("re-keyer: commit on revoke failed (%s); the next owner forwards again", exc)

@@ -1,7 +1,8 @@
 """Invalid events: the dead-letter record and the budget that stops a consumer gone wrong.
 
 An invalid event is never retried: it goes to the dead-letter topic with its original key and
-bytes, and headers saying why and where it came from. When *everything* starts failing (the
+bytes, and headers saying why and where it came from (for a re-keyed record, where its producer
+sent it and where the re-keyer put it). When *everything* starts failing (the
 wrong topic, a new upstream format), dead-lettering the whole topic would hide the problem, so
 a budget stops consumption loudly instead: more than `max_ratio` invalid over the last
 `window` messages (once `min_messages` are in the window), or `max_consecutive` in a row.
@@ -30,6 +31,9 @@ HEADER_TOPIC = "crisisd.source.topic"
 HEADER_PARTITION = "crisisd.source.partition"
 HEADER_OFFSET = "crisisd.source.offset"
 HEADER_TIMESTAMP = "crisisd.source.timestamp"
+HEADER_REKEY_TOPIC = "crisisd.rekey.topic"
+HEADER_REKEY_PARTITION = "crisisd.rekey.partition"
+HEADER_REKEY_OFFSET = "crisisd.rekey.offset"
 HEADER_OMITTED = "crisisd.omitted"
 """On a dead letter without the original key and value (its value empty: the dead-letter topic
 refused the whole record too): their sizes, e.g. `value 20971520 bytes, key 3 bytes`."""
@@ -37,12 +41,24 @@ MAX_DETAIL = 512
 
 
 def dead_letter_headers(
-    reason: str, detail: str, topic: str, partition: int, offset: int, timestamp: int | None
+    reason: str,
+    detail: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp: int | None,
+    rekeyed_at: tuple[str, int, int] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Headers of a dead-letter record; the value and key are the original ones.
+    """Headers of a dead-letter record; the value and key are the original ones. `topic`,
+    `partition`, `offset` (`crisisd.source.*`): the record as its producer sent it; for one read
+    from the rekey topic, where the re-keyer read it, and `rekeyed_at` the rekey topic's record
+    (`crisisd.rekey.*`).
 
     >>> dict(dead_letter_headers("not_json", "bad", "mentions", 3, 42, None))["crisisd.source.offset"]
     b'42'
+    >>> h = dict(dead_letter_headers("not_json", "bad", "mentions", 3, 42, None, ("by-brand", 1, 7)))
+    >>> h["crisisd.source.offset"], h["crisisd.rekey.offset"]
+    (b'42', b'7')
     """
     headers = [
         (HEADER_REASON, reason.encode()),
@@ -53,6 +69,13 @@ def dead_letter_headers(
     ]
     if timestamp is not None:
         headers.append((HEADER_TIMESTAMP, str(timestamp).encode()))
+    if rekeyed_at is not None:
+        rekey_topic, rekey_partition, rekey_offset = rekeyed_at
+        headers += [
+            (HEADER_REKEY_TOPIC, rekey_topic.encode()),
+            (HEADER_REKEY_PARTITION, str(rekey_partition).encode()),
+            (HEADER_REKEY_OFFSET, str(rekey_offset).encode()),
+        ]
     return headers
 
 

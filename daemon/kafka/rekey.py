@@ -10,9 +10,12 @@ repartition topic does:
                 --(group <group_id>)--> Runner (detection, as without re-keying)
 
 Every message is forwarded unchanged (value, headers, timestamp) with its brand as key, read the
-way the decoder reads it (`events.brand_key`: only `brand` is decoded). A message whose brand
-cannot be read is forwarded too, with its own key, or when it has none to a partition picked from
-its bytes (the same one each time): the detection stage dead-letters it with its full reason.
+way the decoder reads it (`events.brand_key`: only `brand` is decoded), and three headers more
+saying where it was read, `crisisd.rekey.source.topic|partition|offset` (decimal bytes; a
+producer's own headers of these names are replaced, not repeated): a dead letter of the detection
+stage names that record, the one the producer sent (`rekeyed_from`). A message whose brand cannot
+be read is forwarded too, with its own key, or when it has none to a partition picked from its
+bytes (the same one each time): the detection stage dead-letters it with its full reason.
 Nothing is dropped.
 
 At least once: the offsets of `kafka.topic` are committed only past records acknowledged, each
@@ -95,6 +98,11 @@ ALIGN_IDLE_SECONDS = 5.0
 """A partition behind its end (as far as the client knows) that gave no record for this long is
 not waited for (a transaction marker at its end, a broker that does not answer for it)."""
 
+HEADER_SOURCE_TOPIC = "crisisd.rekey.source.topic"
+HEADER_SOURCE_PARTITION = "crisisd.rekey.source.partition"
+HEADER_SOURCE_OFFSET = "crisisd.rekey.source.offset"
+_SOURCE_NAMES = frozenset((HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION, HEADER_SOURCE_OFFSET))
+
 REFUSED_REASON = "rekey_refused"
 """The dead letter's reason for a record refused for good on the rekey topic."""
 
@@ -119,6 +127,27 @@ def fallback_partition(value: bytes | None, partitions: int) -> int:
     (True, 0)
     """
     return zlib.crc32(value or b"") % partitions
+
+
+def rekeyed_from(headers: list[tuple[str, bytes]] | None) -> tuple[str, int, int] | None:
+    """Where the re-keyer read a record of the rekey topic: (topic, partition, offset) from its
+    headers; None when they are missing or unreadable.
+
+    >>> rekeyed_from([("trace", b"x"), (HEADER_SOURCE_TOPIC, b"mentions"), (HEADER_SOURCE_PARTITION, b"3"),
+    ...               (HEADER_SOURCE_OFFSET, b"42")])
+    ('mentions', 3, 42)
+    >>> rekeyed_from([(HEADER_SOURCE_TOPIC, b"mentions")]), rekeyed_from(None)
+    (None, None)
+    """
+    found = {name: value for name, value in headers or () if name in _SOURCE_NAMES and value is not None}
+    try:
+        return (
+            found[HEADER_SOURCE_TOPIC].decode(),
+            int(found[HEADER_SOURCE_PARTITION]),
+            int(found[HEADER_SOURCE_OFFSET]),
+        )
+    except (KeyError, ValueError):  # not forwarded by a re-keyer, or the headers were mangled
+        return None
 
 
 def _stamp(r: Any) -> float:
@@ -168,6 +197,7 @@ class Rekeyer:
         self._moved: dict[TopicPartition, float] = {}  # when assigned or when it last gave records
         self._start: dict[TopicPartition, int] = {}  # its position before anything was polled
         self._sent: list[tuple[SendFuture, Any]] = []  # (future, record) since the last settle
+        self._source: dict[TopicPartition, tuple[tuple[str, bytes], ...]] = {}  # its source headers bar the offset
         self._refused: list[tuple[Any, BaseException]] = []  # (record, error): refused by send itself
         self._since_commit = 0
         self._last_commit = time.monotonic()
@@ -340,7 +370,7 @@ class Rekeyer:
         assert producer is not None
         limit = self._limit(now)
         topic, partitions, send = self.k.rekey_topic, self._partitions, producer.send
-        sent = self._sent
+        sent, sources = self._sent, self._source
         heads = [(_stamp(q[0]), tp.partition, tp) for tp, q in self._buffer.items() if q]
         heapq.heapify(heads)
         forwarded = unreadable = 0
@@ -358,12 +388,22 @@ class Rekeyer:
                 key = r.key
                 if key is None:
                     partition = fallback_partition(value, partitions)
+            source = sources.get(tp)
+            if source is None:
+                source = sources[tp] = (
+                    (HEADER_SOURCE_TOPIC, tp.topic.encode()),
+                    (HEADER_SOURCE_PARTITION, b"%d" % tp.partition),
+                )
+            headers = [*source, (HEADER_SOURCE_OFFSET, b"%d" % r.offset)]
+            own = r.headers
+            if own:
+                headers = [h for h in own if h[0] not in _SOURCE_NAMES] + headers
             try:
                 future = send(
                     topic,
                     value=value,
                     key=key,
-                    headers=list(r.headers) or None,
+                    headers=headers,
                     partition=partition,
                     timestamp_ms=None if when == _NO_TIME else int(when),
                 )

@@ -56,7 +56,7 @@ from daemon.kafka.clients import (
 )
 from daemon.kafka.deadletter import DeadLetterBudget, dead_letter_headers
 from daemon.kafka.nflog import LoggedNotifier, NotificationLog
-from daemon.kafka.rekey import Rekeyer
+from daemon.kafka.rekey import Rekeyer, rekeyed_from
 from daemon.kafka.relay import InteractionRelay
 from daemon.notification import Notification, from_json, to_json
 from daemon.outbox import Outbox
@@ -605,7 +605,13 @@ class Runner:
 
     def _dead_letter(self, r: Any, reason: str, detail: str) -> None:
         assert self._producer is not None
-        headers = dead_letter_headers(reason, detail, r.topic, r.partition, r.offset, r.timestamp)
+        source = rekeyed_from(r.headers) if r.topic == self.k.rekey_topic else None
+        if source is None:
+            headers = dead_letter_headers(reason, detail, r.topic, r.partition, r.offset, r.timestamp)
+        else:  # the message its producer sent, which ops can trace, and the re-keyer's copy
+            headers = dead_letter_headers(
+                reason, detail, *source, r.timestamp, rekeyed_at=(r.topic, r.partition, r.offset)
+            )
         self._producer.send(self.k.dead_letter_topic, key=r.key, value=r.value, headers=headers)
         self.counters.dead_lettered += 1
 

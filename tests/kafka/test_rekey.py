@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from kafka_helpers import REPO, read_topic, wait_committed
-from test_runner import Collect, event, settings_for
+from test_runner import Collect, event, run_until, settings_for
 
 from config.settings import ConfigError, load_settings
 from daemon.events import Mention, brand_key, decode
@@ -191,7 +191,8 @@ def test_unkeyed_mentions_are_rekeyed_by_brand_and_each_counted_once(
     assert set(reasons) == set(invalid)
     assert reasons[b"not json"]["crisisd.reason"] == b"not_json"
     assert reasons[invalid[1]]["crisisd.reason"] == b"bad_timestamp"
-    assert {h["crisisd.source.topic"] for h in reasons.values()} == {rekey_topic.encode()}
+    assert {h["crisisd.source.topic"] for h in reasons.values()} == {topic.encode()}  # the producer's
+    assert {h["crisisd.rekey.topic"] for h in reasons.values()} == {rekey_topic.encode()}
     # the re-keyer committed its input to the end
     ends = Counter(i % 4 for i in range(len(sent) + len(invalid)))
     wait_committed(bootstrap, rekey_group(common.kafka), topic, dict(ends), timeout=10)
@@ -336,3 +337,55 @@ def test_what_a_crash_forwards_twice_is_counted_once(
         valid += pipeline.stats.valid
         duplicate += pipeline.stats.duplicate
     assert (valid, duplicate) == (n, n)
+
+
+@pytest.mark.kafka
+def test_a_dead_letter_of_a_rekeyed_record_names_the_message_the_producer_sent(
+    topic_factory, producer_factory, consumer_factory, settings_factory, unique
+) -> None:
+    """Each forwarded record carries where it was read (`crisisd.rekey.source.*`, once each even
+    when the producer set one of them), its value unchanged; a record the detection dead-letters
+    names that original record in `crisisd.source.*`, and the rekey topic's in `crisisd.rekey.*`."""
+    topic = topic_factory(partitions=2)
+    p = producer_factory()
+    own = [("trace", b"t-1"), ("crisisd.rekey.source.offset", b"999")]
+    for i in range(6):
+        p.send(topic, value=event(i, "klm"), partition=i % 2)
+    junk = p.send(topic, value=b"not json", partition=1, headers=own).get(10)
+    p.flush()
+    rekey_topic = unique("rekey")
+    s = settings_for(settings_factory, unique, topic, CRISISD_KAFKA_REKEY_TOPIC=rekey_topic)
+    runner = Runner(s, Collect(), replica="r")
+    assert run_until(runner, lambda: runner.counters.dead_lettered >= 1 and runner.counters.consumed >= 7) == 0
+
+    names = ("crisisd.rekey.source.topic", "crisisd.rekey.source.partition", "crisisd.rekey.source.offset")
+    forwarded = read_topic(consumer_factory(), rekey_topic)
+    assert len(forwarded) == 7
+    by_value = {r.value: r for r in forwarded}
+    for r in forwarded:
+        assert [n for n, _ in r.headers if n in names] == list(names)  # once each, the producer's replaced
+        headers = dict(r.headers)
+        assert headers["crisisd.rekey.source.topic"] == topic.encode()
+    original = dict(by_value[b"not json"].headers)
+    assert original["trace"] == b"t-1"
+    assert (original["crisisd.rekey.source.partition"], original["crisisd.rekey.source.offset"]) == (
+        b"1",
+        str(junk.offset).encode(),
+    )
+
+    (dead,) = read_topic(consumer_factory(), s.kafka.dead_letter_topic)
+    assert dead.value == b"not json"
+    headers = dict(dead.headers)
+    assert headers["crisisd.reason"] == b"not_json"
+    assert (headers["crisisd.source.topic"], headers["crisisd.source.partition"], headers["crisisd.source.offset"]) == (
+        topic.encode(),
+        b"1",
+        str(junk.offset).encode(),
+    )
+    rekeyed = by_value[b"not json"]
+    assert (headers["crisisd.rekey.topic"], headers["crisisd.rekey.partition"], headers["crisisd.rekey.offset"]) == (
+        rekey_topic.encode(),
+        str(rekeyed.partition).encode(),
+        str(rekeyed.offset).encode(),
+    )
+    assert headers["crisisd.source.timestamp"] == str(junk.timestamp).encode()

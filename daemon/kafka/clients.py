@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from kafka import AsyncConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -105,10 +105,10 @@ class SendFuture(Protocol):
 
 class Producer(Protocol):
     """`send(...).get(timeout)` waits for the acknowledgement; `flush` for every send, and raises
-    when a send since the last flush failed (so nothing is committed past a lost record); which
-    one failed, and why, its future tells. `send` raises when the client refuses the record
-    itself (e.g. over `max_request_size`). `timestamp_ms` None: the record's timestamp is the
-    time of the send."""
+    `SendFailed` when a send since the last flush failed (so nothing is committed past a lost
+    record); `on_error(exception)` is called (from any thread) when that send fails, to tell
+    which. `send` raises when the client refuses the record itself (e.g. over `max_request_size`).
+    `timestamp_ms` None: the record's timestamp is the time of the send."""
 
     def send(
         self,
@@ -118,6 +118,7 @@ class Producer(Protocol):
         headers: list[tuple[str, bytes]] | None = ...,
         partition: int | None = ...,
         timestamp_ms: int | None = ...,
+        on_error: Callable[[BaseException], None] | None = ...,
     ) -> SendFuture: ...
     def flush(self, timeout: float | None = ...) -> Any: ...
     def close(self, timeout: float | None = ...) -> Any: ...
@@ -148,23 +149,31 @@ def make_producer(s: KafkaSettings, **own: Any) -> Producer:
     return CheckedProducer(KafkaProducer(**_known(KafkaProducer, cfg)))
 
 
+class SendFailed(KafkaError):
+    """Raised by `flush`: sends failed since the last one; `errors` are the clients' exceptions."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        super().__init__(f"{len(errors)} records not delivered: {errors[0]}")
+        self.errors = errors
+
+
 class SendFailures:
     """The sends that failed since the last `flush`, recorded from the client's IO thread; `flush`
     raises for them (both backends: a record lost must stop the commit that would follow it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._errors: list[str] = []
+        self._errors: list[BaseException] = []
 
-    def add(self, err: object) -> None:
+    def add(self, err: BaseException) -> None:
         with self._lock:
-            self._errors.append(str(err))  # kafka-python and librdkafka name the error in it
+            self._errors.append(err)
 
     def raise_any(self) -> None:
         with self._lock:
             errors, self._errors = self._errors, []
         if errors:
-            raise KafkaError(f"{len(errors)} records not delivered: {errors[0]}")
+            raise SendFailed(errors)
 
 
 class CheckedProducer:
@@ -187,11 +196,14 @@ class CheckedProducer:
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> Any:
         future = self._p.send(
             topic, value=value, key=key, headers=headers, partition=partition, timestamp_ms=timestamp_ms
         )
         future.add_errback(self._failures.add)
+        if on_error is not None:
+            future.add_errback(on_error)
         return future
 
     def flush(self, timeout: float | None = None) -> None:

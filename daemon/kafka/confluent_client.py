@@ -27,7 +27,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import (
@@ -405,10 +405,11 @@ class _Future:
     """The result of one send: `get(timeout)` waits for the broker's acknowledgement; `is_done` and
     `exception` (the delivery error as a KafkaException, with its code) as kafka-python's futures."""
 
-    __slots__ = ("_event", "_producer", "error", "offset")
+    __slots__ = ("_event", "_on_error", "_producer", "error", "offset")
 
-    def __init__(self, producer: ConfluentProducer) -> None:
+    def __init__(self, producer: ConfluentProducer, on_error: Callable[[BaseException], None] | None) -> None:
         self._producer = producer
+        self._on_error = on_error
         self._event = threading.Event()
         self.error: Any = None
         self.offset: int | None = None
@@ -418,7 +419,10 @@ class _Future:
         if err is None:
             self.offset = msg.offset()
         else:
-            self._producer.failures.add(err)
+            error = KafkaException(err)  # with its code, for send_errors.refused_for_good
+            self._producer.failures.add(error)
+            if self._on_error is not None:
+                self._on_error(error)
         self._event.set()
 
     @property
@@ -458,8 +462,9 @@ class ConfluentProducer:
         headers: list[tuple[str, bytes]] | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
     ) -> _Future:
-        future = _Future(self)
+        future = _Future(self, on_error)
         part = -1 if partition is None else partition  # -1: the partitioner picks
         stamp = timestamp_ms or 0  # 0: librdkafka stamps the send's time
         while True:

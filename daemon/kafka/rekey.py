@@ -10,13 +10,14 @@ repartition topic does:
                 --(group <group_id>)--> Runner (detection, as without re-keying)
 
 Every message is forwarded unchanged (value, headers, timestamp) with its brand as key, read the
-way the decoder reads it (`events.brand_key`: only `brand` is decoded), and three headers more
-saying where it was read, `crisisd.rekey.source.topic|partition|offset` (decimal bytes; a
-producer's own headers of these names are replaced, not repeated): a dead letter of the detection
-stage names that record, the one the producer sent (`rekeyed_from`). A message whose brand cannot
-be read is forwarded too, with its own key, or when it has none to a partition picked from its
-bytes (the same one each time): the detection stage dead-letters it with its full reason.
-Nothing is dropped.
+way the decoder reads it (`events.brand_key`: only `brand` is decoded), and one header more saying
+where it was read, `crisisd.rekey.source: <topic>:<partition>:<offset>` (a producer's own header
+of that name is replaced, not repeated): a dead letter of the detection stage names that record,
+the one the producer sent (`rekeyed_from`). One header, not three: kafka-python encodes each
+header in Python, and three cost the re-keyer about a fifth of its rate (one: 5-9 %). A message
+whose brand cannot be read is forwarded too, with its own key, or when it has none to a partition
+picked from its bytes (the same one each time): the detection stage dead-letters it with its full
+reason. Nothing is dropped.
 
 At least once: the offsets of `kafka.topic` are committed only past records acknowledged, each
 either on the rekey topic or on the dead-letter topic (`_settle`). A crash or a rebalance
@@ -33,7 +34,14 @@ too, its dead letter goes without key and with an empty value, `crisisd.omitted`
 sizes: the record is still at its source, which the headers name, while a dead letter that
 cannot be written would stall every brand as the refusal did. Any other error (a broker down, a
 timeout, a leader moving) is not the record's: the partitions go back to their last commit and
-forward again.
+forward again, after a backoff.
+
+Which record was refused: the client refuses one over its bound in `send`, at once. The brokers'
+refusals come back later, to `flush` (`SendFailed`); noting every send's record until it is
+acknowledged would cost 10-15 % of the rate (the records outlive a garbage collection), so
+sends are not noted until a flush fails with refusals only: the partitions then go back to their
+last commit at once (`_FindRefused`, no backoff), and the records up to where forwarding had got
+are sent again noting which fails (`_note`); the next commit dead-letters them.
 
 Order: the order within an input partition is kept. A brand spread over several input partitions
 reaches its rekey partition in the order the re-keyer forwards them, which is by record timestamp
@@ -59,6 +67,7 @@ import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kafka import TopicPartition
@@ -70,6 +79,7 @@ from daemon.kafka.clients import (
     Consumer,
     Producer,
     RebalanceListener,
+    SendFailed,
     SendFuture,
     ensure_topics,
     make_admin,
@@ -98,10 +108,9 @@ ALIGN_IDLE_SECONDS = 5.0
 """A partition behind its end (as far as the client knows) that gave no record for this long is
 not waited for (a transaction marker at its end, a broker that does not answer for it)."""
 
-HEADER_SOURCE_TOPIC = "crisisd.rekey.source.topic"
-HEADER_SOURCE_PARTITION = "crisisd.rekey.source.partition"
-HEADER_SOURCE_OFFSET = "crisisd.rekey.source.offset"
-_SOURCE_NAMES = frozenset((HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION, HEADER_SOURCE_OFFSET))
+HEADER_SOURCE = "crisisd.rekey.source"
+"""On each forwarded record: where the re-keyer read it, `<topic>:<partition>:<offset>` (a topic
+name has no `:`)."""
 
 REFUSED_REASON = "rekey_refused"
 """The dead letter's reason for a record refused for good on the rekey topic."""
@@ -133,21 +142,28 @@ def rekeyed_from(headers: list[tuple[str, bytes]] | None) -> tuple[str, int, int
     """Where the re-keyer read a record of the rekey topic: (topic, partition, offset) from its
     headers; None when they are missing or unreadable.
 
-    >>> rekeyed_from([("trace", b"x"), (HEADER_SOURCE_TOPIC, b"mentions"), (HEADER_SOURCE_PARTITION, b"3"),
-    ...               (HEADER_SOURCE_OFFSET, b"42")])
-    ('mentions', 3, 42)
-    >>> rekeyed_from([(HEADER_SOURCE_TOPIC, b"mentions")]), rekeyed_from(None)
-    (None, None)
+    >>> rekeyed_from([("trace", b"x"), (HEADER_SOURCE, b"mentions.eu:3:42")])
+    ('mentions.eu', 3, 42)
+    >>> rekeyed_from([(HEADER_SOURCE, b"mentions")]), rekeyed_from([]), rekeyed_from(None)
+    (None, None, None)
     """
-    found = {name: value for name, value in headers or () if name in _SOURCE_NAMES and value is not None}
-    try:
-        return (
-            found[HEADER_SOURCE_TOPIC].decode(),
-            int(found[HEADER_SOURCE_PARTITION]),
-            int(found[HEADER_SOURCE_OFFSET]),
-        )
-    except (KeyError, ValueError):  # not forwarded by a re-keyer, or the headers were mangled
-        return None
+    for name, value in headers or ():
+        if name == HEADER_SOURCE and value:
+            topic, _, where = value.decode("utf-8", "replace").partition(":")
+            partition, _, offset = where.partition(":")
+            try:
+                return topic, int(partition), int(offset)
+            except ValueError:  # not the re-keyer's
+                return None
+    return None
+
+
+class _FindRefused(Exception):
+    """Sends were refused for good, but which was not noted: forward them again, noting it."""
+
+
+def _note_failure(failures: list[tuple[Any, BaseException]], record: Any, error: BaseException) -> None:
+    failures.append((record, error))  # from the client's IO thread too: one append is atomic
 
 
 def _stamp(r: Any) -> float:
@@ -196,9 +212,11 @@ class Rekeyer:
         self._last_time: dict[TopicPartition, float] = {}  # timestamp (ms) of the last record polled
         self._moved: dict[TopicPartition, float] = {}  # when assigned or when it last gave records
         self._start: dict[TopicPartition, int] = {}  # its position before anything was polled
-        self._sent: list[tuple[SendFuture, Any]] = []  # (future, record) since the last settle
-        self._source: dict[TopicPartition, tuple[tuple[str, bytes], ...]] = {}  # its source headers bar the offset
-        self._refused: list[tuple[Any, BaseException]] = []  # (record, error): refused by send itself
+        self._refused: list[tuple[Any, BaseException]] = []  # (record, error): refused by `send` itself
+        self._failed: list[tuple[Any, BaseException]] = []  # (record, error): sends noted failing
+        self._note: dict[TopicPartition, int] = {}  # sends of records before these offsets are noted
+        self._unsettled: Exception | None = None  # why a settle on revoke failed
+        self._source: dict[TopicPartition, bytes] = {}  # b"<topic>:<partition>:", of HEADER_SOURCE
         self._since_commit = 0
         self._last_commit = time.monotonic()
         self._last_lag = 0.0
@@ -243,6 +261,9 @@ class Rekeyer:
                 if self._consumer is None:
                     self._open()
                 self._step()
+            except _FindRefused as exc:  # no backoff: the cluster is fine, a record is not
+                log.info("re-keyer: %s; forwarding again, noting which", exc)
+                self._rewind()
             except Exception as exc:  # broker errors and anything else: never end the thread
                 failures += 1
                 self._error = str(exc) or type(exc).__name__
@@ -370,7 +391,9 @@ class Rekeyer:
         assert producer is not None
         limit = self._limit(now)
         topic, partitions, send = self.k.rekey_topic, self._partitions, producer.send
-        sent, sources = self._sent, self._source
+        sources = self._source
+        note = self._note
+        on_error = partial(_note_failure, self._failed)  # a rewind starts a new list: late failures go to the old
         heads = [(_stamp(q[0]), tp.partition, tp) for tp, q in self._buffer.items() if q]
         heapq.heapify(heads)
         forwarded = unreadable = 0
@@ -390,30 +413,28 @@ class Rekeyer:
                     partition = fallback_partition(value, partitions)
             source = sources.get(tp)
             if source is None:
-                source = sources[tp] = (
-                    (HEADER_SOURCE_TOPIC, tp.topic.encode()),
-                    (HEADER_SOURCE_PARTITION, b"%d" % tp.partition),
-                )
-            headers = [*source, (HEADER_SOURCE_OFFSET, b"%d" % r.offset)]
+                source = sources[tp] = b"%s:%d:" % (tp.topic.encode(), tp.partition)
+            headers = [(HEADER_SOURCE, source + b"%d" % r.offset)]
             own = r.headers
             if own:
-                headers = [h for h in own if h[0] not in _SOURCE_NAMES] + headers
+                headers = [h for h in own if h[0] != HEADER_SOURCE] + headers
             try:
-                future = send(
+                send(
                     topic,
                     value=value,
                     key=key,
                     headers=headers,
                     partition=partition,
                     timestamp_ms=None if when == _NO_TIME else int(when),
+                    # noting which send fails keeps its record until acknowledged (the garbage
+                    # collector's work): only while looking for a refused one
+                    on_error=partial(on_error, r) if note and r.offset < note.get(tp, -1) else None,
                 )
+                forwarded += 1
             except Exception as exc:
                 if not refused_for_good(exc):
                     raise
-                self._refused.append((r, exc))  # the client refused it: dead-lettered when settling
-            else:
-                sent.append((future, r))
-                forwarded += 1
+                self._refused.append((r, exc))  # by the client itself: dead-lettered when settling
             self._first.setdefault(tp, r.offset)
             self._next[tp] = self._forwarded_to[tp] = r.offset + 1
             if q:
@@ -467,6 +488,8 @@ class Rekeyer:
         if offsets:
             consumer.commit(offsets)
             self.counters.commits += 1
+        if self._note:  # what was looked for is past
+            self._note = {tp: end for tp, end in self._note.items() if self._next.get(tp, 0) < end}
         self._first.clear()
         self._next.clear()
         self._since_commit = 0
@@ -478,24 +501,25 @@ class Rekeyer:
         before dead-lettering anything (the caller forwards them all again)."""
         producer = self._producer
         assert producer is not None
+        if self._unsettled is not None:  # a revoke's settle failed: what it covered goes again
+            unsettled, self._unsettled = self._unsettled, None
+            raise unsettled
         try:
             producer.flush(timeout)
-            failed: Exception | None = None
-        except Exception as exc:  # which sends failed, and why, their futures tell
-            failed = exc
-        refused = list(self._refused)
-        for future, r in self._sent:  # also after a clean flush: a failure may predate it (a revoke's)
-            if not future.is_done:
-                raise failed or TimeoutError(f"records not acknowledged in {timeout:.0f} s")
-            error = future.exception
-            if error is not None:
-                if not refused_for_good(error):
-                    raise failed or error
-                refused.append((r, error))
+            refused = self._refused
+        except SendFailed as exc:
+            if not all(refused_for_good(error) for error in exc.errors):
+                raise  # the cluster's: forwarded again, after a backoff
+            if len(self._failed) < len(exc.errors):  # sent without noting which
+                for tp, end in self._next.items():
+                    self._note[tp] = max(end, self._note.get(tp, 0))
+                raise _FindRefused(
+                    f"{len(exc.errors)} records refused for good, e.g. {describe(exc.errors[0])}"
+                ) from exc
+            refused = self._refused + self._failed
         if refused:
             self._dead_letter(refused)
-        self._sent.clear()
-        self._refused.clear()
+        self._refused, self._failed = [], []
 
     def _dead_letter(self, refused: list[tuple[Any, BaseException]]) -> None:
         """Records refused for good on the rekey topic, to the dead-letter topic: whole, or without
@@ -554,8 +578,8 @@ class Rekeyer:
         self._buffer.clear()
         self._first.clear()
         self._next.clear()
-        self._sent.clear()
-        self._refused.clear()
+        self._refused, self._failed = [], []
+        self._unsettled = None
         self._since_commit = 0
 
     def _close(self, commit: bool) -> None:
@@ -602,7 +626,13 @@ class Rekeyer:
         if owned and self._consumer is not None and self._producer is not None:
             try:
                 self._settle(min(FLUSH_SECONDS, self.k.shutdown_timeout_seconds))
-                self._consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in owned.items()})
+            except Exception as exc:
+                self._unsettled = exc  # the partitions kept must not be committed past it either
+                log.warning("re-keyer: forwarded records not settled on revoke (%s); forwarded again", exc)
+                owned = {}
+            try:
+                if owned:
+                    self._consumer.commit_async({tp: OffsetAndMetadata(o, "", -1) for tp, o in owned.items()})
             except Exception as exc:
                 log.warning("re-keyer: commit on revoke failed (%s); the next owner forwards again", exc)
         self._forget(revoked)

@@ -22,6 +22,7 @@ from test_runner import Collect, event, run_until, settings_for
 
 from daemon import metrics
 from daemon.kafka import rekey
+from daemon.kafka.clients import SendFailed
 from daemon.kafka.rekey import Rekeyer, rekey_group
 from daemon.kafka.runner import Runner
 
@@ -140,13 +141,14 @@ def test_a_refused_record_too_large_for_the_dead_letter_topic_too_is_dead_letter
 class BrokerAnswers:
     """The re-keyer's producer, with the broker's answer to some sends to the rekey topic made up:
     refused for good when the value holds `REFUSE`, refused once (not leader: retriable) when it
-    holds `FLAKY`. A failed send makes the next `flush` raise, as with the real producers."""
+    holds `FLAKY`. A failed send calls its `on_error` and makes the next `flush` raise, as with
+    the real producers."""
 
     def __init__(self, producer: Any, rekey_topic: str, client: str) -> None:
         self._p = producer
         self._topic = rekey_topic
         self._client = client
-        self._failed = False
+        self._failed: list[BaseException] = []
         self.flaky_failed = False
 
     def _error(self, permanent: bool) -> Exception:
@@ -157,20 +159,23 @@ class BrokerAnswers:
             return KafkaException(KafkaError(code))
         return MessageSizeTooLargeError() if permanent else NotLeaderForPartitionError()
 
-    def send(self, topic: str, value: bytes | None = None, **kw: Any) -> Any:
+    def send(self, topic: str, value: bytes | None = None, on_error: Any = None, **kw: Any) -> Any:
         if topic == self._topic and value is not None:
             permanent = b"REFUSE" in value
             if permanent or (b"FLAKY" in value and not self.flaky_failed):
                 self.flaky_failed |= not permanent
-                self._failed = True
-                return Future().failure(self._error(permanent))
-        return self._p.send(topic, value=value, **kw)
+                error = self._error(permanent)
+                self._failed.append(error)
+                if on_error is not None:
+                    on_error(error)
+                return Future().failure(error)
+        return self._p.send(topic, value=value, on_error=on_error, **kw)
 
     def flush(self, timeout: float | None = None) -> None:
         self._p.flush(timeout)
         if self._failed:
-            self._failed = False
-            raise RuntimeError("records not delivered")
+            failed, self._failed = self._failed, []
+            raise SendFailed(failed)
 
     def close(self, timeout: float | None = None) -> None:
         self._p.close(timeout)

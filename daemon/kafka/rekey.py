@@ -14,7 +14,7 @@ way the decoder reads it (`events.brand_key`: only `brand` is decoded), and one 
 where it was read, `crisisd.rekey.source: <topic>:<partition>:<offset>` (a producer's own header
 of that name is replaced, not repeated): a dead letter of the detection stage names that record,
 the one the producer sent (`rekeyed_from`). One header, not three: kafka-python encodes each
-header in Python, and three cost the re-keyer about a fifth of its rate (one: 5-9 %). A message
+header in Python, and three cost the re-keyer about a fifth of its rate (one: 6-9 %). A message
 whose brand cannot be read is forwarded too, with its own key, or when it has none to a partition
 picked from its bytes (the same one each time): the detection stage dead-letters it with its full
 reason. Nothing is dropped.

@@ -33,7 +33,8 @@ class KafkaSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Empty: off. For producers that cannot key the mentions by brand (a brand's state lives with
     the partition its messages are on): `crisisd run` then also re-keys, reading `topic` in the
     consumer group `<group_id>.rekey` and producing every message unchanged (value, headers,
-    timestamp) to this topic with its brand as key, and detects on this topic instead of `topic`.
+    timestamp) to this topic with its brand as key and a `crisisd.rekey.source` header, and detects
+    on this topic instead of `topic`; a message this topic refuses (too large) is dead-lettered.
     Every message crosses Kafka twice. Created with as many partitions as `topic` when missing
     (`create_topics`). See docs/operations.md, "Re-keying"."""
     group_id: _Name = "crisisd"

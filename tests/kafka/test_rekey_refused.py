@@ -8,6 +8,7 @@ error a broker answers (kafka-python's exception, or librdkafka's delivery error
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import Counter
@@ -183,11 +184,21 @@ class BrokerAnswers:
 
 @pytest.mark.kafka
 def test_a_broker_refusal_is_dead_lettered_and_a_transient_error_retried(
-    monkeypatch, topic_factory, producer_factory, consumer_factory, settings_factory, unique, bootstrap, kafka_client
+    monkeypatch,
+    caplog,
+    topic_factory,
+    producer_factory,
+    consumer_factory,
+    settings_factory,
+    unique,
+    bootstrap,
+    kafka_client,
 ) -> None:
     """The broker refuses one record for good (its future fails with the message-too-large error)
-    and another once with a retriable error: the first is dead-lettered whole, the second forwarded
-    on the retry (never dead-lettered), and every other record forwarded."""
+    and another once with a retriable error: the first is dead-lettered whole (once the re-keyer
+    has forwarded again noting which send fails), the second forwarded on the retry (never
+    dead-lettered), and every other record forwarded."""
+    caplog.set_level(logging.INFO, logger="daemon.kafka.rekey")
     topic = topic_factory(partitions=2)
     refused = event(7, "klm").replace(b"flight 7", b"flight 7 REFUSE")
     flaky = event(8, "bol").replace(b"flight 8", b"flight 8 FLAKY")
@@ -212,6 +223,7 @@ def test_a_broker_refusal_is_dead_lettered_and_a_transient_error_retried(
     finally:
         rekeyer.stop(30)
     assert made and made[0].flaky_failed and rekeyer.counters.retries >= 1
+    assert "forwarding again, noting which" in caplog.text
     assert rekeyer.counters.refused == 1 and rekeyer.counters.omitted == 0
     dead = read_topic(consumer_factory(), s.kafka.dead_letter_topic)
     assert [r.value for r in dead] == [refused]  # once: the retry re-sent it, then its refusal was final

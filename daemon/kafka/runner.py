@@ -407,6 +407,8 @@ class Runner:
                     admin = make_admin(k, bootstrap_timeout_ms=5000, request_timeout_ms=5000)
                 admin.describe_cluster()
             except Exception as exc:  # whatever the client raises: the brokers did not answer
+                if self._stop.is_set():
+                    break  # stopping meanwhile: the probe's answer no longer matters
                 if self._unreachable is None:
                     log.warning("Kafka stopped answering: %s", exc, extra={"bootstrap_servers": k.bootstrap_servers})
                 self._unreachable = str(exc) or type(exc).__name__

@@ -44,19 +44,17 @@ _MAIN = "import sys; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def read_topic(consumer: KafkaConsumer, topic: str, timeout: float = 20.0) -> list[Any]:
-    """Every record of `topic` (all partitions), reading until the ends asked of the broker first
-    (`end_offsets`: the fetch's cached high watermark can say "at the end" before a partition was read)."""
+    """Every record of `topic` (all partitions), reading until the high watermarks."""
     parts = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(parts)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
-    ends = consumer.end_offsets(tps)
     out: list[Any] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=100).values():
             out.extend(records)
-        if all(consumer.position(tp) >= ends[tp] for tp in tps):
+        if all((h := consumer.highwater(tp)) is not None and consumer.position(tp) >= h for tp in tps):
             return out
     raise TimeoutError(f"{topic} not read to its end")
 

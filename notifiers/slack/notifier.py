@@ -75,9 +75,8 @@ RETAIN_RESOLVED_SECONDS = 30 * 86400.0
 # replica never sees its resolution, so the rest would otherwise stay, and be scanned every tick, for
 # good. Not dropped whole: the notifications carry only the incident id, and a replica with no record
 # finds the root again only by scanning the channel's history (bounded: `_scan`), so if the brand comes
-# back the address keeps it on the same root, read once and taken over as on any move back; and a
-# press for it is applied (one for an incident with no record is ignored). The address goes too after
-# RETAIN_ROOT_ADDRESS_SECONDS.
+# back the address keeps it on the same root, read once and taken over as on any move back (one with no
+# record at all is looked for by that scan first). The address goes too after RETAIN_ROOT_ADDRESS_SECONDS.
 RETAIN_LOST_SECONDS = RETAIN_RESOLVED_SECONDS
 RETAIN_ROOT_ADDRESS_SECONDS = 365 * 86400.0
 # A press that came while this replica could neither apply it nor pass it on (starting: partitions

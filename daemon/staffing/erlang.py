@@ -570,9 +570,16 @@ def solve_pooled(
             best = ans
     assert best is not None
     if q.patience_seconds is not None:
-        best = _own_patience(best, q, classes, max_occupancy)
+        best, own = _own_patience(best, q, classes, max_occupancy)
+        each = iter(own)
+        levels = [next(each) if c.arrivals_per_hour > 0 else 1.0 for c in classes]
+    else:
+        a = q.arrivals_per_hour * q.aht_seconds / 3600.0
+        levels = [
+            service_level(best.queue_agents, a, q.aht_seconds, c.target_seconds) if c.arrivals_per_hour > 0 else 1.0
+            for c in classes
+        ]
     n = best.queue_agents
-    levels = [_class_service_level(q, n, c) if c.arrivals_per_hour > 0 else 1.0 for c in classes]
     backlog_agents = backlog_clearance_agents(backlog, clear_aht, clear_in, backlog_confidence)
     answer = msgspec.structs.replace(
         best,
@@ -591,10 +598,10 @@ def solve_pooled(
 
 def _own_patience(
     best: StaffingAnswer, q: StaffingQuestion, classes: Sequence[QueueClass], cap: float
-) -> StaffingAnswer:
+) -> tuple[StaffingAnswer, list[float]]:
     """The pooled Erlang A team, grown until each class meets its target with its own customers'
     patience, and the work carried (each class's handle time, less those of its customers who give
-    up) keeps under the cap.
+    up) keeps under the cap; with the service level of each class that has arrivals.
 
     The pooled queue gives everyone the mean abandonment rate: a class that never gives up (email,
     most of the work) was counted as leaving the queue like the impatient one (chat), so the work
@@ -606,31 +613,29 @@ def _own_patience(
     patience = q.patience_seconds
     wanted = [(c.target_seconds, c.patience_seconds) for c in active]
 
-    def state(n: int) -> tuple[bool, float, float]:
+    def state(n: int) -> tuple[bool, float, float, list[float]]:
+        """(every class meets its target, occupancy, abandonment, each class's service level) with n agents."""
         outcomes = own_patience_outcomes(n, q.arrivals_per_hour, q.aht_seconds, patience, wanted)
         carried = sum(
             c.arrivals_per_hour * c.aht_seconds * (1.0 - ab) for c, (_, ab) in zip(active, outcomes, strict=True)
         )
         gave_up = sum(c.arrivals_per_hour * ab for c, (_, ab) in zip(active, outcomes, strict=True))
         met = all(sl >= c.target for c, (sl, _) in zip(active, outcomes, strict=True))
-        occupancy = carried / 3600.0 / n
-        return met and occupancy <= cap + 1e-12, occupancy, gave_up / sum(c.arrivals_per_hour for c in active)
+        abandonment = gave_up / sum(c.arrivals_per_hour for c in active)
+        return met, carried / 3600.0 / n, abandonment, [sl for sl, _ in outcomes]
 
     n = best.queue_agents
-    ok, occupancy, abandonment = state(n)
-    if ok:
-        return msgspec.structs.replace(best, occupancy=occupancy, abandonment=abandonment)
-    while not ok:  # both the levels and the occupancy improve with every agent
+    met, occupancy, abandonment, levels = state(n)
+    if met and occupancy <= cap + 1e-12:
+        return msgspec.structs.replace(best, occupancy=occupancy, abandonment=abandonment), levels
+    while True:  # both the levels and the occupancy improve with every agent
+        met_before = met
         n += 1
-        ok, occupancy, abandonment = state(n)
+        met, occupancy, abandonment, levels = state(n)
+        if met and occupancy <= cap + 1e-12:
+            break
     sl, _, pw, w = erlang_a(n, q.arrivals_per_hour, q.aht_seconds, patience, q.target_seconds)
-    met_before = all(
-        s >= c.target
-        for c, (s, _) in zip(
-            active, own_patience_outcomes(n - 1, q.arrivals_per_hour, q.aht_seconds, patience, wanted), strict=True
-        )
-    )
-    return msgspec.structs.replace(
+    grown = msgspec.structs.replace(
         best,
         agents_needed=n,
         queue_agents=n,
@@ -641,14 +646,4 @@ def _own_patience(
         abandonment=abandonment,
         binding="occupancy" if met_before else "service_level",
     )
-
-
-def _class_service_level(q: StaffingQuestion, n: int, c: QueueClass) -> float:
-    """A class's share answered within its own target time on the pooled queue `q` with n agents
-    (with its own customers' patience when the queue has one)."""
-    a = q.arrivals_per_hour * q.aht_seconds / 3600.0
-    if q.patience_seconds is None:
-        return service_level(n, a, q.aht_seconds, c.target_seconds)
-    return own_patience_outcomes(
-        n, q.arrivals_per_hour, q.aht_seconds, q.patience_seconds, [(c.target_seconds, c.patience_seconds)]
-    )[0][0]
+    return grown, levels

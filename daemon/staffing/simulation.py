@@ -146,8 +146,10 @@ def simulate(
     else:
         svc = handle_times(r_svc, customers, aht_seconds, service, cv).tolist()
         svc_b = handle_times(r_blg, backlog, aht_seconds, service, cv).tolist()
-    pat = r_pat.exponential(patience_seconds, customers).tolist() if patience_seconds else None
-    if mix and any(len(m) > 2 for m in mix):  # each class its own patience
+    pat: list[float] | None = None
+    if not (mix and any(len(m) > 2 for m in mix)):
+        pat = r_pat.exponential(patience_seconds, customers).tolist() if patience_seconds else None
+    else:  # each class its own patience
         assert classes is not None
         own: list[float | None] = [m[2] if len(m) > 2 else patience_seconds for m in mix]
         if any(x is not None and not x > 0 for x in own):

@@ -295,10 +295,15 @@ def _log_series(x: float, y: float) -> float:
     from the first (by y / (x + j) each) and 40 standard deviations of y cover what is left."""
     if y <= 0.0:
         return 0.0
-    j = np.arange(int(40.0 * math.sqrt(y + 1.0)) + 100, dtype=float)
-    logt = j * math.log(y) - (gammaln(x + j + 1.0) - gammaln(x + 1.0))
-    top = float(logt.max())
-    return top + math.log(float(np.exp(logt - top).sum()))
+    return float(_log_series_many(x, np.array([y]))[0])
+
+
+def _log_series_many(x: float, ys: np.ndarray) -> np.ndarray:
+    """`_log_series(x, y)` for each y > 0 of `ys`, with the terms the largest needs."""
+    j = np.arange(int(40.0 * math.sqrt(float(ys.max()) + 1.0)) + 100, dtype=float)
+    logt = j[None, :] * np.log(ys)[:, None] - (gammaln(x + j + 1.0) - gammaln(x + 1.0))[None, :]
+    top = logt.max(axis=1)
+    return top + np.log(np.exp(logt - top[:, None]).sum(axis=1))
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(96)  # Gauss-Legendre on [-1, 1]
@@ -360,18 +365,11 @@ def _offered_wait_tail(x: float, y: float, theta: float) -> Callable[[np.ndarray
     if p_xy > 1e-250:
         return lambda v: gammainc(x, y * np.exp(-theta * v)) / p_xy
     # far below capacity P(x, y) underflows: the ratio from P(a, w) = w^a e^-w S(a, w) / Gamma(a + 1)
-    j = np.arange(int(40.0 * math.sqrt(y + 1.0)) + 100, dtype=float)
-    rising = gammaln(x + j + 1.0) - gammaln(x + 1.0)
     log_s_y = _log_series(x, y)
 
     def tail(v: np.ndarray) -> np.ndarray:
         z = np.exp(-theta * v)
-        with np.errstate(divide="ignore"):
-            logt = j[None, :] * np.log(y * z)[:, None] - rising[None, :]
-        top = logt.max(axis=1)
-        log_s = top + np.log(np.exp(logt - top[:, None]).sum(axis=1))
-        with np.errstate(divide="ignore"):
-            return np.exp(x * np.log(z) + y * (1.0 - z) + log_s - log_s_y)
+        return np.exp(x * np.log(z) + y * (1.0 - z) + _log_series_many(x, y * z) - log_s_y)
 
     return tail
 

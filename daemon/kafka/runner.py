@@ -427,6 +427,8 @@ class Runner:
         """A notifier that pages (Slack) asks `incident_standing` before an incident's first page."""
         if hasattr(self._inner_notifier, "standing"):
             self._inner_notifier.standing = self.incident_standing
+        if hasattr(self._inner_notifier, "provisional"):
+            self._inner_notifier.provisional = self.runs_provisionally
 
     def incident_standing(self, incident_id: str) -> Standing:
         """Whether the incident is known to be open now (any thread): `over` once its resolution is
@@ -444,6 +446,16 @@ class Runner:
         """Whether this replica runs the incident (any thread: a snapshot of the tasks): it holds the
         incident's brand, or held it when Kafka went out of reach and the group has not moved it since."""
         return bool(self._holding(incident_id)) or brand_of(incident_id) in self._kept
+
+    def runs_provisionally(self, incident_id: str) -> bool:
+        """Whether this replica runs the incident (`owns_incident`) without knowing that no other one
+        does (any thread): Kafka is out of its reach, or the partition was lost and not assigned again.
+        The group may have given the partition to another replica meanwhile; the notifier reads the
+        root before each write and leaves the incident to that one once it wrote there."""
+        brand = brand_of(incident_id)
+        if brand in self._kept:
+            return True
+        return self._unreachable is not None and bool(self._holding(incident_id))
 
     def _holding(self, incident_id: str) -> list[TopicPartition]:
         """The partitions of this replica that hold the incident's brand (any thread: a snapshot)."""
@@ -724,8 +736,9 @@ class Runner:
 
         Their incidents stay run by this replica (escalation pages, presses, root refreshes) until the
         group next assigns partitions: in an outage of Kafka itself nobody else can run them, and an
-        unacknowledged crisis must go on paging; a replica cut off alone may write beside the one that
-        took its partitions over until it reaches the group again (a page twice, not none)."""
+        unacknowledged crisis must go on paging. They are run provisionally (`runs_provisionally`): a
+        replica cut off alone leaves each to the one that took its partition over once that one has
+        written its root."""
         kept = dict(self._kept)
         for tp in lost:
             task = self._tasks.pop(tp, None)

@@ -23,7 +23,9 @@ presses. A replica that gets an incident back (the partition moved away and back
 the root once before it does any of that, and takes over what another replica wrote there meanwhile
 (`_catch_up`, `_adopt_root`; the revision in the root's metadata tells which is newer). One losing a
 partition writes what it applied and had not shown before it lets go (`release`), and forgets all but
-the root's address of an incident it has not run for a month (`_forget_lost`).
+the root's address of an incident it has not run for a month (`_forget_lost`). One cut off from Kafka
+runs its incidents on provisionally (`provisional`): it reads each root before it acts and leaves the
+incident to the replica that took it over once that one has claimed the root (`adopt`, `_still_runs`).
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ PRESS_HOLD_SECONDS = 600.0
 # How long a replica losing partitions may spend showing what it applied to their incidents (`release`):
 # the rebalance waits for it (one Slack call may run past it by up to `slack.http_timeout_seconds`).
 RELEASE_SECONDS = 5.0
+# An incident run provisionally (cut off from Kafka) has its root read before its writes, once per this
+# many seconds: one read serves a tick's page, note and refresh, and a root refresh failing every tick
+# costs no read each time.
+PROVISIONAL_READ_SECONDS = 10.0
 CHART_ATTEMPTS = 5  # a chart upload that fails this often (5xx, timeouts) is given up
 # What the root message's metadata carries of the volunteers (`_root_metadata`), for the replica that
 # takes the incident over. Message metadata is meant to be small and a surge can bring hundreds of
@@ -224,6 +230,15 @@ def slack_error(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _revision(payload: Mapping[str, Any]) -> tuple[int, str]:
+    """The revision and writer a root's metadata carries (0 and "" when it has none we can read)."""
+    try:
+        rev = int(payload.get("rev") or 0)
+    except (TypeError, ValueError):
+        rev = 0
+    return rev, str(payload.get("by") or "")[:64]
+
+
 def _uncertain(exc: BaseException) -> bool:
     """Could the call have taken effect although it failed?"""
     if isinstance(exc, Throttled | PermanentError | Undecided):
@@ -285,11 +300,20 @@ class SlackNotifier:
         # incident's first page waits while it says `behind` (crisisd is replaying history and the
         # incident may be over already); `over` stops the ladder. None: every incident is current.
         self.standing: Callable[[str], Standing] | None = None
+        # The daemon too: whether this replica runs an incident only because it cannot tell whether
+        # another one has taken it over (Kafka is out of its reach, the partition was lost). Before
+        # each write, page or press of such an incident the root is read again, and the incident is
+        # left to whoever wrote it meanwhile (`_still_runs`). None: this replica's `owns` is certain.
+        self.provisional: Callable[[str], bool] | None = None
         self._writer = self.store.writer()
         # Incidents whose root this replica has read (or written) since it last got them, by the count of
         # `reassigned()` calls then: their record is current and the writes they need can go out.
         self._current: dict[str, int] = {}
         self._tenure = 0
+        # Incidents run provisionally that another replica wrote the root of since, by the count of
+        # `reassigned()` calls then: not run here again until the group assigns partitions anew.
+        self._yielded: dict[str, int] = {}
+        self._read_at: dict[str, float] = {}  # provisional incident -> monotonic time its root was last read
         # open incidents of partitions just taken over that this replica has no record of (`adopt`),
         # with the notification their root shows: their roots are looked for, and their escalation
         # taken over, on the background thread
@@ -470,20 +494,22 @@ class SlackNotifier:
         """Open incidents of partitions this replica has just taken over, each with its last
         notification (the runner calls it once they are restored). One it has no record of was run by
         another replica: without this it would page nobody, and redraw no root for a press, until the
-        incident's next notification, which a steady crisis may not send for a long while. Its root is
-        looked for (by its metadata) on the background thread, the escalation recorded there goes on
-        from here, and the root is redrawn from the notification as its state changes."""
-        fresh = {n.incident_id: n for n in open_incidents if self.store.root(n.incident_id) is None}
-        if fresh:
+        incident's next notification, which a steady crisis may not send for a long while. On the
+        background thread each root is read (looked for by its metadata when this replica has no record
+        of it), the escalation recorded there goes on from here, and the root is redrawn from the
+        newest notification: a write that claims it, so that a replica still running the incident
+        provisionally (cut off from Kafka, `provisional`) sees that it moved and leaves it."""
+        named = {n.incident_id: n for n in open_incidents}
+        if named:
             with self._seen_lock:
-                self._adopting.update(fresh)
+                self._adopting.update(named)
             self._wake.set()
 
     def _runs(self, iid: str) -> bool:
         """Whether this replica runs the incident now (every incident, without `owns`)."""
         if self.owns is None:
             return True
-        if self.owns(iid):
+        if self.owns(iid) and self._yielded.get(iid) != self._tenure:
             return True
         self._current.pop(iid, None)  # if it comes back, its root is read first
         return False
@@ -507,7 +533,49 @@ class SlackNotifier:
                     "slack.tick_failed", step="read_root", incident_id=iid, retry=result.retry, error=result.error
                 )
                 return False
-        return self._is_current(iid)
+        if not self._is_current(iid):
+            return False
+        if self.provisional is not None and self.provisional(iid):
+            return self._still_runs(iid)
+        return True
+
+    def _still_runs(self, iid: str) -> bool:
+        """For an incident run provisionally (`provisional`): read its root, and leave the incident to
+        another replica that wrote it since this one's record (the group gave that one the partition
+        while this replica was cut off from Kafka; it claims the root as it takes over: `adopt`). So a
+        replica cut off alone pages beside the new owner at most until that one's first write, not
+        until it reaches the group again; in an outage of Kafka itself nobody writes, and it pages on.
+        A failed read writes nothing this tick."""
+        rec = self.store.root(iid)
+        if rec is None or not rec.channel_id or not rec.root_ts:
+            return True  # no root yet: nothing another replica could have written to
+        now = self.clock.monotonic()
+        if now - self._read_at.get(iid, -math.inf) < PROVISIONAL_READ_SECONDS:
+            return True  # read a moment ago (the same tick's page, note and refresh need one read)
+        try:
+            payload = self._read_root(iid, (rec.channel_id, rec.root_ts))
+        except Exception as exc:
+            result = classify(exc)
+            log.warning("slack.tick_failed", step="read_root", incident_id=iid, retry=result.retry, error=result.error)
+            return False
+        if payload is None or not self._written_since(iid, payload):
+            self._read_at[iid] = now
+            return True
+        self._read_at.pop(iid, None)
+        self._yielded[iid] = self._tenure
+        self._current.pop(iid, None)
+        log.info("slack.incident_left", incident_id=iid, why="another replica wrote its root: Kafka moved it")
+        return False
+
+    def _written_since(self, iid: str, payload: Mapping[str, Any]) -> bool:
+        """Whether another replica wrote the root (its metadata `payload`) after this one's record of the
+        incident was written or read (see `rev` above)."""
+        rec = self.store.root(iid)
+        own_rev, own_by = (rec.rev, rec.rev_by) if rec is not None else (0, "")
+        rev, by = _revision(payload)
+        if by == self._writer:  # its own write (found after its answer was lost, or written before a restart)
+            return False
+        return rev > own_rev or (rev == own_rev and by != own_by)
 
     def _catch_up(self, iid: str) -> None:
         """Read the incident's root (one call) and take over what another replica recorded there after
@@ -718,18 +786,11 @@ class SlackNotifier:
         announce were not on the root, and what is there now supersedes them). Else only what this
         replica has no record of (the first takeover of an incident)."""
         rec = self.store.root(iid)
-        own_rev, own_by = (rec.rev, rec.rev_by) if rec is not None else (0, "")
-        try:
-            rev = int(payload.get("rev") or 0)
-        except (TypeError, ValueError):
-            rev = 0
-        by = str(payload.get("by") or "")[:64]
-        if by == self._writer:  # its own write (found after its answer was lost, or written before a restart)
-            newer = False
-            if rev > own_rev:
-                self.store.set_rev(iid, rev, by)
-        else:
-            newer = rev > own_rev or (rev == own_rev and by != own_by)
+        own_rev = rec.rev if rec is not None else 0
+        rev, by = _revision(payload)
+        newer = self._written_since(iid, payload)
+        if by == self._writer and rev > own_rev:
+            self.store.set_rev(iid, rev, by)
         self._adopt_escalation(iid, payload, replace=newer)
         self._adopt_volunteers(iid, payload, replace=newer)
         resolver = str(payload.get("resolve_requested_by") or "")
@@ -1222,19 +1283,20 @@ class SlackNotifier:
                 log.info("slack.lost_incident_cut_to_root_address", incident_id=iid)
 
     def _adopt_taken_over(self) -> None:
-        """The incidents `adopt` named: each root looked for (`_ready` -> `_catch_up`) until found (its
-        notification kept to redraw it), known not to be there, or the incident moved on; a failed
-        lookup is tried again on the next tick."""
+        """The incidents `adopt` named: each root read (`_ready` -> `_catch_up`; looked for when this
+        replica has no record of it) until read, known not to be there, or the incident moved on, then
+        redrawn (claimed); a failed read is tried again on the next tick."""
         with self._seen_lock:
             pending = sorted(self._adopting.items())
         for iid, n in pending:
-            # a notification or a press got there first, or the incident moved on: nothing to do
-            if self.store.root(iid) is None and self._runs(iid):
-                if not self._ready(iid):
-                    continue  # the lookup failed: again on the next tick
+            if self._runs(iid):
+                if not self._ready(iid) and self._runs(iid):
+                    continue  # the root could not be read: again on the next tick
                 rec = self.store.root(iid)
-                if rec is not None and rec.root_ts and not rec.body:  # found
-                    self.store.set_body(iid, to_json(n), False, self.clock.now())
+                if self._runs(iid) and rec is not None and rec.root_ts and not rec.resolved:
+                    if rec.body is None or from_json(rec.body).seq < n.seq:  # drawn from the newest
+                        self.store.set_body(iid, to_json(n), False, self.clock.now())
+                    self.store.mark_dirty(iid)
             with self._seen_lock:
                 self._adopting.pop(iid, None)
 

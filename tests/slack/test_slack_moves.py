@@ -677,3 +677,84 @@ def test_a_lost_incident_with_a_press_waiting_is_not_cut_down(tmp_path) -> None:
     store.press_done(store.deferred_presses()[0][0])
     assert store.keep_address(IID) and store.escalation(IID) is None and store.root(IID) is not None
     store.close()
+
+
+# -- a replica cut off from Kafka ------------------------------------------------------------------------
+
+
+def cut_off_holding_klm(n: SlackNotifier, clock: FakeClock, state: Any) -> Any:
+    """A runner for `n` that ran klm's incidents until Kafka went out of its reach and the group
+    session ended (`_on_lost`): it runs them on, provisionally."""
+    runner, tp = holding_klm(n, clock, state)
+    n.owns = runner.owns_incident
+    runner._unreachable = None  # the broker probe had an answer
+    runner._caught_up = frozenset({tp})  # the incidents are known to be open now: paged at once
+    runner._attach_standing()
+    assert n.provisional == runner.runs_provisionally
+    assert not runner.runs_provisionally(IID)
+    return runner, tp
+
+
+def test_a_replica_cut_off_from_kafka_leaves_the_incident_to_the_one_that_took_it_over(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """A lost its group session (cut off alone from Kafka, Slack still in reach) and runs its incidents
+    on; the group gave the partition to B, which took the incident over. A paged each level beside B
+    until it reached the group again. Now B claims the root as it takes over, A reads the root before
+    its next page and leaves the incident to B: one page per level."""
+    a = make_notifier(state="replica-a")
+    b = make_notifier(state="replica-b")
+    runner, tp = cut_off_holding_klm(a, clock, tmp_path / "daemon")
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    assert len(pages(slack)) == 1
+
+    runner._on_lost({tp})
+    assert runner.owns_incident(IID) and runner.runs_provisionally(IID)
+    b.owns = lambda iid: True
+    b.reassigned()
+    b.adopt([note(1, severity="sev2")])
+    b.tick()
+    assert carried(slack)["by"] != carried_by(a, slack), "B claimed the root"
+
+    clock.advance(601)
+    a.tick()
+    b.tick()
+    a.tick()
+    assert len(pages(slack)) == 2 and carried(slack)["level"] == 1
+    clock.advance(100_000)
+    for _ in range(3):
+        a.tick()
+    assert len(pages(slack)) == 2, "A paged an incident B runs"
+    b.tick()
+    assert len(pages(slack)) == 3
+
+
+def carried_by(n: SlackNotifier, slack: SlackEmulator) -> str:
+    """The writer id `n` puts on the roots it writes."""
+    return n._writer
+
+
+def test_a_replica_cut_off_from_kafka_pages_on_while_nobody_else_runs_the_incident(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """Kafka itself is down: nobody took the partition over, nobody wrote the root. A reads it before
+    each page, finds only its own writes, and pages on."""
+    a = make_notifier(state="replica-a")
+    runner, tp = cut_off_holding_klm(a, clock, tmp_path / "daemon")
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    runner._unreachable = "KafkaTimeoutError"  # the broker probe's last answer; the session not over yet
+    assert runner.runs_provisionally(IID)
+    reads = len(slack.method_calls("conversations.replies"))
+    clock.advance(601)
+    a.tick()
+    assert len(pages(slack)) == 2 and carried(slack)["level"] == 1
+    assert len(slack.method_calls("conversations.replies")) > reads, "the root was read before the page"
+    runner._on_lost({tp})
+    clock.advance(100_000)
+    a.tick()
+    assert len(pages(slack)) == 3
+    runner._unreachable = None
+    runner._on_assigned(set())  # the group again: what the replica holds is certain
+    assert not runner.runs_provisionally(IID) and not runner.owns_incident(IID)

@@ -402,7 +402,7 @@ class SlackNotifier:
             # Another replica may have opened this incident (a partition moved): continue its root
             # message. Nothing is recorded before the lookup answers: a failed one is asked again.
             self._look(iid, "root", lambda: self._find_root(iid))
-        elif rec is not None and rec.root_ts and not (self._runs(iid) and self._is_current(iid)):
+        elif rec is not None and rec.root_ts and not self._writes_own_view(iid):
             # Another replica may have run the incident since this one last wrote its root: the root is
             # read first and what it recorded taken over, so the update carries it, not this replica's
             # old view. One that does not run the incident reads it before each delivery it still makes
@@ -538,6 +538,13 @@ class SlackNotifier:
         if self.provisional is not None and self.provisional(iid):
             return self._still_runs(iid)
         return True
+
+    def _writes_own_view(self, iid: str) -> bool:
+        """Whether a delivery may write this replica's record to the root as it is: it runs the incident,
+        has read the root since it got it, and, running it provisionally, nobody else wrote there since."""
+        if not (self._runs(iid) and self._is_current(iid)):
+            return False
+        return self.provisional is None or not self.provisional(iid) or self._still_runs(iid)
 
     def _still_runs(self, iid: str) -> bool:
         """For an incident run provisionally (`provisional`): read its root, and leave the incident to

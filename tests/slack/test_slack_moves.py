@@ -716,6 +716,11 @@ def test_a_replica_cut_off_from_kafka_leaves_the_incident_to_the_one_that_took_i
     b.adopt([note(1, severity="sev2")])
     b.tick()
     assert carried(slack)["by"] != carried_by(a, slack), "B claimed the root"
+    click(b, clock, "crisisd.volunteer", "U0ANA")
+    b.tick()
+    # A's outbox still held a notification: delivered on top of what B wrote, not over it
+    assert a.send(note(2, type="incident.updated", severity="sev2")).ok
+    assert carried(slack)["volunteers"] == 1 and carried(slack)["pages"] == 1
 
     clock.advance(601)
     a.tick()

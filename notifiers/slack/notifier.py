@@ -1426,12 +1426,17 @@ class SlackNotifier:
     def _press(self, action_id: str, iid: str, user: str) -> None:
         """A press for an incident this replica runs: applied now, or, when it got the incident back and
         has not read the root since, kept until the background thread has (applied then on top of what
-        the other replica recorded, which taking it over would otherwise overwrite)."""
-        if self._is_current(iid):
+        the other replica recorded, which taking it over would otherwise overwrite). So is one for an
+        incident run provisionally (cut off from Kafka): the root read then may show that another replica
+        took it over, and the press goes on to that one (`_apply_deferred`) instead of being applied to a
+        record this replica will not write again."""
+        provisional = self.provisional is not None and self.provisional(iid)
+        if self._is_current(iid) and not provisional:
             self._apply(action_id, iid, user)
         else:
+            why = "run provisionally: root read first" if provisional else "root not read yet"
             self.store.defer_press(iid, action_id, user, self.clock.now())
-            log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why="root not read yet")
+            log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why=why)
 
     def _apply(self, action_id: str, iid: str, user: str, at: float | None = None) -> None:
         now = self.clock.now() if at is None else at

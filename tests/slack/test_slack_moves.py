@@ -763,3 +763,46 @@ def test_a_replica_cut_off_from_kafka_pages_on_while_nobody_else_runs_the_incide
     runner._unreachable = None
     runner._on_assigned(set())  # the group again: what the replica holds is certain
     assert not runner.runs_provisionally(IID) and not runner.owns_incident(IID)
+
+
+def test_a_press_on_a_replica_cut_off_from_kafka_goes_to_the_one_that_took_the_incident_over(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    """An Acknowledge reaches A, cut off from Kafka, after B took the incident over and claimed its
+    root. A applied it to its own record, then found B's write before showing it, and the press was
+    lost: B paged on. A reads the root first now, and passes the press on to B."""
+    a = make_notifier(state="replica-a")
+    b = make_notifier(state="replica-b")
+    runner, tp = cut_off_holding_klm(a, clock, tmp_path / "daemon")
+    relayed: list[tuple[str, str, str]] = []
+    a.relay = lambda action, iid, user: relayed.append((action, iid, user))
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    runner._on_lost({tp})
+    b.owns = lambda iid: True
+    b.reassigned()
+    b.adopt([note(1, severity="sev2")])
+    b.tick()
+
+    click(a, clock, "crisisd.ack", "U0MARKO")
+    a.tick()
+    a.tick()
+
+    assert relayed == [("crisisd.ack", IID, "U0MARKO")]
+    assert not carried(slack).get("acked_by"), "A wrote to a root B runs"
+
+
+def test_a_press_on_a_replica_cut_off_from_kafka_applies_while_nobody_else_runs_the_incident(
+    slack: SlackEmulator, make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    a = make_notifier(state="replica-a")
+    runner, tp = cut_off_holding_klm(a, clock, tmp_path / "daemon")
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    runner._on_lost({tp})
+    click(a, clock, "crisisd.ack", "U0MARKO")
+    a.tick()
+    assert carried(slack)["acked_by"] == "U0MARKO" and "Acknowledged by <@U0MARKO>" in shown(slack)
+    clock.advance(100_000)
+    a.tick()
+    assert len(pages(slack)) == 1

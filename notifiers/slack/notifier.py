@@ -1428,8 +1428,9 @@ class SlackNotifier:
         has not read the root since, kept until the background thread has (applied then on top of what
         the other replica recorded, which taking it over would otherwise overwrite). So is one for an
         incident run provisionally (cut off from Kafka): the root read then may show that another replica
-        took it over, and the press goes on to that one (`_apply_deferred`) instead of being applied to a
-        record this replica will not write again."""
+        took it over, and the press is passed on to that one (`_apply_deferred`; through Kafka, so it is
+        dropped while this replica cannot reach it) instead of being applied to a record this replica will
+        not write again."""
         provisional = self.provisional is not None and self.provisional(iid)
         if self._is_current(iid) and not provisional:
             self._apply(action_id, iid, user)

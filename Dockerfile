@@ -9,8 +9,9 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- stage 1: build the crisisd wheel and collect the wheels of its dependencies ----------------------
-# The dependencies are the versions pinned in requirements.lock (pip constraints; `bash .ci/lock` regenerates
-# it), not whatever setup.cfg's ranges allow on the day of the build.
+# The dependencies are the files pinned in requirements.lock (each version with the sha256 of its files:
+# pip's hash-checking mode; `bash .ci/lock` regenerates it), not whatever setup.cfg's ranges allow on the day
+# of the build; crisisd itself is built from these sources, without resolving dependencies again.
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md requirements.lock ./
@@ -18,7 +19,8 @@ COPY config ./config
 COPY daemon ./daemon
 COPY detectors ./detectors
 COPY notifiers ./notifiers
-RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock .
+RUN python -m pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock \
+ && python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # ---- stage 2: the runtime; only the installed wheels (the locked versions), no build tools, no sources -
 FROM ${PYTHON_IMAGE}

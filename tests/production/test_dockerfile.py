@@ -84,24 +84,34 @@ def test_the_healthcheck_command_passes_while_alive_and_fails_when_stalled_or_do
 
 
 def test_the_image_is_built_with_the_lock_of_exactly_the_runtime_dependencies() -> None:
-    """Stage 1 (and the smoke script) resolve under requirements.lock; the lock pins one version of each
-    runtime dependency, and every range of setup.cfg's install_requires admits its pin (a dependency
-    added to setup.cfg without `bash .ci/lock` fails here). The smoke script checks the rest: that the
-    install holds exactly the pinned versions."""
+    """Stage 1 (and the smoke script) build the dependencies from requirements.lock in pip's
+    hash-checking mode and crisisd without resolving them again; the lock pins one version of each
+    runtime dependency with the sha256 of its files, and every range of setup.cfg's install_requires
+    admits its pin (a dependency added to setup.cfg without `bash .ci/lock` fails here). The smoke
+    script checks the rest: that the build passes the hash check and the install holds exactly the
+    pinned versions."""
     import configparser
+    import re
 
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    assert "pip wheel --no-cache-dir --wheel-dir /wheels -c requirements.lock ." in " ".join(instructions("RUN"))
+    run = " ".join(instructions("RUN"))
+    assert "pip wheel --no-cache-dir --require-hashes --wheel-dir /wheels -r requirements.lock" in run
+    assert "pip wheel --no-cache-dir --no-deps --wheel-dir /wheels ." in run
     smoke = (ROOT / ".ci" / "container-smoke").read_text(encoding="utf-8")
-    assert "-c requirements.lock .)" in smoke
+    assert '--require-hashes --wheel-dir "$work/wheels" -r requirements.lock' in smoke
+    assert '--no-deps --wheel-dir "$work/wheels" .)' in smoke
     pins: dict[str, str] = {}
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
+    text = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+    # one requirement per logical line: `name==version \` then its `--hash=sha256:...` lines
+    for entry in re.sub(r"\\\n", " ", text).splitlines():
+        if not entry.strip() or entry.startswith("#"):
             continue
-        name, version = line.split("==")
+        pin, *hashes = entry.split()
+        name, version = pin.split("==")
         assert canonicalize_name(name) not in pins, f"{name} pinned twice"
+        assert hashes and all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), f"{name}: hashes"
         pins[canonicalize_name(name)] = version
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg", encoding="utf-8")

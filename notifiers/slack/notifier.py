@@ -152,6 +152,17 @@ LOOKUP_SCOPES = (
 )
 
 
+# The bot token scopes crisisd uses (config/slack-app-manifest.yaml asks for them). Slack names a token's
+# scopes in the `x-oauth-scopes` header of every answer: `verify` refuses to start without the first, which
+# every incident needs, and says what goes missing without each of the others.
+NEEDED_SCOPES = {"chat:write": "post and update the incident messages, thread lines and pages"}
+WANTED_SCOPES = {
+    ("channels:history", "groups:history"): "look for a post whose answer was lost before posting again (else "
+    "such a notification is retried until the scope is added) and find the root of an incident another replica ran",
+    ("files:write",): "upload the volume chart into the incident's thread",
+}
+
+
 class TokenBucket:
     """Per-channel rate limit on an injected clock (GCRA: a token bucket that hands out slots).
 
@@ -375,7 +386,7 @@ class SlackNotifier:
         5xx, 429, another Slack error such as missing_scope) is raised as it is."""
         with self._lock:
             try:
-                self.client.auth_test()
+                self._check_scopes(self.client.auth_test())
                 channel_id = self._channel_id()
                 self.client.conversations_history(channel=channel_id, limit=1)
             except SlackApiError as exc:
@@ -387,6 +398,24 @@ class SlackNotifier:
                 raise
             except PermanentError as exc:  # the name is not in the list the bot sees
                 raise SlackConfigError("slack.channel", "channel_not_found", f"{exc}; or give its id") from None
+
+    def _check_scopes(self, answer: Any) -> None:
+        """The token's scopes, from the header of an answer (`auth.test`): without chat:write nothing can
+        be posted (`SlackConfigError`, so `crisisd run` stops at start, not at the first crisis); each
+        other scope crisisd uses that is missing is one warning saying what will not work. Nothing is
+        said when the header is absent (a proxy, another Slack-compatible API)."""
+        headers = getattr(answer, "headers", None) or {}
+        header = next((str(v) for k, v in headers.items() if str(k).lower() == "x-oauth-scopes"), None)
+        if header is None:
+            return
+        granted = {x.strip() for x in header.split(",") if x.strip()}
+        for scope, purpose in NEEDED_SCOPES.items():
+            if scope not in granted:
+                detail = f"the bot token lacks {scope}, needed to {purpose}; add it to the app and reinstall it"
+                raise SlackConfigError("slack.bot_token", "missing_scope", detail)
+        for scopes, purpose in WANTED_SCOPES.items():
+            if granted.isdisjoint(scopes):
+                log.warning("slack.scope_missing", scope=" or ".join(scopes), without_it_crisisd_cannot=purpose)
 
     def close(self) -> None:
         self.stop()

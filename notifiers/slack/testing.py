@@ -44,6 +44,21 @@ MAX_FIELD_TEXT = 2000
 MAX_MESSAGE_TEXT = 40000
 
 JSON_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
+# The bot scopes each emulated method needs (any one of them; the history and read scopes differ for a
+# private channel, which the emulator does not tell apart). Slack answers `missing_scope` without one,
+# and names the token's scopes in the `x-oauth-scopes` header of every answer.
+METHOD_SCOPES = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.history": ("channels:history", "groups:history"),
+    "conversations.replies": ("channels:history", "groups:history"),
+    "conversations.list": ("channels:read", "groups:read"),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
+# What a token of the app config/slack-app-manifest.yaml describes has.
+APP_SCOPES = ("chat:write", "files:write", "channels:history", "groups:history", "channels:read", "groups:read")
 
 
 @dataclass
@@ -76,12 +91,16 @@ class SlackEmulator:
     """The emulator; use as a context manager or call `start()` / `stop()`.
 
     `clock` only drives `outage(seconds)`: requests are reset while `clock.now()` is inside it,
-    so a test with a `FakeClock` has a 30-second outage without waiting 30 seconds.
+    so a test with a `FakeClock` has a 30-second outage without waiting 30 seconds. `scopes` are the
+    token's (a test may take some away).
     """
 
-    def __init__(self, token: str = "xoxb-test", clock: Clock | None = None) -> None:
+    def __init__(
+        self, token: str = "xoxb-test", clock: Clock | None = None, scopes: tuple[str, ...] = APP_SCOPES
+    ) -> None:
         self.token = token
         self.clock = clock
+        self.scopes = scopes
         self.calls: list[Call] = []
         self.uploads: dict[str, bytes] = {}
         self._channels: dict[str, Channel] = {}
@@ -485,12 +504,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not authorized:
             call.outcome = "error:not_authed"
             return self._reply(200, b'{"ok": false, "error": "invalid_auth"}')
+        granted = {"x-oauth-scopes": ",".join(em.scopes)}
+        needed = METHOD_SCOPES.get(method, ())
+        if needed and not set(needed) & set(em.scopes):
+            call.outcome = "error:missing_scope"
+            answer = {"ok": False, "error": "missing_scope", "needed": needed[0], "provided": ",".join(em.scopes)}
+            return self._reply(200, json.dumps(answer).encode(), granted)
         if method in JSON_METHODS and ctype != "application/json":
             call.outcome = "error:json_expected"
-            return self._reply(200, b'{"ok": false, "error": "invalid_form_data"}')
+            return self._reply(200, b'{"ok": false, "error": "invalid_form_data"}', granted)
         result = em.handle(method, payload)
         if not result.get("ok"):
             call.outcome = "error:" + str(result.get("error"))
         if fault is not None and fault.kind == "lost":
             return self._drop()  # committed, but the answer is lost
-        self._reply(200, json.dumps(result).encode())
+        self._reply(200, json.dumps(result).encode(), granted)

@@ -103,3 +103,55 @@ def test_permanent_slack_errors_are_counted(slack: SlackEmulator, make_notifier)
     d = n.send(note(1))
     assert not d.ok and not d.retry
     assert count("invalid_auth") == before + 1
+
+
+def test_a_token_that_cannot_post_is_a_usage_error_at_start(slack: SlackEmulator, make_notifier) -> None:
+    """An app installed without chat:write passed the start (auth.test and the channel's history answer)
+    and failed at the first incident's root post, at night, in the crisis. Slack names the token's scopes
+    in every answer: the start refuses it now."""
+    from daemon.kafka.run_command import check_slack
+
+    slack.scopes = ("channels:history", "files:write")
+    with pytest.raises(UsageError) as err:
+        check_slack(make_notifier())
+    assert str(err.value).startswith("slack.bot_token: Slack says missing_scope (the bot token lacks chat:write")
+    assert [c.method for c in slack.calls] == ["auth.test"]
+
+
+def test_each_other_missing_scope_is_a_warning_naming_what_will_not_work(slack: SlackEmulator, make_notifier) -> None:
+    from structlog.testing import capture_logs
+
+    from daemon.kafka.run_command import check_slack
+
+    slack.scopes = ("chat:write", "channels:history", "channels:read")
+    n = make_notifier()
+    with capture_logs() as logs:
+        check_slack(n)
+    assert [(r["event"], r["scope"]) for r in logs] == [("slack.scope_missing", "files:write")]
+    assert "chart" in logs[0]["without_it_crisisd_cannot"]
+    assert n.send(note(1)).ok  # it runs: the chart is best effort
+    assert not slack.uploads
+
+
+def test_the_slack_app_manifest_asks_for_every_scope_crisisd_uses(slack: SlackEmulator) -> None:
+    """config/slack-app-manifest.yaml (Slack: Create New App -> From an app manifest) grants what the
+    notifier checks for at start and every method it calls needs; its interactivity points at the path
+    the daemon serves."""
+    import yaml
+
+    from config.settings import load_settings
+    from notifiers.slack.notifier import NEEDED_SCOPES, WANTED_SCOPES
+    from notifiers.slack.testing import APP_SCOPES, METHOD_SCOPES
+
+    manifest = yaml.safe_load((ROOT / "config" / "slack-app-manifest.yaml").read_text(encoding="utf-8"))
+    bot = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert bot == set(APP_SCOPES)
+    assert set(NEEDED_SCOPES) <= bot
+    assert all(set(scopes) <= bot for scopes in WANTED_SCOPES)
+    assert all(set(scopes) <= bot for scopes in METHOD_SCOPES.values())
+    settings = manifest["settings"]
+    path = load_settings(env={}).slack.interactions_path
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["interactivity"]["request_url"].endswith(path)
+    assert settings["socket_mode_enabled"] is False
+    assert manifest["features"]["bot_user"]["display_name"] == "crisisd"

@@ -1,4 +1,5 @@
-"""`crisisd staffing`: the staffing suggestion for one given load (docs/cli.md)."""
+"""`crisisd staffing`: the staffing suggestion for one given load (docs/cli.md), or for several
+platforms answered by one team from one queue (`--platform`, as the daemon staffs an incident)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import msgspec
 
-from daemon.staffing.erlang import StaffingQuestion, solve
+from daemon.staffing.erlang import PooledAnswer, QueueClass, StaffingQuestion, solve, solve_pooled
 from daemon.staffing.settings import StaffingSettings, format_duration, format_target, parse_duration, parse_target
 
 _DEFAULTS = StaffingSettings()
@@ -23,10 +24,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "after shrinkage and how many to call in."
         ),
     )
-    p.add_argument("--arrivals-per-hour", required=True, metavar="N", help="mentions needing a reply per hour")
-    p.add_argument("--aht-minutes", required=True, metavar="M", help="average handle time of one reply, minutes")
+    p.add_argument("--arrivals-per-hour", metavar="N", help="mentions needing a reply per hour")
+    p.add_argument("--aht-minutes", metavar="M", help="average handle time of one reply, minutes")
+    p.add_argument("--target", metavar="P/DURATION", help="e.g. 80/15m: 80 %% answered within 15 minutes")
     p.add_argument(
-        "--target", required=True, metavar="P/DURATION", help="e.g. 80/15m: 80 %% answered within 15 minutes"
+        "--platform",
+        action="append",
+        metavar="NAME:N:M:P/DURATION[:W]",
+        help=(
+            "instead of the three above, one platform answered from one queue by one team with the others "
+            "(repeat it): its mentions per hour, handle time in minutes, target and, optionally, its "
+            "customers' mean patience in minutes, e.g. twitter:300:3:80/15m whatsapp:100:6:80/5m:10"
+        ),
     )
     p.add_argument(
         "--shrinkage", default=str(_DEFAULTS.shrinkage), metavar="S", help="share of paid time off the queue [0, 1)"
@@ -51,10 +60,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _number(
     args: argparse.Namespace, attr: str, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
 ) -> float:
+    return _parse_number(getattr(args, attr), "--" + attr.replace("_", "-"), lo, hi, lo_open=lo_open, hi_open=hi_open)
+
+
+def _parse_number(
+    raw: str, option: str, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = False
+) -> float:
     from daemon.cli import UsageError
 
-    option = "--" + attr.replace("_", "-")
-    raw = getattr(args, attr)
     try:
         v = float(raw)
     except (TypeError, ValueError):
@@ -80,6 +93,14 @@ def _count(args: argparse.Namespace, attr: str) -> int:
 def main(args: argparse.Namespace) -> int:
     from daemon.cli import UsageError
 
+    single = [o for o in ("arrivals_per_hour", "aht_minutes", "target") if getattr(args, o) is not None]
+    if args.platform:
+        if single:
+            raise UsageError(f"--{single[0].replace('_', '-')}: give the load either so or as --platform, not both")
+        return _pooled(args)
+    for option in ("arrivals_per_hour", "aht_minutes", "target"):
+        if getattr(args, option) is None:
+            raise UsageError(f"--{option.replace('_', '-')} is required (or give the load as --platform)")
     arrivals = _number(args, "arrivals_per_hour", 0, 1e7)
     aht = _number(args, "aht_minutes", 0, 600, lo_open=True)
     try:
@@ -167,6 +188,169 @@ def main(args: argparse.Namespace) -> int:
         lines.append(
             f"backlog        {backlog}: {ans.backlog_agents} of the agents clear it "
             f"within {format_duration(target_seconds if backlog_seconds is None else backlog_seconds)}"
+        )
+    if on_shift > to_schedule:
+        lines.append(f"stand down     {on_shift - to_schedule}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _platform(spec: str) -> tuple[str, QueueClass]:
+    """`NAME:N:M:P/DURATION[:W]` -> (name, its class)."""
+    from daemon.cli import UsageError
+
+    parts = spec.split(":")
+    if len(parts) not in (4, 5) or not parts[0]:
+        raise UsageError(f"--platform: {spec!r} is not NAME:N:M:P/DURATION[:W] (e.g. twitter:300:3:80/15m)")
+    name = parts[0]
+    option = f"--platform {name}"
+    arrivals = _parse_number(parts[1], f"{option}: mentions per hour", 0, 1e7)
+    aht = _parse_number(parts[2], f"{option}: handle time in minutes", 0, 600, lo_open=True)
+    try:
+        target, target_seconds = parse_target(parts[3])
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    patience = None
+    if len(parts) == 5:
+        patience = _parse_number(parts[4], f"{option}: patience in minutes", 0, 1e6, lo_open=True) * 60.0
+    return name, QueueClass(
+        arrivals_per_hour=arrivals,
+        aht_seconds=aht * 60.0,
+        target=target,
+        target_seconds=target_seconds,
+        patience_seconds=patience,
+    )
+
+
+def _pooled(args: argparse.Namespace) -> int:
+    """Several platforms, one team, one queue (first come, first served): the smallest team that meets
+    every platform's own target under the occupancy cap (`solve_pooled`), beside a queue per platform."""
+    from daemon.cli import UsageError
+
+    platforms = [_platform(spec) for spec in args.platform]
+    names = [name for name, _ in platforms]
+    if len(set(names)) != len(names):
+        raise UsageError(f"--platform: {sorted({n for n in names if names.count(n) > 1})[0]} is given twice")
+    classes = [c for _, c in platforms]
+    shrinkage = _number(args, "shrinkage", 0, 1, hi_open=True)
+    occupancy = _number(args, "max_occupancy", 0, 1, lo_open=True)
+    backlog = _count(args, "backlog")
+    on_shift = _count(args, "on_shift")
+    spread = _number(args, "range_spread", 0, 1, hi_open=True)
+    if args.patience_minutes is not None:
+        raise UsageError("--patience-minutes: give each platform's patience in its --platform (NAME:N:M:P/DURATION:W)")
+    backlog_seconds = None
+    if args.backlog_within is not None:
+        try:
+            backlog_seconds = parse_duration(args.backlog_within)
+        except ValueError as exc:
+            raise UsageError(f"--backlog-within: {exc}") from None
+        if backlog_seconds <= 0:
+            raise UsageError("--backlog-within: must be above 0")
+
+    def team(of: list[QueueClass]) -> PooledAnswer:
+        return solve_pooled(
+            of,
+            max_occupancy=occupancy,
+            backlog=backlog,
+            backlog_seconds=backlog_seconds,
+            backlog_confidence=_DEFAULTS.backlog_confidence,
+        )
+
+    def scaled(scale: float) -> list[QueueClass]:
+        return [msgspec.structs.replace(c, arrivals_per_hour=c.arrivals_per_hour * scale) for c in classes]
+
+    try:
+        pooled = team(classes)
+        lo, hi = (team(scaled(x)).answer.agents_needed for x in (1 - spread, 1 + spread))
+        apart = [
+            solve(
+                StaffingQuestion(
+                    arrivals_per_hour=c.arrivals_per_hour,
+                    aht_seconds=c.aht_seconds,
+                    target=c.target,
+                    target_seconds=c.target_seconds,
+                    max_occupancy=occupancy,
+                    patience_seconds=c.patience_seconds,
+                )
+            ).agents_needed
+            for c in classes
+        ]
+    except ValueError as exc:  # e.g. a load beyond the guard
+        raise UsageError(f"--platform: {exc}") from None
+    ans = pooled.answer
+    to_schedule = math.ceil(ans.agents_needed / (1.0 - shrinkage) - 1e-9)
+    call_in = max(0, to_schedule - on_shift)
+    patient = any(c.patience_seconds is not None for c in classes)
+    rows = [
+        {
+            "platform": name,
+            "arrivals_per_hour": c.arrivals_per_hour,
+            "aht_minutes": c.aht_seconds / 60.0,
+            "sla_target": format_target(c.target, c.target_seconds),
+            "patience_minutes": None if c.patience_seconds is None else c.patience_seconds / 60.0,
+            "service_level": round(level, 6),
+            "agents_if_apart": alone,
+        }
+        for (name, c), level, alone in zip(platforms, pooled.service_levels, apart, strict=True)
+    ]
+    out: dict[str, object] = {
+        "agents_needed": ans.agents_needed,
+        "to_schedule": to_schedule,
+        "on_shift": on_shift,
+        "call_in": call_in,
+        "stand_down": max(0, on_shift - to_schedule),
+        "service_level": round(ans.service_level, 6),
+        "occupancy": round(ans.occupancy, 6),
+        "range": [lo, hi],
+        "sla_target": "; ".join(f"{r['platform']} {r['sla_target']}" for r in rows),
+        "platforms": rows,
+        "agents_if_apart": sum(apart),
+        "erlangs": round(ans.erlangs, 6),
+        "queue_agents": ans.queue_agents,
+        "backlog": backlog,
+        "backlog_agents": ans.backlog_agents,
+        "wait_probability": round(ans.wait_probability, 6),
+        "mean_wait_seconds": round(ans.mean_wait_seconds, 3),
+        "binding": ans.binding,
+        "model": "erlang_a" if patient else "erlang_c",
+        "shrinkage": shrinkage,
+        "max_occupancy": occupancy,
+    }
+    if patient:
+        out["abandonment"] = round(ans.abandonment, 6)
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
+        return 0
+    total = sum(c.arrivals_per_hour for c in classes)
+    model = "Erlang A" if patient else "Erlang C"
+    width = max(len(n) for n in names)
+    lines = [
+        f"load           {len(classes)} platforms, one queue: {total:g}/h, {ans.erlangs:.1f} Erlang ({model})",
+        f"agents needed  {ans.agents_needed} answering at once, one team for all (range {lo}-{hi}); "
+        f"a queue per platform: {sum(apart)}",
+        f"to schedule    {to_schedule} ({shrinkage * 100:g} % shrinkage)",
+        f"on shift       {on_shift}",
+        f"call in        {call_in}",
+    ]
+    for (name, c), level, alone in zip(platforms, pooled.service_levels, apart, strict=True):
+        patience = "" if c.patience_seconds is None else f", patience {c.patience_seconds / 60.0:g} min"
+        lines.append(
+            f"  {name:<{width}}  {c.arrivals_per_hour:g}/h x {c.aht_seconds / 60.0:g} min{patience}: {level:.3f} "
+            f"within {format_duration(c.target_seconds)} (target {format_target(c.target, c.target_seconds)}; "
+            f"alone it would need {alone})"
+        )
+    lines.append(
+        f"occupancy      {ans.occupancy:.3f} (cap {occupancy:g}, "
+        + ("no new arrivals)" if ans.binding == "none" else f"set by the {ans.binding.replace('_', ' ')})")
+    )
+    lines.append(f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s")
+    if patient:
+        lines.append(f"abandonment    {ans.abandonment:.3f} give up")
+    if backlog:
+        within = min(c.target_seconds for c in classes) if backlog_seconds is None else backlog_seconds
+        lines.append(
+            f"backlog        {backlog}: {ans.backlog_agents} of the agents clear it within {format_duration(within)}"
         )
     if on_shift > to_schedule:
         lines.append(f"stand down     {on_shift - to_schedule}")

@@ -347,6 +347,8 @@ def _pooled(args: argparse.Namespace) -> int:
     lines.append(f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s")
     if patient:
         lines.append(f"abandonment    {ans.abandonment:.3f} give up")
+        if ans.queue_agents > sum(apart):  # the occupancy cap counts the work of those who stay
+            lines.append("               (one team keeps more of those who would give up in a queue of their own)")
     if backlog:
         within = min(c.target_seconds for c in classes) if backlog_seconds is None else backlog_seconds
         lines.append(

@@ -21,6 +21,11 @@ Keys name the consumer group (`<group>/<incident_id>#<seq>`): each deployment (g
 notifications, wherever another one sends them. Records from before the key named the group are not
 read: at an upgrade, a notification in flight may be sent once more.
 
+A `delivered` record also says where the notifier put the incident (`where`: for Slack, the root
+message's channel and ts, from the notifier's `address(incident_id)`), so the replica that takes an
+incident over finds its root in one read, however far back the channel's history it lies
+(`NotificationLog.where`).
+
 The log topic is compacted (one small record per (incident_id, seq), the newest state wins);
 memory is bounded by `capacity` keys (the oldest are forgotten first, long after their incident
 closed).
@@ -57,6 +62,7 @@ class _Entry(msgspec.Struct, frozen=True):
     seq: int
     by: str
     state: str = DELIVERED
+    where: str = ""  # where the notifier put the incident (Slack: "<channel id> <root ts>"); "" unknown
 
 
 _enc = msgspec.json.Encoder()
@@ -85,6 +91,7 @@ class NotificationLog:
         self._capacity = capacity
         self._poll_ms = poll_ms
         self._keys: OrderedDict[bytes, str] = OrderedDict()
+        self._where: OrderedDict[str, str] = OrderedDict()  # incident_id -> its last delivery's `where`
         self._lock = threading.Lock()
         self._synced = threading.Condition(self._lock)
         self._rounds = 0  # completed reads that reached the end of every partition
@@ -109,7 +116,7 @@ class NotificationLog:
                 batch = reader.poll(timeout_ms=self._poll_ms)
                 mine = self._prefix  # other groups' records are theirs to read
                 keys = [
-                    (r.key, _state(r.value)) for rs in batch.values() for r in rs if r.key and r.key.startswith(mine)
+                    (r.key, _entry(r.value)) for rs in batch.values() for r in rs if r.key and r.key.startswith(mine)
                 ]
                 at_end = all((h := reader.highwater(tp)) is not None and reader.position(tp) >= h for tp in tps)
             except Exception as exc:  # surfaced to senders, which then retry later
@@ -122,19 +129,25 @@ class NotificationLog:
                 continue
             with self._lock:
                 self._error = None
-                for k, state in keys:
-                    self._remember(k, state)
+                for k, entry in keys:
+                    self._remember(k, entry)
                 if at_end:
                     self._rounds += 1
                     self._synced.notify_all()
 
-    def _remember(self, key: bytes, state: str) -> None:
+    def _remember(self, key: bytes, entry: _Entry | None) -> None:
+        state = DELIVERED if entry is None else entry.state
         if self._keys.get(key) == DELIVERED:
             state = DELIVERED  # a late claim (a zombie) never undoes a delivery
         self._keys[key] = state
         self._keys.move_to_end(key)
         if len(self._keys) > self._capacity:
             self._keys.popitem(last=False)
+        if entry is not None and entry.where:
+            self._where[entry.incident_id] = entry.where
+            self._where.move_to_end(entry.incident_id)
+            if len(self._where) > self._capacity:
+                self._where.popitem(last=False)
 
     def mark_takeover(self) -> None:
         """Partitions were just assigned: what their previous owner delivered must be read before
@@ -161,14 +174,21 @@ class NotificationLog:
     def delivered(self, incident_id: str, seq: int) -> bool:
         return self.state(incident_id, seq) == DELIVERED
 
+    def where(self, incident_id: str) -> str | None:
+        """Where the last delivery of the incident that the log has read put it (any thread)."""
+        with self._lock:
+            return self._where.get(incident_id)
+
     # -- writing ---------------------------------------------------------------------------------
-    def record(self, incident_id: str, seq: int, state: str = DELIVERED, timeout: float = 10.0) -> None:
+    def record(
+        self, incident_id: str, seq: int, state: str = DELIVERED, timeout: float = 10.0, *, where: str = ""
+    ) -> None:
         """Append `state` for (incident_id, seq) and wait for the broker's acknowledgement."""
         key = log_key(self.group, incident_id, seq)
-        value = _enc.encode(_Entry(incident_id, seq, self.replica, state))
-        self._producer.send(self.topic, key=key, value=value).get(timeout)
+        entry = _Entry(incident_id, seq, self.replica, state, where)
+        self._producer.send(self.topic, key=key, value=_enc.encode(entry)).get(timeout)
         with self._lock:
-            self._remember(key, state)
+            self._remember(key, entry)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -219,8 +239,15 @@ class LoggedNotifier:
         return Delivery.done()
 
     def _record(self, n: Notification, state: str) -> None:
+        where = ""
+        address = getattr(self.inner, "address", None)
+        if state == DELIVERED and address is not None:
+            try:
+                where = address(n.incident_id) or ""
+            except Exception:  # the address is a shortcut for a takeover, never a reason to fail
+                log.exception("notification log: no address for %s", n.incident_id)
         try:
-            self.nflog.record(n.incident_id, n.seq, state)
+            self.nflog.record(n.incident_id, n.seq, state, where=where)
         except Exception as exc:  # delivered all the same; the bare claim makes the next one ask
             log.error("notification log: cannot record %s #%d: %s", n.incident_id, n.seq, exc)
 
@@ -228,13 +255,14 @@ class LoggedNotifier:
         self.inner.close()
 
 
-def _state(value: bytes | None) -> str:
+def _entry(value: bytes | None) -> _Entry | None:
+    """A record's entry; None (taken as delivered) for one without a readable value."""
     if not value:
-        return DELIVERED
+        return None
     try:
-        return msgspec.json.decode(value, type=_Entry).state
+        return msgspec.json.decode(value, type=_Entry)
     except msgspec.DecodeError:
-        return DELIVERED
+        return None
 
 
 def read_all(consumer_factory: Any, topic: str, timeout: float = 30.0) -> list[tuple[str, int, str, str]]:

@@ -429,6 +429,9 @@ class Runner:
             self._inner_notifier.standing = self.incident_standing
         if hasattr(self._inner_notifier, "provisional"):
             self._inner_notifier.provisional = self.runs_provisionally
+        if hasattr(self._inner_notifier, "root_hint") and self._nflog is not None:
+            # where the replica that delivered an incident's notifications put it: a takeover reads it there
+            self._inner_notifier.root_hint = self._nflog.where
 
     def incident_standing(self, incident_id: str) -> Standing:
         """Whether the incident is known to be open now (any thread): `over` once its resolution is

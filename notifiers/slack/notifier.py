@@ -316,6 +316,10 @@ class SlackNotifier:
         # each write, page or press of such an incident the root is read again, and the incident is
         # left to whoever wrote it meanwhile (`_still_runs`). None: this replica's `owns` is certain.
         self.provisional: Callable[[str], bool] | None = None
+        # And where the replica that last delivered an incident's notification put its root (the shared
+        # notification log: `address` below, "<channel id> <ts>"), so finding the root of an incident
+        # another replica ran takes one read, not a scan of the channel's history. None: scan.
+        self.root_hint: Callable[[str], str | None] | None = None
         self._writer = self.store.writer()
         # Incidents whose root this replica has read (or written) since it last got them, by the count of
         # `reassigned()` calls then: their record is current and the writes they need can go out.
@@ -994,26 +998,56 @@ class SlackNotifier:
             match,
         )
 
+    def address(self, iid: str) -> str:
+        """Where the incident's root is ("<channel id> <ts>"; "" before it is posted): the notification
+        log records it with each delivery, for the replica that takes the incident over (`root_hint`)."""
+        rec = self.store.root(iid)
+        return f"{rec.channel_id} {rec.root_ts}" if rec is not None and rec.channel_id and rec.root_ts else ""
+
     def _find_root(self, iid: str) -> bool:
+        """Find the root another replica (or a post whose answer was lost) made, by its metadata: where the
+        notification log says it is (`root_hint`), else in the channel's history (its last 2,000
+        messages: `_scan`); take over what it records."""
         tenure, runs = self._tenure, self._runs(iid)
-        channel_id = self._channel_id()
-
-        def match(m: dict[str, Any]) -> bool:
-            md = m.get("metadata") or {}
-            return bool(
-                md.get("event_type") == ROOT_EVENT and (md.get("event_payload") or {}).get("incident_id") == iid
-            )
-
-        found = self._history_scan(channel_id, match)
+        found = self._root_at_hint(iid)
         if found is None:
-            return False
+            channel_id = self._channel_id()
+
+            def match(m: dict[str, Any]) -> bool:
+                md = m.get("metadata") or {}
+                return bool(
+                    md.get("event_type") == ROOT_EVENT and (md.get("event_payload") or {}).get("incident_id") == iid
+                )
+
+            message = self._history_scan(channel_id, match)
+            if message is None:
+                return False
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            found = (channel_id, str(message["ts"]), payload)
+        channel_id, ts, payload = found
         self.store.ensure_root(iid, self.clock.now())
-        self.store.set_root(iid, channel_id, str(found["ts"]))
-        payload = (found.get("metadata") or {}).get("event_payload") or {}
+        self.store.set_root(iid, channel_id, ts)
         self._adopt_root(iid, payload)
         if runs:
             self._current[iid] = tenure
         return True
+
+    def _root_at_hint(self, iid: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(channel id, ts, metadata payload) of the root where the notification log says it is; None
+        without a hint, or when that message is not the incident's root (deleted, another workspace's
+        channel now out of reach): the history is scanned then."""
+        hint = self.root_hint(iid) if self.root_hint is not None else None
+        if not hint or len(hint.split()) != 2:
+            return None
+        channel_id, ts = hint.split()
+        try:
+            payload = self._read_root(iid, (channel_id, ts))
+        except SlackApiError as exc:
+            if classify(exc).retry:
+                raise
+            log.warning("slack.root_hint_unreadable", incident_id=iid, error=slack_error(exc))
+            return None
+        return None if payload is None else (channel_id, ts, payload)
 
     def _find_in_channel(self, channel: str, marker: dict[str, Any]) -> dict[str, Any] | None:
         """A top-level post of `channel` (id or name) carrying `marker` as its POST_EVENT metadata."""

@@ -232,6 +232,14 @@ class SlackEmulator:
         with self._lock:
             return [m for m in c.messages if m.get("thread_ts") == ts and m["ts"] != ts]
 
+    def chatter(self, channel: str, count: int) -> None:
+        """`count` top-level messages from people in the channel (a busy incident channel)."""
+        c = self._channel(channel)
+        assert c is not None, channel
+        with self._lock:
+            for i in range(count):
+                c.messages.append({"type": "message", "ts": self._next_ts(), "text": f"update {i}", "user": "U0PEOPLE"})
+
     def method_calls(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import time
 
+import msgspec
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka_helpers import crisisd, note, read_topic
@@ -95,6 +96,46 @@ def test_a_notification_one_replica_delivered_is_not_sent_by_another(bootstrap, 
         a.mark_takeover()
         assert LoggedNotifier(FileNotifier(path), a).send(note(4)).ok
         assert path.read_text().count('"incident_id":"klm-1"') == 2  # #3 and #4, once each
+    finally:
+        a.stop()
+        b.stop()
+
+
+class Addressed(Count):
+    """A receiver that says where it put each incident (the Slack notifier: the root's channel and ts)."""
+
+    def address(self, incident_id: str) -> str:
+        return f"C0CRISIS 1271300000.{len(self.sent):06d}"
+
+
+@pytest.mark.kafka
+def test_the_log_says_where_each_incident_was_delivered(bootstrap, topic_factory) -> None:
+    """Another replica learns from the log where the last delivery put the incident: a takeover reads
+    the root there instead of scanning the channel's history for it."""
+    topic = topic_factory("nflog")
+
+    def replica(name: str) -> NotificationLog:
+        log = NotificationLog(
+            topic,
+            KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
+            KafkaProducer(bootstrap_servers=bootstrap),
+            replica=name,
+            group="crisisd",
+        )
+        log.start()
+        return log
+
+    a, b = replica("a"), replica("b")
+    try:
+        sink = Addressed()
+        assert LoggedNotifier(sink, a).send(note(1)).ok
+        assert LoggedNotifier(sink, a).send(note(2)).ok
+        other = msgspec.structs.replace(note(1), incident_id="bol-1")
+        assert LoggedNotifier(Count(), a).send(other).ok  # a receiver that cannot say where
+        b.mark_takeover()
+        assert b.sync(30.0)
+        assert b.where("klm-1") == "C0CRISIS 1271300000.000002"
+        assert b.where("bol-1") is None and b.where("nobody") is None
     finally:
         a.stop()
         b.stop()

@@ -806,3 +806,60 @@ def test_a_press_on_a_replica_cut_off_from_kafka_applies_while_nobody_else_runs_
     clock.advance(100_000)
     a.tick()
     assert len(pages(slack)) == 1
+
+
+def test_a_replica_taking_over_finds_a_root_far_back_in_a_busy_channel(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """People coordinate the response in the incident channel: A's root is 2,500 messages back when B
+    takes the incident over. B scanned the channel's last 2,000 messages for it, did not find it, paged
+    nobody, and posted a second root with the next notification. The shared notification log says
+    where A put it (`root_hint`, from `address`): one read."""
+    from notifiers.slack.notifier import ROOT_EVENT
+
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    slack.chatter("#crisis", 2500)
+    own.move("b")
+    b.root_hint = lambda iid: a.address(iid)  # what a's delivery recorded in the notification log
+    b.adopt([note(1, severity="sev2")])
+    b.tick()
+    assert not slack.method_calls("conversations.history"), "the channel was scanned"
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    roots = [m for m in slack.messages("#crisis") if (m.get("metadata") or {}).get("event_type") == ROOT_EVENT]
+    assert len(roots) == 1
+    clock.advance(601)
+    b.tick()
+    assert len(pages(slack)) == 2 and carried(slack)["level"] == 1
+
+
+def test_a_root_hint_that_leads_nowhere_falls_back_to_the_scan(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    b.root_hint = lambda iid: "C0GONE 1700000001.000001"  # a channel out of reach, say
+    b.adopt([note(1, severity="sev2")])
+    b.tick()
+    assert slack.method_calls("conversations.history")
+    clock.advance(601)
+    b.tick()
+    assert len(pages(slack)) == 2
+
+
+def test_the_runner_hands_the_notifier_the_notification_logs_addresses(
+    make_notifier, clock: FakeClock, tmp_path
+) -> None:
+    n = make_notifier()
+    runner, _ = holding_klm(n, clock, tmp_path / "daemon")
+
+    class Log:
+        def where(self, incident_id: str) -> str | None:
+            return "C0CRISIS 1700000001.000001" if incident_id == IID else None
+
+    runner._nflog = Log()  # type: ignore[assignment]
+    runner._attach_standing()
+    assert n.root_hint is not None and n.root_hint(IID) == "C0CRISIS 1700000001.000001"

@@ -65,13 +65,17 @@ def settings_for(settings_factory: Callable[..., Any], unique: Callable[[str], s
 
 
 def run_until(runner: Runner, done: Callable[[], bool], timeout: float = 60.0) -> int:
-    """Run in a thread until `done()`, then stop; returns the exit code."""
+    """Run in a thread until `done()`, then stop; returns the exit code. When `done()` never came,
+    the runner's state at that moment is printed (shown with the failure the test then meets)."""
     result: list[int] = []
     t = threading.Thread(target=lambda: result.append(runner.run()), daemon=True)
     t.start()
     deadline = time.monotonic() + timeout
     while not done() and t.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
+    if not done():
+        print(f"run_until: not done after {timeout:g}s (runner alive: {t.is_alive()}): {runner.counters},")
+        print(f"  assigned {runner.assigned()}, readiness {runner.readiness()}")
     runner.request_stop()
     t.join(timeout)
     assert not t.is_alive(), "the runner did not stop"

@@ -522,6 +522,8 @@ class SlackNotifier:
         so each root is read again before this replica next writes to it, pages or applies a press.
         (`owns` turning false is seen at every write; this catches a move away and back between two.)"""
         self._tenure += 1
+        self._yielded.clear()  # the group is whole again: what this replica runs is certain
+        self._read_at.clear()
 
     def adopt(self, open_incidents: Iterable[Notification]) -> None:
         """Open incidents of partitions this replica has just taken over, each with its last

@@ -424,7 +424,9 @@ class Runner:
             admin.close()
 
     def _attach_standing(self) -> None:
-        """A notifier that pages (Slack) asks `incident_standing` before an incident's first page."""
+        """What a notifier that pages (Slack) asks of the replica: `incident_standing` before an
+        incident's first page, `runs_provisionally` before it acts on one, and the notification log
+        where another replica put an incident's root."""
         if hasattr(self._inner_notifier, "standing"):
             self._inner_notifier.standing = self.incident_standing
         if hasattr(self._inner_notifier, "provisional"):

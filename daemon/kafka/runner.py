@@ -431,9 +431,8 @@ class Runner:
             self._inner_notifier.standing = self.incident_standing
         if hasattr(self._inner_notifier, "provisional"):
             self._inner_notifier.provisional = self.runs_provisionally
-        if hasattr(self._inner_notifier, "root_hint") and self._nflog is not None:
-            # where the replica that delivered an incident's notifications put it: a takeover reads it there
-            self._inner_notifier.root_hint = self._nflog.where
+        if hasattr(self._inner_notifier, "root_hint"):
+            self._inner_notifier.root_hint = self.root_address
 
     def incident_standing(self, incident_id: str) -> Standing:
         """Whether the incident is known to be open now (any thread): `over` once its resolution is
@@ -451,6 +450,17 @@ class Runner:
         """Whether this replica runs the incident (any thread: a snapshot of the tasks): it holds the
         incident's brand, or held it when Kafka went out of reach and the group has not moved it since."""
         return bool(self._holding(incident_id)) or brand_of(incident_id) in self._kept
+
+    def root_address(self, incident_id: str) -> str | None:
+        """Where the replica that last delivered a notification of the incident put it (the notification
+        log's `where`; None: not recorded). Raises LookupError until the log has been read past the
+        last takeover, so a replica that just got a partition does not take "not recorded" for an answer."""
+        nflog = self._nflog
+        if nflog is None:
+            return None
+        if not nflog.sync(0.0):
+            raise LookupError("the notification log is not read to its end yet")
+        return nflog.where(incident_id)
 
     def runs_provisionally(self, incident_id: str) -> bool:
         """Whether this replica runs the incident (`owns_incident`) without knowing that no other one

@@ -123,6 +123,11 @@ class Throttled(Exception):
         self.wait = wait
 
 
+class NotKnownYet(Throttled):
+    """Where another replica put the incident's root is not known yet (the notification log is still
+    being read after a takeover): asked again in a moment. Not a failure."""
+
+
 class PermanentError(Exception):
     """A configuration problem retrying cannot fix (e.g. the channel does not exist)."""
 
@@ -318,7 +323,8 @@ class SlackNotifier:
         self.provisional: Callable[[str], bool] | None = None
         # And where the replica that last delivered an incident's notification put its root (the shared
         # notification log: `address` below, "<channel id> <ts>"), so finding the root of an incident
-        # another replica ran takes one read, not a scan of the channel's history. None: scan.
+        # another replica ran takes one read, not a scan of the channel's history. None: scan; LookupError:
+        # not known yet (the log is being read), ask again.
         self.root_hint: Callable[[str], str | None] | None = None
         self._writer = self.store.writer()
         # Incidents whose root this replica has read (or written) since it last got them, by the count of
@@ -562,6 +568,9 @@ class SlackNotifier:
         if not self._is_current(iid):
             try:
                 self._catch_up(iid)
+            except NotKnownYet as exc:
+                log.info("slack.root_lookup_waits", incident_id=iid, why=str(exc))
+                return False
             except Exception as exc:
                 result = classify(exc)
                 log.warning(
@@ -1038,7 +1047,10 @@ class SlackNotifier:
         """(channel id, ts, metadata payload) of the root where the notification log says it is; None
         without a hint, or when that message is not the incident's root (deleted, another workspace's
         channel now out of reach): the history is scanned then."""
-        hint = self.root_hint(iid) if self.root_hint is not None else None
+        try:
+            hint = self.root_hint(iid) if self.root_hint is not None else None
+        except LookupError as exc:  # the log is still being read (a takeover): asked again in a moment
+            raise NotKnownYet(0.5, str(exc)) from None
         if not hint or len(hint.split()) != 2:
             return None
         channel_id, ts = hint.split()

@@ -356,6 +356,58 @@ def test_a_backlog_is_posted_and_only_what_is_still_open_is_paged(
             daemon.proc.wait()
 
 
+def test_a_replica_taking_over_goes_on_from_the_root_the_first_one_posted(
+    broker: LocalBroker, slack: SlackEmulator, workdir: Path, daemon_env: dict[str, str]
+) -> None:
+    """A deploy: replica A ran tui's open incident (posted, paged) and stops; replica B, with a state
+    directory of its own, gets the partition. B finds the root where the notification log says A put
+    it (no scan of the channel's history), goes on with A's escalation (nobody is paged as "new" a
+    second time) and claims the root (its write on it), and no second root is posted."""
+    topic = daemon_env["CRISISD_KAFKA_TOPIC"]
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    admin.create_topics([_new_topic(topic, partitions=1)])
+    admin.close()
+    produce(broker.bootstrap_servers, topic, backlog())
+
+    def tui_roots() -> list[dict[str, Any]]:
+        return [m for m in slack.messages("crisis") if m["metadata"]["event_payload"]["incident_id"].startswith("tui")]
+
+    def pages() -> list[str]:
+        thread = slack.replies("crisis", tui_roots()[0]["ts"]) if tui_roots() else []
+        return [m["text"] for m in thread if "Escalation level" in m.get("text", "")]
+
+    def replica(name: str) -> Daemon:
+        (workdir / name).mkdir()
+        config = workdir / name / "crisisd.yaml"
+        write_config(config, min_severity="sev3", tick_seconds=0.2)
+        return Daemon(workdir / name, config, {**daemon_env, "CRISISD_STATE_DIR": str(workdir / name / "state")})
+
+    a = replica("a")
+    b: Daemon | None = None
+    try:
+        a.wait_for("tui paged by A", pages)
+        by_a = tui_roots()[0]["metadata"]["event_payload"]["by"]
+        assert a.stop() == 0
+        before_b = len(slack.calls)
+        b = replica("b")
+        b.wait_for("B's write on the root", lambda: tui_roots()[0]["metadata"]["event_payload"]["by"] != by_a)
+        time.sleep(1.0)  # five more ticks of B's
+        assert len(tui_roots()) == 1, "a second root"
+        assert len(pages()) == 1, "paged again as new"
+        carried = tui_roots()[0]["metadata"]["event_payload"]
+        assert carried["pages"] == 1 and carried["level"] == 0
+        by_b = slack.calls[before_b:]
+        scans = [c for c in by_b if c.method == "conversations.history" and c.payload.get("include_all_metadata")]
+        assert scans == [], "B scanned the channel's history for the root"
+        assert [c.method for c in by_b].count("conversations.replies") >= 1  # the root read where the log said
+        assert b.stop() == 0
+    finally:
+        for d in (a, b):
+            if d is not None and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+
+
 def _new_topic(name: str, partitions: int) -> Any:
     from kafka.admin import NewTopic
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from slack_helpers import note, press, signed
 
 from daemon.clock import FakeClock
@@ -857,9 +858,46 @@ def test_the_runner_hands_the_notifier_the_notification_logs_addresses(
     runner, _ = holding_klm(n, clock, tmp_path / "daemon")
 
     class Log:
+        """The notification log: read to its end past the last takeover once `read` is set."""
+
+        read = False
+
+        def sync(self, timeout: float) -> bool:
+            return self.read
+
         def where(self, incident_id: str) -> str | None:
             return "C0CRISIS 1700000001.000001" if incident_id == IID else None
 
-    runner._nflog = Log()  # type: ignore[assignment]
+    log = runner._nflog = Log()  # type: ignore[assignment]
     runner._attach_standing()
-    assert n.root_hint is not None and n.root_hint(IID) == "C0CRISIS 1700000001.000001"
+    assert n.root_hint is not None
+    with pytest.raises(LookupError):
+        n.root_hint(IID)  # not "not recorded": not known yet
+    log.read = True
+    assert n.root_hint(IID) == "C0CRISIS 1700000001.000001" and n.root_hint("bol-1") is None
+
+
+def test_a_takeover_waits_for_the_notification_log_before_it_scans_the_channel(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """B got the partition a moment ago and its notification log is still being read: B asks again a
+    tick later instead of scanning the channel's history for a root the log is about to place."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    read: list[bool] = [False]
+
+    def hint(iid: str) -> str | None:
+        if not read[0]:
+            raise LookupError("the notification log is not read to its end yet")
+        return a.address(iid)
+
+    b.root_hint = hint
+    b.adopt([note(1, severity="sev2")])
+    b.tick()
+    assert b.store.root(IID) is None
+    read[0] = True
+    b.tick()
+    assert b.store.root(IID) is not None
+    assert not [c for c in slack.method_calls("conversations.history") if c.payload.get("include_all_metadata")]

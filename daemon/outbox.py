@@ -269,7 +269,7 @@ class Outbox:
         if result.ok:
             self._finish(rid, "sent", "")
         elif result.retry:
-            self._reschedule(rid, attempts + 1, result.retry_after, result.error)
+            self._reschedule(rid, attempts + 1, result.retry_after, result.error, paced=result.paced)
         else:
             log.error("outbox.gave_up", incident_id=incident_id, seq=seq, error=result.error)
             self._finish(rid, "failed", result.error)
@@ -303,7 +303,9 @@ class Outbox:
             (oldest,) = self._db.execute("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'").fetchone()
         metrics.OUTBOX_OLDEST.set(oldest or 0.0)
 
-    def _reschedule(self, rid: int, attempts: int, retry_after: float | None, error: str) -> None:
+    def _reschedule(
+        self, rid: int, attempts: int, retry_after: float | None, error: str, *, paced: bool = False
+    ) -> None:
         delay = retry_after if retry_after is not None else self._backoff.delay(attempts, self._rng)
         with self._lock:
             self._db.execute(
@@ -312,7 +314,10 @@ class Outbox:
             )
             self._retried += 1
         metrics.NOTIFICATIONS_RETRIED.inc()
-        log.warning("outbox.retry", delay=round(delay, 2), attempt=attempts, error=error)
+        if paced:  # the notifier keeps to a rate: a burst waits its turn, nothing failed
+            log.info("outbox.paced", delay=round(delay, 2), attempt=attempts, error=error)
+        else:
+            log.warning("outbox.retry", delay=round(delay, 2), attempt=attempts, error=error)
 
     def _count_pending(self) -> int:
         with self._lock:

@@ -35,6 +35,9 @@ class Delivery:
     retry: bool = False
     retry_after: float | None = None
     error: str = ""
+    paced: bool = False
+    """Held back to keep to a rate (the notifier's own pacing, or a wait the receiver asked for and
+    that is still running): expected in a burst, so logged as information, not as a failure."""
 
     @classmethod
     def done(cls) -> Delivery:

@@ -220,7 +220,7 @@ def retry_after(exc: SlackApiError) -> float:
 def classify(exc: BaseException) -> Delivery:
     """What the outbox should do about a failed call."""
     if isinstance(exc, Throttled):
-        return Delivery(ok=False, retry=True, retry_after=exc.wait, error=str(exc))
+        return Delivery(ok=False, retry=True, retry_after=exc.wait, error=str(exc), paced=True)
     if isinstance(exc, PermanentError):
         return Delivery(ok=False, retry=False, error=str(exc))
     if isinstance(exc, Undecided):
@@ -363,13 +363,17 @@ class SlackNotifier:
                 result = classify(exc)
                 if not result.retry:  # a bad token or channel, a refused message: counted by error
                     metrics.SLACK_ERRORS.labels(error=slack_error(exc)[:40]).inc()
-                log.warning(
-                    "slack.send_failed",
-                    incident_id=notification.incident_id,
-                    seq=notification.seq,
-                    retry=result.retry,
-                    error=result.error,
-                )
+                if result.paced:  # the channel's rate, or a 429's wait still running: sent in turn
+                    log.info("slack.send_paced", incident_id=notification.incident_id, seq=notification.seq,
+                             error=result.error)  # fmt: skip
+                else:
+                    log.warning(
+                        "slack.send_failed",
+                        incident_id=notification.incident_id,
+                        seq=notification.seq,
+                        retry=result.retry,
+                        error=result.error,
+                    )
                 return result
         return Delivery.done()
 
@@ -1407,7 +1411,10 @@ class SlackNotifier:
             do(*args)
         except Exception as exc:  # retried on the next tick (state is persisted first)
             result = classify(exc)
-            log.warning("slack.tick_failed", step=what, incident_id=iid, retry=result.retry, error=result.error)
+            if result.paced:
+                log.info("slack.tick_paced", step=what, incident_id=iid, error=result.error)
+            else:
+                log.warning("slack.tick_failed", step=what, incident_id=iid, retry=result.retry, error=result.error)
 
     def _post_note(self, note_id: int, iid: str, root: tuple[str, str], text: str) -> None:
         step = f"note{note_id}"

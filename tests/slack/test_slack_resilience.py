@@ -273,3 +273,30 @@ def test_a_root_in_flight_in_an_older_state_file_is_still_looked_for(
     db.close()
     assert make_notifier().send(note(1)).ok
     assert len(_roots(slack)) == 1
+
+
+def test_a_burst_kept_to_the_channel_rate_is_not_logged_as_failures(
+    slack: SlackEmulator, make_notifier, clock, tmp_path: Path
+) -> None:
+    """A crisis sends notifications faster than Slack's pace of about one message a second per channel:
+    they wait their turn. Each wait was a `slack.send_failed` and an `outbox.retry` warning, dozens a
+    minute, just when someone reads the log in a crisis; they are information now (`paced`), and a
+    real failure stays a warning."""
+    from structlog.testing import capture_logs
+
+    notifier = make_notifier(rate_per_second=1.0, burst=3)
+    box = Outbox(tmp_path / "outbox", notifier, clock=clock, backoff=BackoffPolicy(base=1, cap=30), seed=7)
+    box.put_many(crisis()[:6])
+    with capture_logs() as logs:
+        drive(box, clock)
+    assert box.counters()["sent"] == 6 and box.counters()["retried"] > 0
+    events = [(r["event"], r["log_level"]) for r in logs]
+    assert ("slack.send_paced", "info") in events and ("outbox.paced", "info") in events
+    assert not [e for e in events if e[1] == "warning"], events
+
+    slack.fail("500", "chat.update", times=1)
+    box.put_many(crisis()[6:7])
+    with capture_logs() as logs:
+        drive(box, clock)
+    assert ("slack.send_failed", "warning") in [(r["event"], r["log_level"]) for r in logs]
+    box.stop()

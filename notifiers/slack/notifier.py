@@ -541,9 +541,9 @@ class SlackNotifier:
         another replica: without this it would page nobody, and redraw no root for a press, until the
         incident's next notification, which a steady crisis may not send for a long while. On the
         background thread each root is read (looked for by its metadata when this replica has no record
-        of it), the escalation recorded there goes on from here, and the root is redrawn from the
-        newest notification: a write that claims it, so that a replica still running the incident
-        provisionally (cut off from Kafka, `provisional`) sees that it moved and leaves it."""
+        of it), the escalation recorded there goes on from here, and the root of one that still pages
+        is redrawn from the newest notification: a write that claims it, so that a replica still running
+        the incident provisionally (cut off from Kafka, `provisional`) sees that it moved and leaves it."""
         named = {n.incident_id: n for n in open_incidents}
         if named:
             with self._seen_lock:
@@ -1384,7 +1384,12 @@ class SlackNotifier:
                 if self._runs(iid) and rec is not None and rec.root_ts and not rec.resolved:
                     if rec.body is None or from_json(rec.body).seq < n.seq:  # drawn from the newest
                         self.store.set_body(iid, to_json(n), False, self.clock.now())
-                    self.store.mark_dirty(iid)
+                    esc = self.store.escalation(iid)
+                    if esc is not None and esc.next_at is not None:
+                        # its ladder runs: claimed at once, so that a replica still paging it provisionally
+                        # stops before its next page (the others wait for their next write: every write
+                        # takes a slot of the channel's rate, which pages need in a crisis)
+                        self.store.mark_dirty(iid)
             with self._seen_lock:
                 self._adopting.pop(iid, None)
 

@@ -901,3 +901,22 @@ def test_a_takeover_waits_for_the_notification_log_before_it_scans_the_channel(
     b.tick()
     assert b.store.root(IID) is not None
     assert not [c for c in slack.method_calls("conversations.history") if c.payload.get("include_all_metadata")]
+
+
+def test_a_takeover_claims_only_the_roots_whose_ladder_still_runs(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """Claiming a root is a write, and every write takes a slot of the channel's rate that pages need in
+    a crisis: an acknowledged incident, which pages nobody, is left as it is until its next change."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    assert a.send(note(1, severity="sev2", incident_id="bol-20100416T0740Z-volume", brand="bol")).ok
+    a.tick()
+    click(a, clock, "crisisd.ack", "U0MARKO")  # klm's (the press helper's incident)
+    a.tick()
+    own.move("b")
+    updates = len(slack.method_calls("chat.update"))
+    b.adopt([note(1, severity="sev2"), note(1, severity="sev2", incident_id="bol-20100416T0740Z-volume", brand="bol")])
+    b.tick()
+    claimed = slack.method_calls("chat.update")[updates:]
+    assert [c.payload["metadata"]["event_payload"]["incident_id"] for c in claimed] == ["bol-20100416T0740Z-volume"]

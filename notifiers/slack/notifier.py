@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import structlog
 from slack_sdk import WebClient
@@ -48,6 +48,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
 from daemon import metrics
 from daemon.clock import Clock, SystemClock
@@ -166,6 +167,24 @@ WANTED_SCOPES = {
     "such a notification is retried until the scope is added) and find the root of an incident another replica ran",
     ("files:write",): "upload the volume chart into the incident's thread",
 }
+
+
+# What the person who pressed a button is told at once, and only them (an ephemeral message through the
+# press's `response_url`): the incident message itself changes a moment later, on the background thread.
+CONFIRMATIONS = {
+    "crisisd.ack": "You acknowledged {iid}: escalation stops. The incident message shows it in a moment.",
+    "crisisd.escalate": "Escalating {iid} to the next level now.",
+    "crisisd.snooze": "Escalation of {iid} snoozed for {snooze} min.",
+    "crisisd.resolve": "You marked {iid} resolved: escalation stops, and crisisd closes it when the mentions "
+    "are back to normal.",
+    "crisisd.volunteer": "Thank you for helping with {iid}: you are counted as a volunteer{languages}. The "
+    "incident's thread says what is needed.",
+}
+# Where a `response_url` may point: Slack's own hosts (and the configured API's, for Slack-compatible
+# servers and tests); a payload is authenticated, but crisisd posts nowhere else.
+RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+CONFIRM_WITHIN_SECONDS = 60.0
+CONFIRM_TIMEOUT_SECONDS = 5
 
 
 class TokenBucket:
@@ -346,6 +365,8 @@ class SlackNotifier:
         self._seen: OrderedDict[str, float] = OrderedDict()  # signatures of accepted requests (replays)
         self._seen_lock = threading.Lock()  # also guards _resolves
         self._resolves: list[tuple[str, str]] = []
+        # presses to confirm to the person who pressed: (monotonic time, response_url, action, incident, user)
+        self._confirmations: list[tuple[float, str, str, str, str]] = []
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1273,6 +1294,7 @@ class SlackNotifier:
         others' are left, for when it runs them again).
 
         Failures are logged and retried on the next tick (state is persisted first)."""
+        self._send_confirmations()
         with self._seen_lock:
             resolves, self._resolves = self._resolves, []
         for iid, user in resolves:
@@ -1491,6 +1513,7 @@ class SlackNotifier:
             action_id, iid = str(action.get("action_id", "")), str(action.get("value", ""))
             if action_id not in ACTION_IDS:
                 continue
+            self._confirm(str(payload.get("response_url") or ""), action_id, iid, user)
             if not self._runs(iid):
                 # Slack chose this replica (one Request URL, or one of the Socket Mode
                 # connections); the incident's escalation runs on another
@@ -1503,6 +1526,45 @@ class SlackNotifier:
             self._press(action_id, iid, user)  # one it has no record of: kept until its root is found
         self._wake.set()
         return 200, b""
+
+    def _confirm(self, url: str, action_id: str, iid: str, user: str) -> None:
+        """Tell the person who pressed, at the background thread's next tick (not on Slack's 3-second
+        answer), when the press came with a `response_url` crisisd may post to."""
+        if not url or not self._may_respond(url):
+            return
+        with self._seen_lock:
+            if len(self._confirmations) < 100:  # feedback only: a flood of presses is not queued for ever
+                self._confirmations.append((self.clock.monotonic(), url, action_id, iid, user))
+
+    def _may_respond(self, url: str) -> bool:
+        parts, api = urlsplit(url), urlsplit(self.settings.api_url)
+        if parts.scheme == "https" and parts.hostname in RESPONSE_HOSTS:
+            return True
+        return (parts.scheme, parts.netloc) == (api.scheme, api.netloc)
+
+    def _send_confirmations(self) -> None:
+        """Feedback only, so it never holds up a page: one older than CONFIRM_WITHIN_SECONDS is dropped
+        (the incident message shows the press by then), and so is the rest of a batch once one fails
+        (Slack is out of reach: each would wait its timeout)."""
+        with self._seen_lock:
+            pending, self._confirmations = self._confirmations, []
+        for at, url, action_id, iid, user in pending:
+            if self.clock.monotonic() - at > CONFIRM_WITHIN_SECONDS:
+                continue
+            languages = ""
+            if action_id == "crisisd.volunteer" and self.languages_for is not None:
+                with contextlib.suppress(Exception):  # the roster's trouble is logged where the press applies
+                    spoken = [str(x)[:16] for x in self.languages_for(user)][:10]
+                    languages = f" ({', '.join(spoken)})" if spoken else ""
+            snooze = f"{self.policy.snooze_seconds / 60:.0f}"
+            text = CONFIRMATIONS[action_id].format(iid=iid, snooze=snooze, languages=languages)
+            try:
+                WebhookClient(url, timeout=CONFIRM_TIMEOUT_SECONDS).send(
+                    text=text, response_type="ephemeral", replace_original=False
+                )
+            except Exception as exc:  # feedback only: the press itself is applied whatever happens here
+                log.info("slack.confirmation_failed", incident_id=iid, action=action_id, error=type(exc).__name__)
+                return
 
     def relayed(self, action_id: str, iid: str, user: str) -> None:
         """A press another replica received for an incident: applied if this one runs it."""

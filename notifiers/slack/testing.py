@@ -103,6 +103,7 @@ class SlackEmulator:
         self.scopes = scopes
         self.calls: list[Call] = []
         self.uploads: dict[str, bytes] = {}
+        self.responses: list[tuple[str, dict[str, Any]]] = []
         self._channels: dict[str, Channel] = {}
         self._faults: list[Fault] = []
         self._outage_until: float | None = None
@@ -148,6 +149,11 @@ class SlackEmulator:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str) -> str:
+        """A press's `response_url` (Slack's is on hooks.slack.com): what is posted to it lands in
+        `responses`, as (name, the JSON body)."""
+        return f"http://127.0.0.1:{self.port}/response/{name}"
 
     # -- trouble -----------------------------------------------------------------------------
     def fail(
@@ -482,6 +488,10 @@ class _Handler(BaseHTTPRequestHandler):
             with em._lock:
                 em.uploads[file_id] = raw
             return self._reply(200, f"OK - {len(raw)}".encode(), {"Content-Type": "text/plain"})
+        if self.path.startswith("/response/"):
+            with em._lock:
+                em.responses.append((self.path.rsplit("/", 1)[-1], json.loads(raw or b"{}")))
+            return self._reply(200, b"ok", {"Content-Type": "text/plain"})
         if not self.path.startswith("/api/"):
             return self._reply(404, b'{"ok": false, "error": "not_found"}')
         method = self.path[len("/api/") :].split("?")[0]

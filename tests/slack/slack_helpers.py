@@ -91,10 +91,18 @@ def signed(payload: dict[str, Any], timestamp: float, secret: str = SECRET) -> t
 _TRIGGER = itertools.count(1)
 
 
-def press(action: str, user: str = "U0MANAGER", incident_id: str = "klm-20100416T0740Z-volume") -> dict[str, Any]:
-    return {
+def press(
+    action: str,
+    user: str = "U0MANAGER",
+    incident_id: str = "klm-20100416T0740Z-volume",
+    response_url: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "trigger_id": f"trigger-{next(_TRIGGER)}",  # Slack's payloads differ per press
         "user": {"id": user},
         "actions": [{"action_id": action, "value": incident_id, "type": "button"}],
     }
+    if response_url is not None:
+        payload["response_url"] = response_url
+    return payload

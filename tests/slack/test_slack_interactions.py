@@ -156,3 +156,46 @@ def test_a_press_slack_gave_another_replica_is_applied_by_the_one_running_the_in
     assert sum("Acknowledged by <@U0ANA>" in t for t in thread) == 1
     assert not [t for t in thread if "Not acknowledged" in t], "B no longer pages it, A stopped when acknowledged"
     assert "Acknowledged by <@U0ANA>" in json.dumps(slack.messages("#crisis")[0]["blocks"])
+
+
+# -- the person who pressed is told at once -----------------------------------------------------------
+
+
+def test_whoever_presses_is_told_at_once_and_only_they(slack: SlackEmulator, make_notifier, clock) -> None:
+    """A press changed nothing anyone could see until the background thread redrew the incident message,
+    and a volunteer never learnt that they were counted. Each press is confirmed to the person who
+    pressed, through the press's response_url, as an ephemeral message (it replaces nothing)."""
+    n = make_notifier(languages_for=lambda user: ["nl", "en"] if user == "U0ANA" else [])
+    assert n.send(note(1, severity="sev2")).ok
+    for action, user in (("crisisd.ack", "U0MANAGER"), ("crisisd.volunteer", "U0ANA")):
+        body, headers = signed(press(action, user, response_url=slack.response_url(user)), clock.now())
+        assert n.handle_interaction(body, headers) == (200, b"")
+    assert slack.responses == []  # not on Slack's 3-second answer: on the background thread
+    n.tick()
+    told = {name: body for name, body in slack.responses}
+    assert set(told) == {"U0MANAGER", "U0ANA"}
+    assert all(b["response_type"] == "ephemeral" and b["replace_original"] is False for b in told.values())
+    assert told["U0MANAGER"]["text"].startswith("You acknowledged klm-20100416T0740Z-volume: escalation stops.")
+    assert "you are counted as a volunteer (nl, en)" in told["U0ANA"]["text"]
+    n.tick()
+    assert len(slack.responses) == 2, "told once"
+
+
+def test_a_confirmation_goes_only_to_slack_and_only_while_it_means_something(
+    slack: SlackEmulator, make_notifier, clock
+) -> None:
+    n = make_notifier()
+    assert n.send(note(1, severity="sev2")).ok
+    elsewhere = "http://127.0.0.1:9/response/x"  # not Slack's host, nor the configured API's
+    for url in (elsewhere, "https://example.com/response/x", "ftp://hooks.slack.com/x"):
+        n.handle_payload(press("crisisd.snooze", response_url=url))
+    n.tick()
+    assert slack.responses == []
+    n.handle_payload(press("crisisd.snooze", response_url=slack.response_url("late")))
+    clock.advance(61)  # the incident message shows the press by then
+    n.tick()
+    assert slack.responses == []
+    n.handle_payload(press("crisisd.snooze", response_url=slack.response_url("now")))
+    n.tick()
+    assert [name for name, _ in slack.responses] == ["now"]
+    assert slack.responses[0][1]["text"] == "Escalation of klm-20100416T0740Z-volume snoozed for 30 min."

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import NamedTuple
 
 import msgspec
 
-from daemon.staffing.erlang import PooledAnswer, QueueClass, StaffingQuestion, solve, solve_pooled
+from daemon.staffing.erlang import PooledAnswer, QueueClass, StaffingAnswer, StaffingQuestion, solve, solve_pooled
 from daemon.staffing.settings import StaffingSettings, format_duration, format_target, parse_duration, parse_target
 
 _DEFAULTS = StaffingSettings()
@@ -90,6 +91,107 @@ def _count(args: argparse.Namespace, attr: str) -> int:
     return int(v)
 
 
+class _Team(NamedTuple):
+    """The options that shape the team whatever the load: shrinkage, the occupancy cap, the backlog and
+    when to clear it (None: within the target), who is on shift, the range's spread."""
+
+    shrinkage: float
+    occupancy: float
+    backlog: int
+    backlog_seconds: float | None
+    on_shift: int
+    spread: float
+
+
+def _team(args: argparse.Namespace) -> _Team:
+    from daemon.cli import UsageError
+
+    backlog_seconds = None
+    if args.backlog_within is not None:
+        try:
+            backlog_seconds = parse_duration(args.backlog_within)
+        except ValueError as exc:
+            raise UsageError(f"--backlog-within: {exc}") from None
+        if backlog_seconds <= 0:
+            raise UsageError("--backlog-within: must be above 0")
+    return _Team(
+        shrinkage=_number(args, "shrinkage", 0, 1, hi_open=True),
+        occupancy=_number(args, "max_occupancy", 0, 1, lo_open=True),
+        backlog=_count(args, "backlog"),
+        backlog_seconds=backlog_seconds,
+        on_shift=_count(args, "on_shift"),
+        spread=_number(args, "range_spread", 0, 1, hi_open=True),
+    )
+
+
+def _fields(ans: StaffingAnswer, team: _Team, lo: int, hi: int, *, patient: bool) -> dict[str, object]:
+    """The JSON object's fields whatever the load (docs/cli.md names the first six)."""
+    to_schedule = _to_schedule(ans, team)
+    out: dict[str, object] = {
+        "agents_needed": ans.agents_needed,
+        "to_schedule": to_schedule,
+        "on_shift": team.on_shift,
+        "call_in": max(0, to_schedule - team.on_shift),
+        "stand_down": max(0, team.on_shift - to_schedule),
+        "service_level": round(ans.service_level, 6),
+        "occupancy": round(ans.occupancy, 6),
+        "range": [lo, hi],
+        "erlangs": round(ans.erlangs, 6),
+        "queue_agents": ans.queue_agents,
+        "backlog": team.backlog,
+        "backlog_agents": ans.backlog_agents,
+        "wait_probability": round(ans.wait_probability, 6),
+        "mean_wait_seconds": round(ans.mean_wait_seconds, 3),
+        "binding": ans.binding,
+        "model": "erlang_a" if patient else "erlang_c",
+        "shrinkage": team.shrinkage,
+        "max_occupancy": team.occupancy,
+    }
+    if patient:
+        out["abandonment"] = round(ans.abandonment, 6)
+    return out
+
+
+def _to_schedule(ans: StaffingAnswer, team: _Team) -> int:
+    return math.ceil(ans.agents_needed / (1.0 - team.shrinkage) - 1e-9)
+
+
+def _roster_lines(ans: StaffingAnswer, team: _Team) -> list[str]:
+    to_schedule = _to_schedule(ans, team)
+    return [
+        f"to schedule    {to_schedule} ({team.shrinkage * 100:g} % shrinkage)",
+        f"on shift       {team.on_shift}",
+        f"call in        {max(0, to_schedule - team.on_shift)}",
+    ]
+
+
+def _occupancy(ans: StaffingAnswer, team: _Team) -> str:
+    binding = "no new arrivals" if ans.binding == "none" else f"set by the {ans.binding.replace('_', ' ')}"
+    return f"occupancy {ans.occupancy:.3f} (cap {team.occupancy:g}, {binding})"
+
+
+def _waiting(ans: StaffingAnswer) -> str:
+    return f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s"
+
+
+def _closing_lines(ans: StaffingAnswer, team: _Team, within: float) -> list[str]:
+    """The backlog (cleared `within` seconds) and who may go home."""
+    lines = []
+    if team.backlog:
+        clear = f"{ans.backlog_agents} of the agents clear it within {format_duration(within)}"
+        lines.append(f"backlog        {team.backlog}: {clear}")
+    to_schedule = _to_schedule(ans, team)
+    if team.on_shift > to_schedule:
+        lines.append(f"stand down     {team.on_shift - to_schedule}")
+    return lines
+
+
+def _write(args: argparse.Namespace, out: dict[str, object], lines: list[str]) -> int:
+    text = msgspec.json.encode(out).decode() if args.json else "\n".join(lines)
+    sys.stdout.write(text + "\n")
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from daemon.cli import UsageError
 
@@ -107,19 +209,7 @@ def main(args: argparse.Namespace) -> int:
         target, target_seconds = parse_target(args.target)
     except ValueError as exc:
         raise UsageError(f"--target: {exc}") from None
-    shrinkage = _number(args, "shrinkage", 0, 1, hi_open=True)
-    occupancy = _number(args, "max_occupancy", 0, 1, lo_open=True)
-    backlog = _count(args, "backlog")
-    on_shift = _count(args, "on_shift")
-    backlog_seconds = None
-    if args.backlog_within is not None:
-        try:
-            backlog_seconds = parse_duration(args.backlog_within)
-        except ValueError as exc:
-            raise UsageError(f"--backlog-within: {exc}") from None
-        if backlog_seconds <= 0:
-            raise UsageError("--backlog-within: must be above 0")
-    spread = _number(args, "range_spread", 0, 1, hi_open=True)
+    team = _team(args)
     patience = None if args.patience_minutes is None else _number(args, "patience_minutes", 0, 1e6, lo_open=True)
 
     q = StaffingQuestion(
@@ -127,72 +217,33 @@ def main(args: argparse.Namespace) -> int:
         aht_seconds=aht * 60.0,
         target=target,
         target_seconds=target_seconds,
-        max_occupancy=occupancy,
-        backlog=backlog,
-        backlog_seconds=backlog_seconds,
+        max_occupancy=team.occupancy,
+        backlog=team.backlog,
+        backlog_seconds=team.backlog_seconds,
         backlog_confidence=_DEFAULTS.backlog_confidence,
         patience_seconds=None if patience is None else patience * 60.0,
     )
     try:
         ans = solve(q)
-        lo = solve(msgspec.structs.replace(q, arrivals_per_hour=arrivals * (1 - spread))).agents_needed
-        hi = solve(msgspec.structs.replace(q, arrivals_per_hour=arrivals * (1 + spread))).agents_needed
+        lo = solve(msgspec.structs.replace(q, arrivals_per_hour=arrivals * (1 - team.spread))).agents_needed
+        hi = solve(msgspec.structs.replace(q, arrivals_per_hour=arrivals * (1 + team.spread))).agents_needed
     except ValueError as exc:  # e.g. a load beyond the guard
         raise UsageError(f"--arrivals-per-hour: {exc}") from None
-    to_schedule = math.ceil(ans.agents_needed / (1.0 - shrinkage) - 1e-9)
-    call_in = max(0, to_schedule - on_shift)
     sla = format_target(target, target_seconds)
-    out: dict[str, object] = {
-        "agents_needed": ans.agents_needed,
-        "to_schedule": to_schedule,
-        "on_shift": on_shift,
-        "call_in": call_in,
-        "stand_down": max(0, on_shift - to_schedule),
-        "service_level": round(ans.service_level, 6),
-        "occupancy": round(ans.occupancy, 6),
-        "range": [lo, hi],
-        "sla_target": sla,
-        "arrivals_per_hour": arrivals,
-        "aht_minutes": aht,
-        "erlangs": round(ans.erlangs, 6),
-        "queue_agents": ans.queue_agents,
-        "backlog": backlog,
-        "backlog_agents": ans.backlog_agents,
-        "wait_probability": round(ans.wait_probability, 6),
-        "mean_wait_seconds": round(ans.mean_wait_seconds, 3),
-        "binding": ans.binding,
-        "model": "erlang_a" if patience is not None else "erlang_c",
-        "shrinkage": shrinkage,
-        "max_occupancy": occupancy,
-    }
-    if patience is not None:
-        out["abandonment"] = round(ans.abandonment, 6)
-    if args.json:
-        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
-        return 0
+    out = _fields(ans, team, lo, hi, patient=patience is not None)
+    out.update(sla_target=sla, arrivals_per_hour=arrivals, aht_minutes=aht)
     model = "Erlang A" if patience is not None else "Erlang C"
     lines = [
         f"load           {arrivals:g}/h x {aht:g} min = {ans.erlangs:.1f} Erlang; target {sla} ({model})",
         f"agents needed  {ans.agents_needed} answering at once (range {lo}-{hi})",
-        f"to schedule    {to_schedule} ({shrinkage * 100:g} % shrinkage)",
-        f"on shift       {on_shift}",
-        f"call in        {call_in}",
-        f"service level  {ans.service_level:.3f} within {format_duration(target_seconds)}; occupancy "
-        f"{ans.occupancy:.3f} (cap {occupancy:g}, "
-        + ("no new arrivals)" if ans.binding == "none" else f"set by the {ans.binding.replace('_', ' ')})"),
-        f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s",
+        *_roster_lines(ans, team),
+        f"service level  {ans.service_level:.3f} within {format_duration(target_seconds)}; {_occupancy(ans, team)}",
+        _waiting(ans),
     ]
     if patience is not None:
         lines.append(f"abandonment    {ans.abandonment:.3f} give up (mean patience {patience:g} min)")
-    if backlog:
-        lines.append(
-            f"backlog        {backlog}: {ans.backlog_agents} of the agents clear it "
-            f"within {format_duration(target_seconds if backlog_seconds is None else backlog_seconds)}"
-        )
-    if on_shift > to_schedule:
-        lines.append(f"stand down     {on_shift - to_schedule}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    lines += _closing_lines(ans, team, target_seconds if team.backlog_seconds is None else team.backlog_seconds)
+    return _write(args, out, lines)
 
 
 def _platform(spec: str) -> tuple[str, QueueClass]:
@@ -232,28 +283,16 @@ def _pooled(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UsageError(f"--platform: {sorted({n for n in names if names.count(n) > 1})[0]} is given twice")
     classes = [c for _, c in platforms]
-    shrinkage = _number(args, "shrinkage", 0, 1, hi_open=True)
-    occupancy = _number(args, "max_occupancy", 0, 1, lo_open=True)
-    backlog = _count(args, "backlog")
-    on_shift = _count(args, "on_shift")
-    spread = _number(args, "range_spread", 0, 1, hi_open=True)
+    team = _team(args)
     if args.patience_minutes is not None:
         raise UsageError("--patience-minutes: give each platform's patience in its --platform (NAME:N:M:P/DURATION:W)")
-    backlog_seconds = None
-    if args.backlog_within is not None:
-        try:
-            backlog_seconds = parse_duration(args.backlog_within)
-        except ValueError as exc:
-            raise UsageError(f"--backlog-within: {exc}") from None
-        if backlog_seconds <= 0:
-            raise UsageError("--backlog-within: must be above 0")
 
-    def team(of: list[QueueClass]) -> PooledAnswer:
+    def pooled_team(of: list[QueueClass]) -> PooledAnswer:
         return solve_pooled(
             of,
-            max_occupancy=occupancy,
-            backlog=backlog,
-            backlog_seconds=backlog_seconds,
+            max_occupancy=team.occupancy,
+            backlog=team.backlog,
+            backlog_seconds=team.backlog_seconds,
             backlog_confidence=_DEFAULTS.backlog_confidence,
         )
 
@@ -261,8 +300,8 @@ def _pooled(args: argparse.Namespace) -> int:
         return [msgspec.structs.replace(c, arrivals_per_hour=c.arrivals_per_hour * scale) for c in classes]
 
     try:
-        pooled = team(classes)
-        lo, hi = (team(scaled(x)).answer.agents_needed for x in (1 - spread, 1 + spread))
+        pooled = pooled_team(classes)
+        lo, hi = (pooled_team(scaled(x)).answer.agents_needed for x in (1 - team.spread, 1 + team.spread))
         apart = [
             solve(
                 StaffingQuestion(
@@ -270,7 +309,7 @@ def _pooled(args: argparse.Namespace) -> int:
                     aht_seconds=c.aht_seconds,
                     target=c.target,
                     target_seconds=c.target_seconds,
-                    max_occupancy=occupancy,
+                    max_occupancy=team.occupancy,
                     patience_seconds=c.patience_seconds,
                 )
             ).agents_needed
@@ -279,8 +318,6 @@ def _pooled(args: argparse.Namespace) -> int:
     except ValueError as exc:  # e.g. a load beyond the guard
         raise UsageError(f"--platform: {exc}") from None
     ans = pooled.answer
-    to_schedule = math.ceil(ans.agents_needed / (1.0 - shrinkage) - 1e-9)
-    call_in = max(0, to_schedule - on_shift)
     patient = any(c.patience_seconds is not None for c in classes)
     rows = [
         {
@@ -294,34 +331,12 @@ def _pooled(args: argparse.Namespace) -> int:
         }
         for (name, c), level, alone in zip(platforms, pooled.service_levels, apart, strict=True)
     ]
-    out: dict[str, object] = {
-        "agents_needed": ans.agents_needed,
-        "to_schedule": to_schedule,
-        "on_shift": on_shift,
-        "call_in": call_in,
-        "stand_down": max(0, on_shift - to_schedule),
-        "service_level": round(ans.service_level, 6),
-        "occupancy": round(ans.occupancy, 6),
-        "range": [lo, hi],
-        "sla_target": "; ".join(f"{r['platform']} {r['sla_target']}" for r in rows),
-        "platforms": rows,
-        "agents_if_apart": sum(apart),
-        "erlangs": round(ans.erlangs, 6),
-        "queue_agents": ans.queue_agents,
-        "backlog": backlog,
-        "backlog_agents": ans.backlog_agents,
-        "wait_probability": round(ans.wait_probability, 6),
-        "mean_wait_seconds": round(ans.mean_wait_seconds, 3),
-        "binding": ans.binding,
-        "model": "erlang_a" if patient else "erlang_c",
-        "shrinkage": shrinkage,
-        "max_occupancy": occupancy,
-    }
-    if patient:
-        out["abandonment"] = round(ans.abandonment, 6)
-    if args.json:
-        sys.stdout.write(msgspec.json.encode(out).decode() + "\n")
-        return 0
+    out = _fields(ans, team, lo, hi, patient=patient)
+    out.update(
+        sla_target="; ".join(f"{r['platform']} {r['sla_target']}" for r in rows),
+        platforms=rows,
+        agents_if_apart=sum(apart),
+    )
     total = sum(c.arrivals_per_hour for c in classes)
     model = "Erlang A" if patient else "Erlang C"
     width = max(len(n) for n in names)
@@ -329,9 +344,7 @@ def _pooled(args: argparse.Namespace) -> int:
         f"load           {len(classes)} platforms, one queue: {total:g}/h, {ans.erlangs:.1f} Erlang ({model})",
         f"agents needed  {ans.agents_needed} answering at once, one team for all (range {lo}-{hi}); "
         f"a queue per platform: {sum(apart)}",
-        f"to schedule    {to_schedule} ({shrinkage * 100:g} % shrinkage)",
-        f"on shift       {on_shift}",
-        f"call in        {call_in}",
+        *_roster_lines(ans, team),
     ]
     for (name, c), level, alone in zip(platforms, pooled.service_levels, apart, strict=True):
         patience = "" if c.patience_seconds is None else f", patience {c.patience_seconds / 60.0:g} min"
@@ -340,21 +353,12 @@ def _pooled(args: argparse.Namespace) -> int:
             f"within {format_duration(c.target_seconds)} (target {format_target(c.target, c.target_seconds)}; "
             f"alone it would need {alone})"
         )
-    lines.append(
-        f"occupancy      {ans.occupancy:.3f} (cap {occupancy:g}, "
-        + ("no new arrivals)" if ans.binding == "none" else f"set by the {ans.binding.replace('_', ' ')})")
-    )
-    lines.append(f"waiting        {ans.wait_probability:.3f} wait at all, mean wait {ans.mean_wait_seconds:.0f} s")
+    lines.append(f"{_occupancy(ans, team).replace('occupancy ', 'occupancy      ', 1)}")
+    lines.append(_waiting(ans))
     if patient:
         lines.append(f"abandonment    {ans.abandonment:.3f} give up")
         if ans.queue_agents > sum(apart):  # the occupancy cap counts the work of those who stay
             lines.append("               (one team keeps more of those who would give up in a queue of their own)")
-    if backlog:
-        within = min(c.target_seconds for c in classes) if backlog_seconds is None else backlog_seconds
-        lines.append(
-            f"backlog        {backlog}: {ans.backlog_agents} of the agents clear it within {format_duration(within)}"
-        )
-    if on_shift > to_schedule:
-        lines.append(f"stand down     {on_shift - to_schedule}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    within = min(c.target_seconds for c in classes) if team.backlog_seconds is None else team.backlog_seconds
+    lines += _closing_lines(ans, team, within)
+    return _write(args, out, lines)

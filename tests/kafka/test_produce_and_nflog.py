@@ -62,22 +62,24 @@ class Count:
         pass
 
 
+def replica_log(bootstrap: str, topic: str, name: str) -> NotificationLog:
+    """Replica `name`'s notification log, reading."""
+    log = NotificationLog(
+        topic,
+        KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
+        KafkaProducer(bootstrap_servers=bootstrap),
+        replica=name,
+        group="crisisd",
+    )
+    log.start()
+    return log
+
+
 @pytest.mark.kafka
 def test_a_notification_one_replica_delivered_is_not_sent_by_another(bootstrap, topic_factory, tmp_path) -> None:
     topic = topic_factory("nflog")
 
-    def replica(name: str) -> NotificationLog:
-        log = NotificationLog(
-            topic,
-            KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
-            KafkaProducer(bootstrap_servers=bootstrap),
-            replica=name,
-            group="crisisd",
-        )
-        log.start()
-        return log
-
-    a, b = replica("a"), replica("b")
+    a, b = replica_log(bootstrap, topic, "a"), replica_log(bootstrap, topic, "b")
     try:
         sink_a, sink_b = Count(), Count()
         assert LoggedNotifier(sink_a, a).send(note(1)).ok
@@ -114,18 +116,7 @@ def test_the_log_says_where_each_incident_was_delivered(bootstrap, topic_factory
     the root there instead of scanning the channel's history for it."""
     topic = topic_factory("nflog")
 
-    def replica(name: str) -> NotificationLog:
-        log = NotificationLog(
-            topic,
-            KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=50),
-            KafkaProducer(bootstrap_servers=bootstrap),
-            replica=name,
-            group="crisisd",
-        )
-        log.start()
-        return log
-
-    a, b = replica("a"), replica("b")
+    a, b = replica_log(bootstrap, topic, "a"), replica_log(bootstrap, topic, "b")
     try:
         sink = Addressed()
         assert LoggedNotifier(sink, a).send(note(1)).ok

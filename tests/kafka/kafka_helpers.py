@@ -43,19 +43,27 @@ def _partition(key: bytes | None, partitions: int) -> int:
 _MAIN = "import sys; from daemon.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def read_topic(consumer: KafkaConsumer, topic: str, timeout: float = 20.0) -> list[Any]:
-    """Every record of `topic` (all partitions), reading until the high watermarks."""
+def read_topic(consumer: KafkaConsumer, topic: str, timeout: float = 20.0, settle: float = 0.5) -> list[Any]:
+    """Every record of `topic` (all partitions), reading until the high watermarks, then on while records
+    still come within `settle` seconds: the loopback broker's high watermark can fall short of the last
+    batch (a CI run once missed a partition's records)."""
     parts = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(parts)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
     out: list[Any] = []
     deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
     while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=100).values():
-            out.extend(records)
+        got = [r for records in consumer.poll(timeout_ms=100).values() for r in records]
+        out.extend(got)
         if all((h := consumer.highwater(tp)) is not None and consumer.position(tp) >= h for tp in tps):
-            return out
+            now = time.monotonic()
+            quiet_since = now if got or quiet_since is None else quiet_since
+            if now - quiet_since >= settle:
+                return out
+        else:
+            quiet_since = None
     raise TimeoutError(f"{topic} not read to its end")
 
 

@@ -302,19 +302,7 @@ def _pooled(args: argparse.Namespace) -> int:
     try:
         pooled = pooled_team(classes)
         lo, hi = (pooled_team(scaled(x)).answer.agents_needed for x in (1 - team.spread, 1 + team.spread))
-        apart = [
-            solve(
-                StaffingQuestion(
-                    arrivals_per_hour=c.arrivals_per_hour,
-                    aht_seconds=c.aht_seconds,
-                    target=c.target,
-                    target_seconds=c.target_seconds,
-                    max_occupancy=team.occupancy,
-                    patience_seconds=c.patience_seconds,
-                )
-            ).agents_needed
-            for c in classes
-        ]
+        apart = [solve(c.alone(team.occupancy)).agents_needed for c in classes]
     except ValueError as exc:  # e.g. a load beyond the guard
         raise UsageError(f"--platform: {exc}") from None
     ans = pooled.answer

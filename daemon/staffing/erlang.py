@@ -439,6 +439,17 @@ class QueueClass(msgspec.Struct, frozen=True, kw_only=True):
     patience_seconds: float | None = None
     """Mean patience of this class's customers; None: they wait however long it takes."""
 
+    def alone(self, max_occupancy: float = 1.0) -> StaffingQuestion:
+        """This class as a queue of its own (the team it would need apart)."""
+        return StaffingQuestion(
+            arrivals_per_hour=self.arrivals_per_hour,
+            aht_seconds=self.aht_seconds,
+            target=self.target,
+            target_seconds=self.target_seconds,
+            max_occupancy=max_occupancy,
+            patience_seconds=self.patience_seconds,
+        )
+
 
 class PooledAnswer(msgspec.Struct, frozen=True, kw_only=True):
     answer: StaffingAnswer
@@ -522,15 +533,7 @@ def solve_pooled(
     (12, 15)
     """
     for c in classes:
-        _check(
-            StaffingQuestion(
-                arrivals_per_hour=c.arrivals_per_hour,
-                aht_seconds=c.aht_seconds,
-                target=c.target,
-                target_seconds=c.target_seconds,
-                patience_seconds=c.patience_seconds,
-            )
-        )
+        _check(c.alone())
     if not classes:
         raise ValueError("solve_pooled: no class")
     lam = sum(c.arrivals_per_hour for c in classes)

@@ -85,14 +85,16 @@ class InteractionRelay:
         self._thread = threading.Thread(target=self._run, name="crisisd-relay", daemon=True)
         self._thread.start()
 
-    def send(self, action_id: str, incident_id: str, user: str) -> None:
+    def send(self, action_id: str, incident_id: str, user: str) -> bool:
+        """Pass a press on; False when the brokers did not take it (the notifier keeps it and tries again)."""
         press = Press(self.group, action_id, incident_id, user, self.replica)
         try:
             self._producer.send(self.topic, key=incident_id.encode(), value=_encode(press)).get(SEND_TIMEOUT_SECONDS)
-        except Exception as exc:  # the press is lost; the manager sees nothing happen and presses again
-            log.error("button press not relayed: %s", exc, extra={"incident_id": incident_id, "action": action_id})
-            return
+        except Exception as exc:
+            log.warning("button press not relayed: %s", exc, extra={"incident_id": incident_id, "action": action_id})
+            return False
         log.info("button press relayed", extra={"incident_id": incident_id, "action": action_id})
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -83,8 +83,10 @@ RETAIN_RESOLVED_SECONDS = 30 * 86400.0
 RETAIN_LOST_SECONDS = RETAIN_RESOLVED_SECONDS
 RETAIN_ROOT_ADDRESS_SECONDS = 365 * 86400.0
 # A press that came while this replica could neither apply it nor pass it on (starting: partitions
-# not yet restored, relay not up) is kept this long, then dropped with a warning.
+# not yet restored, relay not up; or Kafka out of reach for the relay) is kept this long, then dropped
+# with a warning.
 PRESS_HOLD_SECONDS = 600.0
+RELAY_RETRY_SECONDS = 10.0  # a press that could not be passed on (Kafka out of reach) is tried again this often
 # How long a replica losing partitions may spend showing what it applied to their incidents (`release`):
 # the rebalance waits for it (one Slack call may run past it by up to `slack.http_timeout_seconds`).
 RELEASE_SECONDS = 5.0
@@ -330,7 +332,9 @@ class SlackNotifier:
         # Several replicas (daemon/kafka/relay.py): whether this one runs an incident's escalation,
         # and how a press for one it does not run reaches the one that does. None: it runs them all.
         self.owns: Callable[[str], bool] | None = None
-        self.relay: Callable[[str, str, str], None] | None = None
+        # `relay` answers False when the press could not be passed on (Kafka out of reach): it is kept
+        # and passed on again (every RELAY_RETRY_SECONDS, for PRESS_HOLD_SECONDS).
+        self.relay: Callable[[str, str, str], bool | None] | None = None
         # The daemon (daemon/kafka/runner.py): whether an incident is known to be open now. An
         # incident's first page waits while it says `behind` (crisisd is replaying history and the
         # incident may be over already); `over` stops the ladder. None: every incident is current.
@@ -367,6 +371,8 @@ class SlackNotifier:
         self._resolves: list[tuple[str, str]] = []
         # presses to confirm to the person who pressed: (monotonic time, response_url, action, incident, user)
         self._confirmations: list[tuple[float, str, str, str, str]] = []
+        # deferred press (incident, action, user, when pressed) -> when passing it on last failed
+        self._relay_tried: dict[tuple[str, str, str, float], float] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1421,12 +1427,17 @@ class SlackNotifier:
         now = self.clock.now()
         for press_id, iid, action_id, user, at in self.store.deferred_presses():
             if not self._runs(iid):
-                if self.relay is not None:
-                    self.relay(action_id, iid, user)
-                elif now - at < PRESS_HOLD_SECONDS:
-                    continue  # starting: kept until this replica knows its incidents or can relay
-                else:
-                    log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
+                key = (iid, action_id, user, at)
+                if self.relay is not None and now - self._relay_tried.get(key, -math.inf) >= RELAY_RETRY_SECONDS:
+                    if self.relay(action_id, iid, user) is not False:
+                        self._relay_tried.pop(key, None)
+                        self.store.press_done(press_id)
+                        continue
+                    self._relay_tried[key] = now
+                if now - at < PRESS_HOLD_SECONDS:
+                    continue  # kept until this replica knows its incidents, or the relay takes it
+                log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
+                self._relay_tried.pop(key, None)
                 self.store.press_done(press_id)
             elif self._ready(iid):
                 self._apply(action_id, iid, user, at)
@@ -1517,11 +1528,17 @@ class SlackNotifier:
             if not self._runs(iid):
                 # Slack chose this replica (one Request URL, or one of the Socket Mode
                 # connections); the incident's escalation runs on another
+                if self.relay is None:  # before the partitions are restored and the relay is up, at start
+                    why = "starting"
+                elif self.relay(action_id, iid, user) is False:
+                    why = "relay failed: passed on again shortly"
+                else:
+                    continue
+                now = self.clock.now()
                 if self.relay is not None:
-                    self.relay(action_id, iid, user)
-                else:  # before the partitions are restored and the relay is up, at start: kept
-                    self.store.defer_press(iid, action_id, user, self.clock.now())
-                    log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why="starting")
+                    self._relay_tried[(iid, action_id, user, now)] = now
+                self.store.defer_press(iid, action_id, user, now)
+                log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why=why)
                 continue
             self._press(action_id, iid, user)  # one it has no record of: kept until its root is found
         self._wake.set()
@@ -1579,9 +1596,9 @@ class SlackNotifier:
         has not read the root since, kept until the background thread has (applied then on top of what
         the other replica recorded, which taking it over would otherwise overwrite). So is one for an
         incident run provisionally (cut off from Kafka): the root read then may show that another replica
-        took it over, and the press is passed on to that one (`_apply_deferred`; through Kafka, so it is
-        dropped while this replica cannot reach it) instead of being applied to a record this replica will
-        not write again."""
+        took it over, and the press is passed on to that one (`_apply_deferred`; through Kafka, so again
+        every RELAY_RETRY_SECONDS while this replica cannot reach it) instead of being applied to a record
+        this replica will not write again."""
         provisional = self.provisional is not None and self.provisional(iid)
         if self._is_current(iid) and not provisional:
             self._apply(action_id, iid, user)

@@ -239,7 +239,7 @@ def test_a_press_reaches_the_other_replicas_of_the_group(bootstrap, topic_factor
 
     a, b, other = relay("a"), relay("b"), relay("other", group="staging")
     try:
-        b.send("crisisd.ack", "klm-20100416T0740Z-volume", "U0ANA")
+        assert b.send("crisisd.ack", "klm-20100416T0740Z-volume", "U0ANA") is True
         deadline = time.monotonic() + 15
         while not got["a"] and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -251,3 +251,15 @@ def test_a_press_reaches_the_other_replicas_of_the_group(bootstrap, topic_factor
     finally:
         for r in (a, b, other):
             r.stop()
+
+
+def test_a_press_the_brokers_do_not_take_is_reported_not_lost() -> None:
+    """The notifier keeps a press `send` reports as not passed on, and tries again."""
+    from daemon.kafka.relay import InteractionRelay
+
+    class Unreachable:
+        def send(self, *args: object, **kwargs: object) -> object:
+            raise TimeoutError("Kafka out of reach")
+
+    r = InteractionRelay("interactions", None, Unreachable(), group="crisisd", replica="a", apply=print)  # type: ignore[arg-type]
+    assert r.send("crisisd.ack", "klm-20100416T0740Z-volume", "U0ANA") is False

@@ -920,3 +920,60 @@ def test_a_takeover_claims_only_the_roots_whose_ladder_still_runs(
     b.tick()
     claimed = slack.method_calls("chat.update")[updates:]
     assert [c.payload["metadata"]["event_payload"]["incident_id"] for c in claimed] == ["bol-20100416T0740Z-volume"]
+
+
+class FlakyRelay:
+    """The interactions topic out of reach for the first `failures` presses passed on."""
+
+    def __init__(self, to: SlackNotifier, failures: int) -> None:
+        self.to, self.failures, self.calls = to, failures, 0
+
+    def __call__(self, action: str, iid: str, user: str) -> bool:
+        self.calls += 1
+        if self.calls <= self.failures:
+            return False
+        self.to.relayed(action, iid, user)
+        return True
+
+
+def test_a_press_that_could_not_be_passed_on_is_passed_on_again(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    """Slack gave A a press for an incident B runs while Kafka was out of A's reach for a moment: the
+    relay failed and the press was lost (the manager saw nothing change). A keeps it and passes it on
+    again every 10 seconds."""
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    a.tick()
+    own.move("b")
+    assert b.send(note(2, type="incident.updated", severity="sev2")).ok
+    a.relay = relay = FlakyRelay(b, failures=2)
+    body, headers = signed(press("crisisd.ack", "U0MARKO"), clock.now())
+    assert a.handle_interaction(body, headers) == (200, b"")
+    a.tick()  # tried at once on the request, and not again within 10 s
+    assert relay.calls == 1 and len(a.store.deferred_presses()) == 1
+    clock.advance(10)
+    a.tick()  # fails again
+    clock.advance(10)
+    a.tick()  # taken
+    assert relay.calls == 3 and a.store.deferred_presses() == []
+    b.tick()
+    assert carried(slack)["acked_by"] == "U0MARKO"
+
+
+def test_a_press_that_cannot_be_passed_on_for_ten_minutes_is_dropped_saying_so(
+    slack: SlackEmulator, make_notifier, clock: FakeClock
+) -> None:
+    from structlog.testing import capture_logs
+
+    a, b, own = replicas(make_notifier)
+    assert a.send(note(1, severity="sev2")).ok
+    own.move("b")
+    a.relay = relay = FlakyRelay(b, failures=1_000)
+    a.handle_payload(press("crisisd.ack", "U0MARKO"))
+    with capture_logs() as logs:
+        for _ in range(61):
+            clock.advance(10)
+            a.tick()
+    assert a.store.deferred_presses() == [] and 55 <= relay.calls <= 62
+    assert [r["event"] for r in logs if r["log_level"] == "warning"] == ["slack.action_dropped"]

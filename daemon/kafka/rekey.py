@@ -74,6 +74,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from daemon import metrics
+from daemon.cli import describe
 from daemon.events import brand_key
 from daemon.kafka.clients import (
     Consumer,
@@ -89,7 +90,7 @@ from daemon.kafka.clients import (
     resume,
 )
 from daemon.kafka.deadletter import HEADER_OMITTED, dead_letter_headers
-from daemon.kafka.send_errors import describe, refusal, refused_for_good
+from daemon.kafka.send_errors import refusal, refused_for_good
 from daemon.kafka.settings import KafkaSettings
 
 log = logging.getLogger(__name__)

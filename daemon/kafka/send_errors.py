@@ -18,8 +18,6 @@ good when its error is one of `RECORD_ERRORS` and the client would not retry it.
 (True, False)
 >>> refused_for_good(TopicAuthorizationFailedError()), refused_for_good(FileNotFoundError(2, "no"))
 (False, False)
->>> describe(MessageSizeTooLargeError("10087 bytes"))
-'MessageSizeTooLargeError: [Error 10] MessageSizeTooLargeError: 10087 bytes'
 """
 
 from __future__ import annotations
@@ -48,11 +46,6 @@ def refused_for_good(error: BaseException) -> bool:
     if isinstance(error, KafkaError):  # kafka-python
         return getattr(error, "errno", None) in RECORD_ERRORS and not error.retriable
     return False
-
-
-def describe(error: BaseException) -> str:
-    """The error's class and message, as a dead letter's detail gives it."""
-    return f"{type(error).__name__}: {error}"
 
 
 def refusal(future: Any, timeout: float) -> BaseException | None:

@@ -276,6 +276,11 @@ def _revision(payload: Mapping[str, Any]) -> tuple[int, str]:
     return rev, str(payload.get("by") or "")[:64]
 
 
+def _spoken(languages: list[str]) -> str:
+    """What follows a volunteer's name: the languages in brackets, e.g. ` (nl, en)`; nothing without."""
+    return f" ({', '.join(languages)})" if languages else ""
+
+
 def _uncertain(exc: BaseException) -> bool:
     """Could the call have taken effect although it failed?"""
     if isinstance(exc, Throttled | PermanentError | Undecided):
@@ -1568,11 +1573,7 @@ class SlackNotifier:
         for at, url, action_id, iid, user in pending:
             if self.clock.monotonic() - at > CONFIRM_WITHIN_SECONDS:
                 continue
-            languages = ""
-            if action_id == "crisisd.volunteer" and self.languages_for is not None:
-                with contextlib.suppress(Exception):  # the roster's trouble is logged where the press applies
-                    spoken = [str(x)[:16] for x in self.languages_for(user)][:10]
-                    languages = f" ({', '.join(spoken)})" if spoken else ""
+            languages = _spoken(self._languages(user)) if action_id == "crisisd.volunteer" else ""
             snooze = f"{self.policy.snooze_seconds / 60:.0f}"
             text = CONFIRMATIONS[action_id].format(iid=iid, snooze=snooze, languages=languages)
             try:
@@ -1633,16 +1634,21 @@ class SlackNotifier:
             with self._seen_lock:
                 self._resolves.append((iid, user))
         elif action_id == "crisisd.volunteer":
-            languages: list[str] = []
-            if self.languages_for is not None:
-                try:
-                    languages = [str(x)[:16] for x in self.languages_for(user)][:10]
-                except Exception:
-                    log.exception("slack.languages_for_failed", user=user)
+            languages = self._languages(user)
             if self.store.add_volunteer(iid, user, languages, now):
-                langs = f" ({', '.join(languages)})" if languages else ""
-                self.store.add_note(iid, f"@{user} can help{langs}.")
+                self.store.add_note(iid, f"@{user} can help{_spoken(languages)}.")
         self.store.mark_dirty(iid)
+
+    def _languages(self, user: str) -> list[str]:
+        """A volunteer's languages from the roster (`languages_for`), bounded; [] without a roster or
+        when it fails (logged)."""
+        if self.languages_for is None:
+            return []
+        try:
+            return [str(x)[:16] for x in self.languages_for(user)][:10]
+        except Exception:
+            log.exception("slack.languages_for_failed", user=user)
+            return []
 
     # -- background thread ---------------------------------------------------------------
     def start(self) -> None:

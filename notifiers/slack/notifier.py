@@ -376,8 +376,7 @@ class SlackNotifier:
         self._resolves: list[tuple[str, str]] = []
         # presses to confirm to the person who pressed: (monotonic time, response_url, action, incident, user)
         self._confirmations: list[tuple[float, str, str, str, str]] = []
-        # deferred press (incident, action, user, when pressed) -> when passing it on last failed
-        self._relay_tried: dict[tuple[str, str, str, float], float] = {}
+        self._relay_tried: dict[int, float] = {}  # deferred press (its id) -> when passing it on last failed
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -1432,17 +1431,16 @@ class SlackNotifier:
         now = self.clock.now()
         for press_id, iid, action_id, user, at in self.store.deferred_presses():
             if not self._runs(iid):
-                key = (iid, action_id, user, at)
-                if self.relay is not None and now - self._relay_tried.get(key, -math.inf) >= RELAY_RETRY_SECONDS:
+                if self.relay is not None and now - self._relay_tried.get(press_id, -math.inf) >= RELAY_RETRY_SECONDS:
                     if self.relay(action_id, iid, user) is not False:
-                        self._relay_tried.pop(key, None)
+                        self._relay_tried.pop(press_id, None)
                         self.store.press_done(press_id)
                         continue
-                    self._relay_tried[key] = now
+                    self._relay_tried[press_id] = now
                 if now - at < PRESS_HOLD_SECONDS:
                     continue  # kept until this replica knows its incidents, or the relay takes it
                 log.warning("slack.action_dropped", action=action_id, incident_id=iid, user=user)
-                self._relay_tried.pop(key, None)
+                self._relay_tried.pop(press_id, None)
                 self.store.press_done(press_id)
             elif self._ready(iid):
                 self._apply(action_id, iid, user, at)
@@ -1540,9 +1538,9 @@ class SlackNotifier:
                 else:
                     continue
                 now = self.clock.now()
+                press_id = self.store.defer_press(iid, action_id, user, now)
                 if self.relay is not None:
-                    self._relay_tried[(iid, action_id, user, now)] = now
-                self.store.defer_press(iid, action_id, user, now)
+                    self._relay_tried[press_id] = now
                 log.info("slack.action_deferred", action=action_id, incident_id=iid, user=user, why=why)
                 continue
             self._press(action_id, iid, user)  # one it has no record of: kept until its root is found

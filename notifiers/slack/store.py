@@ -396,11 +396,13 @@ class SlackStore:
         return self._x("UPDATE notes SET posted = 1 WHERE incident_id = ? AND posted = 0", (incident_id,)).rowcount
 
     # presses waiting for the root to be read
-    def defer_press(self, incident_id: str, action_id: str, user_id: str, at: float) -> None:
-        self._x(
+    def defer_press(self, incident_id: str, action_id: str, user_id: str, at: float) -> int:
+        """Keep a press for later; its id (as `deferred_presses` gives it)."""
+        cursor = self._x(
             "INSERT INTO deferred_presses (incident_id, action_id, user_id, at) VALUES (?, ?, ?, ?)",
             (incident_id, action_id, user_id, at),
         )
+        return int(cursor.lastrowid or 0)
 
     def deferred_presses(self) -> list[tuple[int, str, str, str, float]]:
         """(id, incident, action, user, when pressed), in the order they came."""
